@@ -1,0 +1,46 @@
+# Greenlight: every target creates or reuses .venv and installs what it needs, so on a fresh
+# machine `make demo` and `make test` are the only set-up commands.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.greenlight-installed
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast bench lint clean
+
+$(STAMP): setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+venv: $(STAMP)
+
+## demo: run the training pipeline locally on the bundled data, then show the cost table
+demo: $(STAMP)
+	$(BIN)/greenlight pipeline definition --output $(VENV)/demo-definition.json
+	$(BIN)/greenlight run
+	$(BIN)/greenlight run
+	$(BIN)/greenlight models list
+	$(BIN)/greenlight models approve 2 --description "approved by make demo"
+	$(BIN)/greenlight models show 2
+	$(BIN)/greenlight cost --requests-per-day 10000
+
+## test: the whole suite, slow checks included (what CI runs)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: skip the tests marked slow
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## bench: rerun the benchmarks and rewrite their sections of BENCHMARKS.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check greenlight pipelines deploy src tests
+	$(BIN)/cfn-lint deploy/*.yaml
+
+clean:
+	rm -rf $(VENV) .greenlight .pytest_cache

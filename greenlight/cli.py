@@ -1,0 +1,80 @@
+"""The `greenlight` command: the composition root for the CLI.
+
+Each command group lives in `greenlight/commands/<group>.py` as a Typer app and imports its
+heavy dependencies (the SageMaker SDK, scikit-learn, boto3) inside the command, so `--help`
+stays fast. Errors from the GreenlightError tree are printed as one line on stderr and turn
+into the error's exit code; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from greenlight.errors import GreenlightError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="greenlight",
+    help=(
+        "Greenlight: train a scikit-learn Random Forest with a SageMaker Pipeline and keep "
+        "serverless targets in step with the approved model version. Local mode (the default) "
+        "runs everything on this machine without AWS or Docker; --target aws acts on AWS."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what Greenlight decides and calls."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, os.environ.get("GREENLIGHT_LOG_LEVEL", "WARNING")),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    from greenlight.commands import pipeline
+
+    app.add_typer(pipeline.app, name="pipeline")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; GreenlightErrors become one line on stderr and a non-zero exit."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except GreenlightError as exc:
+        typer.echo(f"greenlight: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("greenlight: interrupted", err=True)
+        return 130
+    except typer.Exit as exc:  # raised by commands that end early on purpose
+        return exc.exit_code
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("greenlight: aborted", err=True)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

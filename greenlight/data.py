@@ -1,0 +1,28 @@
+"""The default data set: scikit-learn's bundled diabetes data (442 rows, 10 features), no download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DEFAULT_TARGET", "default_dataset_csv", "write_default_dataset"]
+
+DEFAULT_TARGET = "target"
+DEFAULT_FILENAME = "diabetes.csv"
+
+
+def default_dataset_csv() -> bytes:
+    """The diabetes data as CSV bytes with a header; identical on every call."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame  # features then "target"
+    return frame.to_csv(index=False, float_format="%.17g").encode("utf-8")
+
+
+def write_default_dataset(directory: Path) -> Path:
+    """Write diabetes.csv into directory (created if needed) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / DEFAULT_FILENAME
+    data = default_dataset_csv()
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
