@@ -29,6 +29,7 @@ setup(
         "boto3>=1.40",
         "typer>=0.15",
         "rich>=13",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "test": [

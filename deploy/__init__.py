@@ -1,0 +1,1 @@
+"""Registry state -> deployed state: targets, adapters, the Lambda image recipe, templates."""
