@@ -1,0 +1,51 @@
+"""Contract-test fixtures: one moto HTTP server per session, reset before every test that uses it."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """The base URL of moto's real HTTP server on loopback (an ephemeral port)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str) -> str:
+    """The moto server's URL, after wiping every resource the previous test left there."""
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    return moto_server
+
+
+def aws_client(service: str, endpoint: str):
+    """A boto3 client for moto: fake credentials, no retries (moto answers 500 for what it lacks)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.fixture
+def sagemaker_client(moto_endpoint: str):
+    return aws_client("sagemaker", moto_endpoint)
