@@ -46,6 +46,9 @@ def _register() -> None:
     from greenlight.commands import pipeline
 
     app.add_typer(pipeline.app, name="pipeline")
+    from greenlight.commands import models
+
+    app.add_typer(models.app, name="models")
 
 
 _register()
