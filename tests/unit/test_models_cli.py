@@ -132,6 +132,7 @@ def test_show_says_when_the_evaluation_file_is_missing(registry, capsys):
 def test_bad_input_is_one_line_a_non_zero_exit_and_no_change(registry, capsys, args, message):
     events = registry.pending_events()
     code, out, err = run(capsys, *args)
+    assert out == ""
     assert code != 0
     assert err.count("\n") == 1 and message in err
     assert registry.pending_events() == events
