@@ -46,6 +46,10 @@ def _register() -> None:
     from greenlight.commands import pipeline
 
     app.add_typer(pipeline.app, name="pipeline")
+    from greenlight.commands import cost
+
+    app.command("cost", help="Compare the monthly cost of each AWS serving option for a workload.")(cost.cost)
+
     from greenlight.commands import models
 
     app.add_typer(models.app, name="models")
