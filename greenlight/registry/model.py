@@ -36,14 +36,15 @@ _PACKAGE_ARN = re.compile(
     r"model-package/(?P<group>[^/]+)/(?P<version>[1-9][0-9]*)$"
 )
 
-# The members of the CreateModelPackage request (botocore's sagemaker service model).
+# The members of the CreateModelPackage request (botocore's sagemaker service model; a unit test
+# compares the two).
 CREATE_REQUEST_KEYS = frozenset({
     "ModelPackageName", "ModelPackageGroupName", "ModelPackageDescription", "InferenceSpecification",
     "ValidationSpecification", "SourceAlgorithmSpecification", "CertifyForMarketplace", "Tags",
     "ModelApprovalStatus", "MetadataProperties", "ModelMetrics", "ClientToken", "Domain", "Task",
     "SamplePayloadUrl", "CustomerMetadataProperties", "DriftCheckBaselines",
     "AdditionalInferenceSpecifications", "SkipModelValidation", "SourceUri", "SecurityConfig",
-    "ModelCard", "ModelLifeCycle",
+    "ModelCard", "ModelLifeCycle", "ModelPackageRegistrationType", "ManagedStorageType",
 })
 
 

@@ -10,6 +10,7 @@ import pytest
 from greenlight.errors import ParameterError
 from greenlight.registry.events import state_change_event
 from greenlight.registry.model import (
+    CREATE_REQUEST_KEYS,
     ApprovalStatus,
     check_create_request,
     iso_z,
@@ -52,6 +53,13 @@ def test_parse_version_ref(ref, expected):
 def test_parse_version_ref_refuses_anything_else(ref):
     with pytest.raises(ParameterError):
         parse_version_ref(ref)
+
+
+def test_known_request_keys_are_botocores_create_model_package_members():
+    import botocore.session
+
+    operation = botocore.session.get_session().get_service_model("sagemaker").operation_model("CreateModelPackage")
+    assert set(operation.input_shape.members) == CREATE_REQUEST_KEYS
 
 
 def test_check_create_request_defaults_to_pending_and_copies():
