@@ -72,7 +72,7 @@ def plot(workload: Workload, prices: Prices, evens: tuple[BreakEven, ...], path:
     ax.set_yscale("log")
     ax.set_xlim(low, high)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${_short(v)}" if v >= 1 else f"${v:g}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _dollars(v)))
     ax.set_xlabel("requests per day (log scale)")
     ax.set_ylabel("monthly cost, USD (log scale; 30-day month)")
     ax.set_title(f"Monthly cost by requests per day\n{subtitle}", fontsize=11)
@@ -89,6 +89,12 @@ def plot(workload: Workload, prices: Prices, evens: tuple[BreakEven, ...], path:
         plt.close(fig)
     log.info("wrote cost chart %s (%d break-evens marked)", path, len(shown))
     return path
+
+
+def _dollars(value: float) -> str:
+    if value >= 1:
+        return f"${_short(value)}"
+    return f"${value:.{max(0, math.ceil(-math.log10(value)))}f}" if value > 0 else "$0"
 
 
 def _short(value: float) -> str:
