@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from greenlight.errors import AwsError, ParameterError
+from greenlight.errors import AwsError, NotFoundError, ParameterError
 from greenlight.registry.model import (
     ApprovalStatus,
     ModelVersion,
@@ -108,7 +108,7 @@ class SageMakerModelRegistry:
             kwargs["ApprovalDescription"] = new_description
         if current.customer_metadata:
             kwargs["CustomerMetadataProperties"] = dict(current.customer_metadata)
-        with _aws("UpdateModelPackage", lambda: missing_version_error(group, version, [])):
+        with _aws("UpdateModelPackage", lambda: NotFoundError(f"{current.arn} disappeared before its update")):
             self._sm.update_model_package(**kwargs)
         log.info("version %s of %s: %s -> %s (%s)", version, group, current.status.value, status.value,
                  new_description or "no description")
