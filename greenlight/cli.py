@@ -70,15 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:  # raised by commands that end early on purpose
         return exc.exit_code
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("greenlight: aborted", err=True)
-            return 1
+    except Exception as exc:
+        # Usage errors come from click, or from the click that typer >= 0.29 vendors as
+        # typer._click: both have .show() and .exit_code (2), and Abort for Ctrl-C at a prompt.
+        if "click" in type(exc).__module__:
+            if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+                exc.show()
+                return exc.exit_code
+            if type(exc).__name__ == "Abort":
+                typer.echo("greenlight: aborted", err=True)
+                return 1
         raise
     return 0
 

@@ -1,0 +1,139 @@
+"""`greenlight pipeline definition`: offline, reproducible, and the pipeline the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = ROOT / "tests" / "support" / "socket_guard"
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_")) and k != "ARTIFACT_BUCKET"}
+    env.update(PYTHONPATH=str(GUARD), GREENLIGHT_SOCKET_LOG=str(tmp_path / "sockets.log"),
+               HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    return env
+
+
+def run_definition(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "greenlight.cli", "pipeline", "definition", *args],
+                          cwd=tmp_path, env=offline_env(tmp_path), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("definition")
+    first, second = run_definition(tmp), run_definition(tmp)
+    return tmp, first, second
+
+
+@pytest.mark.slow
+def test_definition_builds_offline_with_no_socket_opened(two_builds):
+    tmp, first, _ = two_builds
+    assert first.returncode == 0, first.stderr
+    log = tmp / "sockets.log"
+    assert not log.exists() or log.read_text() == "", f"sockets were attempted:\n{log.read_text()}"
+
+
+def test_socket_guard_really_blocks(tmp_path):
+    # GIVEN the guard WHEN a process opens a TCP connection THEN it fails and is logged.
+    code = "import socket; socket.create_connection(('127.0.0.1', 9), timeout=1)"
+    proc = subprocess.run([sys.executable, "-c", code], env=offline_env(tmp_path), capture_output=True, text=True)
+    assert proc.returncode != 0 and "blocked by test guard" in proc.stderr
+    assert "127.0.0.1" in (tmp_path / "sockets.log").read_text()
+
+
+@pytest.mark.slow
+def test_two_builds_are_byte_identical(two_builds):
+    _, first, second = two_builds
+    assert first.returncode == 0 and second.returncode == 0
+    assert first.stdout == second.stdout
+    assert first.stdout.endswith("\n") and json.loads(first.stdout)
+
+
+def _refs(node) -> set[str]:
+    """Every `Steps.<name>` a JSON fragment refers to through Get expressions."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Get" and isinstance(value, str) and value.startswith("Steps."):
+                found.add(value.split(".")[1])
+            found |= _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _refs(item)
+    return found
+
+
+def _all_steps(steps):
+    for step in steps:
+        yield step
+        yield from _all_steps(step.get("Arguments", {}).get("IfSteps", []))
+        yield from _all_steps(step.get("Arguments", {}).get("ElseSteps", []))
+
+
+@pytest.mark.slow
+def test_definition_has_the_five_step_kinds_wired_by_data(two_builds):
+    _, first, _ = two_builds
+    definition = json.loads(first.stdout)
+    steps = {s["Name"]: s for s in _all_steps(definition["Steps"])}
+    assert {s["Type"] for s in steps.values()} == {"Processing", "Training", "Condition", "RegisterModel", "Fail"}
+    assert sorted(s["Type"] for s in steps.values()).count("Processing") == 2
+    # Data dependencies, not DependsOn.
+    assert not any(s.get("DependsOn") for s in steps.values())
+    assert _refs(steps["Train"]["Arguments"]) == {"Preprocess"}
+    assert _refs(steps["Evaluate"]["Arguments"]) == {"Preprocess", "Train"}
+    assert _refs(steps["CheckRmse"]["Arguments"]["Conditions"]) == {"Evaluate"}
+    assert _refs(steps["Register"]["Arguments"]) == {"Train", "Evaluate"}
+    assert _refs(steps["RmseTooHigh"]["Arguments"]) == {"Evaluate"}
+    assert [s["Name"] for s in steps["CheckRmse"]["Arguments"]["IfSteps"]] == ["Register"]
+    assert [s["Name"] for s in steps["CheckRmse"]["Arguments"]["ElseSteps"]] == ["RmseTooHigh"]
+    # Pinned scikit-learn images everywhere a container runs.
+    images = [steps["Preprocess"]["Arguments"]["AppSpecification"]["ImageUri"],
+              steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"],
+              steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"],
+              *[c["Image"] for c in steps["Register"]["Arguments"]["InferenceSpecification"]["Containers"]]]
+    assert all(i.endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3") for i in images), images
+    register = steps["Register"]["Arguments"]
+    assert register["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv", "application/json"]
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    params = {p["Name"]: p for p in definition["Parameters"]}
+    assert params["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
+    for name in ("InputDataUrl", "ProcessingInstanceType", "TrainingInstanceType", "NEstimators", "MaxDepth",
+                 "MinSamplesLeaf", "MaxFeatures", "RandomState", "NJobs", "RmseThreshold", "ModelPackageGroupName"):
+        assert name in params
+    # Caching on the three jobs, so identical inputs reuse earlier results.
+    assert all(steps[n]["CacheConfig"]["Enabled"] for n in ("Preprocess", "Train", "Evaluate"))
+
+
+@pytest.mark.slow
+def test_project_variables_name_the_pipeline_and_group(tmp_path):
+    env = offline_env(tmp_path) | {"SAGEMAKER_PROJECT_NAME": "churn", "SAGEMAKER_PROJECT_ID": "p-123",
+                                   "ARTIFACT_BUCKET": "proj-bucket",
+                                   "SAGEMAKER_PIPELINE_ROLE_ARN": "arn:aws:iam::111122223333:role/r"}
+    proc = subprocess.run([sys.executable, "-m", "greenlight.cli", "pipeline", "definition"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "arn:aws:iam::111122223333:role/r" in text and "s3://proj-bucket/churn-p-123/data/diabetes.csv" in text
+    params = {p["Name"]: p for p in json.loads(text)["Parameters"]}
+    assert params["ModelPackageGroupName"]["DefaultValue"] == "churn-p-123"
+
+
+def test_code_digest_follows_the_code(tmp_path):
+    from pipelines.definition import code_digest
+
+    (tmp_path / "train.py").write_text("print(1)\n")
+    first = code_digest(tmp_path)
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "x.pyc").write_bytes(b"junk")
+    assert code_digest(tmp_path) == first, "bytecode must not change the digest"
+    (tmp_path / "train.py").write_text("print(2)\n")
+    assert code_digest(tmp_path) != first, "changed code must change the upload path (no stale cache hits)"
