@@ -119,7 +119,7 @@ def split(data: pd.DataFrame, seed: int, validation_fraction: float, test_fracti
     n_train, n_val, _ = split_sizes(len(data), validation_fraction, test_fraction)
     order = np.random.default_rng(seed).permutation(len(data))
     parts = np.split(order, [n_train, n_train + n_val])
-    return {name: data.iloc[idx].reset_index(drop=True) for name, idx in zip(SPLITS, parts)}
+    return {name: data.iloc[idx].reset_index(drop=True) for name, idx in zip(SPLITS, parts, strict=True)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
