@@ -149,3 +149,14 @@ def test_aws_target_needs_a_region(registry, capsys, monkeypatch):
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     code, _, err = run(capsys, "models", "list", "--target", "aws")
     assert code == 2 and "AWS_REGION" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["models", "list", "--bogus"], "No such option: --bogus"),
+    (["models", "approve"], "Missing argument 'VERSION'"),
+])
+def test_usage_errors_exit_2_and_change_nothing(registry, capsys, args, message):
+    events = registry.pending_events()
+    code, out, err = run(capsys, *args)
+    assert code == 2 and message in err and out == ""
+    assert registry.pending_events() == events
