@@ -21,9 +21,11 @@ import joblib
 import numpy as np
 import pandas as pd
 
-DEFAULT_MODEL = "/opt/ml/processing/model"
-DEFAULT_TEST = "/opt/ml/processing/test"
-DEFAULT_OUTPUT = "/opt/ml/processing/evaluation"
+# The container root: "/" on SageMaker; Greenlight's local runner points it at a sandbox.
+CONTAINER_ROOT = os.environ.get("GREENLIGHT_CONTAINER_ROOT", "/")
+DEFAULT_MODEL = os.path.join(CONTAINER_ROOT, "opt/ml/processing/model")
+DEFAULT_TEST = os.path.join(CONTAINER_ROOT, "opt/ml/processing/test")
+DEFAULT_OUTPUT = os.path.join(CONTAINER_ROOT, "opt/ml/processing/evaluation")
 
 
 class EvaluationError(Exception):

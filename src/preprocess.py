@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DEFAULT_INPUT = "/opt/ml/processing/input/data"
-DEFAULT_OUTPUT = "/opt/ml/processing"
+# The container root: "/" on SageMaker; Greenlight's local runner points it at a sandbox.
+CONTAINER_ROOT = os.environ.get("GREENLIGHT_CONTAINER_ROOT", "/")
+DEFAULT_INPUT = os.path.join(CONTAINER_ROOT, "opt/ml/processing/input/data")
+DEFAULT_OUTPUT = os.path.join(CONTAINER_ROOT, "opt/ml/processing")
 SPLITS = ("train", "validation", "test")
 
 

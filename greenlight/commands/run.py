@@ -1,0 +1,182 @@
+"""`greenlight run` and `greenlight executions`: the training pipeline run locally, and its records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from greenlight.errors import DataError
+
+executions_app = typer.Typer(help="Past local pipeline executions and their steps.", no_args_is_help=True)
+
+
+def _local():
+    from greenlight.registry import LocalModelRegistry
+    from greenlight.settings import home
+    from greenlight.store import LocalArtifactStore
+    from pipelines.local.executions import ExecutionStore
+
+    root = home()
+    return root, LocalArtifactStore(root / "s3"), LocalModelRegistry(root), ExecutionStore(root / "executions")
+
+
+def _check_csv(path: Path) -> list[Path]:
+    """The CSV files behind --data; refuse what cannot be read before anything runs."""
+    if not path.exists():
+        raise DataError(f"--data {path}: no such file or directory")
+    files = sorted(p for p in path.rglob("*.csv")) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"--data {path}: no .csv files in the directory")
+    for file in files:
+        try:
+            with open(file, encoding="utf-8") as fh:
+                header = fh.readline()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"--data {file}: cannot read it as UTF-8 text: {exc}") from None
+        if "," not in header and not header.strip():
+            raise DataError(f"--data {file}: empty file (a CSV with a header line is needed)")
+    return files
+
+
+def _stage_data(store, config, data: Path | None) -> str:
+    """Put the input data in the local artifact store; return its S3 URI."""
+    from greenlight.data import default_dataset_csv
+
+    if data is None:
+        store.put_bytes(config.default_input_uri, default_dataset_csv())
+        return config.default_input_uri
+    files = _check_csv(data)
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
+    prefix = f"s3://{config.bucket}/{config.prefix}/data/{digest}"
+    for file in files:
+        rel = file.relative_to(data).as_posix() if data.is_dir() else file.name
+        store.put_bytes(f"{prefix}/{rel}", file.read_bytes())
+    return prefix
+
+
+class _Progress:
+    """Each step's start, duration and outcome: a live table on a TTY, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.live = None
+        self.rows: dict[str, tuple[str, str, str]] = {}
+        if sys.stdout.isatty():
+            from rich.live import Live
+
+            self.live = Live(self._table(), refresh_per_second=4, transient=False)
+
+    def _table(self):
+        from rich.table import Table
+
+        table = Table(title="greenlight run", show_lines=False)
+        for col in ("step", "status", "duration"):
+            table.add_column(col)
+        for name, row in self.rows.items():
+            table.add_row(name, *row[:2])
+        return table
+
+    def __enter__(self):
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.__exit__(*exc)
+
+    def __call__(self, step, seconds) -> None:
+        duration = "" if seconds is None else f"{seconds:.1f}s"
+        status = step.status if seconds is not None else "Executing"
+        extra = f" -> {step.outcome}" if step.outcome and step.type == "Condition" else ""
+        self.rows[step.name] = (status + extra, duration, step.type)
+        if self.live:
+            self.live.update(self._table())
+        elif seconds is None:
+            typer.echo(f"  {step.name:<12} {step.type:<13} started")
+        else:
+            typer.echo(f"  {step.name:<12} {step.type:<13} {status}{extra} in {duration}")
+
+
+def run(
+    data: Path = typer.Option(None, "--data", help="A CSV file with a header, or a directory of them. Default: scikit-learn's bundled diabetes data."),
+    target_column: str = typer.Option(None, "--target-column", help="Name of the target column (default: target)."),
+    params: list[str] = typer.Option([], "--param", metavar="NAME=VALUE", help="Override a pipeline parameter (repeatable), e.g. --param NEstimators=200 --param RmseThreshold=60."),
+) -> None:
+    """Run the training pipeline locally: the same definition `pipeline definition` prints,
+    executed on this machine with no AWS account and no Docker. Artifacts, execution records and
+    the model registry live under GREENLIGHT_HOME (default ./.greenlight)."""
+    from greenlight.commands.pipeline import _quiet_sdk, check_parameters, parse_pairs
+    from pipelines.config import PipelineConfig
+    from pipelines.definition import build_definition
+    from pipelines.local.runner import LocalRunner
+    from pipelines.sessions import offline_session
+
+    overrides = check_parameters(parse_pairs(params, "--param"))
+    if target_column:
+        overrides["TargetColumn"] = target_column
+    root, store, registry, executions = _local()
+    config = PipelineConfig.resolve(env={})
+    if "InputDataUrl" not in overrides:
+        overrides["InputDataUrl"] = _stage_data(store, config, data)
+    elif data is not None:
+        raise DataError("give either --data or --param InputDataUrl=..., not both")
+    _quiet_sdk()
+    typer.echo(f"building the pipeline definition (home: {root})")
+    definition = json.loads(build_definition(config, offline_session(config, store.put_bytes)))
+    definition["PipelineName"] = config.pipeline_name
+    runner = LocalRunner(store, registry, executions)
+    with _Progress() as progress:
+        runner.on_step = progress
+        record = runner.run(definition, overrides)
+    typer.echo(f"execution {record.execution_id} {record.status}")
+    if record.registered:
+        r = record.registered
+        typer.echo(f"registered {r['group']} version {r['version']} as {r['status']} ({r['arn']})")
+
+
+@executions_app.command("list")
+def list_executions(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Local executions, newest first."""
+    from dataclasses import asdict
+
+    _, _, _, executions = _local()
+    records = executions.list()
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in records], indent=2))
+        return
+    if not records:
+        typer.echo("no local executions yet (greenlight run)")
+    for r in records:
+        registered = f" registered v{r.registered['version']}" if r.registered else ""
+        typer.echo(f"{r.execution_id}  {r.status:<9} {r.start}{registered}"
+                   + (f"  {r.failure_reason.splitlines()[0]}" if r.failure_reason else ""))
+
+
+@executions_app.command("show")
+def show_execution(execution_id: str = typer.Argument(..., help="An id from `greenlight executions list`."),
+                   as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """One execution: parameters and each step's status, times, failure reason and log path."""
+    from dataclasses import asdict
+
+    _, _, _, executions = _local()
+    r = executions.load(execution_id)
+    if as_json:
+        typer.echo(json.dumps(asdict(r), indent=2))
+        return
+    typer.echo(f"execution {r.execution_id} of {r.pipeline_name}: {r.status} ({r.start} -> {r.end or '...'})")
+    if r.failure_reason:
+        typer.echo(f"failure: {r.failure_reason}")
+    typer.echo("parameters: " + ", ".join(f"{k}={v}" for k, v in r.parameters.items()))
+    for s in r.steps:
+        typer.echo(f"  {s.name:<12} {s.type:<13} {s.status:<9} {s.start} -> {s.end or '...'}"
+                   + (f"  [{s.outcome}]" if s.outcome else ""))
+        if s.failure_reason:
+            typer.echo(f"      reason: {s.failure_reason.splitlines()[0]}")
+        if s.log_path and Path(s.log_path).exists():
+            typer.echo(f"      log: {s.log_path}")
+    if r.registered:
+        typer.echo(f"registered: {r.registered['group']} version {r.registered['version']} ({r.registered['status']})")

@@ -1,0 +1,1 @@
+"""Docker-free local mode: execute a SageMaker pipeline definition on this machine."""
