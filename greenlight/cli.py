@@ -46,6 +46,11 @@ def _register() -> None:
     from greenlight.commands import pipeline
 
     app.add_typer(pipeline.app, name="pipeline")
+
+    from greenlight.commands import run
+
+    app.command("run")(run.run)
+    app.add_typer(run.executions_app, name="executions")
     from greenlight.commands import cost
 
     app.command("cost", help="Compare the monthly cost of each AWS serving option for a workload.")(cost.cost)
