@@ -4,14 +4,20 @@ Runs as `python3 evaluate.py` in the SageMaker scikit-learn processing container
 training job's model.tar.gz under --model-dir and test.csv under --test-dir. Output:
 `evaluation.json` in SageMaker's model-quality layout (`regression_metrics.<name>.value`), which
 the pipeline's Condition step reads through a PropertyFile.
+
+It also checks that the compact forest (forest.npz, evaluated by the model's own `code/`)
+predicts exactly what scikit-learn predicts on the test split, records the result under
+`predictor_parity`, and exits 1 (writing no evaluation.json) if any prediction differs by a bit.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import math
+import os
 import sys
 import tarfile
 import tempfile
@@ -30,6 +36,14 @@ DEFAULT_OUTPUT = os.path.join(CONTAINER_ROOT, "opt/ml/processing/evaluation")
 
 class EvaluationError(Exception):
     """The model or the test data cannot be evaluated."""
+
+
+class ParityError(EvaluationError):
+    """The compact forest's predictions differ from scikit-learn's; carries the report so far."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report  # no evaluation.json is written: the step fails
 
 
 def unpack_model(model_dir: Path, into: Path) -> Path:
@@ -53,6 +67,36 @@ def load_model(directory: Path):
     return joblib.load(model_path), metadata
 
 
+def load_compact_forest(directory: Path, metadata: dict):
+    """The model's forest file, read by the compact_forest.py shipped in its code/ (else this directory's)."""
+    forest_path = directory / metadata["forest_file"]
+    digest = hashlib.sha256(forest_path.read_bytes()).hexdigest()
+    if digest != metadata.get("forest_sha256"):
+        raise EvaluationError(f"{forest_path.name} sha256 {digest} does not match metadata "
+                              f"{metadata.get('forest_sha256')}")
+    source = directory / "code" / "compact_forest.py"
+    if not source.is_file():
+        source = Path(__file__).resolve().parent / "compact_forest.py"
+    spec = importlib.util.spec_from_file_location("greenlight_eval_compact_forest", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CompactForest.load(forest_path)
+
+
+def predictor_parity(expected: np.ndarray, actual: np.ndarray) -> dict:
+    """How far the compact forest's predictions are from scikit-learn's; bit_identical is the bar."""
+    same = (expected.view(np.uint64) == actual.view(np.uint64)) | (np.isnan(expected) & np.isnan(actual))
+    diff = np.abs(expected - actual)
+    scale = np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+    return {
+        "rows": int(expected.size),
+        "bit_identical": bool(same.all()),
+        "mismatched_rows": int((~same).sum()),
+        "max_abs_diff": float(np.nanmax(diff)) if diff.size else 0.0,
+        "max_rel_diff": float(np.nanmax(diff / scale)) if diff.size else 0.0,
+    }
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
     err = y_true - y_pred
     mse = float(np.mean(err**2))
@@ -73,16 +117,30 @@ def evaluate(model_dir: Path, test_dir: Path) -> dict:
         raise EvaluationError(f"no test .csv under {test_dir}")
     test = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     with tempfile.TemporaryDirectory() as tmp:
-        model, metadata = load_model(unpack_model(model_dir, Path(tmp)))
+        directory = unpack_model(model_dir, Path(tmp))
+        model, metadata = load_model(directory)
+        forest = load_compact_forest(directory, metadata) if metadata.get("forest_file") else None
     features, target = metadata["feature_names"], metadata["target"]
     missing = [c for c in [target, *features] if c not in test.columns]
     if missing:
         raise EvaluationError(f"test data lacks columns {missing}")
-    y_pred = model.predict(test[features].to_numpy(dtype="float64"))
+    X = test[features].to_numpy(dtype="float64")
+    y_pred = model.predict(X)
     metrics = regression_metrics(test[target].to_numpy(dtype="float64"), y_pred)
     if not all(math.isfinite(m["value"]) for m in metrics.values()):
         raise EvaluationError(f"non-finite metrics: {metrics}")
-    return {"regression_metrics": metrics, "test_rows": int(len(test))}
+    report = {"regression_metrics": metrics, "test_rows": int(len(test))}
+    if forest is None:
+        report["predictor_parity"] = {"checked": False, "reason": "metadata.json names no forest_file"}
+        return report
+    parity = predictor_parity(np.asarray(y_pred, dtype=np.float64), forest.predict(X))
+    report["predictor_parity"] = {"checked": True, "predictor": metadata.get("forest_format"), **parity}
+    if not parity["bit_identical"]:
+        raise ParityError(
+            f"the compact forest differs from scikit-learn on {parity['mismatched_rows']} of {parity['rows']} test "
+            f"rows (max abs diff {parity['max_abs_diff']:.3g}, max rel diff {parity['max_rel_diff']:.3g}); "
+            "the serving path would not answer what was evaluated", report)
+    return report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,18 +151,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def write_report(out: Path, report: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = Path(args.output_dir)
     try:
         report = evaluate(Path(args.model_dir), Path(args.test_dir))
     except (EvaluationError, OSError, KeyError, ValueError, tarfile.TarError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_report(out, report)
     m = report["regression_metrics"]
-    print("evaluate: " + ", ".join(f"{k}={v['value']:.4f}" for k, v in m.items()) + f" on {report['test_rows']} rows")
+    parity = report["predictor_parity"]
+    checked = "bit-identical to scikit-learn" if parity.get("checked") else "not checked (no forest file)"
+    print("evaluate: " + ", ".join(f"{k}={v['value']:.4f}" for k, v in m.items()) + f" on {report['test_rows']} rows;"
+          f" compact forest {checked}")
     return 0
 
 

@@ -1,54 +1,173 @@
 """SageMaker scikit-learn serving contract: model_fn, input_fn, predict_fn, output_fn.
 
-Minimal version (the strict, fast runtime is issue 4): loads model.joblib after checking its
-sha256 against metadata.json, reads CSV rows or JSON instances, answers JSON or CSV.
+Runs in the stock scikit-learn serving image with nothing installed at start-up, in the Lambda
+image (through lambda_function.py) and in the local endpoint. The serving path imports numpy
+and the standard library only: predictions come from the compact forest (compact_forest.py),
+bit-identical to scikit-learn's `predict`; `model.joblib` is read only for a model directory
+without a forest file, and then only with the scikit-learn version that wrote it.
+
+    model_fn(model_dir)                -> ServingModel (refuses a tampered or mismatched model)
+    input_fn(body, content_type)       -> payload.Batch (checked rows)
+    predict_fn(data, model)            -> numpy float64 array, one prediction per row
+    output_fn(prediction, accept)      -> (body, content type)
+
+Client errors raise PayloadError (status_code 400/406/413/415, to_json()). SageMaker calls
+input_fn without the model, so input_fn checks rows against the schema of the model that
+model_fn loaded last in this process; predict_fn re-checks any rows not checked for its own
+model. The body size limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else MAX_PAYLOAD_BYTES (4 MiB,
+SageMaker Serverless Inference's limit).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import logging
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+import compact_forest
+import payload
+from payload import Batch, PayloadError, Schema
+
+__all__ = ["MAX_PAYLOAD_BYTES", "ModelIntegrityError", "PayloadError", "ServingModel",
+           "input_fn", "model_fn", "output_fn", "predict_fn"]
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+MAX_PAYLOAD_ENV = "GREENLIGHT_MAX_PAYLOAD_BYTES"
+METADATA_FILE = "metadata.json"
+
+_last_schema: Schema | None = None
+
 
 class ModelIntegrityError(Exception):
-    """The model file does not match its metadata."""
+    """The model directory cannot be trusted or used: a checksum, format or version does not match."""
 
 
-def model_fn(model_dir: str):
-    import joblib
+@dataclass(frozen=True)
+class ServingModel:
+    """A loaded model: its metadata, its input schema, and the predictor that serves it."""
 
+    metadata: dict
+    schema: Schema
+    predictor: object = field(repr=False)
+    predictor_name: str = compact_forest.FOREST_FORMAT
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.schema.feature_names
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predictor.predict(X)
+
+
+def model_fn(model_dir: str) -> ServingModel:
+    """Load and verify a model directory. Raises: ModelIntegrityError (which file, and why)."""
+    global _last_schema
     directory = Path(model_dir)
-    metadata = json.loads((directory / "metadata.json").read_text(encoding="utf-8"))
-    model_path = directory / metadata["model_file"]
-    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    if digest != metadata["model_sha256"]:
-        raise ModelIntegrityError(
-            f"refusing {model_path.name}: sha256 {digest} does not match metadata.json {metadata['model_sha256']}"
-        )
-    return {"model": joblib.load(model_path), "metadata": metadata}
+    try:
+        metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+        schema = Schema(tuple(metadata["feature_names"]), bool(metadata.get("accepts_missing_values", False)))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"cannot read {directory / METADATA_FILE}: {exc}") from exc
+    # Every model file the metadata lists and the directory holds must match its checksum; the
+    # Lambda image carries the forest and metadata only.
+    for name_key, digest_key in (("model_file", "model_sha256"), ("forest_file", "forest_sha256")):
+        name = metadata.get(name_key)
+        if name and (directory / name).exists():
+            _verify_sha256(directory / name, metadata.get(digest_key))
+    forest_name = metadata.get("forest_file")
+    if forest_name and (directory / forest_name).exists():
+        model = ServingModel(metadata, schema, _load_forest(directory / forest_name, metadata, schema))
+    else:
+        model = ServingModel(metadata, schema, _load_joblib(directory, metadata), "scikit-learn")
+    _last_schema = schema
+    logger.info("loaded model %s (%d features) from %s with predictor %s",
+                str(metadata.get("model_sha256", "?"))[:12], schema.n_features, directory, model.predictor_name)
+    return model
 
 
-def input_fn(body, content_type: str = "application/json") -> np.ndarray:
-    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body)
-    if content_type.startswith("text/csv"):
-        return np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
-    if content_type.startswith("application/json"):
-        doc = json.loads(text)
-        rows = doc["instances"] if isinstance(doc, dict) else doc
-        arr = np.asarray(rows, dtype="float64")
-        return arr.reshape(1, -1) if arr.ndim == 1 else arr
-    raise ValueError(f"unsupported content type {content_type!r}")
+def input_fn(body, content_type: str = payload.JSON, max_bytes: int | None = None) -> Batch:
+    """Parse and check a request body. Raises: PayloadError."""
+    return payload.decode(body, content_type, max_bytes=max_bytes or max_payload_bytes(), schema=_last_schema)
 
 
-def predict_fn(data: np.ndarray, model) -> np.ndarray:
-    return model["model"].predict(data)
+def predict_fn(data, model: ServingModel) -> np.ndarray:
+    """One float64 prediction per row. Raises: PayloadError for rows the model cannot take."""
+    if not (isinstance(data, Batch) and data.schema is model.schema):
+        data = payload.check(data if isinstance(data, Batch) else Batch(np.asarray(data, dtype=np.float64)),
+                             model.schema)
+    if data.row is not None and model.predictor_name == compact_forest.FOREST_FORMAT:
+        return np.array([model.predictor.predict_row(data.row)])
+    return model.predictor.predict(data.values)
 
 
-def output_fn(prediction: np.ndarray, accept: str = "application/json"):
-    if accept.startswith("text/csv"):
-        return "\n".join(repr(float(v)) for v in prediction) + "\n", "text/csv"
-    return json.dumps({"predictions": [float(v) for v in prediction]}), "application/json"
+def output_fn(prediction, accept: str = payload.JSON) -> tuple[str, str]:
+    """Predictions to (body, content type). Raises: PayloadError (406) for an unsupported Accept."""
+    return payload.encode(prediction, accept)
+
+
+def max_payload_bytes(default: int = MAX_PAYLOAD_BYTES) -> int:
+    """GREENLIGHT_MAX_PAYLOAD_BYTES if set to a positive integer, else default."""
+    raw = os.environ.get(MAX_PAYLOAD_ENV)
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value > 0:
+            return value
+        logger.warning("ignoring %s=%r: not a positive integer", MAX_PAYLOAD_ENV, raw)
+    return default
+
+
+def _verify_sha256(path: Path, expected) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if actual != expected:
+        raise ModelIntegrityError(f"refusing {path.name}: its sha256 is {actual}, but {METADATA_FILE} "
+                                  f"records {expected}")
+
+
+def _load_forest(path: Path, metadata: dict, schema: Schema):
+    recorded = metadata.get("forest_format")
+    if recorded != compact_forest.FOREST_FORMAT:
+        raise ModelIntegrityError(f"refusing {path.name}: {METADATA_FILE} says format {recorded!r}; this "
+                                  f"runtime reads {compact_forest.FOREST_FORMAT!r}")
+    try:
+        forest = compact_forest.CompactForest.load(path)
+    except compact_forest.ForestFormatError as exc:
+        raise ModelIntegrityError(f"refusing {path.name}: {exc}") from exc
+    if forest.n_features != schema.n_features:
+        raise ModelIntegrityError(f"refusing {path.name}: it takes {forest.n_features} features, but "
+                                  f"{METADATA_FILE} lists {schema.n_features}")
+    return forest
+
+
+def _load_joblib(directory: Path, metadata: dict):
+    """The pickled estimator, only under the scikit-learn version that wrote it (pickles are not portable)."""
+    name = metadata.get("model_file")
+    if not name or not (directory / name).exists():
+        raise ModelIntegrityError(f"{directory} has neither a forest file nor {name or 'a model file'}")
+    wrote = (metadata.get("versions") or {}).get("scikit-learn")
+    try:
+        import joblib
+        import sklearn
+    except ImportError as exc:
+        raise ModelIntegrityError(f"{name} needs scikit-learn {wrote}, which this runtime lacks "
+                                  "(and there is no forest file)") from exc
+    if wrote != sklearn.__version__:
+        raise ModelIntegrityError(f"refusing {name}: written by scikit-learn {wrote}, but this runtime has "
+                                  f"{sklearn.__version__}")
+    model = joblib.load(directory / name)
+    if hasattr(model, "n_jobs"):
+        model.set_params(n_jobs=None)
+    return model

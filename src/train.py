@@ -1,9 +1,11 @@
-"""Train step: fit a RandomForestRegressor and write model.joblib, metadata.json and code/.
+"""Train step: fit a RandomForestRegressor and write model.joblib, forest.npz, metadata.json and code/.
 
 Runs as the entry script of a SageMaker training job (scikit-learn image). Data comes from the
 `train` (and optional `validation`) channels, hyperparameters from the command line, as the
 SageMaker toolkit passes them (`--n_estimators 100`). Everything under --model-dir is packed
 as model.tar.gz; `code/` in it is what the SageMaker scikit-learn serving container runs.
+`forest.npz` is the same forest as flat arrays (compact_forest.py), which the serving code
+evaluates with numpy alone; its sha256 and format are in metadata.json.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import pandas as pd
 import sklearn
 from sklearn.ensemble import RandomForestRegressor
 
+import compact_forest
+
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
-# Files of this directory that the serving container and the Lambda image need.
-SERVING_CODE = ("inference.py",)
+# Files of this directory that the serving container and the Lambda image need: every module
+# the serving path imports (tests/unit/test_inference_packaging.py checks the list).
+SERVING_CODE = ("inference.py", "payload.py", "compact_forest.py", "sagemaker_entry.py", "lambda_function.py")
 
 
 class TrainingError(Exception):
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_dir / MODEL_FILE)
+    forest = compact_forest.export_forest(model, model_dir / compact_forest.FOREST_FILE)
     metrics = {}
     if validation is not None and len(validation):
         pred = model.predict(validation[features].to_numpy(dtype="float64"))
@@ -137,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         "format": "greenlight-model/1",
         "model_file": MODEL_FILE,
         "model_sha256": sha256_of(model_dir / MODEL_FILE),
+        "forest_file": compact_forest.FOREST_FILE,
+        "forest_sha256": sha256_of(model_dir / compact_forest.FOREST_FILE),
+        "forest_format": forest["format"],
+        "forest": {"trees": forest["trees"], "nodes": forest["nodes"], "max_depth": forest["max_depth"]},
         "estimator": "sklearn.ensemble.RandomForestRegressor",
         "target": target,
         "feature_names": features,
