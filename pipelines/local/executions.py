@@ -41,6 +41,7 @@ class StepRecord:
     failure_reason: str | None = None
     log_path: str | None = None
     outcome: str | None = None  # Condition: "True"/"False"; RegisterModel: the model package ARN
+    process_seconds: float | None = None  # wall time of the job's own process (Processing, Training)
 
 
 @dataclass

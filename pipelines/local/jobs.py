@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +83,10 @@ def _upload_dir(store: LocalArtifactStore, directory: Path, uri: str) -> None:
         store.put_bytes(f"{uri.rstrip('/')}/{path.relative_to(directory).as_posix()}", path.read_bytes())
 
 
-def _run(step: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
+def _run(step: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> float:
+    """Run the job's process; return its wall time in seconds (start-up included)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -99,6 +102,7 @@ def _run(step: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Pa
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             tail = "".join(deque(fh, maxlen=10)).rstrip()
         raise JobFailed(step, code, log_path, tail)
+    return time.perf_counter() - started
 
 
 def _base_env(root: Path) -> dict[str, str]:
@@ -108,8 +112,9 @@ def _base_env(root: Path) -> dict[str, str]:
     return env
 
 
-def run_processing(step: str, args: dict, store: LocalArtifactStore, job_dir: Path, log_path: Path) -> dict:
-    """Run a resolved CreateProcessingJob request; return the step's properties."""
+def run_processing(step: str, args: dict, store: LocalArtifactStore, job_dir: Path,
+                   log_path: Path) -> tuple[dict, float]:
+    """Run a resolved CreateProcessingJob request; return the step's properties and process time."""
     root = job_dir / "sandbox"
     local = lambda container_path: root / str(container_path).lstrip("/")  # noqa: E731
     for item in args.get("ProcessingInputs", []):
@@ -121,10 +126,10 @@ def run_processing(step: str, args: dict, store: LocalArtifactStore, job_dir: Pa
     app = args["AppSpecification"]
     env = _base_env(root) | {k: str(v) for k, v in (args.get("Environment") or {}).items()}
     cmd = [sys.executable, str(local(app["ContainerEntrypoint"][1])), *map(str, app.get("ContainerArguments") or [])]
-    _run(step, cmd, env, root, log_path)
+    seconds = _run(step, cmd, env, root, log_path)
     for item in outputs:
         _upload_dir(store, local(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
-    return {**args, "ProcessingJobStatus": "Completed"}
+    return {**args, "ProcessingJobStatus": "Completed"}, seconds
 
 
 def _cli_value(value: str) -> str:
@@ -137,8 +142,10 @@ def _cli_value(value: str) -> str:
 
 
 def run_training(step: str, args: dict, store: LocalArtifactStore, job_dir: Path, log_path: Path,
-                 job_name: str) -> dict:
-    """Run a resolved CreateTrainingJob request like the SDK v3 driver; pack model.tar.gz."""
+                 job_name: str) -> tuple[dict, float]:
+    """Run a resolved CreateTrainingJob request like the SDK v3 driver; pack model.tar.gz.
+
+    Returns the step's properties and the training process's wall time."""
     root = job_dir / "sandbox"
     ml = root / "opt" / "ml"
     channels = {}
@@ -165,7 +172,7 @@ def run_training(step: str, args: dict, store: LocalArtifactStore, job_dir: Path
     }
     cli = [x for k, v in hps.items() for x in (f"--{k}", _cli_value(v))]
     try:
-        _run(step, [sys.executable, str(channels["code"] / entry), *cli], env, channels["code"], log_path)
+        seconds = _run(step, [sys.executable, str(channels["code"] / entry), *cli], env, channels["code"], log_path)
     except JobFailed as failed:
         reason = output / "failure"
         if reason.is_file():  # SageMaker's FailureReason comes from /opt/ml/output/failure
@@ -178,4 +185,4 @@ def run_training(step: str, args: dict, store: LocalArtifactStore, job_dir: Path
     model_uri = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
     store.put_bytes(model_uri, archive.read_bytes())
     return {**args, "TrainingJobName": job_name, "TrainingJobStatus": "Completed",
-            "ModelArtifacts": {"S3ModelArtifacts": model_uri}}
+            "ModelArtifacts": {"S3ModelArtifacts": model_uri}}, seconds

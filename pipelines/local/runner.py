@@ -147,10 +147,12 @@ class LocalRunner:
         try:
             args = evaluate(step.get("Arguments", {}), ctx) if kind != "Condition" else {}
             if kind == "Processing":
-                properties[name] = run_processing(name, args, self.store, job_dir, Path(step_record.log_path))
+                properties[name], step_record.process_seconds = run_processing(
+                    name, args, self.store, job_dir, Path(step_record.log_path))
             elif kind == "Training":
                 job = f"pipelines-{record.execution_id}-{name}".lower()
-                properties[name] = run_training(name, args, self.store, job_dir, Path(step_record.log_path), job)
+                properties[name], step_record.process_seconds = run_training(
+                    name, args, self.store, job_dir, Path(step_record.log_path), job)
             elif kind == "Condition":
                 outcome = all(evaluate_condition(c, ctx) for c in step["Arguments"]["Conditions"])
                 step_record.outcome = str(outcome)
