@@ -1,0 +1,115 @@
+"""Load one model version: import its `code/inference.py` and call `model_fn`, as SageMaker does.
+
+Each distinct inference code (by content hash of `code/*.py`) is imported once, under its own
+module name (`greenlight_inference_<hash>`), so two versions' code can live side by side
+during a hot swap; versions with identical code share one module. Sibling modules that
+`inference.py` imports by bare name from `code/` are taken out of `sys.modules` after the
+import, so the next version's code gets its own siblings rather than the first one's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from greenlight.errors import NotFoundError
+
+__all__ = ["CODE_DIR", "ENTRY_MODULE", "LoadedModel", "import_inference_code", "load_version"]
+
+logger = logging.getLogger(__name__)
+
+CODE_DIR = "code"
+ENTRY_MODULE = "inference"
+_HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn")
+
+_modules: dict[str, ModuleType] = {}
+_import_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model version ready to serve: its label, directory, inference code and loaded model."""
+
+    version: str
+    model_dir: Path
+    code: ModuleType
+    model: object
+    load_seconds: float = field(default=0.0, compare=False)
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        """input_fn -> predict_fn -> output_fn; returns (body, content type)."""
+        code = self.code
+        data = code.input_fn(body, content_type)
+        return self.finish(data, accept)
+
+    def finish(self, data, accept: str) -> tuple[bytes, str]:
+        """predict_fn -> output_fn on already parsed input."""
+        code = self.code
+        out, out_type = code.output_fn(code.predict_fn(data, self.model), accept)
+        return (out.encode("utf-8") if isinstance(out, str) else bytes(out)), out_type
+
+
+def _code_digest(code_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(code_dir.rglob("*.py")):
+        digest.update(str(path.relative_to(code_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def import_inference_code(code_dir: Path) -> ModuleType:
+    """Import `code_dir/inference.py` under a name unique to its content; reuse it if already imported.
+
+    Raises:
+        NotFoundError: there is no inference.py, or it lacks one of the four handlers.
+    """
+    code_dir = Path(code_dir).resolve()
+    entry = code_dir / f"{ENTRY_MODULE}.py"
+    if not entry.is_file():
+        raise NotFoundError(f"no {CODE_DIR}/{ENTRY_MODULE}.py in {code_dir.parent}: not a SageMaker model directory")
+    key = _code_digest(code_dir)
+    with _import_lock:
+        module = _modules.get(key)
+        if module is not None:
+            return module
+        name = f"greenlight_inference_{key[:16]}"
+        spec = importlib.util.spec_from_file_location(name, entry)
+        module = importlib.util.module_from_spec(spec)
+        before = set(sys.modules)
+        sys.modules[name] = module  # dataclasses and pickle look classes up by module name
+        sys.path.insert(0, str(code_dir))
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        finally:
+            sys.path.remove(str(code_dir))
+            for added in set(sys.modules) - before - {name}:
+                origin = getattr(sys.modules[added], "__file__", None) or ""
+                if origin and Path(origin).resolve().is_relative_to(code_dir):
+                    del sys.modules[added]  # the module object keeps its own reference
+        missing = [h for h in _HANDLERS if not callable(getattr(module, h, None))]
+        if missing:
+            sys.modules.pop(name, None)
+            raise NotFoundError(f"{entry} does not define {', '.join(missing)}")
+        _modules[key] = module
+        return module
+
+
+def load_version(version: str, model_dir: Path) -> LoadedModel:
+    """Import the version's inference code and run its model_fn (a cold start)."""
+    started = time.perf_counter()
+    model_dir = Path(model_dir)
+    code = import_inference_code(model_dir / CODE_DIR)
+    model = code.model_fn(str(model_dir))
+    seconds = time.perf_counter() - started
+    logger.info("loaded model version %s from %s in %.3f s (code module %s)", version, model_dir, seconds,
+                code.__name__)
+    return LoadedModel(version, model_dir, code, model, seconds)

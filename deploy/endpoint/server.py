@@ -1,0 +1,267 @@
+"""The HTTP side of the local endpoint: SageMaker's container protocol on stdlib http.server.
+
+`GET /ping` and `POST /invocations`, one thread per connection (HTTP/1.1 keep-alive), Nagle's
+algorithm off on every accepted socket, the whole response written in one send. Every response
+carries `X-Greenlight-Model-Version`. Status codes:
+
+    200  prediction (or /ping with a model available)
+    4xx  the payload's fault: the inference code's PayloadError status (400/406/413/415), a
+         ValueError from input_fn (400), a body over the size limit (413), unknown path (404)
+    500  a fault in the inference code (logged with its traceback); the server keeps serving
+    503  no model version is available, or it failed to load
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from deploy.endpoint.slot import ModelLoadFailed, ModelSlot, NoModelAvailable
+
+__all__ = ["DEFAULT_ACCEPT", "DEFAULT_CONTENT_TYPE", "Endpoint", "EndpointServer", "MAX_BODY_BYTES",
+           "VERSION_HEADER"]
+
+logger = logging.getLogger(__name__)
+
+VERSION_HEADER = "X-Greenlight-Model-Version"
+DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker assumes when Content-Type is missing
+DEFAULT_ACCEPT = "application/json"  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT's default
+MAX_BODY_BYTES = 4 * 1024 * 1024  # SageMaker Serverless Inference's payload limit
+_DRAIN_LIMIT = 64 * 1024 * 1024  # read (and discard) at most this much of a refused body
+
+
+def _json(payload: dict) -> bytes:
+    return json.dumps(payload).encode("utf-8")
+
+
+def _error_body(exc: BaseException, status: int) -> bytes:
+    """The inference code's own JSON error body if it has one, else {"error", "status"}."""
+    to_json = getattr(exc, "to_json", None)
+    if callable(to_json):
+        body = to_json()
+        if isinstance(body, dict):
+            return _json(body)
+        return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    return _json({"error": str(exc) or type(exc).__name__, "status": status})
+
+
+def _client_status(exc: BaseException, stage: str) -> int | None:
+    """4xx for a client error, None for a fault of ours."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        return status
+    if status is None and stage == "input" and isinstance(exc, ValueError):
+        return 400
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "greenlight-endpoint"
+    sys_version = ""
+    timeout = 120  # seconds an idle keep-alive connection is kept
+    server: "EndpointServer"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes, content_type: str, version: str) -> None:
+        close = self.close_connection
+        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+                f"Server: {self.server_version}\r\n"
+                f"Content-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                f"{VERSION_HEADER}: {version}\r\n"
+                + ("Connection: close\r\n" if close else "")
+                + "\r\n")
+        self.wfile.write(head.encode("latin-1") + body)
+        self.log_request(status, len(body))
+
+    def _send_json(self, status: int, payload: dict, version: str | None = None) -> None:
+        self._send(status, _json(payload), "application/json",
+                   version if version is not None else self.server.slot.version_hint())
+
+    def send_error(self, code, message=None, explain=None) -> None:
+        """http.server's own errors (bad request line, unsupported method) in our JSON shape."""
+        self.close_connection = True
+        self._send_json(int(code), {"error": message or HTTPStatus(code).phrase, "status": int(code)})
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 411/413 (and draining the refused body)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            self._send_json(411, {"error": "chunked bodies are not supported; send Content-Length", "status": 411})
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send_json(400, {"error": "Content-Length is not a number", "status": 400})
+            return None
+        limit = self.server.max_body_bytes
+        if length > limit:
+            remaining = min(length, _DRAIN_LIMIT)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            self.close_connection = True
+            self._send_json(413, {"error": f"payload of {length} bytes is over the {limit}-byte limit",
+                                  "status": 413})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path != "/ping":
+            self._send_json(404, {"error": f"no such path {path!r}; use GET /ping or POST /invocations",
+                                  "status": 404})
+            return
+        slot = self.server.slot
+        current = slot.current
+        if current is not None:
+            self._send_json(200, {"status": "healthy", "model_version": current.version, "loaded": True},
+                            current.version)
+            return
+        try:
+            target = slot.resolve()
+        except Exception as exc:  # the source itself is broken: unhealthy, but keep serving
+            logger.warning("ping: cannot ask the model source which version is current: %s", exc)
+            target = None
+        if target is None:
+            self._send_json(503, {"error": "no model version is available", "status": 503}, "none")
+            return
+        self._send_json(200, {"status": "healthy", "model_version": target.version, "loaded": False},
+                        target.version)
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        body = self._read_body()
+        if body is None:
+            return
+        if path != "/invocations":
+            self._send_json(404, {"error": f"no such path {path!r}; use POST /invocations", "status": 404})
+            return
+        headers = self.headers
+        content_type = headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
+        accept = headers.get("Accept") or DEFAULT_ACCEPT
+        if accept.strip() == "*/*":
+            accept = DEFAULT_ACCEPT
+        slot = self.server.slot
+        try:
+            model = slot.acquire()
+        except (NoModelAvailable, ModelLoadFailed) as exc:
+            self._send_json(503, {"error": str(exc), "status": 503})
+            return
+        except Exception:  # a bug of ours: answer, log, keep serving
+            logger.exception("cannot get a model to serve this request")
+            self._send_json(500, {"error": "internal error while loading the model", "status": 500})
+            return
+        try:
+            self._invoke(model, body, content_type, accept)
+        finally:
+            slot.release()
+
+    def _invoke(self, model, body: bytes, content_type: str, accept: str) -> None:
+        stage = "input"
+        try:
+            data = model.code.input_fn(body, content_type)
+            stage = "predict"
+            out, out_type = model.finish(data, accept)
+        except Exception as exc:
+            status = _client_status(exc, stage)
+            if status is None:
+                logger.exception("model version %s failed in %s stage", model.version, stage)
+                self._send_json(500, {"error": f"internal error in the inference code ({type(exc).__name__})",
+                                      "status": 500}, model.version)
+            else:
+                self._send(status, _error_body(exc, status), "application/json", model.version)
+            return
+        self._send(200, out, out_type, model.version)
+
+
+class EndpointServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer bound to a ModelSlot."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], slot: ModelSlot, max_body_bytes: int = MAX_BODY_BYTES):
+        self.slot = slot
+        self.max_body_bytes = max_body_bytes
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class Endpoint:
+    """The server plus its watcher thread (hot swap and idle drop every poll_seconds)."""
+
+    def __init__(self, slot: ModelSlot, host: str = "127.0.0.1", port: int = 8080, *,
+                 poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES):
+        self.slot = slot
+        self.poll_seconds = poll_seconds
+        self.httpd = EndpointServer((host, port), slot, max_body_bytes)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._serving = False
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.slot.tick()
+            except Exception:  # the watcher must outlive any one bad tick
+                logger.exception("endpoint watcher step failed")
+
+    def _start_watcher(self) -> None:
+        watcher = threading.Thread(target=self._watch, name="endpoint-watcher", daemon=True)
+        watcher.start()
+        self._threads.append(watcher)
+
+    def start(self) -> "Endpoint":
+        """Serve in background threads (for tests and benchmarks)."""
+        self._start_watcher()
+        self._serving = True
+        server = threading.Thread(target=self.httpd.serve_forever, name="endpoint-http", daemon=True)
+        server.start()
+        self._threads.append(server)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until close() or KeyboardInterrupt."""
+        self._start_watcher()
+        self._serving = True
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self._serving = False
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._serving:
+            self.httpd.shutdown()
+            self._serving = False
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> "Endpoint":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

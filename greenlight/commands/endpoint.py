@@ -1,0 +1,116 @@
+"""`greenlight endpoint serve` (the local serverless endpoint) and `greenlight invoke`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from greenlight.errors import ConfigurationError, UsageError
+from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP, home
+
+__all__ = ["app", "invoke"]
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="The local serverless endpoint: SageMaker's container protocol (GET /ping, POST /invocations) "
+         "on this machine, with cold start, idle drop and hot swap of model versions.",
+    no_args_is_help=True,
+)
+
+
+def _registry_source(group: str, cache_dir: Path):
+    """The newest registered version of `group`, if the local registry exists in this install."""
+    try:
+        from greenlight.registry import LocalModelRegistry
+    except ImportError as exc:
+        raise ConfigurationError(
+            "no --model given and this install has no local model registry to pick the newest version "
+            "from; pass --model PATH (a model directory or model.tar.gz)") from exc
+    from deploy.endpoint import RegistrySource
+    from greenlight.store import LocalArtifactStore
+
+    root = home()
+    return RegistrySource(LocalModelRegistry(root), LocalArtifactStore(root / "s3"), group, cache_dir)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (what process managers send) stops the server like Ctrl-C does."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
+@app.command("serve")
+def serve(
+    port: int = typer.Option(8080, "--port", help="TCP port (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the endpoint."),
+    model: Path | None = typer.Option(None, "--model", help="Serve this model directory or model.tar.gz "
+                                         "instead of the newest registered version."),
+    idle_seconds: float = typer.Option(300.0, "--idle-seconds", help="Drop the loaded model after this long "
+                                       "without a request; the next request is a cold start."),
+    group: str = typer.Option(DEFAULT_MODEL_PACKAGE_GROUP, "--group", help="Model package group to follow "
+                              "when no --model is given."),
+    poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to look for a new version "
+                                       "and for idleness."),
+) -> None:
+    """Serve a model over HTTP until interrupted; picks up a newer registered version without downtime."""
+    from deploy.endpoint import Endpoint, FixedModelSource, ModelSlot
+
+    if idle_seconds <= 0 or poll_seconds <= 0:
+        raise UsageError("--idle-seconds and --poll-seconds must be positive")
+    endpoint_logger = logging.getLogger("deploy.endpoint")
+    if endpoint_logger.getEffectiveLevel() > logging.INFO:
+        endpoint_logger.setLevel(logging.INFO)  # a server reports its loads, swaps and drops
+    cache_dir = home() / "endpoint-cache"
+    source = FixedModelSource(model, cache_dir) if model is not None else _registry_source(group, cache_dir)
+    slot = ModelSlot(source, idle_seconds=idle_seconds)
+    try:
+        endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
+    typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
+    _stop_on_sigterm()
+    try:
+        endpoint.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("greenlight endpoint: stopped", err=True)
+    finally:
+        endpoint.close()
+
+
+def invoke(
+    endpoint: str = typer.Option("http://127.0.0.1:8080", "--endpoint", help="Base URL of the endpoint."),
+    content_type: str = typer.Option("text/csv", "--content-type", help="Content-Type of the body."),
+    accept: str | None = typer.Option(None, "--accept", help="Accept header (the endpoint's default: "
+                                         "application/json)."),
+    body: str | None = typer.Option(None, "--body", help="The payload as text, e.g. one CSV row."),
+    file: Path | None = typer.Option(None, "--file", help="Read the payload from this file ('-' for stdin)."),
+) -> None:
+    """Send one request to an endpoint's /invocations and print the prediction."""
+    from deploy.endpoint import invoke as post
+
+    if (body is None) == (file is None):
+        raise UsageError("pass exactly one of --body TEXT or --file F")
+    if body is not None:
+        payload = body.encode("utf-8")
+    elif str(file) == "-":
+        payload = sys.stdin.buffer.read()
+    else:
+        try:
+            payload = file.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    result = post(endpoint, payload, content_type, accept)
+    logger.info("model version %s answered %s (%s)", result.model_version, result.status, result.content_type)
+    text = result.body.decode("utf-8", errors="replace")
+    typer.echo(text, nl=not text.endswith("\n"))
