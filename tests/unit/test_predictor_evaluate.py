@@ -1,0 +1,88 @@
+"""evaluate.py checks the compact forest against scikit-learn on the test split and fails the step if they differ."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from greenlight.data import write_default_dataset
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def run(script: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SRC / script), *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evaluate")
+    write_default_dataset(tmp / "data")
+    assert run("preprocess.py", "--input-dir", tmp / "data", "--output-dir", tmp / "splits").returncode == 0
+    done = run("train.py", "--train", tmp / "splits" / "train", "--model-dir", tmp / "model", "--n_estimators", 30,
+               "--n_jobs", 1)
+    assert done.returncode == 0, done.stderr
+    return tmp
+
+
+def test_parity_is_recorded_in_evaluation_json(trained, tmp_path):
+    done = run("evaluate.py", "--model-dir", trained / "model", "--test-dir", trained / "splits" / "test",
+               "--output-dir", tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert set(report["regression_metrics"]) == {"mse", "rmse", "mae", "r2"}
+    parity = report["predictor_parity"]
+    assert parity == {"checked": True, "predictor": "greenlight-forest/1", "rows": report["test_rows"],
+                      "bit_identical": True, "mismatched_rows": 0, "max_abs_diff": 0.0, "max_rel_diff": 0.0}
+    assert "bit-identical" in done.stdout
+
+
+def test_parity_is_checked_inside_model_tar_gz(trained, tmp_path):
+    # GIVEN the model as SageMaker hands it to the processing job: model.tar.gz only
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    with tarfile.open(packed / "model.tar.gz", "w:gz") as tar:
+        for path in (trained / "model").iterdir():
+            tar.add(path, arcname=path.name)
+    done = run("evaluate.py", "--model-dir", packed, "--test-dir", trained / "splits" / "test",
+               "--output-dir", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["predictor_parity"]["bit_identical"]
+
+
+def test_a_predictor_that_drifts_fails_the_step(trained, tmp_path):
+    # GIVEN a model whose shipped serving code is off by one part in 1e15
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    code = model / "code" / "compact_forest.py"
+    text = code.read_text()
+    assert "return out / self.n_trees" in text
+    code.write_text(text.replace("return out / self.n_trees", "return out / self.n_trees * (1 + 1e-15)"))
+    # WHEN it is evaluated
+    done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
+               "--output-dir", tmp_path / "out")
+    # THEN the step fails with a message saying how far off, and writes no evaluation.json
+    assert done.returncode == 1
+    assert "compact forest differs from scikit-learn" in done.stderr
+    assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def test_a_tampered_forest_fails_the_step(trained, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    data = bytearray((model / "forest.npz").read_bytes())
+    data[-200] ^= 0x10
+    (model / "forest.npz").write_bytes(bytes(data))
+    done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
+               "--output-dir", tmp_path / "out")
+    assert done.returncode == 1 and "forest.npz sha256" in done.stderr
