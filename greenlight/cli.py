@@ -55,6 +55,11 @@ def _register() -> None:
 
     app.command("cost", help="Compare the monthly cost of each AWS serving option for a workload.")(cost.cost)
 
+    from greenlight.commands import endpoint
+
+    app.add_typer(endpoint.app, name="endpoint")
+    app.command("invoke")(endpoint.invoke)
+
     from greenlight.commands import models
 
     app.add_typer(models.app, name="models")

@@ -1,10 +1,12 @@
 """Load one model version: import its `code/inference.py` and call `model_fn`, as SageMaker does.
 
-Each distinct inference code (by content hash of `code/*.py`) is imported once, under its own
-module name (`greenlight_inference_<hash>`), so two versions' code can live side by side
-during a hot swap; versions with identical code share one module. Sibling modules that
-`inference.py` imports by bare name from `code/` are taken out of `sys.modules` after the
-import, so the next version's code gets its own siblings rather than the first one's.
+Each model directory's code is imported once, under its own module name
+(`greenlight_inference_<hash of directory and code>`), so two versions' code lives side by
+side during a hot swap. Versions are not merged even when their code is identical: the
+serving code keeps per-process state (inference.py remembers the schema of the model it loaded
+last), which must not leak from the incoming version into requests still on the old one.
+Sibling modules that `inference.py` imports by bare name from `code/` are taken out of
+`sys.modules` after the import, so the next version gets its own siblings too.
 """
 
 from __future__ import annotations
@@ -57,14 +59,14 @@ class LoadedModel:
 
 
 def _code_digest(code_dir: Path) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(str(code_dir).encode() + b"\0")
     for path in sorted(code_dir.rglob("*.py")):
         digest.update(str(path.relative_to(code_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 def import_inference_code(code_dir: Path) -> ModuleType:
-    """Import `code_dir/inference.py` under a name unique to its content; reuse it if already imported.
+    """Import `code_dir/inference.py` under a name unique to the directory and its content (once).
 
     Raises:
         NotFoundError: there is no inference.py, or it lacks one of the four handlers.

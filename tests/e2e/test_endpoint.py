@@ -305,7 +305,8 @@ def test_two_versions_with_different_code_load_side_by_side(models, tmp_path):
     assert new.code.GREENLIGHT_TEST_MARKER == 2 and not hasattr(old.code, "GREENLIGHT_TEST_MARKER")
     assert old.invoke(ROW.encode(), "text/csv", "application/json") == new.invoke(
         ROW.encode(), "text/csv", "application/json")
-    assert load_version("a again", models["a"]).code is old.code  # identical code: one module
+    assert load_version("a again", models["a"]).code is old.code  # the same directory: one module
+    assert load_version("b", models["b"]).code is not old.code  # same code, another version: its own state
 
 
 def test_registry_source_serves_the_newest_registered_version(models, tmp_path):
@@ -434,9 +435,11 @@ def test_endpoint_serve_command_serves_until_terminated(models, tmp_path):
         [sys.executable, "-m", "greenlight.cli", "endpoint", "serve", "--model", str(models["a_tar"]), "--port", "0"],
         cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
-        assert "serving" in line, line
-        url = line.split(" on ")[1].split()[0]
+        lines = []
+        while not lines or not lines[-1].startswith("greenlight endpoint: serving"):
+            lines.append(proc.stderr.readline())
+            assert lines[-1] and len(lines) < 50, "".join(lines)  # ended, or never said where it listens
+        url = lines[-1].split(" on ")[1].split()[0]
         client = Client(url)
         status, response, data = client.invoke(ROW.encode())
         assert status == 200, data
