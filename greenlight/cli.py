@@ -35,11 +35,15 @@ app = typer.Typer(
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what Greenlight decides and calls."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, os.environ.get("GREENLIGHT_LOG_LEVEL", "WARNING")),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.DEBUG if verbose else getattr(logging, os.environ.get("GREENLIGHT_LOG_LEVEL", "WARNING").upper(),
+                                                  logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Filter at the handler too: some SDK code sets its own loggers to DEBUG while it runs.
+    # The SDK warns about what it does on purpose (popping job names ...): errors only, unless -v.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+        if not verbose:
+            handler.addFilter(lambda r: r.levelno >= logging.ERROR or not r.name.startswith("sagemaker"))
 
 
 def _register() -> None:

@@ -14,7 +14,7 @@ __all__ = ["aws_session", "offline_session"]
 SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
 
-def _prepare_environment(region: str) -> None:
+def prepare_environment(region: str) -> None:
     # v3 imports create boto3 clients at import time (sagemaker.ai_registry), which need a region,
     # and ModelTrainer would look the role up in IAM unless told not to.
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
@@ -23,7 +23,7 @@ def _prepare_environment(region: str) -> None:
 
 def offline_session(config: PipelineConfig, sink: Callable[[str, bytes], None] | None = None):
     """A PipelineSession whose AWS calls are answered locally (see pipelines.offline)."""
-    _prepare_environment(config.region)
+    prepare_environment(config.region)
     # No instance-metadata lookups for credentials: this session never signs a request.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     import boto3
@@ -39,7 +39,7 @@ def offline_session(config: PipelineConfig, sink: Callable[[str, bytes], None] |
 
 def aws_session(config: PipelineConfig, boto_session):
     """A PipelineSession on a real (or moto) boto3 session."""
-    _prepare_environment(config.region)
+    prepare_environment(config.region)
     return _pipeline_session(boto_session, config)
 
 

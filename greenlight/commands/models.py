@@ -159,6 +159,9 @@ def _set_status(ref: str, status_value: str, description: str | None, group: str
     else:
         typer.echo(f"{status.value} version {after.version} of {after.group} "
                    f"(was {before.status.value}): {after.arn}")
+        if target == "local":
+            typer.echo("Recorded a 'SageMaker Model Package State Change' event in the local outbox, "
+                       "in the same transaction as the status change.")
 
 
 def _metric_values(version: ModelVersion, target: str) -> list[dict[str, Any]]:

@@ -60,11 +60,17 @@ def _config(require_aws: bool, **flags):
     return PipelineConfig.resolve(require_aws=require_aws, tags=tags, **flags)
 
 
-def _quiet_sdk() -> None:
-    warnings.filterwarnings("ignore", module=r"sagemaker\..*")
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        for name in ("sagemaker", "sagemaker.config", "botocore", "urllib3"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+def _quiet_sdk(region: str) -> None:
+    """Prepare the SDK's environment and keep its warnings off the terminal.
+
+    Its log records are filtered by the level of the CLI's log handler (greenlight.cli), which
+    also holds against SDK functions that set their own loggers to DEBUG while they run.
+    """
+    from pipelines.sessions import prepare_environment
+
+    prepare_environment(region)  # the SDK needs a region at import time
+    warnings.filterwarnings("ignore", module=r"sagemaker(\..*)?")
+    warnings.filterwarnings("ignore", message="Running within a PipelineSession")
 
 
 @app.command()
@@ -83,7 +89,7 @@ def definition(
 
     config = _config(False, pipeline_name=pipeline_name, model_package_group=model_package_group,
                      role_arn=role_arn, bucket=bucket, region=region, prefix=prefix, tags=tags)
-    _quiet_sdk()
+    _quiet_sdk(config.region)
     text = build_definition(config, offline_session(config))
     if output:
         output.write_text(text, encoding="utf-8")
@@ -117,7 +123,7 @@ def upsert(
 
     config = _config(True, pipeline_name=pipeline_name, model_package_group=model_package_group,
                      role_arn=role_arn, bucket=bucket, region=region, prefix=prefix, tags=tags)
-    _quiet_sdk()
+    _quiet_sdk(config.region)
     boto_session, sagemaker, s3 = _aws_clients(config.region)
     data_bucket, data_key = split_s3_uri(config.default_input_uri)
     call("PutObject", s3.put_object, Bucket=data_bucket, Key=data_key, Body=default_dataset_csv())

@@ -124,7 +124,7 @@ def run(
         overrides["InputDataUrl"] = _stage_data(store, config, data)
     elif data is not None:
         raise DataError("give either --data or --param InputDataUrl=..., not both")
-    _quiet_sdk()
+    _quiet_sdk(config.region)
     typer.echo(f"building the pipeline definition (home: {root})")
     definition = json.loads(build_definition(config, offline_session(config, store.put_bytes)))
     definition["PipelineName"] = config.pipeline_name
