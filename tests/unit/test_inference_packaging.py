@@ -77,7 +77,10 @@ def test_dockerfile_base_code_and_model_layer_last():
     assert code == closure(["lambda_function"])
     assert code <= {name.removesuffix(".py") for name in serving_code()}
     runs = [args for op, args in steps if op == "RUN"]
-    assert len(runs) == 1 and "requirements.txt" in runs[0] and "--only-binary=:all:" in runs[0]
+    installs = [r for r in runs if "pip install" in r]
+    assert len(installs) == 1 and "requirements.txt" in installs[0] and "--only-binary=:all:" in installs[0]
+    compiled = {Path(p).stem for r in runs if "compileall" in r for p in r.split() if p.endswith(".py")}
+    assert compiled == code  # the task root is read-only at run time: no __pycache__ written there
 
 
 def requirements() -> list[str]:
