@@ -252,7 +252,10 @@ def _decode_json(text: str, schema: Schema | None) -> Batch | list[float]:
     if not isinstance(first, list):
         rows = [rows]  # a single row [v1, v2, ...]
     if len(rows) == 1 and isinstance(rows[0], list) and all(type(v) is float or type(v) is int for v in rows[0]):
-        return [float(v) for v in rows[0]]
+        try:
+            return [float(v) for v in rows[0]]
+        except OverflowError:  # an integer beyond float64: the checked path names it
+            pass
     if "true" not in text and "false" not in text:  # JSON booleans are not feature values
         try:
             values = np.array(rows)

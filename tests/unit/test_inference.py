@@ -130,6 +130,13 @@ def test_csv_round_trip(inf, model, reference, n):
     assert [float(v) for v in body.splitlines()] == expected[:n].tolist()
 
 
+def test_csv_with_crlf_and_blank_lines(inf, model, reference):
+    _, rows, expected = reference
+    csv = "\r\n".join(",".join(repr(v) for v in r) for r in rows[:3].tolist()) + "\r\n\r\n"
+    body, _ = serve(inf, model, csv.encode(), "text/csv")
+    assert json.loads(body)["predictions"] == expected[:3].tolist()
+
+
 def test_npy_round_trip(inf, model, reference):
     _, rows, expected = reference
     buf = io.BytesIO()
@@ -194,6 +201,8 @@ BAD_INPUTS = [
     ("nan-csv", row_csv(GOOD) + "\n" + row_csv(GOOD[:7] + ["nan"] + GOOD[8:]), "text/csv", 400, "missing_value", 1, 7),
     ("inf", row_csv(GOOD[:1] + ["inf"] + GOOD[2:]), "text/csv", 400, "non_finite", 0, 1),
     ("float32-overflow", json.dumps([GOOD[:2] + [1e39] + GOOD[3:]]), "application/json", 400, "out_of_range", 0, 2),
+    ("huge-int", json.dumps([GOOD[:2] + [10**400] + GOOD[3:]]), "application/json", 400, "out_of_range", 0, 2),
+    ("nested", json.dumps([[GOOD]]), "application/json", 400, "non_numeric", 0, 0),
     ("unknown-name", None, "application/json", 400, "unknown_feature", 0, "height"),
     ("missing-name", None, "application/json", 400, "missing_feature", 1, "bmi"),
     ("content-type", "1,2", "application/xml", 415, "unsupported_content_type", None, None),
