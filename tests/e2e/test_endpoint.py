@@ -450,3 +450,18 @@ def test_endpoint_serve_command_serves_until_terminated(models, tmp_path):
         rest = proc.communicate(timeout=BOUND_SECONDS)[1]
     assert proc.returncode == 0, rest
     assert "loaded model version" in rest  # the cold start is logged
+
+
+def test_serving_path_imports_neither_pandas_nor_scikit_learn(models):
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from deploy.endpoint import Endpoint, FixedModelSource, ModelSlot, invoke\n"
+        f"slot = ModelSlot(FixedModelSource(Path({str(models['a'])!r}), Path({str(models['a'].parent / 'cache')!r})))\n"
+        "with Endpoint(slot, '127.0.0.1', 0) as endpoint:\n"
+        f"    assert invoke(endpoint.url, {ROW!r}.encode()).status == 200\n"
+        "print(sorted(m for m in ('pandas', 'sklearn', 'scipy', 'joblib') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=BOUND_SECONDS)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
