@@ -37,6 +37,18 @@ def _registry_source(group: str, cache_dir: Path):
     return RegistrySource(LocalModelRegistry(root), LocalArtifactStore(root / "s3"), group, cache_dir)
 
 
+def _log_serving_decisions() -> None:
+    """A server reports its loads, swaps and drops: deploy.endpoint logs at INFO (or lower with -v)."""
+    level = min(logging.INFO, logging.getLogger().getEffectiveLevel())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    endpoint_logger = logging.getLogger("deploy.endpoint")
+    endpoint_logger.addHandler(handler)
+    endpoint_logger.setLevel(level)
+    endpoint_logger.propagate = False  # the root handler filters below WARNING
+
+
 def _stop_on_sigterm() -> None:
     """SIGTERM (what process managers send) stops the server like Ctrl-C does."""
     import signal
@@ -61,20 +73,20 @@ def serve(
                               "when no --model is given."),
     poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to look for a new version "
                                        "and for idleness."),
+    max_body_bytes: int = typer.Option(4 * 1024 * 1024, "--max-body-bytes", help="Refuse larger request "
+                                       "bodies with 413 (SageMaker Serverless Inference's limit is 4 MB)."),
 ) -> None:
     """Serve a model over HTTP until interrupted; picks up a newer registered version without downtime."""
     from deploy.endpoint import Endpoint, FixedModelSource, ModelSlot
 
-    if idle_seconds <= 0 or poll_seconds <= 0:
-        raise UsageError("--idle-seconds and --poll-seconds must be positive")
-    endpoint_logger = logging.getLogger("deploy.endpoint")
-    if endpoint_logger.getEffectiveLevel() > logging.INFO:
-        endpoint_logger.setLevel(logging.INFO)  # a server reports its loads, swaps and drops
+    if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
+        raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
+    _log_serving_decisions()
     cache_dir = home() / "endpoint-cache"
     source = FixedModelSource(model, cache_dir) if model is not None else _registry_source(group, cache_dir)
     slot = ModelSlot(source, idle_seconds=idle_seconds)
     try:
-        endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds)
+        endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
