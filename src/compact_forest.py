@@ -133,7 +133,7 @@ class CompactForest:
             raise ForestFormatError("forest arrays point outside the forest")
         self.n_trees, self.n_nodes = int(roots.size), int(n)
         self.max_depth = int(depths.max()) if depths.size else 0
-        self.has_missing_routing = bool(missing_left[internal].any())
+        self.has_missing_routing = bool(missing_left[internal].any())  # some NaN goes left somewhere
         self._roots, self._depths, self._value = roots, depths.tolist(), value
         # Level traversal records: next = base + go_right; a leaf loops on itself (threshold +inf).
         rec = np.empty(n, dtype=[("base", np.intp), ("thr", np.float32), ("feat", np.int32), ("nan_right", np.bool_)])
@@ -190,7 +190,7 @@ class CompactForest:
         k, nf = X32.shape
         flat = X32.ravel()
         offsets = np.arange(k, dtype=np.intp) * nf
-        has_nan = self.has_missing_routing and bool(np.isnan(flat).any())
+        has_nan = bool(np.isnan(flat).any())
         acc = np.zeros(k, dtype=np.float64)
         rec, value = self._rec, self._value
         for root, depth in zip(self._roots.tolist(), self._depths, strict=True):

@@ -139,6 +139,30 @@ def test_missing_values_follow_missing_go_to_left(cf, tmp_path):
     assert_bit_identical(expected, np.array([forest.predict_row(x) for x in X_test.astype(np.float32)]))
 
 
+def test_nan_into_a_forest_trained_without_it_routes_like_sklearn(cf, diabetes, tmp_path):
+    # scikit-learn 1.9 predicts NaN even for a forest fitted without it (by missing_go_to_left); serving
+    # refuses such rows, but the predictor itself must still agree
+    model, X = diabetes
+    forest, _ = export_and_load(cf, model, tmp_path)
+    rows = X[:80].copy()
+    rows[np.arange(80), np.arange(80) % 10] = np.nan
+    assert_bit_identical(model.predict(rows), forest.predict(rows))
+    assert_bit_identical(model.predict(rows), np.array([forest.predict_row(r) for r in rows.astype(np.float32)]))
+
+
+def test_stumps_and_single_leaf_trees(cf, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 3))
+    constant = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, np.full(50, 2.5))
+    forest, summary = export_and_load(cf, constant, tmp_path)
+    assert summary["max_depth"] == 0
+    assert_bit_identical(constant.predict(X), forest.predict(X))
+    assert_bit_identical(constant.predict(X[:3]), np.array([forest.predict_row(r) for r in X[:3].astype(np.float32)]))
+    stumps = RandomForestRegressor(n_estimators=7, max_depth=1, random_state=0).fit(X, X[:, 0])
+    forest, _ = export_and_load(cf, stumps, tmp_path)
+    assert_bit_identical(stumps.predict(X), forest.predict(X))
+
+
 def test_row_state_is_per_thread(cf, diabetes, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
