@@ -7,7 +7,7 @@
   the new version is loaded fully, off the request path, and only then put in the slot. Requests
   hold their own reference to the version they started on, so in-flight requests finish on the old
   one; nothing is refused while a swap happens. A version that fails to load is logged and not
-  retried until the source names another; the old version keeps serving.
+  retried for `retry_seconds` (the old version keeps serving; cold requests get 503 meanwhile).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class ModelSlot:
 
     def __init__(self, source: Source, *, idle_seconds: float = 300.0,
                  loader: Callable[[str, Path], LoadedModel] = load_version,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, retry_seconds: float = 30.0):
         self._source = source
         self._loader = loader
         self._clock = clock
@@ -61,7 +61,8 @@ class ModelSlot:
         self._in_flight = 0
         self._last_used = clock()
         self._last_target: str | None = None
-        self._failed: dict[str, str] = {}
+        self.retry_seconds = retry_seconds
+        self._failed: dict[str, tuple[str, float]] = {}  # version -> (reason, when it failed)
         self.loads = 0
         self.swaps = 0
         self.drops = 0
@@ -120,12 +121,13 @@ class ModelSlot:
                 raise NoModelAvailable(f"cannot tell which model version to serve: {exc}") from exc
             if target is None:
                 raise NoModelAvailable("no model version is available to serve yet")
-            if target.version in self._failed:  # do not pay a failing load on every request
-                raise ModelLoadFailed(f"cannot load model version {target.version}: {self._failed[target.version]}")
+            reason = self._recent_failure(target.version)
+            if reason is not None:  # do not pay a failing load on every request
+                raise ModelLoadFailed(f"cannot load model version {target.version}: {reason}")
             try:
                 loaded = self._loader(target.version, target.model_dir)
             except Exception as exc:
-                self._failed[target.version] = str(exc)
+                self._failed[target.version] = (str(exc), self._clock())
                 logger.error("cold start failed: cannot load model version %s from %s: %s",
                              target.version, target.model_dir, exc)
                 raise ModelLoadFailed(f"cannot load model version {target.version}: {exc}") from exc
@@ -134,6 +136,13 @@ class ModelSlot:
             logger.info("cold start: loaded model version %s because a request arrived and the slot was empty",
                         loaded.version)
             return loaded
+
+    def _recent_failure(self, version: str) -> str | None:
+        """Why `version` failed to load, if it did less than retry_seconds ago."""
+        failed = self._failed.get(version)
+        if failed is None or self._clock() - failed[1] >= self.retry_seconds:
+            return None
+        return failed[0]
 
     def refresh(self) -> bool:
         """Swap to the source's current version if a different one is loaded; True if swapped."""
@@ -146,12 +155,12 @@ class ModelSlot:
             return False
         with self._load_lock:
             old = self._current
-            if old is None or old.version == target.version or target.version in self._failed:
+            if old is None or old.version == target.version or self._recent_failure(target.version) is not None:
                 return False  # empty slot: the next request cold-loads the newest version
             try:
                 new = self._loader(target.version, target.model_dir)
             except Exception as exc:
-                self._failed[target.version] = str(exc)
+                self._failed[target.version] = (str(exc), self._clock())
                 logger.error("not swapping to model version %s, it failed to load (%s); still serving %s",
                              target.version, exc, old.version)
                 return False

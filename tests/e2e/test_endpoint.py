@@ -465,3 +465,22 @@ def test_serving_path_imports_neither_pandas_nor_scikit_learn(models):
                           timeout=BOUND_SECONDS)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_failed_cold_load_is_503_and_retried_after_the_retry_delay(models, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(models["a"], broken)
+    forest = next(p for p in broken.iterdir() if p.suffix == ".npz")
+    forest.write_bytes(forest.read_bytes() + b"tampered")
+    clock = FakeClock()
+    switch = Switch(ModelTarget("broken", broken))
+    with serving(switch, clock=clock, retry_seconds=30) as endpoint:
+        client = Client(endpoint.url)
+        status, response, data = client.invoke(ROW.encode())
+        assert status == 503 and "broken" in json.loads(data)["error"]
+        assert response.getheader(VERSION_HEADER) == "broken"
+        shutil.copy2(models["a"] / forest.name, forest)  # repaired on disk
+        assert client.invoke(ROW.encode())[0] == 503  # still within the retry delay: no new load
+        clock.now += 31
+        assert client.invoke(ROW.encode())[0] == 200
+        client.close()
