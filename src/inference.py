@@ -7,15 +7,16 @@ bit-identical to scikit-learn's `predict`; `model.joblib` is read only for a mod
 without a forest file, and then only with the scikit-learn version that wrote it.
 
     model_fn(model_dir)                -> ServingModel (refuses a tampered or mismatched model)
-    input_fn(body, content_type)       -> payload.Batch (checked rows)
+    input_fn(body, content_type)       -> payload.Batch (decoded rows)
     predict_fn(data, model)            -> numpy float64 array, one prediction per row
     output_fn(prediction, accept)      -> (body, content type)
 
-Client errors raise PayloadError (status_code 400/406/413/415, to_json()). SageMaker calls
-input_fn without the model, so input_fn checks rows against the schema of the model that
-model_fn loaded last in this process; predict_fn re-checks any rows not checked for its own
-model. The body size limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else MAX_PAYLOAD_BYTES (4 MiB,
-SageMaker Serverless Inference's limit).
+Client errors raise PayloadError (status_code 400/406/413/415, to_json()) from any of the three
+request functions. SageMaker calls input_fn without the model, so input_fn reads the body's shape
+(content type, size, syntax, numbers); predict_fn checks the rows against its model (feature count
+or names, NaN, float32 range) before predicting. A caller holding the model may pass it to
+input_fn to check there. The body size limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else
+MAX_PAYLOAD_BYTES (4 MiB, SageMaker Serverless Inference's limit).
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_PAYLOAD_ENV = "GREENLIGHT_MAX_PAYLOAD_BYTES"
 METADATA_FILE = "metadata.json"
 
-_last_schema: Schema | None = None
-
 
 class ModelIntegrityError(Exception):
     """The model directory cannot be trusted or used: a checksum, format or version does not match."""
@@ -68,7 +67,6 @@ class ServingModel:
 
 def model_fn(model_dir: str) -> ServingModel:
     """Load and verify a model directory. Raises: ModelIntegrityError (which file, and why)."""
-    global _last_schema
     directory = Path(model_dir)
     try:
         metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
@@ -86,15 +84,16 @@ def model_fn(model_dir: str) -> ServingModel:
         model = ServingModel(metadata, schema, _load_forest(directory / forest_name, metadata, schema))
     else:
         model = ServingModel(metadata, schema, _load_joblib(directory, metadata), "scikit-learn")
-    _last_schema = schema
     logger.info("loaded model %s (%d features) from %s with predictor %s",
                 str(metadata.get("model_sha256", "?"))[:12], schema.n_features, directory, model.predictor_name)
     return model
 
 
-def input_fn(body, content_type: str = payload.JSON, max_bytes: int | None = None) -> Batch:
-    """Parse and check a request body. Raises: PayloadError."""
-    return payload.decode(body, content_type, max_bytes=max_bytes or max_payload_bytes(), schema=_last_schema)
+def input_fn(body, content_type: str = payload.JSON, max_bytes: int | None = None,
+             model: ServingModel | None = None) -> Batch:
+    """Parse a request body; checked against model's schema when one is given. Raises: PayloadError."""
+    return payload.decode(body, content_type, max_bytes=max_bytes or max_payload_bytes(),
+                          schema=model.schema if model is not None else None)
 
 
 def predict_fn(data, model: ServingModel) -> np.ndarray:

@@ -84,7 +84,7 @@ def handle(event: dict, model, *, max_bytes: int = LAMBDA_MAX_PAYLOAD_BYTES, loa
             return _error(503, "model_unavailable", load_error or "the model is not loaded")
         headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
         body = _body(event)
-        data = inference.input_fn(body, headers.get("content-type") or JSON, max_bytes=max_bytes)
+        data = inference.input_fn(body, headers.get("content-type") or JSON, max_bytes=max_bytes, model=model)
         out, out_type = inference.output_fn(inference.predict_fn(data, model), headers.get("accept") or JSON)
         return _response(200, out, out_type)
     except PayloadError as exc:

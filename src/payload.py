@@ -67,11 +67,11 @@ class Schema:
 class Batch:
     """Rows from a request. `schema` is set once `check` has turned them into float32 for that schema.
 
-    A checked single row also carries `row`: its values as Python floats, already rounded to float32,
-    for the predictor's single-row path.
+    A single row decoded from text comes as `row` (Python floats) with no `values` yet; once checked it
+    carries both, `row` then rounded to float32, for the predictor's single-row path.
     """
 
-    values: np.ndarray
+    values: np.ndarray | None
     columns: tuple[str, ...] | None = None
     schema: Schema | None = None
     row: list[float] | None = None
@@ -83,7 +83,7 @@ def media_type(header: str | None) -> str:
 
 
 def decode(body, content_type: str | None, *, max_bytes: int, schema: Schema | None = None) -> Batch:
-    """Parse a request body; with a schema, also `check` it. Raises: PayloadError."""
+    """Parse a request body (its shape only); with a schema, also `check` it. Raises: PayloadError."""
     if isinstance(body, (bytearray, memoryview)):
         body = bytes(body)
     size = _size(body)
@@ -101,9 +101,9 @@ def decode(body, content_type: str | None, *, max_bytes: int, schema: Schema | N
         batch = _decode_npy(body)
     else:
         text = _text(body)
-        batch = _decode_csv(text) if kind == CSV else _decode_json(text, schema)
+        batch = _decode_csv(text) if kind == CSV else _decode_json(text)
         if isinstance(batch, list):  # one row of Python numbers: the latency-critical case
-            return _check_row(batch, schema) if schema is not None else Batch(np.array([batch], dtype=np.float64))
+            batch = Batch(None, None, None, batch)
     return check(batch, schema) if schema is not None else batch
 
 
@@ -111,6 +111,8 @@ def check(batch: Batch, schema: Schema) -> Batch:
     """Rows as C-contiguous float32 in the schema's feature order. Raises: PayloadError."""
     if batch.schema is schema:
         return batch
+    if batch.values is None:
+        return _check_row(batch.row, schema)
     values = batch.values
     if values.ndim != 2:
         raise PayloadError("bad_shape", f"expected rows of features, got an array of shape {values.shape}")
@@ -228,7 +230,7 @@ def _csv_rows_checked(text: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def _decode_json(text: str, schema: Schema | None) -> Batch | list[float]:
+def _decode_json(text: str) -> Batch | list[float]:
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -248,7 +250,7 @@ def _decode_json(text: str, schema: Schema | None) -> Batch | list[float]:
         raise PayloadError("no_rows", "the request holds no rows")
     first = rows[0]
     if isinstance(first, dict):
-        return _records(rows, schema)
+        return _records(rows)
     if not isinstance(first, list):
         rows = [rows]  # a single row [v1, v2, ...]
     if len(rows) == 1 and isinstance(rows[0], list) and all(type(v) is float or type(v) is int for v in rows[0]):
@@ -278,8 +280,9 @@ def _json_rows_checked(rows: list) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
-def _records(rows: list, schema: Schema | None) -> Batch:
-    names = schema.feature_names if schema is not None else tuple(rows[0])
+def _records(rows: list) -> Batch:
+    """Records keyed like the first one; check() then holds the names against the model's."""
+    names = tuple(rows[0])
     known = set(names)
     out = []
     for r, record in enumerate(rows):
@@ -288,12 +291,12 @@ def _records(rows: list, schema: Schema | None) -> Batch:
         if len(record) != len(names) or not known.issuperset(record):
             unknown = [k for k in record if k not in known]
             if unknown:
-                raise PayloadError("unknown_feature", f"row {r}: unknown feature {unknown[0]!r}; "
-                                   f"the features are {', '.join(names)}", row=r, column=unknown[0])
+                raise PayloadError("unknown_feature", f"row {r}: feature {unknown[0]!r} is not in row 0",
+                                   row=r, column=unknown[0])
             missing = next(k for k in names if k not in record)
             raise PayloadError("missing_feature", f"row {r}: missing feature {missing!r}", row=r, column=missing)
         out.append([_number(record[name], r, name) for name in names])
-    return Batch(np.array(out, dtype=np.float64), names, None)
+    return Batch(np.array(out, dtype=np.float64), names)
 
 
 def _number(value, row: int, column) -> float:

@@ -203,7 +203,8 @@ BAD_INPUTS = [
     ("float32-overflow", json.dumps([GOOD[:2] + [1e39] + GOOD[3:]]), "application/json", 400, "out_of_range", 0, 2),
     ("huge-int", json.dumps([GOOD[:2] + [10**400] + GOOD[3:]]), "application/json", 400, "out_of_range", 0, 2),
     ("nested", json.dumps([[GOOD]]), "application/json", 400, "non_numeric", 0, 0),
-    ("unknown-name", None, "application/json", 400, "unknown_feature", 0, "height"),
+    ("unknown-name", None, "application/json", 400, "unknown_feature", None, "height"),
+    ("unknown-in-row-1", None, "application/json", 400, "unknown_feature", 1, "height"),
     ("missing-name", None, "application/json", 400, "missing_feature", 1, "bmi"),
     ("content-type", "1,2", "application/xml", 415, "unsupported_content_type", None, None),
     ("npy-garbage", b"\x93NUMPY garbage", "application/x-npy", 400, "malformed_npy", None, None),
@@ -214,6 +215,9 @@ def bad_body(case, names):
     ident, body = case[0], case[1]
     if ident == "unknown-name":
         return json.dumps([{**dict(zip(names, GOOD, strict=True)), "height": 1.0}])
+    if ident == "unknown-in-row-1":
+        good = dict(zip(names, GOOD, strict=True))
+        return json.dumps([good, {**good, "height": 1.0}])
     if ident == "missing-name":
         good = dict(zip(names, GOOD, strict=True))
         return json.dumps([good, {k: v for k, v in good.items() if k != "bmi"}])
@@ -384,3 +388,24 @@ print(heavy, out[1])
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     # THEN it predicted without importing scikit-learn, pandas, joblib or scipy
     assert out.stdout.strip() == "[] text/csv", out.stderr
+
+
+def test_models_with_different_features_share_the_code(inf, model, nan_model_dir, reference):
+    # GIVEN two models loaded by one inference module (the local endpoint does this during a hot swap)
+    other = inf.model_fn(str(nan_model_dir))
+    _, rows, expected = reference
+    # WHEN requests for each alternate THEN each is checked against its own model only
+    for _ in range(2):
+        assert json.loads(serve(inf, model, json.dumps(rows[0].tolist()), "application/json")[0])["predictions"] == \
+            expected[:1].tolist()
+        assert len(json.loads(serve(inf, other, "[[0.1, 0.2, 0.3]]", "application/json")[0])["predictions"]) == 1
+
+
+def test_input_fn_checks_early_when_given_the_model(inf, model):
+    data = inf.input_fn("1,2,3", "text/csv")  # shape only: the model is unknown here
+    assert data.schema is None
+    with pytest.raises(inf.PayloadError) as caught:
+        inf.input_fn("1,2,3", "text/csv", model=model)
+    assert caught.value.error == "wrong_feature_count"
+    checked = inf.input_fn(row_csv(GOOD), "text/csv", model=model)
+    assert checked.schema is model.schema and checked.values.dtype == np.float32
