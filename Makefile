@@ -8,10 +8,12 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-fast bench lint clean
 
-$(STAMP): setup.py
+# constraints.txt pins the whole resolved set (pip freeze of a working .venv): installs are
+# reproducible and skip pip's long backtracking through the SageMaker SDK's dependencies.
+$(STAMP): setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $@
 
 venv: $(STAMP)
