@@ -2,9 +2,9 @@
 
 Each model directory's code is imported once, under its own module name
 (`greenlight_inference_<hash of directory and code>`), so two versions' code lives side by
-side during a hot swap. Versions are not merged even when their code is identical: the
-serving code keeps per-process state (inference.py remembers the schema of the model it loaded
-last), which must not leak from the incoming version into requests still on the old one.
+side during a hot swap. Versions are not merged even when their code is identical: serving
+code may keep module-level state (an earlier inference.py remembered the schema of the model it
+loaded last), which must not leak from the incoming version into requests still on the old one.
 Sibling modules that `inference.py` imports by bare name from `code/` are taken out of
 `sys.modules` after the import, so the next version gets its own siblings too.
 """
