@@ -409,3 +409,10 @@ def test_input_fn_checks_early_when_given_the_model(inf, model):
     assert caught.value.error == "wrong_feature_count"
     checked = inf.input_fn(row_csv(GOOD), "text/csv", model=model)
     assert checked.schema is model.schema and checked.values.dtype == np.float32
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5"])
+def test_a_bad_limit_setting_falls_back_to_the_default(inf, monkeypatch, raw):
+    monkeypatch.setenv("GREENLIGHT_MAX_PAYLOAD_BYTES", raw)
+    assert inf.max_payload_bytes() == inf.MAX_PAYLOAD_BYTES
+    assert inf.max_payload_bytes(6 * 1024 * 1024) == 6 * 1024 * 1024
