@@ -491,13 +491,16 @@ def table(f: dict) -> tuple[str, dict]:
              "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     notes = (
-        f"\nDefault model: 100 trees trained by `src/train.py` on the diabetes training split. Predictions agree "
+        f"\nLoad average when the run started: {f['load_average_at_start']} on 2 cores (other jobs share the "
+        "machine; absolute times move with it, ratios less so). "
+        "Default model: 100 trees trained by `src/train.py` on the diabetes training split. Predictions agree "
         f"with scikit-learn's (max abs diff: single row {f['single_row_max_abs_diff']:.3g}, batch "
         f"{f['batch_max_abs_diff']:.3g}, over HTTP against MLflow {f['http_max_abs_diff']:.3g}). "
         "The scikit-learn single-row baseline is `predict` alone (no parsing or formatting). Cold start runs "
         "`code/inference.py` as the Lambda image and SageMaker do (import, `model_fn`, first request); modules "
         f"from scikit-learn/pandas/scipy/joblib imported on that path: {f['cold_start_heavy_imports'] or 'none'}. "
-        "HTTP: both servers are single processes on this machine with the clients (threads of the benchmark "
+        "HTTP: each server answers from one worker process (MLflow runs `uvicorn --workers 1` under its CLI; "
+        "server RSS counts the whole process tree), on this machine with the clients (threads of the benchmark "
         "process, keep-alive connections); MLflow's CSV carries a header line, ours is SageMaker's headerless CSV. "
         "Installed size sums the files each distribution's install record lists (what `pip install --target` "
         "adds on this platform; the Lambda image installs the CPython 3.12 wheels)."
@@ -506,7 +509,7 @@ def table(f: dict) -> tuple[str, dict]:
 
 
 def main() -> None:
-    figures: dict = {}
+    figures: dict = {"load_average_at_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="greenlight-bench-serving-") as tmp:
         work = Path(tmp)
         print("serving: training the default model", flush=True)
