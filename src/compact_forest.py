@@ -136,13 +136,14 @@ class CompactForest:
         self.has_missing_routing = bool(missing_left[internal].any())  # some NaN goes left somewhere
         self._roots, self._depths, self._value = roots, depths.tolist(), value
         # Level traversal records: next = base + go_right; a leaf loops on itself (threshold +inf).
-        rec = np.empty(n, dtype=[("base", np.intp), ("thr", np.float32), ("feat", np.int32), ("nan_right", np.bool_)])
+        # 16 bytes each: numpy's take copies 16-byte items about five times faster than 17-byte ones.
+        rec = np.empty(n, dtype=[("base", np.intp), ("thr", np.float32), ("feat", np.int32)])
         rec["base"] = np.where(leaf, np.arange(n), left)
         rec["thr"] = np.where(leaf, np.float32(np.inf), _floor32(threshold))
         rec["feat"] = feature
-        rec["nan_right"] = internal & ~missing_left
         self._rec = rec
-        self._single = (_SingleRowLayout(rec, leaf, self.n_features, roots, self.max_depth, value)
+        self._nan_right = internal & ~missing_left
+        self._single = (_SingleRowLayout(rec, self._nan_right, leaf, self.n_features, roots, self.max_depth, value)
                         if n <= SINGLE_ROW_LAYOUT_MAX_NODES else None)
 
     @classmethod
@@ -192,7 +193,7 @@ class CompactForest:
         offsets = np.arange(k, dtype=np.intp) * nf
         has_nan = bool(np.isnan(flat).any())
         acc = np.zeros(k, dtype=np.float64)
-        rec, value = self._rec, self._value
+        rec, value, nan_right = self._rec, self._value, self._nan_right
         for root, depth in zip(self._roots.tolist(), self._depths, strict=True):
             node = np.full(k, root, dtype=np.intp)
             for _ in range(depth):
@@ -200,7 +201,7 @@ class CompactForest:
                 x = flat.take(offsets + r["feat"])
                 go_right = x > r["thr"]
                 if has_nan:
-                    go_right |= np.isnan(x) & r["nan_right"]
+                    go_right |= np.isnan(x) & nan_right.take(node)
                 node = r["base"] + go_right
             acc += value.take(node)
         return acc
@@ -216,8 +217,8 @@ class _SingleRowLayout:
     themselves.
     """
 
-    def __init__(self, rec: np.ndarray, leaf: np.ndarray, n_features: int, roots: np.ndarray,
-                 max_depth: int, value: np.ndarray):
+    def __init__(self, rec: np.ndarray, nan_right: np.ndarray, leaf: np.ndarray, n_features: int,
+                 roots: np.ndarray, max_depth: int, value: np.ndarray):
         n = leaf.size
         internal_ids = np.flatnonzero(~leaf)
         feat = rec["feat"][internal_ids].astype(np.intp)
@@ -231,7 +232,7 @@ class _SingleRowLayout:
         ids = np.arange(n, dtype=np.intp)
         self._left = np.where(is_leaf, ids, new_of_old[base])
         self._right = np.where(is_leaf, ids, new_of_old[np.where(is_leaf, 0, base + 1)])
-        self._nan_child = np.where(rec["nan_right"][old_of_new], self._right, self._left)
+        self._nan_child = np.where(nan_right[old_of_new], self._right, self._left)
         sorted_feat, sorted_thr = feat[order], thr[order]
         starts = np.searchsorted(sorted_feat, np.arange(n_features)).tolist()
         ends = np.searchsorted(sorted_feat, np.arange(n_features), "right").tolist()
