@@ -20,34 +20,25 @@ Every loop is bounded by a count or a duration. Writes the "serving" section of 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.report import ROOT, write_section
+from benchmarks.serving_footprint import cold_start, installed_size
+from benchmarks.serving_http import http_servers, percentiles
 
 SRC = ROOT / "src"
 PY = sys.executable
 SINGLE_ROUNDS = 3
 SINGLE_CALLS = {"greenlight": 4000, "sklearn": 300}  # per round
 BATCH_ROWS = 100_000
-COLD_RUNS = 5
-HTTP_ROUNDS = 3
-HTTP_CALLS = 300  # per round and server, one client
-CONCURRENT_CLIENTS = 8
-CONCURRENT_SECONDS = 6.0
-START_TIMEOUT = 180.0
 
 TARGETS = {
     "single_p50_us": 100.0,
@@ -58,11 +49,6 @@ TARGETS = {
     "http_p50_fraction": 1 / 3,
     "http_throughput_ratio": 3.0,
 }
-
-
-def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
-    arr = np.asarray(samples_ns, dtype=np.float64) / 1000.0
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
 
 
 # -- the model -------------------------------------------------------------------------------
@@ -111,8 +97,8 @@ def single_row(model_dir: Path, rows: list[str]) -> dict:
             t0 = clock()
             sk.predict(x)
             theirs.append(clock() - t0)
-    p50, p99 = _percentiles(ours)
-    sk50, sk99 = _percentiles(theirs)
+    p50, p99 = percentiles(ours)
+    sk50, sk99 = percentiles(theirs)
     return {"greenlight_p50_us": p50, "greenlight_p99_us": p99, "sklearn_predict_p50_us": sk50,
             "sklearn_predict_p99_us": sk99, "single_row_speedup": sk50 / p50, "single_row_max_abs_diff": max_diff,
             "single_row_calls": len(ours), "sklearn_single_row_calls": len(theirs)}
@@ -147,287 +133,6 @@ def batch(model_dir: Path, rows: list[str]) -> dict:
     return {"batch_rows": BATCH_ROWS, "batch_rows_per_s": ours_rps, "sklearn_batch_rows_per_s": one_rps,
             "sklearn_batch_rows_per_s_n_jobs_all": two_rps, "batch_ratio": ours_rps / one_rps,
             "batch_max_abs_diff": diff}
-
-
-# -- 3: cold start ---------------------------------------------------------------------------
-
-# Peak RSS is VmHWM of the child's own address space: ru_maxrss would carry the parent's over fork.
-PEAK_RSS_KB = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
-
-OURS_COLD = """
-import sys, time
-sys.path.insert(0, {code!r})
-import inference
-m = inference.model_fn({model!r})
-body, _ = inference.output_fn(inference.predict_fn(inference.input_fn({row!r}, "text/csv"), m), "application/json")
-done = time.time()
-print(done, {peak}, sorted(k for k in sys.modules if k in ("sklearn", "pandas", "scipy", "joblib")))
-"""
-
-SKLEARN_COLD = """
-import time
-import joblib, numpy
-m = joblib.load({model_file!r})
-m.predict(numpy.array([[float(v) for v in {row!r}.split(",")]]))
-done = time.time()
-print(done, {peak}, [])
-"""
-
-
-def _cold_once(script: str) -> tuple[float, float, list]:
-    started = time.time()
-    proc = subprocess.run([PY, "-I", "-c", script], capture_output=True, text=True, check=True, timeout=120)
-    done, rss_kb, heavy = proc.stdout.split(" ", 2)
-    return float(done) - started, int(rss_kb) / 1024.0, json.loads(heavy.replace("'", '"'))
-
-
-def cold_start(model_dir: Path, rows: list[str]) -> dict:
-    ours_script = OURS_COLD.format(code=str(model_dir / "code"), model=str(model_dir), row=rows[0], peak=PEAK_RSS_KB)
-    sk_script = SKLEARN_COLD.format(model_file=str(model_dir / "model.joblib"), row=rows[0], peak=PEAK_RSS_KB)
-    _cold_once(ours_script), _cold_once(sk_script)  # page cache warm for both
-    ours, theirs, heavy = [], [], []
-    for _ in range(COLD_RUNS):
-        wall, rss, imported = _cold_once(ours_script)
-        ours.append((wall, rss))
-        heavy.extend(imported)
-        theirs.append(_cold_once(sk_script)[:2])
-    o_wall, o_rss = (float(np.median([r[i] for r in ours])) for i in (0, 1))
-    s_wall, s_rss = (float(np.median([r[i] for r in theirs])) for i in (0, 1))
-    return {"cold_start_s": o_wall, "cold_start_peak_rss_mb": o_rss, "sklearn_cold_start_s": s_wall,
-            "sklearn_cold_start_peak_rss_mb": s_rss, "cold_start_ratio": s_wall / o_wall,
-            "cold_start_rss_ratio": s_rss / o_rss, "cold_start_runs": COLD_RUNS,
-            "cold_start_heavy_imports": sorted(set(heavy))}
-
-
-# -- 4: HTTP ---------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its descendants (MLflow serves from a uvicorn child)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024.0
-
-
-class Server:
-    """A server process on 127.0.0.1, and how to send it one row."""
-
-    def __init__(self, name: str, argv: list[str], port: int, env: dict, make_body, content_type: str):
-        self.name, self.port, self.make_body, self.content_type = name, port, make_body, content_type
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
-        self._stderr: list[str] = []
-        threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True).start()
-
-    def connect(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-
-    def post(self, conn: http.client.HTTPConnection, row: str) -> tuple[int, bytes]:
-        conn.request("POST", "/invocations", body=self.make_body(row), headers={"Content-Type": self.content_type})
-        response = conn.getresponse()
-        return response.status, response.read()
-
-    def wait_first_prediction(self, row: str) -> float:
-        """Seconds from process start to the first 200 from /invocations (polling every 10 ms)."""
-        deadline = self.started + START_TIMEOUT
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {''.join(self._stderr)[-2000:]}")
-            try:
-                conn = self.connect()
-                status, body = self.post(conn, row)
-                conn.close()
-                if status == 200:
-                    return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise RuntimeError(f"{self.name} did not answer within {START_TIMEOUT:.0f} s: {''.join(self._stderr)[-2000:]}")
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-
-def _one_client(server: Server, rows: list[str], calls: int) -> tuple[list[int], int]:
-    conn, samples, errors = server.connect(), [], 0
-    for i in range(calls):
-        t0 = time.perf_counter_ns()
-        try:
-            status, _ = server.post(conn, rows[i % len(rows)])
-        except (OSError, http.client.HTTPException):
-            status = -1
-            conn.close()
-            conn = server.connect()
-        samples.append(time.perf_counter_ns() - t0)
-        errors += status != 200
-    conn.close()
-    return samples, errors
-
-
-def _concurrent(server: Server, rows: list[str]) -> dict:
-    stop, ok, errors, barrier = threading.Event(), [0] * CONCURRENT_CLIENTS, [0] * CONCURRENT_CLIENTS, \
-        threading.Barrier(CONCURRENT_CLIENTS + 1)
-
-    def client(index: int) -> None:
-        conn = server.connect()
-        barrier.wait()
-        i = index
-        while not stop.is_set():
-            try:
-                status, _ = server.post(conn, rows[i % len(rows)])
-            except (OSError, http.client.HTTPException):
-                status = -1
-                conn.close()
-                conn = server.connect()
-            if status == 200:
-                ok[index] += 1
-            else:
-                errors[index] += 1
-            i += 1
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(CONCURRENT_CLIENTS)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    time.sleep(CONCURRENT_SECONDS)
-    stop.set()
-    for thread in threads:
-        thread.join(60)
-    elapsed = time.perf_counter() - t0
-    return {"rps": sum(ok) / elapsed, "ok": sum(ok), "errors": sum(errors)}
-
-
-def http_servers(model_dir: Path, rows: list[str], features: list[str], work: Path) -> dict:
-    env = dict(os.environ, GREENLIGHT_HOME=str(work / "home"), MLFLOW_TRACKING_URI=f"file://{work / 'mlruns'}",
-               PATH=f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    mlflow_model = work / "mlflow-model"
-    subprocess.run([PY, "-c", "import sys, joblib, mlflow.sklearn; mlflow.sklearn.save_model("
-                    "joblib.load(sys.argv[1]), sys.argv[2], serialization_format='cloudpickle')",
-                    str(model_dir / "model.joblib"), str(mlflow_model)], env=env, check=True, capture_output=True)
-    header = ",".join(features)
-    ours_port, mlflow_port = _free_port(), _free_port()
-    servers = [
-        Server("greenlight", [PY, "-m", "greenlight.cli", "endpoint", "serve", "--model", str(model_dir),
-                              "--port", str(ours_port)], ours_port, env, lambda r: r.encode(), "text/csv"),
-        Server("mlflow", [PY, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model), "--env-manager", "local",
-                          "-h", "127.0.0.1", "-p", str(mlflow_port)], mlflow_port, env,
-               lambda r: f"{header}\n{r}\n".encode(), "text/csv"),
-    ]
-    out: dict = {}
-    try:
-        ours, theirs = servers
-        out["endpoint_start_to_first_prediction_s"] = ours.wait_first_prediction(rows[0])
-        out["mlflow_start_to_first_prediction_s"] = theirs.wait_first_prediction(rows[0])
-        # Same answers? (both from the same forest)
-        diffs, conns = [], [ours.connect(), theirs.connect()]
-        for row in rows:
-            a, b = (json.loads(s.post(c, row)[1]) for s, c in zip(servers, conns, strict=True))
-            diffs.append(abs(a["predictions"][0] - b["predictions"][0]))
-        for conn in conns:
-            conn.close()
-        out["http_max_abs_diff"] = max(diffs)
-        for server in servers:  # warm up
-            _one_client(server, rows, 50)
-        samples = {s.name: [] for s in servers}
-        errors = {s.name: 0 for s in servers}
-        for _ in range(HTTP_ROUNDS):
-            for server in servers:
-                got, bad = _one_client(server, rows, HTTP_CALLS)
-                samples[server.name].extend(got)
-                errors[server.name] += bad
-        for server in servers:
-            p50, p99 = _percentiles(samples[server.name])
-            prefix = "http" if server.name == "greenlight" else "mlflow_http"
-            out[f"{prefix}_p50_ms"], out[f"{prefix}_p99_ms"] = p50 / 1000, p99 / 1000
-            out[f"{prefix}_one_client_errors"] = errors[server.name]
-        for server in servers:
-            result = _concurrent(server, rows)
-            prefix = "http" if server.name == "greenlight" else "mlflow_http"
-            out[f"{prefix}_8_clients_rps"] = result["rps"]
-            out[f"{prefix}_8_clients_requests"] = result["ok"]
-            out[f"{prefix}_8_clients_errors"] = result["errors"]
-            out[f"{prefix}_server_rss_mb"] = _tree_rss_mb(server.proc.pid)
-    finally:
-        for server in servers:
-            server.stop()
-    out["http_p50_fraction_of_mlflow"] = out["http_p50_ms"] / out["mlflow_http_p50_ms"]
-    out["http_8_clients_ratio"] = out["http_8_clients_rps"] / out["mlflow_http_8_clients_rps"]
-    return out
-
-
-# -- 5: installed size -----------------------------------------------------------------------
-
-def _closure(names: list[str]) -> list[str]:
-    from packaging.requirements import Requirement
-
-    seen: dict[str, str] = {}
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        key = name.lower().replace("_", "-")
-        if key in seen:
-            continue
-        dist = importlib_metadata.distribution(name)
-        seen[key] = dist.metadata["Name"]
-        for spec in dist.requires or []:
-            req = Requirement(spec)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
-    return sorted(seen.values())
-
-
-def _installed_mb(names: list[str]) -> float:
-    total = 0
-    for name in names:
-        dist = importlib_metadata.distribution(name)
-        for file in dist.files or []:
-            path = Path(dist.locate_file(file))
-            if path.is_file():
-                total += path.stat().st_size
-    return total / 1e6
-
-
-def installed_size() -> dict:
-    requirements = ROOT / "deploy" / "lambda" / "requirements.txt"
-    names = ["numpy"]
-    if requirements.exists():
-        from packaging.requirements import Requirement
-
-        names = [Requirement(line.split("#", 1)[0].strip()).name
-                 for line in requirements.read_text().splitlines() if line.split("#", 1)[0].strip()]
-    serving, baseline = _closure(names), _closure(["scikit-learn"])
-    ours, theirs = _installed_mb(serving), _installed_mb(baseline)
-    return {"serving_deps": serving, "serving_deps_mb": ours, "sklearn_deps": baseline, "sklearn_deps_mb": theirs,
-            "installed_size_ratio": theirs / ours}
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -471,7 +176,7 @@ def table(f: dict) -> tuple[str, dict]:
          f"`mlflow models serve`: {f['mlflow_http_p50_ms']:.2f} / {f['mlflow_http_p99_ms']:.2f} ms "
          f"({f['mlflow_http_one_client_errors']} errors)",
          f"{f['http_p50_fraction_of_mlflow']:.3f} of MLflow's p50", _mark(checks["http_one_client"])),
-        (f"Local endpoint, {CONCURRENT_CLIENTS} concurrent clients, {CONCURRENT_SECONDS:.0f} s: throughput",
+        (f"Local endpoint, {f['http_clients']} concurrent clients, {f['http_concurrent_seconds']:g} s: throughput",
          "≥ 3× MLflow's, zero errors",
          f"{f['http_8_clients_rps']:,.0f} req/s ({f['http_8_clients_errors']} errors)",
          f"{f['mlflow_http_8_clients_rps']:,.0f} req/s ({f['mlflow_http_8_clients_errors']} errors)",
