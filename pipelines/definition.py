@@ -210,7 +210,9 @@ def build_pipeline(config: PipelineConfig, session):
         image_uri=image["inference"],
         sagemaker_session=session,
         role_arn=config.role_arn,
-        env_vars={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+        # sagemaker_entry.py wraps inference.py in a transform_fn, the only way the stock serving
+        # toolkit answers a bad payload with 4xx instead of an HTML 500 (ARCHITECTURE.md).
+        env_vars={"SAGEMAKER_PROGRAM": "sagemaker_entry.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
     )
     register = ModelStep(
         name="Register",

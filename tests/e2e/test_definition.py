@@ -104,6 +104,9 @@ def test_definition_has_the_five_step_kinds_wired_by_data(two_builds):
     register = steps["Register"]["Arguments"]
     assert register["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    container_env = register["InferenceSpecification"]["Containers"][0]["Environment"]
+    assert container_env["SAGEMAKER_PROGRAM"] == "sagemaker_entry.py", "the entry that can answer 4xx"
+    assert container_env["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     params = {p["Name"]: p for p in definition["Parameters"]}
     assert params["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
     for name in ("InputDataUrl", "ProcessingInstanceType", "TrainingInstanceType", "NEstimators", "MaxDepth",
