@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
-	$(BIN)/ruff check greenlight pipelines deploy src tests
+	$(BIN)/ruff check greenlight pipelines deploy src tests benchmarks
 	@if ls deploy/*.yaml >/dev/null 2>&1; then $(BIN)/cfn-lint deploy/*.yaml; else echo "no CloudFormation templates to lint"; fi
 
 clean:

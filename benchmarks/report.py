@@ -6,7 +6,7 @@ import json
 import platform
 import re
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def machine() -> str:
 
 def write_section(name: str, markdown: str, figures: dict, command: str) -> None:
     """Replace (or append) the section `name` and store `figures` under `name`."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = (f"<!-- bench:{name} -->\n{markdown.strip()}\n\n"
             f"_Measured {stamp} on {machine()} with `{command}`._\n<!-- /bench:{name} -->")
     text = MARKDOWN.read_text(encoding="utf-8") if MARKDOWN.exists() else HEADER

@@ -62,7 +62,7 @@ def break_evens(workload: Workload, prices: Prices, rate_range: tuple[float, flo
     found = []
     for a, b in combinations(list(Option), 2):
         last_sign, last_rate = 0, low
-        for rate, cost in zip(grid, costs):
+        for rate, cost in zip(grid, costs, strict=True):
             sign = _sign(cost[a] - cost[b])
             if math.isnan(cost[a] - cost[b]):
                 last_sign = 0  # no break-even across a stretch where an option is over its limits

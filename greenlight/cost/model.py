@@ -195,7 +195,8 @@ def fargate_cost(w: Workload, prices: Prices) -> OptionCost:
     tasks = _units(w, w.fargate_vcpu)
     billed_hours = max(HOURS_PER_MONTH * 3600, p.minimum_billed_seconds) / 3600
     hourly = w.fargate_vcpu * p.per_vcpu_hour + w.fargate_memory_gb * p.per_gb_hour
-    return _cost(w, Option.FARGATE, LatencyClass.WARM, f"{tasks:,} x {w.fargate_vcpu:g} vCPU/{w.fargate_memory_gb:g} GB",
+    setup = f"{tasks:,} x {w.fargate_vcpu:g} vCPU/{w.fargate_memory_gb:g} GB"
+    return _cost(w, Option.FARGATE, LatencyClass.WARM, setup,
                  tasks, (("tasks", tasks * billed_hours * hourly),), [])
 
 

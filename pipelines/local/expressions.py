@@ -100,7 +100,8 @@ def _json_get(spec: dict, ctx: Context) -> Any:
     try:
         return lookup_path(document, spec["Path"])
     except (KeyError, IndexError, TypeError):
-        raise DefinitionError(f"JsonGet: {spec['Path']!r} not found in property file {parts[3]} of step {parts[1]}") from None
+        raise DefinitionError(
+            f"JsonGet: {spec['Path']!r} not found in property file {parts[3]} of step {parts[1]}") from None
 
 
 def _text(value: Any) -> str:

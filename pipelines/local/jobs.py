@@ -26,8 +26,10 @@ from greenlight.store import LocalArtifactStore
 
 __all__ = ["JobFailed", "check_image", "check_job", "run_processing", "run_training"]
 
-SUPPORTED_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-scikit-learn:1\.9-0-cpu-py3$")
-DRIVER_COMMAND = ("-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/input/data/sm_drivers/sm_train.sh")
+SUPPORTED_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-scikit-learn:1\.9-0-cpu-py3$")
+_DRIVER = "/opt/ml/input/data/sm_drivers/sm_train.sh"
+DRIVER_COMMAND = ("-c", f"chmod +x {_DRIVER} && {_DRIVER}")
 
 
 @dataclass

@@ -108,12 +108,14 @@ class LocalRunner:
         self.executions.save(record)
         execution = {
             "PipelineExecutionId": record.execution_id,
-            "PipelineExecutionArn": f"arn:aws:sagemaker:local:000000000000:pipeline/{name}/execution/{record.execution_id}",
+            "PipelineExecutionArn":
+                f"arn:aws:sagemaker:local:000000000000:pipeline/{name}/execution/{record.execution_id}",
             "PipelineName": name, "StartDateTime": record.start, "CurrentDateTime": record.start,
         }
         properties: dict[str, dict] = {}
         by_name = {s["Name"]: s for s in _all_steps(definition["Steps"])}
-        ctx = Context(params, execution, properties, lambda step, pf: self._property_file(by_name, properties, step, pf))
+        ctx = Context(params, execution, properties,
+                      lambda step, pf: self._property_file(by_name, properties, step, pf))
         pending = list(definition["Steps"])
         with _sigterm_as_interrupt():
             try:
@@ -138,7 +140,8 @@ class LocalRunner:
         """Run one step; return the steps it adds (a Condition's chosen branch)."""
         name, kind = step["Name"], step["Type"]
         job_dir = self.executions.dir_for(record.execution_id) / "jobs" / name
-        step_record = StepRecord(name, kind, log_path=str(self.executions.dir_for(record.execution_id) / "logs" / f"{name}.log"))
+        log_path = self.executions.dir_for(record.execution_id) / "logs" / f"{name}.log"
+        step_record = StepRecord(name, kind, log_path=str(log_path))
         record.steps.append(step_record)
         self.executions.save(record)
         self.on_step(step_record, None)
@@ -168,7 +171,8 @@ class LocalRunner:
             elif kind == "Fail":
                 raise ExecutionFailed(f"step {name}: {args.get('ErrorMessage', 'Fail step reached')}")
         except BaseException as exc:
-            step_record.status = "Failed" if isinstance(exc, (JobFailed, ExecutionFailed, DefinitionError)) else "Stopped"
+            failed = isinstance(exc, (JobFailed, ExecutionFailed, DefinitionError))
+            step_record.status = "Failed" if failed else "Stopped"
             step_record.failure_reason = str(exc)
             step_record.end = now_iso()
             self.executions.save(record)
