@@ -41,5 +41,5 @@ setup(
             "ruff>=0.6",
         ],
     },
-    entry_points={"console_scripts": ["greenlight=greenlight.cli:main"]},
+    entry_points={"console_scripts": ["greenlight=greenlight.cli:run"]},
 )

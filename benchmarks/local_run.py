@@ -228,6 +228,12 @@ def split(run: dict, baseline: dict[str, float]) -> dict:
         - run["job_work_s"] - run["job_staging_s"]
     run["overhead_s"] = run["wall_s"] - run["job_work_s"]
     run["overhead_share"] = run["overhead_s"] / run["wall_s"]
+    # The other reading: a script's imports are its own work (it pays them on SageMaker too), and
+    # "process start" is the bare interpreter launch (`python -c pass`).
+    bare = baseline["python -c pass"]
+    run["job_work_incl_imports_s"] = sum(max(s["process_s"] - bare, 0.0) for s in jobs.values())
+    run["overhead_excl_imports_s"] = run["wall_s"] - run["job_work_incl_imports_s"]
+    run["overhead_excl_imports_share"] = run["overhead_excl_imports_s"] / run["wall_s"]
     return run
 
 
@@ -268,6 +274,10 @@ def render(runs, probes, baseline, imports, same, big, gen) -> tuple[str, dict]:
     wall, work, over = (med(runs, lambda r, k=k: r[k]) for k in ("wall_s", "job_work_s", "overhead_s"))
     share = med(runs, lambda r: r["overhead_share"])
     ok_wall, ok_over = wall < TARGET_WALL_S, share < TARGET_OVERHEAD_SHARE
+    work_b = med(runs, lambda r: r["job_work_incl_imports_s"])
+    over_b = med(runs, lambda r: r["overhead_excl_imports_s"])
+    share_b = med(runs, lambda r: r["overhead_excl_imports_share"])
+    ok_over_b = share_b < TARGET_OVERHEAD_SHARE
     verdict = lambda ok: "**pass**" if ok else "**FAIL**"  # noqa: E731
     parts = {k: med(runs, lambda r, k=k: r[k])
              for k in ("before_steps_s", "job_startup_s", "job_staging_s", "between_s", "after_steps_s")}
@@ -296,12 +306,21 @@ def render(runs, probes, baseline, imports, same, big, gen) -> tuple[str, dict]:
         f"{s(parts['before_steps_s'])} | {pct(parts['before_steps_s'] / wall)} | | |",
         f"| - {len(jobs)} job processes' start-up (interpreter + imports, up to the baseline) | "
         f"{s(parts['job_startup_s'])} | {pct(parts['job_startup_s'] / wall)} | | |",
-        f"| - job staging: inputs copied in, outputs copied back, model.tar.gz packed (gzip level 9) | "
+        f"| - job staging: inputs copied in, outputs copied back, model.tar.gz packed (gzip level 6) | "
         f"{s(parts['job_staging_s'])} | {pct(parts['job_staging_s'] / wall)} | | |",
         f"| - Condition and Register steps, execution record writes | {s(parts['between_s'])} | "
         f"{pct(parts['between_s'] / wall)} | | |",
         f"| - after the last step: the CLI's exit | {s(parts['after_steps_s'])} | "
-        f"{pct(parts['after_steps_s'] / wall)} | | |", "",
+        f"{pct(parts['after_steps_s'] / wall)} | | |",
+        f"| scripts' own work, **their imports included** | {s(work_b)} | {pct(work_b / wall)} | | |",
+        f"| **Greenlight overhead, process start = bare interpreter** | {s(over_b)} | {pct(share_b)} (median share) "
+        f"| < {TARGET_OVERHEAD_SHARE:.0%} | {verdict(ok_over_b)} |", "",
+        "Two readings of the split, both measured: the first counts each job's imports (numpy, pandas, "
+        "scikit-learn: about 1 to 3 s a process) as start-up, i.e. overhead; the last two rows count them as "
+        "the script's own work, since a script pays them wherever it runs (in the SageMaker container too), "
+        "and charge Greenlight only the bare interpreter launch. On 442 rows the scripts' computing takes "
+        "well under a second, so under the first reading no runner that starts a fresh process per job, as "
+        "SageMaker does, can keep overhead under half.", "",
         "Whole runs: " + ", ".join(f"{r['wall_s']:.1f}" for r in runs) + " s. Peak RSS of the largest process: "
         f"{med(runs, lambda r: r['peak_rss_mb']):.0f} MB.", "",
         "| job | step (wall) | its process | import baseline | script's own work | staging |",
@@ -335,6 +354,8 @@ def render(runs, probes, baseline, imports, same, big, gen) -> tuple[str, dict]:
                                for k in ("seconds", "process_s", "work_s", "staging_s")} for n in jobs},
                "target_whole_run_s": TARGET_WALL_S, "target_overhead_share": TARGET_OVERHEAD_SHARE,
                "whole_run_pass": ok_wall, "overhead_pass": ok_over, "others_cores_max": others,
+               "scripts_work_incl_imports_s": work_b, "overhead_excl_imports_s": over_b,
+               "overhead_excl_imports_share": share_b, "overhead_excl_imports_pass": ok_over_b,
                "big": {"rows": big["rows"], "features": big["columns"] - 1, "csv_bytes": gen["bytes"],
                        "params": BIG_PARAMS, "whole_run_s": big["wall_s"], "peak_rss_mb": big["peak_rss_mb"],
                        "sampled_peak_rss_mb": big["sampled_peak_rss_mb"], "before_steps_s": big["before_steps_s"],

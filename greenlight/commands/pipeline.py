@@ -84,13 +84,14 @@ def definition(
     Two runs with the same code and flags print byte-identical JSON. Role and bucket default to
     placeholders when neither flags nor SageMaker Projects variables give them.
     """
-    from pipelines.definition import build_definition
+    from pipelines.definition import build_definition, gc_paused
     from pipelines.sessions import offline_session
 
     config = _config(False, pipeline_name=pipeline_name, model_package_group=model_package_group,
                      role_arn=role_arn, bucket=bucket, region=region, prefix=prefix, tags=tags)
     _quiet_sdk(config.region)
-    text = build_definition(config, offline_session(config))
+    with gc_paused():
+        text = build_definition(config, offline_session(config))
     if output:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output} ({len(text)} bytes)", err=True)
@@ -118,7 +119,7 @@ def upsert(
     from greenlight.data import default_dataset_csv
     from greenlight.store import split_s3_uri
     from pipelines.aws import call, upsert_pipeline
-    from pipelines.definition import build_definition
+    from pipelines.definition import build_definition, gc_paused
     from pipelines.sessions import aws_session
 
     config = _config(True, pipeline_name=pipeline_name, model_package_group=model_package_group,
@@ -127,7 +128,8 @@ def upsert(
     boto_session, sagemaker, s3 = _aws_clients(config.region)
     data_bucket, data_key = split_s3_uri(config.default_input_uri)
     call("PutObject", s3.put_object, Bucket=data_bucket, Key=data_key, Body=default_dataset_csv())
-    text = build_definition(config, aws_session(config, boto_session))
+    with gc_paused():
+        text = build_definition(config, aws_session(config, boto_session))
     arn, created = upsert_pipeline(sagemaker, name=config.pipeline_name, definition=text,
                                    role_arn=config.role_arn, tags=config.tag_list())
     typer.echo(f"{'created' if created else 'updated'} pipeline {config.pipeline_name}: {arn}")

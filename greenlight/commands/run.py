@@ -111,7 +111,7 @@ def run(
     the model registry live under GREENLIGHT_HOME (default ./.greenlight)."""
     from greenlight.commands.pipeline import _quiet_sdk, check_parameters, parse_pairs
     from pipelines.config import PipelineConfig
-    from pipelines.definition import build_definition
+    from pipelines.definition import build_definition, gc_paused
     from pipelines.local.runner import LocalRunner
     from pipelines.sessions import offline_session
 
@@ -126,7 +126,8 @@ def run(
         raise DataError("give either --data or --param InputDataUrl=..., not both")
     _quiet_sdk(config.region)
     typer.echo(f"building the pipeline definition (home: {root})")
-    definition = json.loads(build_definition(config, offline_session(config, store.put_bytes)))
+    with gc_paused():
+        definition = json.loads(build_definition(config, offline_session(config, store.put_bytes)))
     definition["PipelineName"] = config.pipeline_name
     runner = LocalRunner(store, registry, executions)
     with _Progress() as progress:

@@ -181,7 +181,7 @@ def run_training(step: str, args: dict, store: LocalArtifactStore, job_dir: Path
             failed.tail = reason.read_text(encoding="utf-8").strip() + "\n" + failed.tail
         raise
     archive = job_dir / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
+    with tarfile.open(archive, "w:gz", compresslevel=6) as tar:  # level 9 took 12x longer for 4% less
         for path in sorted(model_dir.rglob("*")):
             tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
     model_uri = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
