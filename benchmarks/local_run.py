@@ -39,7 +39,7 @@ JOB_SCRIPTS = {"Preprocess": "preprocess.py", "Train": "train.py", "Evaluate": "
 # Imported before the script's work but not at its top: Evaluate's joblib.load unpickles a forest.
 LATE_IMPORTS = {"Evaluate": ["sklearn.ensemble"]}
 PHASES = {"greenlight_import": "Greenlight's modules imported (`greenlight.cli`, `pipelines.*`)",
-          "stage_data": "default data staged (`_stage_data`: `default_dataset_csv` imports scikit-learn in the CLI)",
+          "stage_data": "default data staged (`_stage_data`: copies the shipped diabetes.csv)",
           "sdk_import": "SageMaker SDK imported, offline session made (`_quiet_sdk`, `offline_session`)",
           "build": "definition built (`build_definition`)",
           "other": "the rest (config, parameter checks, runner set-up)"}
@@ -337,7 +337,7 @@ def render(runs, probes, baseline, imports, same, big, gen) -> tuple[str, dict]:
         "| --- | --- | --- |",
         *[f"| {label} | {s(phases[k])} | {pct(phases[k] / wall)} |" for k, label in PHASES.items()],
         f"| total until the runner starts | {s(phases['until_runner'])} | {pct(phases['until_runner'] / wall)} |",
-        f"| (and, at the end, the interpreter's exit once the SDK is loaded) | {s(phases['exit'])} | "
+        f"| (for reference: a normal interpreter exit once the SDK is loaded; the CLI skips it with os._exit, see 'after the last step' above) | {s(phases['exit'])} | "
         f"{pct(phases['exit'] / wall)} |", "",
     ]
     lines += big_section(same, big, gen, s)
