@@ -337,7 +337,8 @@ def render(runs, probes, baseline, imports, same, big, gen) -> tuple[str, dict]:
         "| --- | --- | --- |",
         *[f"| {label} | {s(phases[k])} | {pct(phases[k] / wall)} |" for k, label in PHASES.items()],
         f"| total until the runner starts | {s(phases['until_runner'])} | {pct(phases['until_runner'] / wall)} |",
-        f"| (for reference: a normal interpreter exit once the SDK is loaded; the CLI skips it with os._exit, see 'after the last step' above) | {s(phases['exit'])} | "
+        "| (for reference: a normal interpreter exit once the SDK is loaded; the CLI skips it with os._exit, "
+        f"see 'after the last step' above) | {s(phases['exit'])} | "
         f"{pct(phases['exit'] / wall)} |", "",
     ]
     lines += big_section(same, big, gen, s)
