@@ -20,19 +20,21 @@ TERMINAL = {"Succeeded", "Failed", "Stopped"}
 
 
 def call(operation: str, fn, **kwargs):
-    """fn(**kwargs), with a ClientError turned into AwsError naming the operation."""
-    from botocore.exceptions import ClientError
+    """fn(**kwargs), with botocore's errors turned into AwsError naming the operation."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         return fn(**kwargs)
     except ClientError as exc:
         raise AwsError.from_client_error(operation, exc) from exc
+    except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
+        raise AwsError(f"AWS {operation} failed: {exc}") from exc
 
 
 def upsert_pipeline(client, *, name: str, definition: str, role_arn: str, tags: list[dict],
                     description: str = "Greenlight training pipeline") -> tuple[str, bool]:
     """Create the pipeline, or update it if it exists; returns (arn, created)."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         response = client.create_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=role_arn,
@@ -45,6 +47,8 @@ def upsert_pipeline(client, *, name: str, definition: str, role_arn: str, tags: 
         if code not in {"ResourceInUse", "ValidationException"} or (
                 code == "ValidationException" and "already exists" not in message):
             raise AwsError.from_client_error("CreatePipeline", exc) from exc
+    except BotoCoreError as exc:
+        raise AwsError(f"AWS CreatePipeline failed: {exc}") from exc
     response = call("UpdatePipeline", client.update_pipeline, PipelineName=name, PipelineDefinition=definition,
                      RoleArn=role_arn, PipelineDescription=description)
     arn = response["PipelineArn"]

@@ -116,7 +116,11 @@ def upsert(
     Builds the same definition as `pipeline definition`, with the code uploaded to the bucket, and
     puts the bundled diabetes data at the InputDataUrl default so a plain `start` has data.
     """
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError
+
     from greenlight.data import default_dataset_csv
+    from greenlight.errors import AwsError
     from greenlight.store import split_s3_uri
     from pipelines.aws import call, upsert_pipeline
     from pipelines.definition import build_definition, gc_paused
@@ -129,7 +133,10 @@ def upsert(
     data_bucket, data_key = split_s3_uri(config.default_input_uri)
     call("PutObject", s3.put_object, Bucket=data_bucket, Key=data_key, Body=default_dataset_csv())
     with gc_paused():
-        text = build_definition(config, aws_session(config, boto_session))
+        try:
+            text = build_definition(config, aws_session(config, boto_session))
+        except (BotoCoreError, Boto3Error) as exc:  # the SDK's code uploads to S3
+            raise AwsError(f"uploading the pipeline's code to s3://{config.bucket} failed: {exc}") from exc
     arn, created = upsert_pipeline(sagemaker, name=config.pipeline_name, definition=text,
                                    role_arn=config.role_arn, tags=config.tag_list())
     typer.echo(f"{'created' if created else 'updated'} pipeline {config.pipeline_name}: {arn}")

@@ -86,3 +86,16 @@ def test_start_of_a_missing_pipeline_names_the_aws_error(aws_env, capsys):
     assert main(["pipeline", "start", "--pipeline-name", "nope"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("greenlight: error: AWS StartPipelineExecution failed: ")
+
+
+def test_unreachable_aws_or_no_credentials_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert main(["pipeline", "upsert", "--role-arn", ROLE, "--bucket", "gl-bucket"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("greenlight: error: AWS PutObject failed: Could not connect")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["pipeline", "start"]) == 1
+    assert capsys.readouterr().err.strip() == "greenlight: error: AWS StartPipelineExecution failed: Unable to locate credentials"
