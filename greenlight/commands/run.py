@@ -37,7 +37,7 @@ def _check_csv(path: Path) -> list[Path]:
                 header = fh.readline()
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"--data {file}: cannot read it as UTF-8 text: {exc}") from None
-        if "," not in header and not header.strip():
+        if not header.strip():
             raise DataError(f"--data {file}: empty file (a CSV with a header line is needed)")
     return files
 

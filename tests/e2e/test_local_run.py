@@ -183,6 +183,9 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(tmp_path, capsys):
     assert main(["run", "--data", str(tmp_path / "bad.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read it as UTF-8" in err
+    (tmp_path / "empty.csv").write_text("")
+    assert main(["run", "--data", str(tmp_path / "empty.csv")]) == 2
+    assert "empty file" in capsys.readouterr().err
     assert main(["run", "--param", "MaxDepth"]) == 2
     assert "not KEY=VALUE" in capsys.readouterr().err
     assert main(["executions", "show", "nope"]) == 2
