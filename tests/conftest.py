@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +38,17 @@ def src_path(monkeypatch):
 
 def python() -> str:
     return sys.executable
+
+
+@contextlib.contextmanager
+def imported_src_modules(names: tuple[str, ...]) -> Iterator[types.SimpleNamespace]:
+    """src/ modules imported by bare name, as the containers do; forgotten afterwards."""
+    before = {name: sys.modules.get(name) for name in names}
+    sys.path.insert(0, str(SRC))
+    try:
+        yield types.SimpleNamespace(**{name: importlib.import_module(name) for name in names})
+    finally:
+        sys.path.remove(str(SRC))
+        for name, module in before.items():
+            if module is None:
+                sys.modules.pop(name, None)

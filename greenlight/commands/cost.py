@@ -16,8 +16,6 @@ from greenlight.cost import (
     Workload,
     break_evens,
     estimate,
-    load_prices,
-    measured_p50_ms,
     recommend,
 )
 from greenlight.cost.decision import BreakEven, Recommendation, first_per_pair
@@ -74,6 +72,8 @@ def cost(
     plot: Path | None = _PLOT,
 ) -> None:
     """Compare Lambda, SageMaker Serverless, a SageMaker endpoint, Fargate and Batch Transform."""
+    from greenlight.cost.loader import load_prices, measured_p50_ms
+
     prices = load_prices(prices_file)
     measured = duration_ms.strip().lower() == "measured"
     duration = measured_p50_ms(bench_results) if measured else _milliseconds(duration_ms)

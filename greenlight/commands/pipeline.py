@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from greenlight.errors import ParameterError, UsageError
+from greenlight.errors import UsageError
 
 app = typer.Typer(help="Build the SageMaker Pipeline definition, upsert it and start it on AWS.",
                   no_args_is_help=True)
@@ -35,21 +35,18 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
 
 
 def check_parameters(overrides: dict[str, str]) -> dict[str, str]:
-    """Check names and types against the pipeline's parameters.
+    """Check names and types against the pipeline's parameters, with the runner's own rules.
 
     Raises:
         ParameterError: an unknown name or a value that does not parse as the parameter's type.
     """
     from pipelines.definition import PARAMETER_DEFAULTS
+    from pipelines.local.expressions import coerce_parameters
 
-    for name, value in overrides.items():
-        if name not in PARAMETER_DEFAULTS:
-            raise ParameterError(f"unknown pipeline parameter {name!r}; known: {', '.join(PARAMETER_DEFAULTS)}")
-        kind = PARAMETER_DEFAULTS[name][0]
-        try:
-            {"Integer": int, "Float": float, "String": str}[kind](value)
-        except ValueError:
-            raise ParameterError(f"parameter {name} is {kind}, but {value!r} is not") from None
+    # Defaults that come from the config at build time do not matter for this check.
+    declared = [{"Name": name, "Type": kind, "DefaultValue": "" if default is None else default}
+                for name, (kind, default) in PARAMETER_DEFAULTS.items()]
+    coerce_parameters(declared, overrides)
     return overrides
 
 

@@ -128,11 +128,10 @@ def run(
     typer.echo(f"building the pipeline definition (home: {root})")
     with gc_paused():
         definition = json.loads(build_definition(config, offline_session(config, store.put_bytes)))
-    definition["PipelineName"] = config.pipeline_name
     runner = LocalRunner(store, registry, executions)
     with _Progress() as progress:
         runner.on_step = progress
-        record = runner.run(definition, overrides)
+        record = runner.run(definition, overrides, pipeline_name=config.pipeline_name)
     typer.echo(f"execution {record.execution_id} {record.status}")
     if record.registered:
         r = record.registered

@@ -6,7 +6,6 @@ figures; `chart` draws the comparison with matplotlib (imported only when a char
 """
 
 from greenlight.cost.decision import BreakEven, Recommendation, break_evens, recommend
-from greenlight.cost.loader import DEFAULT_PRICES, load_prices, measured_p50_ms
 from greenlight.cost.model import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
@@ -38,3 +37,15 @@ __all__ = [
     "recommend",
     "validate",
 ]
+
+
+_LOADER_NAMES = {"DEFAULT_PRICES", "load_prices", "measured_p50_ms"}
+
+
+def __getattr__(name: str):
+    """The loader (pydantic, ~0.25 s to import) loads on first use, not with every CLI command."""
+    if name in _LOADER_NAMES:
+        from greenlight.cost import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

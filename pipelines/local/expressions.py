@@ -45,7 +45,9 @@ def coerce_parameters(declared: list[dict], overrides: Mapping[str, str]) -> dic
     by_name = {p["Name"]: p for p in declared}
     unknown = sorted(set(overrides) - set(by_name))
     if unknown:
-        raise ParameterError(f"unknown pipeline parameter(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+        names = ", ".join(repr(n) for n in unknown)
+        raise ParameterError(f"unknown pipeline parameter{'s' if len(unknown) > 1 else ''} {names}; "
+                             f"known: {', '.join(by_name)}")
     values: dict[str, Any] = {}
     for name, spec in by_name.items():
         kind = spec.get("Type", "String")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from greenlight.errors import DefinitionError, ExecutionFailed
+from greenlight.errors import DefinitionError, ExecutionFailed, GreenlightError
 from greenlight.store import LocalArtifactStore
 from pipelines.local.executions import ExecutionRecord, ExecutionStatus, ExecutionStore, StepRecord, now_iso
 from pipelines.local.expressions import (Context, check_expressions, coerce_parameters, evaluate,
@@ -100,10 +100,15 @@ class LocalRunner:
                 check_job(name, kind, {key: spec})
         return params
 
-    def run(self, definition: Mapping[str, Any], overrides: Mapping[str, str]) -> ExecutionRecord:
-        """Run to the end; return the record, or raise ExecutionFailed after saving it."""
+    def run(self, definition: Mapping[str, Any], overrides: Mapping[str, str],
+            pipeline_name: str = "greenlight-training") -> ExecutionRecord:
+        """Run to the end; return the record, or raise ExecutionFailed after saving it.
+
+        A definition JSON carries no pipeline name (SageMaker keeps it beside the definition),
+        so the caller passes it.
+        """
         params = self.check(definition, overrides)
-        name = definition.get("PipelineName") or definition.get("Metadata", {}).get("Name") or "greenlight-training"
+        name = pipeline_name
         record = ExecutionRecord(self.executions.new_id(), name, {k: str(v) for k, v in params.items()})
         self.executions.save(record)
         execution = {
@@ -127,10 +132,13 @@ class LocalRunner:
                     step = ready[0]
                     pending.remove(step)
                     pending.extend(self._run_step(step, ctx, record, properties))
-            except (JobFailed, DefinitionError, ExecutionFailed) as exc:
+            except (JobFailed, GreenlightError) as exc:  # a step failed, or the registry refused
                 self._finish(record, ExecutionStatus.FAILED, str(exc))
                 raise ExecutionFailed(f"execution {record.execution_id} failed: {exc}") from exc
-            except BaseException as exc:
+            except Exception as exc:  # a bug in Greenlight: recorded as Failed, raised with its traceback
+                self._finish(record, ExecutionStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+                raise
+            except BaseException as exc:  # Ctrl-C, SIGTERM
                 self._finish(record, ExecutionStatus.STOPPED, f"stopped: {type(exc).__name__} {exc}".strip())
                 raise
         self._finish(record, ExecutionStatus.SUCCEEDED, None)
@@ -171,8 +179,7 @@ class LocalRunner:
             elif kind == "Fail":
                 raise ExecutionFailed(f"step {name}: {args.get('ErrorMessage', 'Fail step reached')}")
         except BaseException as exc:
-            failed = isinstance(exc, (JobFailed, ExecutionFailed, DefinitionError))
-            step_record.status = "Failed" if failed else "Stopped"
+            step_record.status = "Failed" if isinstance(exc, Exception) else "Stopped"
             step_record.failure_reason = str(exc)
             step_record.end = now_iso()
             self.executions.save(record)

@@ -190,3 +190,13 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(tmp_path, capsys):
     assert "not KEY=VALUE" in capsys.readouterr().err
     assert main(["executions", "show", "nope"]) == 2
     assert "no local execution 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_registry_refusal_fails_the_execution_instead_of_stopping_it(local):
+    runner, definition, _ = local
+    with pytest.raises(ExecutionFailed, match="ModelApprovalStatus|approval status"):
+        runner.run(definition, FAST | {"ModelApprovalStatus": "Maybe"})
+    record = runner.executions.list()[0]
+    assert record.status == "Failed" and record.steps[-1].name == "Register"
+    assert record.steps[-1].status == "Failed"

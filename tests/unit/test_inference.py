@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import imported_src_modules
+
 from greenlight.data import default_dataset_csv
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -22,15 +23,8 @@ SERVING = ("inference", "payload", "compact_forest", "sagemaker_entry", "lambda_
 @pytest.fixture(scope="module")
 def src_modules():
     """src/ modules imported by bare name, as the containers do; forgotten afterwards."""
-    before = {name: sys.modules.get(name) for name in SERVING}
-    sys.path.insert(0, str(SRC))
-    try:
-        yield types.SimpleNamespace(**{name: importlib.import_module(name) for name in SERVING})
-    finally:
-        sys.path.remove(str(SRC))
-        for name, module in before.items():
-            if module is None:
-                sys.modules.pop(name, None)
+    with imported_src_modules(SERVING) as modules:
+        yield modules
 
 
 def train_model(train, tmp: Path, csv: bytes, name: str = "model", trees: int = 20) -> Path:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import imported_src_modules
 from sklearn.datasets import load_diabetes
 
 from greenlight.data import default_dataset_csv
@@ -22,15 +21,8 @@ SERVING = ("inference", "payload", "compact_forest", "lambda_function", "train")
 
 @pytest.fixture(scope="module")
 def mods():
-    before = {name: sys.modules.get(name) for name in SERVING}
-    sys.path.insert(0, str(SRC))
-    try:
-        yield types.SimpleNamespace(**{name: importlib.import_module(name) for name in SERVING})
-    finally:
-        sys.path.remove(str(SRC))
-        for name, module in before.items():
-            if module is None:
-                sys.modules.pop(name, None)
+    with imported_src_modules(SERVING) as modules:
+        yield modules
 
 
 @pytest.fixture(scope="module")
