@@ -2,8 +2,11 @@
 
 Cold start runs the model's own `code/inference.py` (import, model_fn, first request) in a fresh
 interpreter, against scikit-learn + joblib doing the same; wall time from spawn to the first
-prediction and the child's own peak RSS. Installed size sums the files in each distribution's
-install record, for the serving requirements and for scikit-learn with its dependencies.
+prediction and the child's own peak RSS. Installed size is what `pip install --target` of the
+CPython 3.12 manylinux x86_64 wheels (the Lambda image's platform) writes, for the serving
+requirements and for scikit-learn (the version setup.py pins) with its dependencies; without
+network access to the package index it falls back to summing this environment's install records,
+and says so.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -100,15 +104,45 @@ def _installed_mb(names: list[str]) -> float:
     return total / 1e6
 
 
+LAMBDA_WHEELS = ["--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:",
+                 "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+                 "--platform", "manylinux2014_x86_64"]
+
+
 def installed_size() -> dict:
     requirements = ROOT / "deploy" / "lambda" / "requirements.txt"
-    names = ["numpy"]
-    if requirements.exists():
+    lines = [line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines()]
+    serving_reqs = [line for line in lines if line]
+    sklearn_req = f"scikit-learn=={_pinned_sklearn()}"
+    try:
+        (serving, ours), (baseline, theirs) = _pip_target(serving_reqs), _pip_target([sklearn_req])
+        method = ("`pip install --target` of the CPython 3.12 manylinux x86_64 wheels, no bytecode "
+                  f"(requirements.txt; {sklearn_req})")
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"serving: pip install --target failed ({exc}); summing this environment's install records",
+              flush=True)
         from packaging.requirements import Requirement
 
-        names = [Requirement(line.split("#", 1)[0].strip()).name
-                 for line in requirements.read_text().splitlines() if line.split("#", 1)[0].strip()]
-    serving, baseline = _closure(names), _closure(["scikit-learn"])
-    ours, theirs = _installed_mb(serving), _installed_mb(baseline)
+        serving, baseline = _closure([Requirement(r).name for r in serving_reqs]), _closure(["scikit-learn"])
+        ours, theirs = _installed_mb(serving), _installed_mb(baseline)
+        method = f"install records of this environment (Python {sys.version_info.major}.{sys.version_info.minor})"
     return {"serving_deps": serving, "serving_deps_mb": ours, "sklearn_deps": baseline, "sklearn_deps_mb": theirs,
-            "installed_size_ratio": theirs / ours}
+            "installed_size_ratio": theirs / ours, "installed_size_method": method}
+
+
+def _pinned_sklearn() -> str:
+    from importlib.metadata import version
+
+    return version("scikit-learn")  # the venv installs setup.py's pin
+
+
+def _pip_target(requirements: list[str]) -> tuple[list[str], float]:
+    """Install requirements into an empty directory for the Lambda platform; (distributions, MB on disk)."""
+    with tempfile.TemporaryDirectory(prefix="greenlight-bench-size-") as tmp:
+        subprocess.run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                        "--target", tmp, *LAMBDA_WHEELS, *requirements],
+                       check=True, capture_output=True, text=True, timeout=600)
+        root = Path(tmp)
+        names = sorted(d.name.split("-")[0].replace("_", "-") for d in root.glob("*.dist-info"))
+        total = sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())
+    return names, total / 1e6

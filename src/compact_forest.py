@@ -16,25 +16,46 @@ breadth-first so that an internal node's children are adjacent (`left`, `left + 
 `left == -1`. Two evaluators share it: a level-synchronous traversal per tree over row chunks (any
 batch size), and for single rows a traversal whose comparisons are set per feature with one
 `searchsorted` (internal nodes re-sorted by feature and threshold at load).
+
+Batches: each level of the traversal is seven numpy calls writing into per-chunk buffers (`out=`,
+`mode="clip"`: indices are in range by construction, checked at load, and a `take` into `out=`
+with the default `mode="raise"` is about 25x slower). numpy releases the GIL inside each call, so
+chunks run on `threads` worker threads (default: the CPUs this process may use); a row's sum is
+computed inside one chunk in tree order, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 from bisect import bisect_left
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FOREST_FORMAT", "FOREST_FILE", "CompactForest", "ForestFormatError", "export_forest"]
+__all__ = ["FOREST_FORMAT", "FOREST_FILE", "CompactForest", "ForestFormatError", "available_cpus", "export_forest"]
 
 FOREST_FORMAT = "greenlight-forest/1"
 FOREST_FILE = "forest.npz"
 # Single rows use the per-feature comparison layout below this many nodes (its load-time build
 # and per-row fill grow with the node count); bigger forests walk level by level.
 SINGLE_ROW_LAYOUT_MAX_NODES = 500_000
-CHUNK_ROWS = 16_384  # rows per traversal chunk: keeps a chunk's features in cache
-SMALL_BATCH_ROWS = 64  # up to this many rows, row-by-row single-row traversal is faster
+# Batch evaluators, chosen by batch size (crossovers measured on the default model, 2 cores;
+# `python -m benchmarks serving` and BENCHMARKS.md):
+SMALL_BATCH_ROWS = 24  # up to this many rows: one row at a time through the single-row layout
+# Below this many rows: all trees walk together over chunks of PAIRS_CHUNK (tree, row) pairs,
+# seven numpy calls per level of the deepest tree rather than per level of every tree, so call
+# overhead stays small while the arrays (about 41 bytes a pair) stay in cache.
+LEVELS_MIN_ROWS = 50_000
+PAIRS_CHUNK = 100_000
+# From LEVELS_MIN_ROWS rows: one tree at a time over row chunks of up to CHUNK_ROWS rows, which
+# keeps one tree's nodes in cache (and is the only sane layout for forests of millions of nodes).
+CHUNK_ROWS = 65_536
+# A levels worker thread gets at least this many rows: below it, the GIL hand-offs between numpy
+# calls cost more than a second core gives (on 2 cores, 5,000-row halves ran at half one thread's speed).
+MIN_ROWS_PER_THREAD = 10_000
 
 
 class ForestFormatError(ValueError):
@@ -111,10 +132,42 @@ def _floor32(threshold: np.ndarray) -> np.ndarray:
     return t32
 
 
-class CompactForest:
-    """A loaded forest; `predict(X)` equals scikit-learn's `predict` bit for bit."""
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota if one is set."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(cpus, quota) if quota else cpus)
 
-    def __init__(self, arrays: dict[str, np.ndarray]):
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
+    """ceil(quota / period) from cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`; None when unlimited or unknown."""
+    try:
+        with open(f"{root}/cpu.max") as fh:
+            quota, period = fh.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open(f"{root}/cpu/cpu.cfs_quota_us") as fq, open(f"{root}/cpu/cpu.cfs_period_us") as fp:
+                quota, period = fq.read().strip(), fp.read().strip()
+        except OSError:
+            return None
+    try:
+        q, p = int(quota), int(period)
+    except ValueError:  # "max": no quota
+        return None
+    return math.ceil(q / p) if q > 0 and p > 0 else None
+
+
+class CompactForest:
+    """A loaded forest; `predict(X)` equals scikit-learn's `predict` bit for bit.
+
+    `threads` is how many threads a large batch may use (default: `available_cpus()`); set the
+    attribute to change it for later calls, or pass `threads=` to one call.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], threads: int | None = None):
         fmt = str(arrays.get("format", ""))
         if fmt != FOREST_FORMAT:
             raise ForestFormatError(f"forest format {fmt!r} is not supported (expected {FOREST_FORMAT!r})")
@@ -129,25 +182,32 @@ class CompactForest:
             raise ForestFormatError("forest arrays have inconsistent lengths")
         leaf = left < 0
         internal = ~leaf
-        if (left[internal] + 1 >= n).any() or (feature[internal] >= self.n_features).any() or (feature < 0).any():
+        if ((left[internal] + 1 >= n).any() or (feature[internal] >= self.n_features).any() or (feature < 0).any()
+                or (roots < 0).any() or (roots >= n).any() or (depths < 0).any()):
             raise ForestFormatError("forest arrays point outside the forest")
         self.n_trees, self.n_nodes = int(roots.size), int(n)
         self.max_depth = int(depths.max()) if depths.size else 0
         self.has_missing_routing = bool(missing_left[internal].any())  # some NaN goes left somewhere
         self._roots, self._depths, self._value = roots, depths.tolist(), value
-        # Level traversal records: next = base + go_right; a leaf loops on itself (threshold +inf).
-        # 16 bytes each: numpy's take copies 16-byte items about five times faster than 17-byte ones.
-        rec = np.empty(n, dtype=[("base", np.intp), ("thr", np.float32), ("feat", np.int32)])
-        rec["base"] = np.where(leaf, np.arange(n), left)
-        rec["thr"] = np.where(leaf, np.float32(np.inf), _floor32(threshold))
-        rec["feat"] = feature
-        self._rec = rec
+        # All-trees walk: trees deepest first, so the pairs still walking at level L are a prefix.
+        by_depth = np.argsort(-depths, kind="stable")
+        self._pairs_roots = roots[by_depth]
+        self._pairs_tree_rank = np.argsort(by_depth, kind="stable")  # tree t's row in the deepest-first order
+        self._pairs_walking = [int((depths > level).sum()) for level in range(self.max_depth)]
+        self.threads = available_cpus() if threads is None else max(1, int(threads))
+        # Level traversal, one contiguous array per field (numpy's contiguous loops are several
+        # times faster than strided ones over a record): next = base + go_right; a leaf loops on
+        # itself (threshold +inf, which no float32 exceeds).
+        self._base = np.where(leaf, np.arange(n), left).astype(np.intp)
+        self._thr = np.where(leaf, np.float32(np.inf), _floor32(threshold)).astype(np.float32)
+        self._feat = np.where(leaf, 0, feature).astype(np.intp)
         self._nan_right = internal & ~missing_left
-        self._single = (_SingleRowLayout(rec, self._nan_right, leaf, self.n_features, roots, self.max_depth, value)
+        self._single = (_SingleRowLayout(self._base, self._thr, self._feat, self._nan_right, leaf, self.n_features,
+                                         roots, self.max_depth, value)
                         if n <= SINGLE_ROW_LAYOUT_MAX_NODES else None)
 
     @classmethod
-    def load(cls, path: Path | str) -> "CompactForest":
+    def load(cls, path: Path | str, threads: int | None = None) -> "CompactForest":
         """Read a forest.npz written by export_forest. Raises: ForestFormatError, OSError."""
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -158,10 +218,14 @@ class CompactForest:
                    "missing_left"} - arrays.keys()
         if missing:
             raise ForestFormatError(f"{path} lacks arrays {sorted(missing)}")
-        return cls(arrays)
+        return cls(arrays, threads=threads)
 
-    def predict(self, X) -> np.ndarray:
-        """Mean of the trees' predictions for each row of X (n_rows, n_features), as float64."""
+    def predict(self, X, threads: int | None = None) -> np.ndarray:
+        """Mean of the trees' predictions for each row of X (n_rows, n_features), as float64.
+
+        Batches above MIN_ROWS_PER_THREAD rows are split over up to `threads` threads (default:
+        the `threads` attribute); the result is the same for any thread count.
+        """
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
@@ -170,15 +234,32 @@ class CompactForest:
         with np.errstate(over="ignore", invalid="ignore"):
             X32 = np.ascontiguousarray(X, dtype=np.float32)
         n_rows = X32.shape[0]
+        out = np.empty(n_rows, dtype=np.float64)
         if n_rows <= SMALL_BATCH_ROWS and self._single is not None:
-            out = np.empty(n_rows, dtype=np.float64)
             for i, row in enumerate(X32.tolist()):
                 out[i] = self.predict_row(row)
             return out
-        out = np.empty(n_rows, dtype=np.float64)
-        for start in range(0, n_rows, CHUNK_ROWS):
-            out[start:start + CHUNK_ROWS] = self._sum_chunk(X32[start:start + CHUNK_ROWS])
-        return out / self.n_trees
+        threads = self.threads if threads is None else max(1, int(threads))
+        if n_rows < LEVELS_MIN_ROWS:
+            size, work = max(1, PAIRS_CHUNK // self.n_trees), self._sum_pairs
+            workers = min(threads, math.ceil(n_rows / size))
+        else:
+            workers = max(1, min(threads, n_rows // MIN_ROWS_PER_THREAD))
+            size, work = _piece_rows(n_rows, workers), self._sum_chunk
+
+        def run(start: int) -> None:
+            work(X32[start:start + size], out[start:start + size])
+
+        starts = range(0, n_rows, size)
+        if workers == 1:
+            for start in starts:
+                run(start)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="greenlight-forest") as pool:
+                for _ in pool.map(run, starts):
+                    pass
+        out /= self.n_trees
+        return out
 
     def predict_row(self, x32) -> float:
         """One row to its prediction: a float32 array, or a list of floats already rounded to float32."""
@@ -186,25 +267,78 @@ class CompactForest:
             return float(self._sum_chunk(np.asarray(x32, dtype=np.float32).reshape(1, -1))[0] / self.n_trees)
         return self._single.leaf_sum(x32.tolist() if isinstance(x32, np.ndarray) else x32) / self.n_trees
 
-    def _sum_chunk(self, X32: np.ndarray) -> np.ndarray:
-        """Sum over trees (in tree order, from 0.0) of each row's leaf value."""
+    def _sum_chunk(self, X32: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
+        """Sum over trees (in tree order, from 0.0) of each row's leaf value, written into acc."""
         k, nf = X32.shape
         flat = X32.ravel()
         offsets = np.arange(k, dtype=np.intp) * nf
         has_nan = bool(np.isnan(flat).any())
-        acc = np.zeros(k, dtype=np.float64)
-        rec, value, nan_right = self._rec, self._value, self._nan_right
+        if acc is None:
+            acc = np.empty(k, dtype=np.float64)
+        acc.fill(0.0)
+        node, idx, bases = np.empty(k, np.intp), np.empty(k, np.intp), np.empty(k, np.intp)
+        x, thr, leafv = np.empty(k, np.float32), np.empty(k, np.float32), np.empty(k, np.float64)
+        go_right, nan_go = np.empty(k, np.bool_), np.empty(k, np.bool_)
+        take, add, greater = np.take, np.add, np.greater
+        feat_of, thr_of, base_of, value, nan_right = self._feat, self._thr, self._base, self._value, self._nan_right
         for root, depth in zip(self._roots.tolist(), self._depths, strict=True):
-            node = np.full(k, root, dtype=np.intp)
+            node.fill(root)
             for _ in range(depth):
-                r = rec.take(node)
-                x = flat.take(offsets + r["feat"])
-                go_right = x > r["thr"]
-                if has_nan:
-                    go_right |= np.isnan(x) & nan_right.take(node)
-                node = r["base"] + go_right
-            acc += value.take(node)
+                take(feat_of, node, out=idx, mode="clip")
+                add(idx, offsets, out=idx)
+                take(flat, idx, out=x, mode="clip")
+                take(thr_of, node, out=thr, mode="clip")
+                greater(x, thr, out=go_right)
+                if has_nan:  # NaN > t is False (left); nodes trained to send NaN right say so
+                    take(nan_right, node, out=nan_go, mode="clip")
+                    np.logical_and(nan_go, np.isnan(x), out=nan_go)
+                    np.logical_or(go_right, nan_go, out=go_right)
+                take(base_of, node, out=bases, mode="clip")
+                add(bases, go_right, out=node)
+            take(value, node, out=leafv, mode="clip")
+            add(acc, leafv, out=acc)
         return acc
+
+    def _sum_pairs(self, X32: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """_sum_chunk's result with all trees walking at once: one array of (tree, row) pairs, trees deepest first."""
+        k, nf = X32.shape
+        flat = X32.ravel()
+        n_pairs = k * self.n_trees
+        has_nan = bool(np.isnan(flat).any())
+        node = np.repeat(self._pairs_roots, k)
+        offsets = np.tile(np.arange(k, dtype=np.intp) * nf, self.n_trees)
+        idx, bases = np.empty(n_pairs, np.intp), np.empty(n_pairs, np.intp)
+        x, thr = np.empty(n_pairs, np.float32), np.empty(n_pairs, np.float32)
+        go_right, nan_go = np.empty(n_pairs, np.bool_), np.empty(n_pairs, np.bool_)
+        take, add, greater = np.take, np.add, np.greater
+        feat_of, thr_of, base_of, nan_right = self._feat, self._thr, self._base, self._nan_right
+        for walking in self._pairs_walking:
+            m = walking * k  # pairs of trees deeper than this level; the rest sit on their leaves
+            nd, ix, xv, th, gr, bs = node[:m], idx[:m], x[:m], thr[:m], go_right[:m], bases[:m]
+            take(feat_of, nd, out=ix, mode="clip")
+            add(ix, offsets[:m], out=ix)
+            take(flat, ix, out=xv, mode="clip")
+            take(thr_of, nd, out=th, mode="clip")
+            greater(xv, th, out=gr)
+            if has_nan:
+                ng = nan_go[:m]
+                take(nan_right, nd, out=ng, mode="clip")
+                np.logical_and(ng, np.isnan(xv), out=ng)
+                np.logical_or(gr, ng, out=gr)
+            take(base_of, nd, out=bs, mode="clip")
+            add(bs, gr, out=nd)
+        leaf_values = self._value.take(node).reshape(self.n_trees, k)
+        acc.fill(0.0)
+        for rank in self._pairs_tree_rank.tolist():  # tree order, from 0.0, as the forest sums
+            add(acc, leaf_values[rank], out=acc)
+        return acc
+
+
+def _piece_rows(n_rows: int, workers: int) -> int:
+    """Rows per chunk: at most CHUNK_ROWS, and a chunk count that is a multiple of workers."""
+    pieces = max(workers, math.ceil(n_rows / CHUNK_ROWS))
+    pieces = math.ceil(pieces / workers) * workers
+    return max(1, math.ceil(n_rows / pieces))
 
 
 class _SingleRowLayout:
@@ -217,22 +351,24 @@ class _SingleRowLayout:
     themselves.
     """
 
-    def __init__(self, rec: np.ndarray, nan_right: np.ndarray, leaf: np.ndarray, n_features: int,
-                 roots: np.ndarray, max_depth: int, value: np.ndarray):
+    def __init__(self, base_of: np.ndarray, thr_of: np.ndarray, feat_of: np.ndarray, nan_right: np.ndarray,
+                 leaf: np.ndarray, n_features: int, roots: np.ndarray, max_depth: int, value: np.ndarray):
         n = leaf.size
         internal_ids = np.flatnonzero(~leaf)
-        feat = rec["feat"][internal_ids].astype(np.intp)
-        thr = rec["thr"][internal_ids]
+        feat = feat_of[internal_ids]
+        thr = thr_of[internal_ids]
         order = np.lexsort((thr, feat))
         old_of_new = np.concatenate([internal_ids[order], np.flatnonzero(leaf)])
         new_of_old = np.empty(n, dtype=np.intp)
         new_of_old[old_of_new] = np.arange(n)
-        base = rec["base"][old_of_new]
+        base = base_of[old_of_new]
         is_leaf = leaf[old_of_new]
         ids = np.arange(n, dtype=np.intp)
         self._left = np.where(is_leaf, ids, new_of_old[base])
         self._right = np.where(is_leaf, ids, new_of_old[np.where(is_leaf, 0, base + 1)])
         self._nan_child = np.where(nan_right[old_of_new], self._right, self._left)
+        self._left_view, self._right_view = memoryview(self._left), memoryview(self._right)
+        self._nan_child_view = memoryview(self._nan_child)
         sorted_feat, sorted_thr = feat[order], thr[order]
         starts = np.searchsorted(sorted_feat, np.arange(n_features)).tolist()
         ends = np.searchsorted(sorted_feat, np.arange(n_features), "right").tolist()
@@ -243,21 +379,24 @@ class _SingleRowLayout:
         self._steps = range(max_depth)
         self._local = threading.local()
 
-    def _state(self) -> tuple[np.ndarray, dict]:
-        """This thread's child table and, per feature, the prefix end it holds (None: unknown)."""
+    def _state(self) -> tuple[np.ndarray, memoryview, dict]:
+        """This thread's child table (array and memoryview of it) and, per feature, the prefix end it holds."""
         state = getattr(self._local, "state", None)
         if state is None:
-            state = self._local.state = (self._left.copy(), {g: a for g, a, _, _ in self._groups})
+            nxt = self._left.copy()
+            state = self._local.state = (nxt, memoryview(nxt), {g: a for g, a, _, _ in self._groups})
         return state
 
     def leaf_sum(self, xs: list[float]) -> float:
         """Sum, in tree order from 0.0, of the leaf values the trees give the row xs (float32 values)."""
-        nxt, held = self._state()
-        left, right = self._left, self._right
+        nxt_array, nxt, held = self._state()
+        # Rewrites go through memoryviews: a memoryview slice copy costs a fraction of a numpy
+        # slice assignment's call overhead, and a row makes one or two per feature.
+        left, right = self._left_view, self._right_view
         for g, a, b, thresholds in self._groups:
             xv, was = xs[g], held[g]
             if xv != xv:  # NaN: each node's own missing-value direction
-                nxt[a:b] = self._nan_child[a:b]
+                nxt[a:b] = self._nan_child_view[a:b]
                 held[g] = None
                 continue
             cut = a + bisect_left(thresholds, xv)  # nodes with threshold < x go right
@@ -272,7 +411,7 @@ class _SingleRowLayout:
                 nxt[cut:was] = left[cut:was]
             held[g] = cut
         node = self._roots
-        take = nxt.take
+        take = nxt_array.take
         for _ in self._steps:
             node = take(node)
         # Left-to-right running sum, like the forest's loop; + 0.0 turns a -0.0 total into the

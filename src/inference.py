@@ -16,7 +16,9 @@ request functions. SageMaker calls input_fn without the model, so input_fn reads
 (content type, size, syntax, numbers); predict_fn checks the rows against its model (feature count
 or names, NaN, float32 range) before predicting. A caller holding the model may pass it to
 input_fn to check there. The body size limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else
-MAX_PAYLOAD_BYTES (4 MiB, SageMaker Serverless Inference's limit).
+MAX_PAYLOAD_BYTES (4 MiB, SageMaker Serverless Inference's limit). Batches of 10,000 rows or more
+use up to GREENLIGHT_PREDICT_THREADS threads, else one per CPU the process may use (affinity
+and cgroup quota); predictions do not depend on it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_PAYLOAD_ENV = "GREENLIGHT_MAX_PAYLOAD_BYTES"
+PREDICT_THREADS_ENV = "GREENLIGHT_PREDICT_THREADS"
 METADATA_FILE = "metadata.json"
 
 
@@ -125,6 +128,22 @@ def max_payload_bytes(default: int = MAX_PAYLOAD_BYTES) -> int:
     return default
 
 
+def predict_threads() -> int | None:
+    """GREENLIGHT_PREDICT_THREADS if set to a positive integer, else None (one per available CPU)."""
+    raw = os.environ.get(PREDICT_THREADS_ENV)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value > 0:
+        return value
+    logger.warning("ignoring %s=%r: not a positive integer; using one thread per available CPU",
+                   PREDICT_THREADS_ENV, raw)
+    return None
+
+
 def _verify_sha256(path: Path, expected) -> None:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -142,7 +161,7 @@ def _load_forest(path: Path, metadata: dict, schema: Schema):
         raise ModelIntegrityError(f"refusing {path.name}: {METADATA_FILE} says format {recorded!r}; this "
                                   f"runtime reads {compact_forest.FOREST_FORMAT!r}")
     try:
-        forest = compact_forest.CompactForest.load(path)
+        forest = compact_forest.CompactForest.load(path, threads=predict_threads())
     except compact_forest.ForestFormatError as exc:
         raise ModelIntegrityError(f"refusing {path.name}: {exc}") from exc
     if forest.n_features != schema.n_features:

@@ -410,3 +410,15 @@ def test_a_bad_limit_setting_falls_back_to_the_default(inf, monkeypatch, raw):
     monkeypatch.setenv("GREENLIGHT_MAX_PAYLOAD_BYTES", raw)
     assert inf.max_payload_bytes() == inf.MAX_PAYLOAD_BYTES
     assert inf.max_payload_bytes(6 * 1024 * 1024) == 6 * 1024 * 1024
+
+
+def test_predict_threads_setting(inf, model_dir, monkeypatch, caplog):
+    monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", "3")
+    assert inf.model_fn(str(model_dir)).predictor.threads == 3
+    monkeypatch.delenv("GREENLIGHT_PREDICT_THREADS")
+    assert inf.predict_threads() is None
+    for raw in ("two", "0", "-1"):
+        monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", raw)
+        with caplog.at_level("WARNING"):
+            assert inf.predict_threads() is None
+        assert "GREENLIGHT_PREDICT_THREADS" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +62,17 @@ def test_diabetes_parity_every_path(cf, diabetes, tmp_path, monkeypatch):
     model, X = diabetes
     forest, _ = export_and_load(cf, model, tmp_path)
     expected = model.predict(X)
-    # WHEN predicting as a batch (level traversal), row by row, and as a small batch
+    # WHEN predicting as a batch (all trees together; one tree at a time), row by row, and as a small batch
     monkeypatch.setattr(cf, "SMALL_BATCH_ROWS", 0)
-    batch = forest.predict(X)
+    pairs = forest.predict(X)
+    monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 0)
+    levels = forest.predict(X)
     rows = np.array([forest.predict_row(x) for x in X.astype(np.float32)])
     monkeypatch.setattr(cf, "SMALL_BATCH_ROWS", 64)
     small = forest.predict(X[:64])
     # THEN every path is bit-identical to scikit-learn
-    assert_bit_identical(expected, batch)
+    assert_bit_identical(expected, pairs)
+    assert_bit_identical(expected, levels)
     assert_bit_identical(expected, rows)
     assert_bit_identical(expected[:64], small)
 
@@ -163,6 +167,63 @@ def test_stumps_and_single_leaf_trees(cf, tmp_path):
     assert_bit_identical(stumps.predict(X), forest.predict(X))
 
 
+@pytest.mark.parametrize("evaluator", ["pairs", "levels"])
+def test_batch_evaluators_agree_for_any_chunking_and_thread_count(cf, diabetes, tmp_path, monkeypatch, evaluator):
+    # GIVEN the diabetes forest, a 6,000-row batch with noise and some NaN, and tiny chunks so that
+    # both batch evaluators cut it into many chunks and several worker threads share them
+    model, X = diabetes
+    forest, _ = export_and_load(cf, model, tmp_path)
+    rng = np.random.default_rng(4)
+    rows = X[rng.integers(len(X), size=6_000)] + rng.normal(0, 0.01, size=(6_000, X.shape[1]))
+    with_nan = rows.copy()
+    with_nan[rng.random(rows.shape) < 0.05] = np.nan
+    monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 10**9 if evaluator == "pairs" else 0)
+    monkeypatch.setattr(cf, "PAIRS_CHUNK", 100 * 170)  # 170 rows per all-trees chunk
+    monkeypatch.setattr(cf, "CHUNK_ROWS", 700)
+    monkeypatch.setattr(cf, "MIN_ROWS_PER_THREAD", 500)
+    worker_threads = set()
+    chunk_fn = "_sum_pairs" if evaluator == "pairs" else "_sum_chunk"
+    original = getattr(forest, chunk_fn)
+
+    def recording(*args):
+        worker_threads.add(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(forest, chunk_fn, recording)
+    expected, expected_nan = model.predict(rows), model.predict(with_nan)
+    # WHEN predicting with 1, 2 and 3 threads
+    for threads in (1, 2, 3):
+        worker_threads.clear()
+        got, got_nan = forest.predict(rows, threads=threads), forest.predict(with_nan, threads=threads)
+        # THEN every split gives scikit-learn's predictions bit for bit, and the work really was shared
+        assert_bit_identical(expected, got)
+        assert_bit_identical(expected_nan, got_nan)
+        assert len(worker_threads) == threads, worker_threads
+
+
+def test_thread_count_defaults_to_the_cpus_the_process_may_use(cf, diabetes, tmp_path, monkeypatch):
+    model, _ = diabetes
+    forest, _ = export_and_load(cf, model, tmp_path)
+    assert forest.threads == cf.available_cpus() >= 1
+    assert cf.CompactForest.load(tmp_path / "forest.npz", threads=3).threads == 3
+    monkeypatch.setattr(cf, "cgroup_cpu_quota", lambda: 1)
+    assert cf.available_cpus() == 1
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "150000 100000\n"}, 2),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_cgroup_cpu_quota(cf, tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cf.cgroup_cpu_quota(str(tmp_path)) == expected
+
+
 def test_row_state_is_per_thread(cf, diabetes, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -211,7 +272,9 @@ def test_parity_on_a_large_deep_forest(cf, tmp_path, monkeypatch):
     assert summary["max_depth"] >= 30
     X_test, _ = make_regression(n_samples=20_000, n_features=20, noise=10.0, random_state=1)
     expected = model.predict(X_test)
-    # THEN the batch path (several chunks) and the single-row path agree with scikit-learn bit for bit
+    # THEN both batch evaluators (several chunks each) and the single-row path agree with scikit-learn
+    assert_bit_identical(expected, forest.predict(X_test))
+    monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 0)
     assert_bit_identical(expected, forest.predict(X_test))
     singles = np.array([forest.predict_row(x) for x in X_test[:300].astype(np.float32)])
     assert_bit_identical(expected[:300], singles)

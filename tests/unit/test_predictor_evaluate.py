@@ -64,8 +64,8 @@ def test_a_predictor_that_drifts_fails_the_step(trained, tmp_path):
     shutil.copytree(trained / "model", model)
     code = model / "code" / "compact_forest.py"
     text = code.read_text()
-    assert "return out / self.n_trees" in text
-    code.write_text(text.replace("return out / self.n_trees", "return out / self.n_trees * (1 + 1e-15)"))
+    assert "        out /= self.n_trees\n" in text
+    code.write_text(text.replace("        out /= self.n_trees\n", "        out /= self.n_trees\n        out *= 1 + 1e-15\n"))
     # WHEN it is evaluated
     done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
                "--output-dir", tmp_path / "out")
