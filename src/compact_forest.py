@@ -58,6 +58,10 @@ CHUNK_ROWS = 65_536
 MIN_ROWS_PER_THREAD = 10_000
 
 
+# The evaluators' names (predict_each_way's keys).
+ROW_BY_ROW, ALL_TREES, TREE_BY_TREE = "row_by_row", "all_trees", "tree_by_tree"
+
+
 class ForestFormatError(ValueError):
     """The forest file is not a greenlight-forest/1 file, or is inconsistent."""
 
@@ -226,21 +230,41 @@ class CompactForest:
         Batches above MIN_ROWS_PER_THREAD rows are split over up to `threads` threads (default:
         the `threads` attribute); the result is the same for any thread count.
         """
+        X32 = self._float32(X)
+        n_rows = X32.shape[0]
+        if n_rows <= SMALL_BATCH_ROWS and self._single is not None:
+            return self._row_by_row(X32)
+        return self._batch(X32, ALL_TREES if n_rows < LEVELS_MIN_ROWS else TREE_BY_TREE, threads)
+
+    def predict_each_way(self, X, row_limit: int = 2_000) -> dict[str, np.ndarray]:
+        """X's predictions from every evaluator `predict` can pick, for parity checks.
+
+        Keys: ALL_TREES and TREE_BY_TREE (every row), ROW_BY_ROW (the first row_limit rows).
+        """
+        X32 = self._float32(X)
+        return {ROW_BY_ROW: self._row_by_row(X32[:row_limit]), ALL_TREES: self._batch(X32, ALL_TREES, None),
+                TREE_BY_TREE: self._batch(X32, TREE_BY_TREE, None)}
+
+    def _float32(self, X) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X has shape {X.shape}; expected (n_rows, {self.n_features})")
         with np.errstate(over="ignore", invalid="ignore"):
-            X32 = np.ascontiguousarray(X, dtype=np.float32)
+            return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _row_by_row(self, X32: np.ndarray) -> np.ndarray:
+        out = np.empty(X32.shape[0], dtype=np.float64)
+        for i, row in enumerate(X32.tolist()):
+            out[i] = self.predict_row(row)
+        return out
+
+    def _batch(self, X32: np.ndarray, evaluator: str, threads: int | None) -> np.ndarray:
         n_rows = X32.shape[0]
         out = np.empty(n_rows, dtype=np.float64)
-        if n_rows <= SMALL_BATCH_ROWS and self._single is not None:
-            for i, row in enumerate(X32.tolist()):
-                out[i] = self.predict_row(row)
-            return out
         threads = self.threads if threads is None else max(1, int(threads))
-        if n_rows < LEVELS_MIN_ROWS:
+        if evaluator == ALL_TREES:
             size, work = max(1, PAIRS_CHUNK // self.n_trees), self._sum_pairs
             workers = min(threads, math.ceil(n_rows / size))
         else:

@@ -38,8 +38,11 @@ def test_parity_is_recorded_in_evaluation_json(trained, tmp_path):
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert set(report["regression_metrics"]) == {"mse", "rmse", "mae", "r2"}
     parity = report["predictor_parity"]
-    assert parity == {"checked": True, "predictor": "greenlight-forest/1", "rows": report["test_rows"],
-                      "bit_identical": True, "mismatched_rows": 0, "max_abs_diff": 0.0, "max_rel_diff": 0.0}
+    rows = report["test_rows"]
+    exact = {"bit_identical": True, "mismatched_rows": 0, "max_abs_diff": 0.0, "max_rel_diff": 0.0}
+    assert parity == {"checked": True, "predictor": "greenlight-forest/1", "rows": rows, **exact,
+                      "evaluators": {name: {"rows": rows, **exact}
+                                     for name in ("row_by_row", "all_trees", "tree_by_tree")}}
     assert "bit-identical" in done.stdout
 
 
@@ -56,22 +59,35 @@ def test_parity_is_checked_inside_model_tar_gz(trained, tmp_path):
     assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["predictor_parity"]["bit_identical"]
 
 
-def test_a_predictor_that_drifts_fails_the_step(trained, tmp_path):
-    # GIVEN a model whose shipped serving code is off by one part in 1e15
+DRIFTS = {  # one evaluator off by one part in 1e15; the others untouched
+    "all_trees": ("leaf_values = self._value.take(node).reshape(self.n_trees, k)",
+                  "leaf_values = self._value.take(node).reshape(self.n_trees, k) * (1 + 1e-15)"),
+    "tree_by_tree": ('            take(value, node, out=leafv, mode="clip")\n',
+                     '            take(value, node, out=leafv, mode="clip")\n            leafv *= 1 + 1e-15\n'),
+    "row_by_row": ("return float(_accumulate(self._value.take(node))[-1]) + 0.0",
+                   "return float(_accumulate(self._value.take(node))[-1]) * (1 + 1e-15) + 0.0"),
+}
+
+
+@pytest.mark.parametrize("evaluator", sorted(DRIFTS))
+def test_a_predictor_that_drifts_fails_the_step(trained, tmp_path, evaluator):
+    # GIVEN a model whose shipped serving code is off by one part in 1e15 in one of its evaluators
     import shutil
 
     model = tmp_path / "model"
     shutil.copytree(trained / "model", model)
     code = model / "code" / "compact_forest.py"
     text = code.read_text()
-    assert "        out /= self.n_trees\n" in text
-    code.write_text(text.replace("        out /= self.n_trees\n", "        out /= self.n_trees\n        out *= 1 + 1e-15\n"))
+    old, new = DRIFTS[evaluator]
+    assert text.count(old) == 1
+    code.write_text(text.replace(old, new))
     # WHEN it is evaluated
     done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
                "--output-dir", tmp_path / "out")
-    # THEN the step fails with a message saying how far off, and writes no evaluation.json
+    # THEN the step fails with a message naming the evaluator and how far off, and writes no evaluation.json
     assert done.returncode == 1
     assert "compact forest differs from scikit-learn" in done.stderr
+    assert f"({evaluator} on " in done.stderr
     assert not (tmp_path / "out" / "evaluation.json").exists()
 
 
