@@ -13,9 +13,10 @@ returns exactly what `RandomForestRegressor.predict(X)` returns, bit for bit:
 
 Stored layout (format `greenlight-forest/1`): nodes of all trees concatenated, each tree renumbered
 breadth-first so that an internal node's children are adjacent (`left`, `left + 1`); leaves have
-`left == -1`. Two evaluators share it: a level-synchronous traversal per tree over row chunks (any
-batch size), and for single rows a traversal whose comparisons are set per feature with one
-`searchsorted` (internal nodes re-sorted by feature and threshold at load).
+`left == -1`. Three evaluators share it, picked by batch size (`predict_each_way` runs all three):
+single rows walk a layout whose comparisons are set per feature with one `bisect` (internal nodes
+re-sorted by feature and threshold at load); mid-sized batches walk all trees at once, level by
+level, over chunks of (tree, row) pairs; large batches walk one tree at a time over row chunks.
 
 Batches: each level of the traversal is seven numpy calls writing into per-chunk buffers (`out=`,
 `mode="clip"`: indices are in range by construction, checked at load, and a `take` into `out=`

@@ -16,9 +16,9 @@ request functions. SageMaker calls input_fn without the model, so input_fn reads
 (content type, size, syntax, numbers); predict_fn checks the rows against its model (feature count
 or names, NaN, float32 range) before predicting. A caller holding the model may pass it to
 input_fn to check there. The body size limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else
-MAX_PAYLOAD_BYTES (4 MiB, SageMaker Serverless Inference's limit). Batches of 10,000 rows or more
-use up to GREENLIGHT_PREDICT_THREADS threads, else one per CPU the process may use (affinity
-and cgroup quota); predictions do not depend on it.
+MAX_PAYLOAD_BYTES (4 MiB, SageMaker Serverless Inference's limit). Batches bigger than one
+traversal chunk (1,000 rows for 100 trees) use up to GREENLIGHT_PREDICT_THREADS threads, else one
+per CPU the process may use (affinity and cgroup quota); predictions do not depend on it.
 """
 
 from __future__ import annotations
