@@ -31,7 +31,6 @@ import math
 import os
 import threading
 from bisect import bisect_left
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +279,9 @@ class CompactForest:
             for start in starts:
                 run(start)
         else:
+            # Imported here: concurrent.futures costs about 14 ms, a cold start pays it only if it needs it.
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(workers, thread_name_prefix="greenlight-forest") as pool:
                 for _ in pool.map(run, starts):
                     pass

@@ -116,21 +116,18 @@ def output_fn(prediction, accept: str = payload.JSON) -> tuple[str, str]:
 
 def max_payload_bytes(default: int = MAX_PAYLOAD_BYTES) -> int:
     """GREENLIGHT_MAX_PAYLOAD_BYTES if set to a positive integer, else default."""
-    raw = os.environ.get(MAX_PAYLOAD_ENV)
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value > 0:
-            return value
-        logger.warning("ignoring %s=%r: not a positive integer", MAX_PAYLOAD_ENV, raw)
-    return default
+    value = _positive_int_setting(MAX_PAYLOAD_ENV, f"using {default} bytes")
+    return default if value is None else value
 
 
 def predict_threads() -> int | None:
     """GREENLIGHT_PREDICT_THREADS if set to a positive integer, else None (one per available CPU)."""
-    raw = os.environ.get(PREDICT_THREADS_ENV)
+    return _positive_int_setting(PREDICT_THREADS_ENV, "using one thread per available CPU")
+
+
+def _positive_int_setting(name: str, fallback: str) -> int | None:
+    """The environment variable name as a positive integer; None (with a warning if set) otherwise."""
+    raw = os.environ.get(name)
     if not raw:
         return None
     try:
@@ -139,8 +136,7 @@ def predict_threads() -> int | None:
         value = 0
     if value > 0:
         return value
-    logger.warning("ignoring %s=%r: not a positive integer; using one thread per available CPU",
-                   PREDICT_THREADS_ENV, raw)
+    logger.warning("ignoring %s=%r: not a positive integer; %s", name, raw, fallback)
     return None
 
 
