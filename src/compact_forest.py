@@ -266,7 +266,7 @@ class CompactForest:
         threads = self.threads if threads is None else max(1, int(threads))
         if evaluator == ALL_TREES:
             size, work = max(1, PAIRS_CHUNK // self.n_trees), self._sum_pairs
-            workers = min(threads, math.ceil(n_rows / size))
+            workers = max(1, min(threads, math.ceil(n_rows / size)))
         else:
             workers = max(1, min(threads, n_rows // MIN_ROWS_PER_THREAD))
             size, work = _piece_rows(n_rows, workers), self._sum_chunk

@@ -255,6 +255,17 @@ def test_bad_files_are_refused(cf, diabetes, tmp_path):
         cf.CompactForest.load(tmp_path / "wild.npz")
 
 
+def test_no_rows_give_no_predictions(cf, diabetes, tmp_path, monkeypatch):
+    model, X = diabetes
+    forest, _ = export_and_load(cf, model, tmp_path)
+    empty = np.empty((0, X.shape[1]))
+    assert forest.predict(empty).shape == (0,)
+    assert {name: got.shape for name, got in forest.predict_each_way(empty).items()} == {
+        "row_by_row": (0,), "all_trees": (0,), "tree_by_tree": (0,)}
+    monkeypatch.setattr(cf, "SINGLE_ROW_LAYOUT_MAX_NODES", 0)
+    assert cf.CompactForest.load(tmp_path / "forest.npz").predict(empty).shape == (0,)
+
+
 def test_wrong_width_is_a_value_error(cf, diabetes, tmp_path):
     model, X = diabetes
     forest, _ = export_and_load(cf, model, tmp_path)
