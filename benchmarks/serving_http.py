@@ -107,16 +107,20 @@ class Server:
             self.proc.wait(timeout=30)
 
 
+def _post(server: Server, conn, row: str):
+    """One request; a broken connection counts as status -1 and is replaced. Returns (status, connection)."""
+    try:
+        return server.post(conn, row)[0], conn
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return -1, server.connect()
+
+
 def _one_client(server: Server, rows: list[str], calls: int) -> tuple[list[int], int]:
     conn, samples, errors = server.connect(), [], 0
     for i in range(calls):
         t0 = time.perf_counter_ns()
-        try:
-            status, _ = server.post(conn, rows[i % len(rows)])
-        except (OSError, http.client.HTTPException):
-            status = -1
-            conn.close()
-            conn = server.connect()
+        status, conn = _post(server, conn, rows[i % len(rows)])
         samples.append(time.perf_counter_ns() - t0)
         errors += status != 200
     conn.close()
@@ -132,12 +136,7 @@ def _concurrent(server: Server, rows: list[str]) -> dict:
         barrier.wait()
         i = index
         while not stop.is_set():
-            try:
-                status, _ = server.post(conn, rows[i % len(rows)])
-            except (OSError, http.client.HTTPException):
-                status = -1
-                conn.close()
-                conn = server.connect()
+            status, conn = _post(server, conn, rows[i % len(rows)])
             if status == 200:
                 ok[index] += 1
             else:
