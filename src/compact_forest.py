@@ -198,7 +198,7 @@ class CompactForest:
         self._pairs_roots = roots[by_depth]
         self._pairs_tree_rank = np.argsort(by_depth, kind="stable")  # tree t's row in the deepest-first order
         self._pairs_walking = [int((depths > level).sum()) for level in range(self.max_depth)]
-        self.threads = available_cpus() if threads is None else max(1, int(threads))
+        self._threads = None if threads is None else max(1, int(threads))
         # Level traversal, one contiguous array per field (numpy's contiguous loops are several
         # times faster than strided ones over a record): next = base + go_right; a leaf loops on
         # itself (threshold +inf, which no float32 exceeds).
@@ -209,6 +209,17 @@ class CompactForest:
         self._single = (_SingleRowLayout(self._base, self._thr, self._feat, self._nan_right, leaf, self.n_features,
                                          roots, self.max_depth, value)
                         if n <= SINGLE_ROW_LAYOUT_MAX_NODES else None)
+
+    @property
+    def threads(self) -> int:
+        """Threads a large batch may use; unless set, `available_cpus()`, read on first use (not on a cold start)."""
+        if self._threads is None:
+            self._threads = available_cpus()
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self._threads = None if value is None else max(1, int(value))
 
     @classmethod
     def load(cls, path: Path | str, threads: int | None = None) -> "CompactForest":
