@@ -102,3 +102,22 @@ def test_a_tampered_forest_fails_the_step(trained, tmp_path):
     done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
                "--output-dir", tmp_path / "out")
     assert done.returncode == 1 and "forest.npz sha256" in done.stderr
+
+
+def test_a_model_shipping_older_serving_code_is_checked_through_predict(trained, tmp_path):
+    # GIVEN a model whose code/compact_forest.py predates predict_each_way (only `predict`)
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    code = model / "code" / "compact_forest.py"
+    text = code.read_text()
+    assert text.count("def predict_each_way(") == 1
+    code.write_text(text.replace("def predict_each_way(", "def _not_in_older_versions("))
+    # WHEN it is evaluated
+    done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
+               "--output-dir", tmp_path / "out")
+    # THEN parity is still checked, through the one evaluator that code offers
+    assert done.returncode == 0, done.stderr
+    parity = json.loads((tmp_path / "out" / "evaluation.json").read_text())["predictor_parity"]
+    assert parity["bit_identical"] and list(parity["evaluators"]) == ["predict"]
