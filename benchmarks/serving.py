@@ -5,8 +5,9 @@ fresh into a temporary directory by the real step scripts:
 
 1. warm single row through the full serving path (input_fn -> predict_fn -> output_fn, CSV in,
    JSON out) against scikit-learn's `model.predict` on a ready numpy row;
-2. a batch of 100,000 rows: predict_fn on a float64 array (checks and float32 cast included)
-   against scikit-learn's `predict` with n_jobs=1 (n_jobs=-1 shown for reference);
+2. a batch of 100,000 rows: predict_fn on a float64 array (checks and float32 cast included), at
+   the default thread count, against scikit-learn's `predict` with n_jobs=1 (ours on one thread,
+   n_jobs=-1, and batches of 1,000 and 10,000 rows shown for reference);
 3. cold start, a fresh interpreter to its first prediction (wall and peak RSS), against
    scikit-learn + joblib doing the same;
 4. HTTP: `greenlight endpoint serve` against `mlflow models serve --env-manager local` on the
