@@ -20,8 +20,8 @@ from unittest import mock
 
 from pipelines.config import SKLEARN_IMAGE_VERSION, PipelineConfig
 
-__all__ = ["PARAMETER_DEFAULTS", "STEP_NAMES", "build_definition", "build_pipeline", "code_digest", "gc_paused",
-           "src_dir"]
+__all__ = ["PARAMETER_DEFAULTS", "STEP_NAMES", "build_definition", "build_pipeline", "check_parameters", "code_digest",
+           "gc_paused", "src_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,23 @@ PARAMETER_DEFAULTS: dict[str, tuple[str, object]] = {
     "ModelApprovalStatus": ("String", "PendingManualApproval"),
     "ModelPackageGroupName": ("String", None),
 }
+
+
+def check_parameters(overrides: dict[str, str]) -> dict[str, str]:
+    """Check names and types of `--param` overrides against PARAMETER_DEFAULTS, with the runner's rules.
+
+    Raises:
+        ParameterError: an unknown name or a value that does not parse as the parameter's type.
+    """
+    from pipelines.local.expressions import coerce_parameters
+
+    # Defaults that come from the config at build time do not matter for this check.
+    declared = [{"Name": name, "Type": kind, "DefaultValue": "" if default is None else default}
+                for name, (kind, default) in PARAMETER_DEFAULTS.items()]
+    coerce_parameters(declared, overrides)
+    return overrides
+
+
 CONTENT_TYPES = ["text/csv", "application/json"]
 EVALUATION_PATH = "regression_metrics.rmse.value"
 

@@ -23,7 +23,7 @@ from greenlight.store import LocalArtifactStore
 from pipelines.local.executions import ExecutionRecord, ExecutionStatus, ExecutionStore, StepRecord, now_iso
 from pipelines.local.expressions import (Context, check_expressions, coerce_parameters, evaluate,
                                          evaluate_condition, step_refs)
-from pipelines.local.jobs import JobFailed, check_job, run_processing, run_training
+from pipelines.local.jobs import check_job, run_processing, run_training
 
 __all__ = ["LocalRunner", "STEP_TYPES"]
 
@@ -132,7 +132,7 @@ class LocalRunner:
                     step = ready[0]
                     pending.remove(step)
                     pending.extend(self._run_step(step, ctx, record, properties))
-            except (JobFailed, GreenlightError) as exc:  # a step failed, or the registry refused
+            except GreenlightError as exc:  # a step failed (JobFailed, DataError ...), or the registry refused
                 self._finish(record, ExecutionStatus.FAILED, str(exc))
                 raise ExecutionFailed(f"execution {record.execution_id} failed: {exc}") from exc
             except Exception as exc:  # a bug in Greenlight: recorded as Failed, raised with its traceback

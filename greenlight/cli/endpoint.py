@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
-from greenlight.errors import ConfigurationError, UsageError
-from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP, home
+from greenlight.cli.options import workspace
+from greenlight.errors import UsageError
+from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
 __all__ = ["app", "invoke"]
 
@@ -22,19 +23,11 @@ app = typer.Typer(
 )
 
 
-def _registry_source(group: str, cache_dir: Path):
-    """The newest registered version of `group`, if the local registry exists in this install."""
-    try:
-        from greenlight.registry import LocalModelRegistry
-    except ImportError as exc:
-        raise ConfigurationError(
-            "no --model given and this install has no local model registry to pick the newest version "
-            "from; pass --model PATH (a model directory or model.tar.gz)") from exc
+def _registry_source(ws, group: str, cache_dir: Path):
+    """The newest registered version of `group` in the local registry."""
     from deploy.endpoint import RegistrySource
-    from greenlight.store import LocalArtifactStore
 
-    root = home()
-    return RegistrySource(LocalModelRegistry(root), LocalArtifactStore(root / "s3"), group, cache_dir)
+    return RegistrySource(ws.registry, ws.store, group, cache_dir)
 
 
 def _log_serving_decisions() -> None:
@@ -82,8 +75,9 @@ def serve(
     if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
         raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
     _log_serving_decisions()
-    cache_dir = home() / "endpoint-cache"
-    source = FixedModelSource(model, cache_dir) if model is not None else _registry_source(group, cache_dir)
+    ws = workspace("local")
+    cache_dir = ws.home / "endpoint-cache"
+    source = FixedModelSource(model, cache_dir) if model is not None else _registry_source(ws, group, cache_dir)
     slot = ModelSlot(source, idle_seconds=idle_seconds)
     try:
         endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)

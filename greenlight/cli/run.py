@@ -2,60 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import typer
 
+from greenlight.cli.options import JSON, parse_pairs, workspace
 from greenlight.errors import DataError
 
 executions_app = typer.Typer(help="Past local pipeline executions and their steps.", no_args_is_help=True)
 
 
-def _local():
-    from greenlight.registry import LocalModelRegistry
-    from greenlight.settings import home
-    from greenlight.store import LocalArtifactStore
+def _executions(ws):
     from pipelines.local.executions import ExecutionStore
 
-    root = home()
-    return root, LocalArtifactStore(root / "s3"), LocalModelRegistry(root), ExecutionStore(root / "executions")
-
-
-def _check_csv(path: Path) -> list[Path]:
-    """The CSV files behind --data; refuse what cannot be read before anything runs."""
-    if not path.exists():
-        raise DataError(f"--data {path}: no such file or directory")
-    files = sorted(p for p in path.rglob("*.csv")) if path.is_dir() else [path]
-    if not files:
-        raise DataError(f"--data {path}: no .csv files in the directory")
-    for file in files:
-        try:
-            with open(file, encoding="utf-8") as fh:
-                header = fh.readline()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"--data {file}: cannot read it as UTF-8 text: {exc}") from None
-        if not header.strip():
-            raise DataError(f"--data {file}: empty file (a CSV with a header line is needed)")
-    return files
-
-
-def _stage_data(store, config, data: Path | None) -> str:
-    """Put the input data in the local artifact store; return its S3 URI."""
-    from greenlight.data import default_dataset_csv
-
-    if data is None:
-        store.put_bytes(config.default_input_uri, default_dataset_csv())
-        return config.default_input_uri
-    files = _check_csv(data)
-    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
-    prefix = f"s3://{config.bucket}/{config.prefix}/data/{digest}"
-    for file in files:
-        rel = file.relative_to(data).as_posix() if data.is_dir() else file.name
-        store.put_bytes(f"{prefix}/{rel}", file.read_bytes())
-    return prefix
+    return ExecutionStore(ws.home / "executions")
 
 
 class _Progress:
@@ -109,26 +71,28 @@ def run(
     """Run the training pipeline locally: the same definition `pipeline definition` prints,
     executed on this machine with no AWS account and no Docker. Artifacts, execution records and
     the model registry live under GREENLIGHT_HOME (default ./.greenlight)."""
-    from greenlight.commands.pipeline import _quiet_sdk, check_parameters, parse_pairs
     from pipelines.config import PipelineConfig
-    from pipelines.definition import build_definition, gc_paused
+    from pipelines.definition import build_definition, check_parameters, gc_paused
     from pipelines.local.runner import LocalRunner
-    from pipelines.sessions import offline_session
+    from pipelines.local.staging import check_input_uri, stage_data
+    from pipelines.sessions import offline_session, quiet_sdk
 
     overrides = check_parameters(parse_pairs(params, "--param"))
     if target_column:
         overrides["TargetColumn"] = target_column
-    root, store, registry, executions = _local()
+    ws = workspace("local")
     config = PipelineConfig.resolve(env={})
-    if "InputDataUrl" not in overrides:
-        overrides["InputDataUrl"] = _stage_data(store, config, data)
-    elif data is not None:
-        raise DataError("give either --data or --param InputDataUrl=..., not both")
-    _quiet_sdk(config.region)
-    typer.echo(f"building the pipeline definition (home: {root})")
+    if "InputDataUrl" in overrides:
+        if data is not None:
+            raise DataError("give either --data or --param InputDataUrl=..., not both")
+        check_input_uri(ws.store, overrides["InputDataUrl"])
+    else:
+        overrides["InputDataUrl"] = stage_data(ws.store, config, data)
+    quiet_sdk(config.region)
+    typer.echo(f"building the pipeline definition (home: {ws.home})")
     with gc_paused():
-        definition = json.loads(build_definition(config, offline_session(config, store.put_bytes)))
-    runner = LocalRunner(store, registry, executions)
+        definition = json.loads(build_definition(config, offline_session(config, ws.store.put_bytes)))
+    runner = LocalRunner(ws.store, ws.registry, _executions(ws))
     with _Progress() as progress:
         runner.on_step = progress
         record = runner.run(definition, overrides, pipeline_name=config.pipeline_name)
@@ -139,12 +103,11 @@ def run(
 
 
 @executions_app.command("list")
-def list_executions(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def list_executions(as_json: bool = JSON) -> None:
     """Local executions, newest first."""
     from dataclasses import asdict
 
-    _, _, _, executions = _local()
-    records = executions.list()
+    records = _executions(workspace("local")).list()
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in records], indent=2))
         return
@@ -158,12 +121,11 @@ def list_executions(as_json: bool = typer.Option(False, "--json", help="Machine-
 
 @executions_app.command("show")
 def show_execution(execution_id: str = typer.Argument(..., help="An id from `greenlight executions list`."),
-                   as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+                   as_json: bool = JSON) -> None:
     """One execution: parameters and each step's status, times, failure reason and log path."""
     from dataclasses import asdict
 
-    _, _, _, executions = _local()
-    r = executions.load(execution_id)
+    r = _executions(workspace("local")).load(execution_id)
     if as_json:
         typer.echo(json.dumps(asdict(r), indent=2))
         return
