@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from deploy.endpoint.loader import LoadedModel, load_version
+from greenlight.errors import ServingUnavailable
 
 __all__ = ["ModelLoadFailed", "ModelSlot", "ModelTarget", "NoModelAvailable", "Source"]
 
@@ -37,11 +38,11 @@ class ModelTarget(NamedTuple):
 Source = Callable[[], ModelTarget | None]
 
 
-class NoModelAvailable(Exception):
+class NoModelAvailable(ServingUnavailable):
     """The source names no model version (the endpoint answers 503)."""
 
 
-class ModelLoadFailed(Exception):
+class ModelLoadFailed(ServingUnavailable):
     """The named model version could not be loaded (the endpoint answers 503)."""
 
 

@@ -303,8 +303,8 @@ def test_two_versions_with_different_code_load_side_by_side(models, tmp_path):
     old, new = load_version("a", models["a"]), load_version("changed", changed)
     assert old.code is not new.code and old.code.__name__ != new.code.__name__
     assert new.code.GREENLIGHT_TEST_MARKER == 2 and not hasattr(old.code, "GREENLIGHT_TEST_MARKER")
-    assert old.invoke(ROW.encode(), "text/csv", "application/json") == new.invoke(
-        ROW.encode(), "text/csv", "application/json")
+    assert old.finish(old.parse(ROW.encode(), "text/csv"), "application/json") == new.finish(
+        new.parse(ROW.encode(), "text/csv"), "application/json")
     assert load_version("a again", models["a"]).code is old.code  # the same directory: one module
     assert load_version("b", models["b"]).code is not old.code  # same code, another version: its own state
 
@@ -477,7 +477,8 @@ def test_a_failed_cold_load_is_503_and_retried_after_the_retry_delay(models, tmp
     with serving(switch, clock=clock, retry_seconds=30) as endpoint:
         client = Client(endpoint.url)
         status, response, data = client.invoke(ROW.encode())
-        assert status == 503 and "broken" in json.loads(data)["error"]
+        body = json.loads(data)
+        assert status == 503 and body["error"] == "model_unavailable" and "broken" in body["message"]
         assert response.getheader(VERSION_HEADER) == "broken"
         shutil.copy2(models["a"] / forest.name, forest)  # repaired on disk
         assert client.invoke(ROW.encode())[0] == 503  # still within the retry delay: no new load
