@@ -30,6 +30,7 @@ setup(
         "typer>=0.15",
         "rich>=13",
         "matplotlib>=3.8",
+        "pydantic>=2.7",
     ],
     extras_require={
         "test": [
@@ -39,6 +40,7 @@ setup(
             "cfn-lint>=1.20",
             "PyYAML>=6",
             "ruff>=0.6",
+            "import-linter>=2.16",
         ],
     },
     entry_points={"console_scripts": ["greenlight=greenlight.cli:run"]},

@@ -36,10 +36,6 @@ def src_path(monkeypatch):
     return SRC
 
 
-def python() -> str:
-    return sys.executable
-
-
 @contextlib.contextmanager
 def imported_src_modules(names: tuple[str, ...]) -> Iterator[types.SimpleNamespace]:
     """src/ modules imported by bare name, as the containers do; forgotten afterwards."""

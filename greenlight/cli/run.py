@@ -51,8 +51,10 @@ class _Progress:
             self.live.__exit__(*exc)
 
     def __call__(self, step, seconds) -> None:
+        from pipelines.local.executions import ExecutionStatus
+
         duration = "" if seconds is None else f"{seconds:.1f}s"
-        status = step.status if seconds is not None else "Executing"
+        status = step.status if seconds is not None else ExecutionStatus.EXECUTING.value
         extra = f" -> {step.outcome}" if step.outcome and step.type == "Condition" else ""
         self.rows[step.name] = (status + extra, duration, step.type)
         if self.live:

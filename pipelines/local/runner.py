@@ -179,13 +179,14 @@ class LocalRunner:
             elif kind == "Fail":
                 raise ExecutionFailed(f"step {name}: {args.get('ErrorMessage', 'Fail step reached')}")
         except BaseException as exc:
-            step_record.status = "Failed" if isinstance(exc, Exception) else "Stopped"
+            ended = ExecutionStatus.FAILED if isinstance(exc, Exception) else ExecutionStatus.STOPPED
+            step_record.status = ended.value
             step_record.failure_reason = str(exc)
             step_record.end = now_iso()
             self.executions.save(record)
             self.on_step(step_record, time.monotonic() - started)
             raise
-        step_record.status, step_record.end = "Succeeded", now_iso()
+        step_record.status, step_record.end = ExecutionStatus.SUCCEEDED.value, now_iso()
         self.executions.save(record)
         self.on_step(step_record, time.monotonic() - started)
         return list(added)
