@@ -150,12 +150,12 @@ class LocalRunner:
         job_dir = self.executions.dir_for(record.execution_id) / "jobs" / name
         log_path = self.executions.dir_for(record.execution_id) / "logs" / f"{name}.log"
         step_record = StepRecord(name, kind, log_path=str(log_path))
-        record.steps.append(step_record)
-        self.executions.save(record)
-        self.on_step(step_record, None)
         started = time.monotonic()
         added: list[dict] = []
-        try:
+        record.steps.append(step_record)
+        try:  # from the moment the step is on record: a signal anywhere below still ends it Stopped
+            self.executions.save(record)
+            self.on_step(step_record, None)
             args = evaluate(step.get("Arguments", {}), ctx) if kind != "Condition" else {}
             if kind == "Processing":
                 properties[name], step_record.process_seconds = run_processing(
