@@ -13,7 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-EVENTS = Path(__file__).resolve().parent / "events"
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +26,6 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("GREENLIGHT_HOME", str(tmp_path / "greenlight-home"))
-
-
-@pytest.fixture
-def src_path(monkeypatch):
-    """Import src/ modules by bare name, as the containers do."""
-    monkeypatch.syspath_prepend(str(SRC))
-    return SRC
 
 
 @contextlib.contextmanager
