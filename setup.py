@@ -31,6 +31,7 @@ setup(
         "rich>=13",
         "matplotlib>=3.8",
         "pydantic>=2.7",
+        "aws-lambda-powertools>=3.0",
     ],
     extras_require={
         "test": [

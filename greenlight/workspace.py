@@ -31,6 +31,8 @@ from greenlight.errors import ConfigurationError, ParameterError
 from greenlight.settings import home as default_home
 
 if TYPE_CHECKING:
+    from deploy.config import DeployConfig
+    from deploy.engine.reconciler import Reconciler
     from greenlight.registry import LocalModelRegistry, ModelRegistry
     from greenlight.store import LocalArtifactStore
 
@@ -187,3 +189,29 @@ class Workspace:
         from greenlight.registry import SageMakerModelRegistry
 
         return SageMakerModelRegistry(self.client("sagemaker"))
+
+    # -- deployment ------------------------------------------------------------------------------
+
+    def deploy_config(self, path: Path | None = None, **overrides: Any) -> DeployConfig:
+        """The deployment configuration: defaults < greenlight.toml < GREENLIGHT_* variables < overrides."""
+        from deploy.config import load_config
+
+        return load_config(path, home=self.home, **overrides)
+
+    def reconciler(self, config: DeployConfig) -> Reconciler:
+        """The deployment engine for config's group, with this target's adapters, lock and status store."""
+        from deploy.engine.reconciler import Reconciler
+
+        if self.target is Target.LOCAL:
+            from deploy.endpoint.target import LocalEndpointTarget
+            from deploy.engine.local_state import LocalLock, LocalStatusStore
+
+            targets = []
+            if config.endpoint.enabled:
+                targets.append(LocalEndpointTarget(self.home, config.group, self.store.path_for,
+                                                   smoke_timeout=config.smoke.timeout_seconds))
+            return Reconciler(config.group, self.registry, targets,
+                              lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
+                              status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
+                              policy=config.when_nothing_approved, smoke_required=config.smoke.required)
+        raise ConfigurationError("deploying to AWS is not wired in this build yet")

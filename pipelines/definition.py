@@ -60,6 +60,7 @@ def check_parameters(overrides: dict[str, str]) -> dict[str, str]:
 
 
 CONTENT_TYPES = ["text/csv", "application/json"]
+SMOKE_METADATA_KEY = "greenlight:smoke-test"  # read by deploy.engine.smoke (SMOKE_KEY)
 EVALUATION_PATH = "regression_metrics.rmse.value"
 
 
@@ -238,8 +239,9 @@ def build_pipeline(config: PipelineConfig, session):
         ),
     )
     rmse = JsonGet(step_name=evaluate.name, property_file=report, json_path=EVALUATION_PATH)
-    evaluation_uri = Join(on="/", values=[
-        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"])
+    evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+    evaluation_uri = Join(on="/", values=[evaluation_dir, "evaluation.json"])
+    smoke_uri = Join(on="/", values=[evaluation_dir, "smoke.json"])
 
     builder = ModelBuilder(
         s3_model_data_url=model_uri,
@@ -267,6 +269,8 @@ def build_pipeline(config: PipelineConfig, session):
                 "greenlight:sagemaker-sdk": sdk_version(),
                 "greenlight:pipeline-execution": ExecutionVariables.PIPELINE_EXECUTION_ID,
                 "greenlight:rmse": rmse.to_string(),
+                # the smoke-test rows and predictions the deployer checks every deployment against
+                SMOKE_METADATA_KEY: smoke_uri,
             },
         ),
     )

@@ -32,6 +32,10 @@ CONTAINER_ROOT = os.environ.get("GREENLIGHT_CONTAINER_ROOT", "/")
 DEFAULT_MODEL = os.path.join(CONTAINER_ROOT, "opt/ml/processing/model")
 DEFAULT_TEST = os.path.join(CONTAINER_ROOT, "opt/ml/processing/test")
 DEFAULT_OUTPUT = os.path.join(CONTAINER_ROOT, "opt/ml/processing/evaluation")
+# The smoke-test file the deployer reads (deploy/engine/smoke.py reads this format).
+SMOKE_FILE = "smoke.json"
+SMOKE_FORMAT = "greenlight-smoke/1"
+SMOKE_ROWS = 5
 
 
 class EvaluationError(Exception):
@@ -129,7 +133,7 @@ def evaluate(model_dir: Path, test_dir: Path) -> dict:
     metrics = regression_metrics(test[target].to_numpy(dtype="float64"), y_pred)
     if not all(math.isfinite(m["value"]) for m in metrics.values()):
         raise EvaluationError(f"non-finite metrics: {metrics}")
-    report = {"regression_metrics": metrics, "test_rows": int(len(test))}
+    report = {"regression_metrics": metrics, "test_rows": int(len(test)), "smoke": smoke_test(X, y_pred)}
     if forest is None:
         report["predictor_parity"] = {"checked": False, "reason": "metadata.json names no forest_file"}
         return report
@@ -153,6 +157,18 @@ def evaluate(model_dir: Path, test_dir: Path) -> dict:
     return report
 
 
+def smoke_test(X: np.ndarray, y_pred: np.ndarray, rows: int = SMOKE_ROWS) -> dict:
+    """The first test rows as a text/csv request body and the model's exact predictions for them.
+
+    The deployer sends `body` to every newly deployed version and compares its answer with
+    `predictions` bit for bit (repr floats survive text and JSON exactly).
+    """
+    n = min(rows, len(X))
+    body = "".join(",".join(repr(float(v)) for v in row) + "\n" for row in X[:n])
+    return {"format": SMOKE_FORMAT, "content_type": "text/csv", "body": body,
+            "predictions": [float(p) for p in np.asarray(y_pred[:n], dtype=np.float64)]}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", default=DEFAULT_MODEL)
@@ -162,8 +178,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_report(out: Path, report: dict) -> None:
+    """evaluation.json, and smoke.json (the smoke-test rows, linked from the model package) beside it."""
     out.mkdir(parents=True, exist_ok=True)
+    report = dict(report)
+    smoke = report.pop("smoke", None)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if smoke is not None:
+        (out / SMOKE_FILE).write_text(json.dumps(smoke, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

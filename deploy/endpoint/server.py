@@ -138,8 +138,14 @@ class _Handler(BaseHTTPRequestHandler):
         slot = self.server.slot
         current = slot.current
         if current is not None:
-            self._send_json(200, {"status": "healthy", "model_version": current.version, "loaded": True},
-                            current.version)
+            body = {"status": "healthy", "model_version": current.version, "loaded": True}
+            wanted = slot.wanted
+            if wanted is not None and wanted != current.version:  # a swap is pending, or failed
+                body["pending_version"] = wanted
+                error = slot.load_error(wanted)
+                if error is not None:
+                    body["pending_error"] = error
+            self._send_json(200, body, current.version)
             return
         try:
             target = slot.resolve()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from deploy.endpoint.server import MAX_BODY_BYTES
 from greenlight.cli.options import workspace
 from greenlight.errors import UsageError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
@@ -21,13 +22,6 @@ app = typer.Typer(
          "on this machine, with cold start, idle drop and hot swap of model versions.",
     no_args_is_help=True,
 )
-
-
-def _registry_source(ws, group: str, cache_dir: Path):
-    """The newest registered version of `group` in the local registry."""
-    from deploy.endpoint import RegistrySource
-
-    return RegistrySource(ws.registry, ws.store, group, cache_dir)
 
 
 def _log_serving_decisions() -> None:
@@ -59,25 +53,31 @@ def serve(
     port: int = typer.Option(8080, "--port", help="TCP port (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the endpoint."),
     model: Path | None = typer.Option(None, "--model", help="Serve this model directory or model.tar.gz "
-                                         "instead of the newest registered version."),
+                                         "instead of the version deployed for --group."),
     idle_seconds: float = typer.Option(300.0, "--idle-seconds", help="Drop the loaded model after this long "
                                        "without a request; the next request is a cold start."),
-    group: str = typer.Option(DEFAULT_MODEL_PACKAGE_GROUP, "--group", help="Model package group to follow "
-                              "when no --model is given."),
-    poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to look for a new version "
-                                       "and for idleness."),
-    max_body_bytes: int = typer.Option(4 * 1024 * 1024, "--max-body-bytes", help="Refuse larger request "
+    group: str = typer.Option(DEFAULT_MODEL_PACKAGE_GROUP, "--group", help="Model package group whose deployed "
+                              "version is served when no --model is given."),
+    poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to look for a newly deployed "
+                                       "version and for idleness."),
+    max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Refuse larger request "
                                        "bodies with 413 (SageMaker Serverless Inference's limit is 4 MB)."),
 ) -> None:
-    """Serve a model over HTTP until interrupted; picks up a newer registered version without downtime."""
+    """Serve a model over HTTP until interrupted.
+
+    Without --model it serves the version deployed for --group (approving a version deploys it, see
+    `greenlight models approve`), swaps to a newly deployed version without failing a request, and
+    answers 503 while nothing is deployed.
+    """
     from deploy.endpoint import Endpoint, FixedModelSource, ModelSlot
+    from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 
     if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
         raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
     _log_serving_decisions()
     ws = workspace("local")
-    cache_dir = ws.home / "endpoint-cache"
-    source = FixedModelSource(model, cache_dir) if model is not None else _registry_source(ws, group, cache_dir)
+    source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
+              else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)
     try:
         endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
@@ -85,6 +85,8 @@ def serve(
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
     typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
+    if model is None:
+        register_serving(ws.home, group, endpoint.url)
     _stop_on_sigterm()
     try:
         endpoint.serve_forever()
@@ -92,6 +94,8 @@ def serve(
         typer.echo("greenlight endpoint: stopped", err=True)
     finally:
         endpoint.close()
+        if model is None:
+            unregister_serving(ws.home, group)
 
 
 def invoke(

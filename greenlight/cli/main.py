@@ -58,7 +58,7 @@ def _root(
 
 
 def _register() -> None:
-    from greenlight.cli import cost, endpoint, models, pipeline, run
+    from greenlight.cli import cost, deploy, endpoint, models, pipeline, run
 
     app.add_typer(pipeline.app, name="pipeline")
     app.command("run")(run.run)
@@ -67,6 +67,8 @@ def _register() -> None:
     app.add_typer(endpoint.app, name="endpoint")
     app.command("invoke")(endpoint.invoke)
     app.add_typer(models.app, name="models")
+    app.command("deploy")(deploy.deploy)
+    app.command("status")(deploy.status)
 
 
 _register()
@@ -114,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure becomes one line on stderr and a non-zero exit (module docstring)."""
     _state["debug"] = False
     try:
-        app(args=argv, prog_name="greenlight", standalone_mode=False)
+        returned = app(args=argv, prog_name="greenlight", standalone_mode=False)
+        if isinstance(returned, int) and returned:  # typer.Exit(code) inside a command
+            return returned
     except GreenlightError as exc:
         if _state["debug"]:
             traceback.print_exception(exc)

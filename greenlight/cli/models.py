@@ -130,6 +130,7 @@ def _set_status(ws: Workspace, ref: str, status: ApprovalStatus, description: st
     else:
         typer.echo(f"{status.value} version {after.version} of {after.group} "
                    f"(was {before.status.value}): {after.arn}")
-        if ws.target is Target.LOCAL:
-            typer.echo("Recorded a 'SageMaker Model Package State Change' event in the local outbox, "
-                       "in the same transaction as the status change.")
+    if ws.target is Target.LOCAL:
+        from greenlight.cli.deploy import deliver_pending
+
+        deliver_pending(ws)

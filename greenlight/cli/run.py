@@ -102,6 +102,9 @@ def run(
     if record.registered:
         r = record.registered
         typer.echo(f"registered {r['group']} version {r['version']} as {r['status']} ({r['arn']})")
+        from greenlight.cli.deploy import deliver_pending
+
+        deliver_pending(ws)  # registered as Approved (ModelApprovalStatus=Approved) deploys at once
 
 
 @executions_app.command("list")
