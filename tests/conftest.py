@@ -40,3 +40,13 @@ def imported_src_modules(names: tuple[str, ...]) -> Iterator[types.SimpleNamespa
         for name, module in before.items():
             if module is None:
                 sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """Two model versions trained, evaluated and packed by the real scripts (tests/support/models.py);
+    'a_tar' and 'b_tar' are their model.tar.gz, 'a_smoke' and 'b_smoke' their smoke.json."""
+    from tests.support.models import train_models
+
+    return train_models(tmp_path_factory.mktemp("models"))
+
