@@ -5,11 +5,12 @@ Supported, as SageMaker documents them: `{"Get": "Parameters.X"}`, `{"Get": "Exe
 `{"Std:JsonGet": {"PropertyFile": {"Get": "Steps.S.PropertyFiles.P"}, "Path": "a.b[0].c"}}`.
 Anything else shaped like an expression is refused by `check_expressions` before a run starts.
 
-Value semantics (SageMaker documents the JSON shapes, not the comparison rules; these follow the
-SDK's own local executor, `sagemaker.local.pipeline`, and refuse where it fails the step):
-`Equals` and `In` compare values of one kind (strings, booleans, or numbers, where 1 equals 1.0)
-and refuse two kinds in one `Equals`; the ordering comparisons take numbers only; `Std:Join`
-renders booleans as `true`/`false` and numbers as Python prints them (100, 65.0, -1).
+Value semantics: SageMaker documents the JSON shapes, not the comparison rules. `Equals` refuses
+two kinds of value (string, boolean, number), as the SDK's own local executor
+(`sagemaker.local.pipeline`) fails the step, except that 1 equals 1.0 (JSON does not tell them
+apart); `In` matches values of the query's kind only; the orderings take numbers only (a string
+ordering is refused, not guessed); `Std:Join` renders booleans as `true`/`false` and numbers as
+Python prints them (100, 65.0, -1).
 """
 
 from __future__ import annotations
