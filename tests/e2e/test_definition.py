@@ -61,6 +61,7 @@ def test_snapshot_failure_message_shows_a_short_unified_diff():
     diff = definition_diff(changed)
     assert diff.startswith("--- tests/snapshots/pipeline-definition.json (committed)\n+++ pipeline definition")
     assert '-      "Name": "RmseThreshold",\n+      "Name": "RmseLimit",\n' in diff
+    assert definition_diff(committed.replace("\n", "\r\n")).startswith("(they differ only in line endings")
     everything = definition_diff("")
     assert len(everything.splitlines()) == 61 and everything.endswith("more diff lines\n")
 

@@ -43,11 +43,13 @@ def build_definition(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 def definition_diff(built: str, limit: int = 60) -> str:
     """A unified diff from the committed snapshot to `built`, cut after `limit` lines."""
-    committed = DEFINITION.read_text(encoding="utf-8") if DEFINITION.exists() else ""
+    committed = DEFINITION.read_bytes().decode("utf-8") if DEFINITION.exists() else ""  # keeps \r\n visible
     lines = list(difflib.unified_diff(committed.splitlines(keepends=True), built.splitlines(keepends=True),
                                       f"{DEFINITION.relative_to(ROOT)} (committed)", "pipeline definition (built now)",
                                       n=2))
     shown = "".join(line if line.endswith("\n") else line + "\n" for line in lines[:limit])
+    if committed != built and committed.replace("\r\n", "\n") == built.replace("\r\n", "\n"):
+        shown = "(they differ only in line endings: \\r\\n against \\n)\n" + shown
     return shown + (f"... and {len(lines) - limit} more diff lines\n" if len(lines) > limit else "")
 
 
