@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.greenlight-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast bench lint clean
+.PHONY: venv demo test test-fast bench definition-snapshot lint clean
 
 # constraints.txt pins the whole resolved set (pip freeze of a working .venv): installs are
 # reproducible and skip pip's long backtracking through the SageMaker SDK's dependencies.
@@ -39,6 +39,10 @@ test-fast: $(STAMP)
 ## bench: rerun the benchmarks and rewrite their sections of BENCHMARKS.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## definition-snapshot: rebuild tests/snapshots/pipeline-definition.json after an intended change; commit it
+definition-snapshot: $(STAMP)
+	$(BIN)/python -m tests.snapshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check greenlight pipelines deploy src tests benchmarks

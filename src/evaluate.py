@@ -102,17 +102,27 @@ def predictor_parity(expected: np.ndarray, actual: np.ndarray) -> dict:
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
+    """MSE, RMSE, MAE and R² of the predictions, as sklearn.metrics defines them, in SageMaker's
+    model-quality layout `{name: {"value": v}}`.
+
+    R² of a constant target is 1.0 when every prediction is exact and 0.0 otherwise (scikit-learn's
+    `force_finite`). The layout's optional `standard_deviation` is left out: the spread of per-row
+    errors is not the uncertainty of these metrics, and RMSE and R² have no per-row counterpart.
+
+    Raises:
+        EvaluationError: not one prediction per target, or fewer than two rows (R² is undefined).
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if y_true.ndim != 1 or y_pred.shape != y_true.shape:
+        raise EvaluationError(f"predictions of shape {y_pred.shape} for targets of shape {y_true.shape}")
+    if y_true.size < 2:
+        raise EvaluationError(f"{y_true.size} test row(s): R² needs at least two")
     err = y_true - y_pred
     mse = float(np.mean(err**2))
-    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else 0.0
-    values = {
-        "mse": (mse, float(np.std(err**2))),
-        "rmse": (math.sqrt(mse), float(np.std(np.abs(err)))),
-        "mae": (float(np.mean(np.abs(err))), float(np.std(np.abs(err)))),
-        "r2": (r2, 0.0),
-    }
-    return {name: {"value": v, "standard_deviation": sd} for name, (v, sd) in values.items()}
+    ss_res, ss_tot = float(np.sum(err**2)), float(np.sum((y_true - y_true.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    values = {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))), "r2": r2}
+    return {name: {"value": value} for name, value in values.items()}
 
 
 def evaluate(model_dir: Path, test_dir: Path) -> dict:

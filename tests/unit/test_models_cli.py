@@ -94,8 +94,7 @@ def test_list_table_for_humans(registry, capsys):
 
 
 def test_show_resolves_the_evaluation_file_from_the_local_store(registry, capsys):
-    report = {"regression_metrics": {"mse": {"value": 0.25, "standard_deviation": 0.1},
-                                     "r2": {"value": 0.91, "standard_deviation": 0.0}}, "test_rows": 200}
+    report = {"regression_metrics": {"mse": {"value": 0.25}, "r2": {"value": 0.91}}, "test_rows": 200}
     LocalArtifactStore(home() / "s3").put_bytes(EVALUATION, json.dumps(report).encode())
     code, out, err = run(capsys, "models", "show", "2", "--json")
     assert code == 0, err
