@@ -49,3 +49,21 @@ def aws_client(service: str, endpoint: str):
 @pytest.fixture
 def sagemaker_client(moto_endpoint: str):
     return aws_client("sagemaker", moto_endpoint)
+
+
+DEPLOY_MODES = ["local"]
+
+
+@pytest.fixture(params=DEPLOY_MODES)
+def deploy_env(request, tmp_path, models, monkeypatch):
+    """One deployment world per adapter mode (tests/support/deploy_env.py); the same suites run on each."""
+    from tests.support.deploy_env import LocalDeployEnv
+
+    if request.param == "local":
+        env = LocalDeployEnv(tmp_path / "home", models, monkeypatch)
+    else:
+        raise ValueError(request.param)
+    try:
+        yield env
+    finally:
+        env.close()

@@ -153,3 +153,17 @@ class LocalDeployEnv:
 
     def target_writes(self) -> int:
         return self._writes
+
+    def worker_spec(self) -> dict[str, Any]:
+        """What a worker process needs to build this env's reconciler (reconciler_from_spec)."""
+        return {"mode": self.mode, "home": str(self.home), "group": self.group}
+
+
+def reconciler_from_spec(spec: dict[str, Any]):
+    """A reconciler built in another process from `env.worker_spec()` (tests/support/reconcile_worker.py)."""
+    if spec["mode"] == "local":
+        from greenlight.workspace import Workspace
+
+        ws = Workspace.open("local", home=Path(spec["home"]))
+        return ws.reconciler(ws.deploy_config(group=spec["group"]))
+    raise ValueError(f"unknown mode {spec['mode']!r}")
