@@ -25,7 +25,6 @@ from deploy.endpoint import (
     VERSION_HEADER,
     FixedModelSource,
     ModelTarget,
-    RegistrySource,
     load_version,
 )
 from tests.support.endpoints import BOUND_SECONDS, OTHER_ROW, ROW, Client, Switch, serving
@@ -232,35 +231,26 @@ def test_two_versions_with_different_code_load_side_by_side(models, tmp_path):
     assert load_version("b", models["b"]).code is not old.code  # same code, another version: its own state
 
 
-def test_registry_source_serves_the_newest_registered_version(models, tmp_path):
-    from greenlight.registry import LocalModelRegistry
-    from greenlight.store import LocalArtifactStore
+def test_deployed_source_serves_the_deployed_version_and_503_once_stopped(models, tmp_path):
+    from deploy.endpoint.deployed import DeployedSource, EndpointState
 
     home = tmp_path / "home"
-    registry, store = LocalModelRegistry(home), LocalArtifactStore(home / "s3")
-
-    def register(name: str) -> None:
-        uri = f"s3://greenlight-local/models/{name}/model.tar.gz"
-        store.put_bytes(uri, _tar_bytes(models[name]))
-        registry.create_model_package({
-            "ModelPackageGroupName": "endpoint-test",
-            "InferenceSpecification": {
-                "Containers": [{"Image": "sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": uri}],
-                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
-        })
-
-    source = RegistrySource(registry, store, "endpoint-test", home / "endpoint-cache")
+    source = DeployedSource(home, "endpoint-test")
     with serving(source) as endpoint:
         client = Client(endpoint.url)
-        assert client.invoke(ROW.encode())[0] == 503  # nothing registered yet
-        register("a")
+        assert client.invoke(ROW.encode())[0] == 503  # nothing deployed yet
+        EndpointState(1, str(models["a"])).write(home, "endpoint-test")
         status, response, data = client.invoke(ROW.encode())
         assert (status, response.getheader(VERSION_HEADER)) == (200, "endpoint-test/1")
-        register("b")
+        EndpointState(2, str(models["b"])).write(home, "endpoint-test")
         assert endpoint.slot.refresh() is True
         status, response, data = client.invoke(ROW.encode())
         assert (status, response.getheader(VERSION_HEADER)) == (200, "endpoint-test/2")
         assert _prediction(data) == pytest.approx(_sklearn_predict(models["b"], ROW), rel=1e-6)
+        EndpointState(None).write(home, "endpoint-test")  # stopped: nothing deployed any more
+        assert endpoint.slot.refresh() is True
+        status, _, data = client.invoke(ROW.encode())
+        assert status == 503 and json.loads(data)["error"] == "model_unavailable"
         client.close()
 
 
