@@ -51,16 +51,18 @@ def sagemaker_client(moto_endpoint: str):
     return aws_client("sagemaker", moto_endpoint)
 
 
-DEPLOY_MODES = ["local"]
+# (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
+DEPLOY_WORLDS = [("local", "endpoint")]
 
 
-@pytest.fixture(params=DEPLOY_MODES)
+@pytest.fixture(params=DEPLOY_WORLDS, ids=[f"{mode}-{kind}" for mode, kind in DEPLOY_WORLDS])
 def deploy_env(request, tmp_path, models, monkeypatch):
-    """One deployment world per adapter mode (tests/support/deploy_env.py); the same suites run on each."""
+    """One deployment world per adapter (tests/support/deploy_env.py); the same suites run on each."""
     from tests.support.deploy_env import LocalDeployEnv
 
-    if request.param == "local":
-        env = LocalDeployEnv(tmp_path / "home", models, monkeypatch)
+    mode, kind = request.param
+    if mode == "local":
+        env = LocalDeployEnv(tmp_path / "home", models, monkeypatch, kind=kind)
     else:
         raise ValueError(request.param)
     try:

@@ -47,14 +47,18 @@ def canned_event(group: str, version: int, status: str, arn: str, account: str, 
 
 
 class LocalDeployEnv:
-    """The local adapters: the SQLite registry and artifact store under a tmp GREENLIGHT_HOME, and a
-    real local endpoint serving the deployed version over HTTP in a thread (so smoke tests go over HTTP)."""
+    """The local adapters: the SQLite registry and artifact store under a tmp GREENLIGHT_HOME, and, for
+    the endpoint target, a real local endpoint serving the deployed version over HTTP in a thread (so
+    smoke tests go over HTTP). `kind` picks the target under test; the reconciler deploys only it."""
 
     mode = "local"
 
-    def __init__(self, home: Path, models: dict[str, Path], monkeypatch):
+    def __init__(self, home: Path, models: dict[str, Path], monkeypatch, kind: str = "endpoint"):
         from greenlight.workspace import Workspace
 
+        if kind != "endpoint":
+            raise ValueError(f"no local {kind} world yet")
+        self.kind = kind
         self.home, self.models, self.group = Path(home), models, GROUP
         self.ws = Workspace.open("local", home=self.home)
         self.registry = self.ws.local_registry

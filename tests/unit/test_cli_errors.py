@@ -43,6 +43,9 @@ CASES = [
     (["models", "show", "9"], "none yet", 2),
     (["models", "approve", "latest"], "VERSION must be a version number", 2),
     (["models", "reject", "1", "--target", "gcp"], "unknown --target 'gcp'", 2),
+    (["deploy", "--config", "/no/such.toml"], "--config /no/such.toml: no such file", 2),
+    (["deploy", "--group", "not_a_valid_name!"], "group = 'not_a_valid_name!' (the command line): must be", 2),
+    (["status", "--json", "--target", "moon"], "unknown --target 'moon'", 2),
 ]
 
 
