@@ -1,0 +1,1 @@
+"""The Lambda inference image without Docker (see the modules)."""
