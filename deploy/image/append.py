@@ -21,14 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.image.layer import Layer, LayerFile, build_layer
+from deploy.image.layer import Layer, LayerFile, build_layer, layer_diff_id
 from deploy.image.manifest import (
-    ACCEPT, CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, Image, ManifestRefused, append_layer, canonical_json,
-    check_image, image_manifest, pick_platform,
+    ACCEPT, CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, Image, ManifestRefused, appended_config, appended_manifest,
+    canonical_json, check_image, image_manifest, is_appended, pick_platform,
 )
 from deploy.image.model_files import MODEL_PATH, model_layer_files
 from deploy.image.refs import Platform, check_reference, check_repository, check_tag
 from deploy.image.registry import RegistryClient, short
+from greenlight.errors import DataError
 
 __all__ = ["AppendResult", "append_model", "push_image", "read_image"]
 
@@ -89,7 +90,9 @@ def append_model(client: RegistryClient, repository: str, base: str, model_dir: 
     """Write `base` + a layer with the model's files at /opt/ml/model as `repository:tag`.
 
     `base` is a tag or digest in the same repository (the CodeBuild base, `base_tag()`); `tag` is the
-    model version's (`model_tag(group, version)`); the layer is built in `workdir` (a temporary
+    model version's (`model_tag(group, version)`). The model files are read once uncompressed first
+    (their sha256 checked, the layer's diff_id computed): if the tag already names this base plus this
+    layer, nothing is compressed or written. Otherwise the layer is built in `workdir` (a temporary
     directory by default; it holds the compressed model while uploading).
 
     Raises:
@@ -102,33 +105,58 @@ def append_model(client: RegistryClient, repository: str, base: str, model_dir: 
     metadata_sha256 = hashlib.sha256(files[0].path.read_bytes()).hexdigest()
     image = read_image(client, repository, base, Platform.parse(platform), MODEL_PATH)
     layer_files = [LayerFile(f"{MODEL_PATH}/{f.name}", f.path, f.sha256) for f in files]
+    diff_id = layer_diff_id(layer_files)
+    history = {"created": image.config.get("created", "1970-01-01T00:00:00Z"),
+               "created_by": f"greenlight: model layer, {len(files)} files in {MODEL_PATH}",
+               "comment": f"metadata.json sha256 {metadata_sha256}"}
+    config_bytes = appended_config(image, diff_id=diff_id, history=history, labels={MODEL_LABEL: metadata_sha256})
+    config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    sent = client.stats.bytes_sent
+    existing = _existing(client, repository, tag, image, config_digest)
+    if existing is not None:
+        log.info("%s/%s:%s already is %s (base %s + this model's layer): nothing to write", client.name, repository,
+                 tag, short(existing[0]), short(image.digest))
+        return AppendResult(repository, tag, existing[0], image.media_type, image.digest, existing[1], diff_id,
+                            config_digest, tuple(f.image_path for f in layer_files), client.stats.bytes_sent - sent,
+                            0, False)
     with tempfile.TemporaryDirectory(prefix="greenlight-layer-", dir=workdir) as tmp:
         layer = build_layer(layer_files, Path(tmp) / "model.tar.gz")
-        history = {"created": image.config.get("created", "1970-01-01T00:00:00Z"),
-                   "created_by": f"greenlight: model layer, {len(files)} files in {MODEL_PATH}",
-                   "comment": f"metadata.json sha256 {metadata_sha256}"}
-        config_bytes, manifest_bytes = append_layer(image, digest=layer.digest, size=layer.size, diff_id=layer.diff_id,
-                                                    history=history, labels={MODEL_LABEL: metadata_sha256})
+        if layer.diff_id != diff_id:
+            raise DataError(f"a file of {model_dir} changed while it was read (layer diff_id {short(diff_id)} "
+                            f"then {short(layer.diff_id)}); try again")
+        manifest_bytes = appended_manifest(image, config_bytes, digest=layer.digest, size=layer.size)
         return _write(client, repository, tag, image, layer, config_bytes, manifest_bytes)
+
+
+def _existing(client: RegistryClient, repository: str, tag: str, image: Image,
+              config_digest: str) -> tuple[str, str] | None:
+    """(manifest digest, model layer digest) if `tag` already names image + a layer under this config."""
+    current = client.manifest_digest(repository, tag, ACCEPT)
+    if current is None:
+        return None
+    media_type, body, digest = client.manifest(repository, current, ACCEPT)
+    try:
+        manifest = json.loads(body)
+    except ValueError:
+        return None
+    if media_type != image.media_type or not is_appended(image, manifest, config_digest):
+        return None
+    return digest, str(manifest["layers"][-1]["digest"])
 
 
 def _write(client: RegistryClient, repository: str, tag: str, image: Image, layer: Layer, config_bytes: bytes,
            manifest_bytes: bytes) -> AppendResult:
+    """Layer, then config (each only if missing), then the manifest under the tag, last."""
     sent, uploaded = client.stats.bytes_sent, client.stats.blobs_uploaded
     config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     client.ensure_blob(repository, layer.digest, layer.path)
     client.ensure_blob(repository, config_digest, config_bytes)
-    digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
-    current = client.manifest_digest(repository, tag, ACCEPT)
-    written = current != digest
-    if written:
-        client.put_manifest(repository, tag, image.media_type, manifest_bytes)
-    log.info("%s/%s:%s is %s (base %s + model layer %s, %s bytes sent%s)", client.name, repository, tag, short(digest),
-             short(image.digest), short(layer.digest), f"{client.stats.bytes_sent - sent:,}",
-             "" if written else "; the tag already named this image")
+    digest = client.put_manifest(repository, tag, image.media_type, manifest_bytes)
+    log.info("%s/%s:%s is %s (base %s + model layer %s, %s bytes sent)", client.name, repository, tag, short(digest),
+             short(image.digest), short(layer.digest), f"{client.stats.bytes_sent - sent:,}")
     return AppendResult(repository, tag, digest, image.media_type, image.digest, layer.digest, layer.diff_id,
                         config_digest, layer.files, client.stats.bytes_sent - sent,
-                        client.stats.blobs_uploaded - uploaded, written)
+                        client.stats.blobs_uploaded - uploaded, True)
 
 
 def push_image(client: RegistryClient, repository: str, tag: str, layers: Sequence[Layer], config: dict, *,

@@ -19,8 +19,8 @@ from typing import Any
 from deploy.image.refs import Platform
 
 __all__ = ["ACCEPT", "CONFIG_TYPES", "DOCKER_LIST", "DOCKER_MANIFEST", "INDEX_TYPES", "LAYER_TYPES", "OCI_INDEX",
-           "OCI_MANIFEST", "SINGLE_PLATFORM", "Image", "ManifestRefused", "append_layer", "canonical_json",
-           "check_image", "image_manifest", "pick_platform"]
+           "OCI_MANIFEST", "SINGLE_PLATFORM", "Image", "ManifestRefused", "append_layer", "appended_config",
+           "appended_manifest", "canonical_json", "check_image", "image_manifest", "is_appended", "pick_platform"]
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -125,12 +125,10 @@ def check_image(image: Image, platform: Platform | None, model_path: str | None 
                               f"goes to {model_path}")
 
 
-def append_layer(image: Image, *, digest: str, size: int, diff_id: str, history: dict,
-                 labels: dict[str, str] | None = None) -> tuple[bytes, bytes]:
-    """(config bytes, manifest bytes) of `image` with one gzip layer added on top.
+def appended_config(image: Image, *, diff_id: str, history: dict, labels: dict[str, str] | None = None) -> bytes:
+    """The config of `image` with one more layer: diff_id and history entry added, labels merged; canonical.
 
-    The manifest keeps the base's media type, fields and layer descriptors; the config keeps the base's
-    `created`, so the result depends only on the base and the layer (and history, labels).
+    It keeps the base's `created`, so it depends only on the base, the layer's content and history/labels.
     """
     config = json.loads(canonical_json(image.config))  # a deep copy
     config.setdefault("rootfs", {"type": "layers"})["diff_ids"] = [*image.config["rootfs"]["diff_ids"], diff_id]
@@ -138,11 +136,33 @@ def append_layer(image: Image, *, digest: str, size: int, diff_id: str, history:
     if labels:
         inner = config.setdefault("config", {})
         inner["Labels"] = {**(inner.get("Labels") or {}), **labels}
-    config_bytes = canonical_json(config)
+    return canonical_json(config)
+
+
+def appended_manifest(image: Image, config_bytes: bytes, *, digest: str, size: int) -> bytes:
+    """The manifest of `image` with the new config and one gzip layer (digest, size) on top; canonical.
+
+    It keeps the base's media type, fields and layer descriptors as they were.
+    """
     manifest = json.loads(canonical_json(image.manifest))
     manifest["config"] = {**manifest["config"], "digest": _digest(config_bytes), "size": len(config_bytes),
                           "mediaType": manifest["config"].get("mediaType") or CONFIG_TYPES[image.media_type]}
     manifest["layers"] = [*image.layers, {"mediaType": LAYER_TYPES[image.media_type], "size": size, "digest": digest}]
     if image.media_type == DOCKER_MANIFEST or "mediaType" in image.manifest:
         manifest["mediaType"] = image.media_type
-    return config_bytes, canonical_json(manifest)
+    return canonical_json(manifest)
+
+
+def is_appended(image: Image, manifest: dict, config_digest: str) -> bool:
+    """True if `manifest` is `image` plus one gzip layer under the config `config_digest` (what
+    appended_manifest makes from the same base and layer content, whatever the compressed bytes)."""
+    layers = manifest.get("layers") or []
+    return (manifest.get("config", {}).get("digest") == config_digest and layers[:-1] == image.layers
+            and len(layers) == len(image.layers) + 1 and layers[-1].get("mediaType") == LAYER_TYPES[image.media_type])
+
+
+def append_layer(image: Image, *, digest: str, size: int, diff_id: str, history: dict,
+                 labels: dict[str, str] | None = None) -> tuple[bytes, bytes]:
+    """(config bytes, manifest bytes) of `image` with one gzip layer added on top."""
+    config_bytes = appended_config(image, diff_id=diff_id, history=history, labels=labels)
+    return config_bytes, appended_manifest(image, config_bytes, digest=digest, size=size)

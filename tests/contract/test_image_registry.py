@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.image import Platform, append_model, model_layer_files, model_tag, read_image
+from deploy.image import LayerFile, Platform, append_model, build_layer, model_layer_files, model_tag, push_image, read_image
 from deploy.image.manifest import ACCEPT, OCI_INDEX, OCI_MANIFEST, SINGLE_PLATFORM, canonical_json
 from greenlight.errors import ImageError
-from tests.support.images import BASE, REPO, ROOT, client, pull, push_base, trained_models
+from tests.support.images import BASE, REPO, ROOT, base_config, base_layers, client, pull, push_base, trained_models
 from tests.support.registry import running_registry, skopeo
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,24 @@ def test_the_same_model_twice_gives_the_same_digest_and_uploads_nothing(registry
     # Another model is another image on the same base
     other = append_model(c, "twice", BASE, models["b"], model_tag("diabetes", 4))
     assert other.digest != first.digest and other.base_digest == first.base_digest
+
+
+def test_a_new_base_under_the_same_tag_repoints_the_model_tag(registry, models, tmp_path):
+    c = client(registry.url)
+    push_base(c, tmp_path, repo="rebased")
+    first = append_model(c, "rebased", BASE, models["a"], "diabetes-v1")
+    # GIVEN the base tag now names another base (new serving code, say)
+    layers = base_layers(tmp_path)
+    (tmp_path / "extra.py").write_text("CHANGED = True\n")
+    layers.append(build_layer([LayerFile("/var/task/extra.py", tmp_path / "extra.py")], tmp_path / "extra.tar.gz"))
+    config = base_config()
+    config["history"].append({"created_by": "COPY extra.py"})
+    push_image(c, "rebased", BASE, layers, config)
+    # WHEN the same model is appended under the same tag THEN the tag names the new image, model layer reused
+    second = append_model(c, "rebased", BASE, models["a"], "diabetes-v1")
+    assert second.manifest_written and second.digest != first.digest and second.base_digest != first.base_digest
+    assert second.layer_digest == first.layer_digest and second.blobs_uploaded == 1  # the config only
+    assert c.manifest_digest("rebased", "diabetes-v1", ACCEPT) == second.digest
 
 
 def test_an_oci_base_gives_an_oci_image(registry, models, tmp_path):

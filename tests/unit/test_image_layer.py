@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.image.layer import COMPRESS_LEVEL, LayerFile, build_layer
+from deploy.image.layer import COMPRESS_LEVEL, LayerFile, build_layer, layer_diff_id
 from deploy.image.model_files import MODEL_PATH, model_layer_files, stage_model_files
 from greenlight.errors import DataError
 from tests.unit.test_inference import target_first, train_model
@@ -117,12 +117,20 @@ def test_same_model_same_bytes_whatever_the_mtimes_modes_and_order(model_dir, tm
     assert first.diff_id == "sha256:" + hashlib.sha256(gzip.decompress((tmp_path / "a.tar.gz").read_bytes())).hexdigest()
 
 
+def test_the_diff_id_without_compressing_is_the_built_layers(model_dir, tmp_path):
+    files = [LayerFile(f"{MODEL_PATH}/{f.name}", f.path, f.sha256) for f in model_layer_files(model_dir)]
+    assert layer_diff_id(files) == build_layer(files, tmp_path / "layer.tar.gz").diff_id
+    wrong = [LayerFile(f.image_path, f.source, "0" * 64 if f.sha256 else None) for f in files]
+    with pytest.raises(DataError, match="refusing"):
+        layer_diff_id(wrong)
+
+
 def test_layer_entries_and_gzip_header_are_fixed(model_dir, tmp_path):
     layer = model_layer(model_dir, tmp_path / "layer.tar.gz")
     raw = layer.path.read_bytes()
-    # gzip: no FNAME flag, mtime 0, the fixed level (XFL 0 for level 6: neither fastest nor best)
+    # gzip: no FNAME flag, mtime 0, the fixed level (XFL 4: "fastest", for level 1)
     assert raw[:3] == b"\x1f\x8b\x08" and raw[3] == 0 and raw[4:8] == b"\0\0\0\0"
-    assert COMPRESS_LEVEL == 6 and raw[8] == 0
+    assert COMPRESS_LEVEL == 1 and raw[8] == 4
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         members = tar.getmembers()
         names = [m.name for m in members]
