@@ -121,11 +121,11 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------------------
 
     def blob_exists(self, repository: str, digest: str) -> bool:
-        """True if the repository holds the blob (HEAD 200), False on 404."""
+        """True if the repository holds the blob (HEAD 200, or a redirect to its storage), False on 404."""
         check_repository(repository), check_digest(digest)
         resp = self._call(f"check blob {short(digest)}", repository, "HEAD", self._v2(repository, "blobs", digest),
-                          {}, expect=(200, 404))
-        return resp.status == 200
+                          {}, expect=(200, 404, 302, 303, 307, 308))
+        return resp.status != 404
 
     def blob(self, repository: str, digest: str) -> bytes:
         """A small blob's bytes (a config), checked against its digest."""

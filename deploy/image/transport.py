@@ -1,8 +1,9 @@
 """HTTP for the registry client on http.client: one kept-alive connection per host, bounded by a timeout.
 
 Bodies are bytes or a slice of a file (`FileSlice`), sent in 64 KiB blocks, so a large blob never sits
-in memory. Redirects of GET/HEAD are followed (ECR sends blob downloads to S3) without the
-Authorization header when the host changes. A response can be streamed into a file, hashed on the way.
+in memory. Redirects of GET are followed (ECR sends blob downloads to S3) without the Authorization
+header when the host changes; a HEAD's redirect is returned as it is (a presigned GET URL refuses a
+HEAD). A response can be streamed into a file, hashed on the way.
 Everything here raises OSError or http.client.HTTPException on a broken connection; the caller decides
 what is transient.
 """
@@ -95,7 +96,7 @@ class Transport:
             self._drop(parts.scheme, parts.netloc)
             raise
         location = out.headers.get("Location")
-        if out.status in _REDIRECTS and location and method in ("GET", "HEAD") and redirects > 0:
+        if out.status in _REDIRECTS and location and method == "GET" and redirects > 0:
             nxt = urllib.parse.urljoin(url, location)
             if urllib.parse.urlsplit(nxt).netloc != parts.netloc:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}

@@ -18,7 +18,7 @@ from deploy.image.auth import basic_header, parse_challenge
 from greenlight.errors import AwsError, ImageError
 from tests.contract.conftest import aws_client
 from tests.support.images import BASE, client, push_base, trained_models
-from tests.support.registry import TokenProxy, running_registry
+from tests.support.registry import FaultProxy, RedirectingFront, TokenProxy, running_registry
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,25 @@ def test_bearer_token_challenge(registry_for_tokens, models, tmp_path):
 def registry_for_tokens(tmp_path):
     with running_registry(tmp_path / "registry") as reg, TokenProxy(reg.url) as proxy:
         yield proxy
+
+
+def test_blob_redirects_drop_the_authorization_header(tmp_path, models):
+    # GIVEN a registry shaped like ECR: Basic auth, blob reads redirected to a storage host (S3 there)
+    with running_registry(tmp_path / "registry") as reg, FaultProxy(reg.url) as storage, \
+            RedirectingFront(reg.url, storage_url="") as front:
+        front.storage_url = storage.url
+        c = client(front.url, credentials=BasicCredentials(front.user, front.password))
+        push_base(c, tmp_path, repo="redirect")
+        result = append_model(c, "redirect", BASE, models["a"], "diabetes-v1")
+        # WHEN blobs are read THEN the storage host never sees our credentials, and the bytes check out
+        config = c.blob("redirect", result.config_digest)
+        assert c.download_blob("redirect", result.layer_digest, tmp_path / "layer") > 0 and config
+        assert storage.seen and all(a is None for a in storage.authorizations)
+        # AND a HEAD answered with a redirect counts as "present", without following it
+        assert c.blob_exists("redirect", result.layer_digest)
+        assert ("HEAD", f"/v2/redirect/blobs/{result.layer_digest}", 307) in front.seen
+        assert all(m == "GET" for m, _, _ in storage.seen)
+        assert not c.blob_exists("redirect", "sha256:" + "0" * 64)
 
 
 def test_ecr_token_becomes_the_basic_authorization_header(moto_endpoint):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["FaultProxy", "Registry", "TokenProxy", "require_tools", "running_registry", "skopeo"]
+__all__ = ["FaultProxy", "RedirectingFront", "Registry", "TokenProxy", "require_tools", "running_registry", "skopeo"]
 
 TOOLS = ("docker-registry", "skopeo", "htpasswd")
 
@@ -145,6 +145,7 @@ class FaultProxy:
     upstream: str
     rules: list[_Rule] = field(default_factory=list)
     seen: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status answered)
+    authorizations: list[str | None] = field(default_factory=list)  # the Authorization header of each request
     url: str = ""
 
     def fail(self, method: str, path_regex: str, status: int = 500, times: int | None = None) -> None:
@@ -175,6 +176,7 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                proxy.authorizations.append(self.headers.get("Authorization"))
                 if not proxy.authorize(self):
                     return
                 status = proxy._fault(self.command, self.path)
@@ -255,4 +257,32 @@ class TokenProxy(FaultProxy):
             handler._answer(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"},
                             b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
             return False
+        return True
+
+
+@dataclass
+class RedirectingFront(FaultProxy):
+    """ECR's shape: Basic auth on the registry API, blob GET/HEAD redirected (307) to storage elsewhere."""
+
+    storage_url: str = ""
+    user: str = "AWS"
+    password: str = "ecr-password"
+
+    def authorize(self, handler) -> bool:
+        import base64
+
+        expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        if handler.headers.get("Authorization") != expected:
+            handler._answer(401, {"WWW-Authenticate": 'Basic realm="front",service="ecr.amazonaws.com"'}, b"")
+            return False
+        if handler.command in ("GET", "HEAD") and re.search(r"/blobs/sha256:", handler.path):
+            conn = http.client.HTTPConnection(urllib.parse.urlsplit(self.upstream).netloc, timeout=30)
+            try:
+                conn.request("HEAD", handler.path)
+                present = conn.getresponse().status == 200
+            finally:
+                conn.close()
+            if present:  # a missing blob is a 404 from the registry itself, as on ECR
+                handler._answer(307, {"Location": f"{self.storage_url}{handler.path}?X-Signature=presigned"}, b"")
+                return False
         return True
