@@ -59,7 +59,10 @@ class _Transient(Exception):
 
 
 class RegistryClient:
-    """One registry (`url` such as https://123456789012.dkr.ecr.eu-west-1.amazonaws.com or http://127.0.0.1:5000)."""
+    """One registry (`url` such as https://123456789012.dkr.ecr.eu-west-1.amazonaws.com or http://127.0.0.1:5000).
+
+    One request at a time: use a client per thread.
+    """
 
     def __init__(self, url: str, credentials: Credentials | None = None, *, timeout: float = 30.0,
                  attempts: int = 4, backoff: float = 0.5, chunk_size: int = CHUNK_SIZE,
