@@ -14,6 +14,8 @@
     ├── ServingUnavailable          no model version can serve (none deployed, or it failed to load) (HTTP 503)
     ├── DeploymentFailed            a target could not be brought to a version; the last good one serves
     ├── WaitTimeout                 a bounded wait (pipeline execution, endpoint update ...) ran out
+    ├── ImageError                  a container registry step failed, or an image cannot be used as asked;
+    │                               names the registry, repository, step and HTTP status (deploy.image)
     └── AwsError                    an AWS call failed; made only by greenlight.aws_errors
 
 Exit codes: 0 success, 1 a GreenlightError, 2 a usage or configuration error (and click's own
@@ -32,6 +34,7 @@ __all__ = [
     "DeploymentFailed",
     "ExecutionFailed",
     "GreenlightError",
+    "ImageError",
     "NotFoundError",
     "ParameterError",
     "ServingUnavailable",
@@ -92,6 +95,22 @@ class DeploymentFailed(GreenlightError):
 
 class WaitTimeout(GreenlightError):
     """A bounded wait ran out before the awaited state was reached."""
+
+
+class ImageError(GreenlightError):
+    """A container registry step failed, or an image cannot be used as asked (an image index, a foreign layer).
+
+    The message names the registry, the repository, the step and the HTTP status when there was one;
+    they are attributes too (`status` is None when no HTTP answer came: refused, timed out).
+    """
+
+    def __init__(self, message: str, *, registry: str | None = None, repository: str | None = None,
+                 step: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.registry = registry
+        self.repository = repository
+        self.step = step
+        self.status = status
 
 
 class AwsError(GreenlightError):

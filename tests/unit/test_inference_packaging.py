@@ -69,10 +69,13 @@ def dockerfile() -> list[tuple[str, str]]:
 
 def test_dockerfile_base_code_and_model_layer_last():
     steps = dockerfile()
-    assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.12")
-    assert steps[-1] == ("CMD", '["lambda_function.lambda_handler"]')
+    assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.12 AS base")
+    # The base stage ends with the handler; the model stage adds one layer: the staged model directory.
+    model_stage = steps.index(("FROM", "base AS model"))
+    assert steps[model_stage - 1] == ("CMD", '["lambda_function.lambda_handler"]')
+    assert steps[model_stage + 1:] == [("ARG", "MODEL_DIR=model"), ("COPY", "${MODEL_DIR}/ /opt/ml/model/")]
+    steps = steps[:model_stage]
     copies = [args for op, args in steps if op == "COPY"]
-    assert copies[-1].split()[-1] == "/opt/ml/model/" and "forest.npz" in copies[-1] and "metadata.json" in copies[-1]
     code = {Path(p).stem for args in copies for p in args.split()[:-1] if p.startswith("src/")}
     assert code == closure(["lambda_function"])
     assert code <= {name.removesuffix(".py") for name in serving_code()}
@@ -134,8 +137,9 @@ def test_image_layout_serves_a_function_url_event(tmp_path):
     copies = [args.split() for op, args in steps if op == "COPY"]
     for src in (p for args in copies for p in args[:-1] if p.startswith("src/")):
         shutil.copy(ROOT / src, task)
-    for name in ("metadata.json", "forest.npz"):
-        shutil.copy(tmp_path / "trained" / name, model)
+    from deploy.image.model_files import stage_model_files
+
+    stage_model_files(tmp_path / "trained", model)  # what `docker build` of the model stage copies
     event = (ROOT / "tests" / "events" / "lambda_url_predict_json.json").read_text()
     script = f"""
 import json, sys
