@@ -214,4 +214,43 @@ class Workspace:
                               lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
                               status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
                               policy=config.when_nothing_approved, smoke_required=config.smoke.required)
-        raise ConfigurationError("deploying to AWS is not wired in this build yet")
+        return self._aws_reconciler(config)
+
+    def _aws_reconciler(self, config: DeployConfig) -> Reconciler:
+        """The engine on AWS: the SageMaker endpoint target, the DynamoDB lease and status store.
+
+        Raises:
+            ConfigurationError: no state table, or no execution role while the endpoint is enabled.
+        """
+        from deploy.endpoint.aws import SageMakerEndpointTarget
+        from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
+        from deploy.engine.reconciler import Reconciler
+
+        if not config.state_table:
+            raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
+                                     "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
+        targets = []
+        if config.endpoint.enabled:
+            if not config.endpoint.role_arn:
+                raise ConfigurationError("the SageMaker endpoint needs an execution role for its models: set "
+                                         "endpoint.role_arn (GREENLIGHT_ENDPOINT_ROLE_ARN), or set "
+                                         "endpoint.enabled = false")
+            targets.append(SageMakerEndpointTarget(self.client("sagemaker"), self.client("sagemaker-runtime"),
+                                                   config.endpoint, config.group, config.endpoint.role_arn))
+        dynamodb = self.client("dynamodb")
+        return Reconciler(config.group, self.registry, targets,
+                          lock=DynamoLease(dynamodb, config.state_table, config.group,
+                                           timeout=config.lock_timeout_seconds),
+                          status=DynamoStatusStore(dynamodb, config.state_table, config.group),
+                          read=self._read_s3, policy=config.when_nothing_approved,
+                          smoke_required=config.smoke.required)
+
+    def _read_s3(self, uri: str) -> bytes:
+        """The bytes of an S3 object (the smoke-test data). Raises: NotFoundError, AwsError."""
+        from greenlight.aws_errors import aws_errors
+        from greenlight.errors import NotFoundError
+        from greenlight.store import split_s3_uri
+
+        bucket, key = split_s3_uri(uri)
+        with aws_errors("GetObject", lambda: NotFoundError(f"no object at {uri}")):
+            return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
