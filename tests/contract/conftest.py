@@ -15,6 +15,9 @@ def moto_server() -> Iterator[str]:
     """The base URL of moto's real HTTP server on loopback (an ephemeral port)."""
     from moto.server import ThreadedMotoServer
 
+    from tests.support.moto_sagemaker import install
+
+    install()  # UpdateEndpoint and friends, before the server starts (tests/support/moto_sagemaker.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -25,6 +28,9 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def moto_endpoint(moto_server: str) -> str:
     """The moto server's URL, after wiping every resource the previous test left there."""
+    from tests.support.moto_sagemaker import FAKE
+
+    FAKE.reset()
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
@@ -52,7 +58,7 @@ def sagemaker_client(moto_endpoint: str):
 
 
 # (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
-DEPLOY_WORLDS = [("local", "endpoint")]
+DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint")]
 
 
 @pytest.fixture(params=DEPLOY_WORLDS, ids=[f"{mode}-{kind}" for mode, kind in DEPLOY_WORLDS])
@@ -63,6 +69,12 @@ def deploy_env(request, tmp_path, models, monkeypatch):
     mode, kind = request.param
     if mode == "local":
         env = LocalDeployEnv(tmp_path / "home", models, monkeypatch, kind=kind)
+    elif mode == "aws":
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_aws import AwsDeployEnv
+
+        env = AwsDeployEnv(request.getfixturevalue("moto_endpoint"), tmp_path / "home", models, monkeypatch, GROUP,
+                           kind=kind)
     else:
         raise ValueError(request.param)
     try:

@@ -170,4 +170,9 @@ def reconciler_from_spec(spec: dict[str, Any]):
 
         ws = Workspace.open("local", home=Path(spec["home"]))
         return ws.reconciler(ws.deploy_config(group=spec["group"]))
+    if spec["mode"] == "aws":  # the worker inherits the test's AWS_* / GREENLIGHT_* environment (moto)
+        from greenlight.workspace import Workspace
+
+        ws = Workspace.open("aws", home=Path(spec["home"]))
+        return ws.reconciler(ws.deploy_config(group=spec["group"]))
     raise ValueError(f"unknown mode {spec['mode']!r}")
