@@ -13,7 +13,7 @@ process serves them over HTTP; moto looks methods up per request):
   does on a failed update: InService on the *old* config with `FailureReason` (or `Failed` /
   `UpdateRollbackFailed` when asked). `fail_next(status, reason)` fails the next update or creation
   whatever it deploys. CreateEndpoint gets the same treatment (`Creating`, then InService or Failed).
-  Updating an endpoint that is not InService is refused, as SageMaker does.
+  Updating an endpoint that is not InService (or UpdateRollbackFailed) is refused, as SageMaker does.
 - `InvokeEndpoint` answers only an endpoint that exists and serves (else ValidationError, as AWS). It
   takes the next of the results posted to moto's `/moto-api/static/sagemaker/endpoint-results` (each
   result once; moto would repeat the first answer for the same body), and when none is queued it
@@ -149,7 +149,7 @@ def _install_sagemaker() -> None:
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
-        if endpoint.endpoint_status != "InService":
+        if endpoint.endpoint_status not in ("InService", "UpdateRollbackFailed"):  # SageMaker's remedy for the latter
             raise ValidationError(message=f"Cannot update endpoint {endpoint_name} while it is "
                                           f"{endpoint.endpoint_status}.")
         self.describe_endpoint_config(endpoint_config_name)  # ValidationError if it does not exist
