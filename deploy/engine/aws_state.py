@@ -54,7 +54,10 @@ def _missing_table(table: str) -> Callable[[], ConfigurationError]:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return f"{epoch:g} (epoch seconds)"
 
 
 class DynamoLease:
