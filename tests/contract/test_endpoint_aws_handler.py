@@ -124,3 +124,21 @@ def test_without_the_endpoint_no_role_is_needed(moto_endpoint, monkeypatch):
     reconciler = ws.reconciler(ws.deploy_config(group=GROUP))
     assert reconciler.targets == []
     assert isinstance(reconciler._lock, DynamoLease) and isinstance(reconciler.status, DynamoStatusStore)
+
+
+def test_deploy_and_status_on_aws_through_the_cli(approved, monkeypatch, capsys):
+    from greenlight.cli import main
+
+    moto_url, _ = approved
+    for name, value in aws_environment(moto_url).items():
+        monkeypatch.setenv(name, value)
+    assert main(["deploy", "--target", "aws", "--group", GROUP, "--dry-run"]) == 0
+    assert "would deploy" in capsys.readouterr().out
+    assert aws_client("sagemaker", moto_url).list_endpoints()["Endpoints"] == []
+    assert main(["deploy", "--target", "aws", "--group", GROUP]) == 0
+    assert "nothing -> v1 (smoke test passed at endpoint handler-models)" in capsys.readouterr().out
+    assert main(["status", "--target", "aws", "--group", GROUP, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    [row] = status["targets"]
+    assert (row["running"], row["desired"], row["drift"], row["detail"]["status"]) == (1, 1, False, "InService")
+    assert status["last_reconcile"] and status["last_failure"] is None
