@@ -106,14 +106,19 @@ def gc_paused() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sdk_patches(digest: str) -> Iterator[None]:
-    """Two narrow patches of SDK 3.27 internals, active only while a definition is built.
+    """Three narrow patches of SDK 3.27 internals, active only while a definition is built.
 
     - The training step's upload prefix `<base>-<timestamp>` becomes `<base>-<digest>`, so
       builds are reproducible and unchanged code keeps step caching effective.
     - The SDK validates its config dict against a large JSON schema on every config lookup
       (about 40 per build, 0.4 s each); validate each distinct config once instead.
-    Both are checked by tests (byte-identical builds; a build under a socket guard).
+    - The SDK's code hash (the S3 prefix of the Processing scripts) mixes in each script's
+      absolute path, so the same code built in two checkouts gave two definitions; it now hashes
+      the path relative to the directory above src/ (`src/preprocess.py`).
+    All are checked by tests (byte-identical builds, the committed snapshot, a build under a socket
+    guard, the code hash of two copies of src/ in different directories).
     """
+    import sagemaker.core.workflow.utilities as sdk_utilities
     import sagemaker.train.model_trainer as model_trainer
     from sagemaker.core.config.config_manager import SageMakerConfig
 
@@ -127,8 +132,30 @@ def _sdk_patches(digest: str) -> Iterator[None]:
             validated.add(key)
 
     with mock.patch.object(model_trainer, "_get_unique_name", lambda base, *a, **k: f"{base}-{digest}"), \
-            mock.patch.object(SageMakerConfig, "validate_sagemaker_config", staticmethod(validate_once)):
+            mock.patch.object(SageMakerConfig, "validate_sagemaker_config", staticmethod(validate_once)), \
+            mock.patch.object(sdk_utilities, "_hash_file_or_dir", _checkout_independent_hash(sdk_utilities)):
         yield
+
+
+def _checkout_independent_hash(sdk_utilities):
+    """The SDK's `_hash_file_or_dir`, hashing a path under src/'s parent by its relative path."""
+    from urllib.parse import unquote, urlparse
+
+    anchor = src_dir().parent
+
+    def hash_file_or_dir(path, sha256):
+        if isinstance(path, str) and path.lower().startswith("file://"):
+            path = unquote(urlparse(path).path)
+        resolved = Path(path).resolve()
+        name = resolved.relative_to(anchor).as_posix() if resolved.is_relative_to(anchor) else str(path)
+        sha256.update(name.encode())
+        if resolved.is_dir():
+            return sdk_utilities._hash_dir(path, sha256)
+        if resolved.is_file():
+            return sdk_utilities._hash_file(path, sha256)
+        return sha256
+
+    return hash_file_or_dir
 
 
 def _parameters(config: PipelineConfig) -> dict:
