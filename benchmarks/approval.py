@@ -31,8 +31,8 @@ COMMAND = "python -m benchmarks approval"
 
 def _cli(home: Path, *args: str) -> float:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "greenlight.cli", *args], env=os.environ | {"GREENLIGHT_HOME": str(home)},
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "greenlight.cli", *args],
+                          env=os.environ | {"GREENLIGHT_HOME": str(home)}, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise SystemExit(f"greenlight {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return time.perf_counter() - started
@@ -111,7 +111,8 @@ Medians; baseline `greenlight models list` in the same run.
 
 | measure | median |
 |---|---|
-| approve/reject command, start to return (deploy and smoke test through the endpoint included) | {med(command):.2f} s ({figures['command_over_baseline']:.1f}x the baseline) |
+| approve/reject command, start to return (deploy and smoke test through the endpoint included) | \
+{med(command):.2f} s ({figures['command_over_baseline']:.1f}x the baseline) |
 | baseline: `greenlight models list` | {med(baseline):.2f} s |
 | first answer from the new version, counted from the command's return | {med(after_return) * 1000:+.0f} ms |
 | first answer from the new version, counted from the command's start | {med(from_start):.2f} s |

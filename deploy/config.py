@@ -53,8 +53,10 @@ class EndpointConfig(_Section):
     max_concurrency: int = Field(5, ge=1, le=200, description="serverless MaxConcurrency: 1-200")
     provisioned_concurrency: int | None = Field(None, ge=1, le=200,
                                                 description="serverless ProvisionedConcurrency: 1 to max_concurrency")
-    update_timeout_seconds: float = Field(1800.0, gt=0, le=7200,
-                                          description="how long to wait for an endpoint update (at most 7200 s)")
+    update_timeout_seconds: float = Field(600.0, gt=0, le=3600,
+                                          description="how long to wait for an endpoint update (at most 3600 s; "
+                                                      "the approval Lambda itself stops at 900 s, and the next "
+                                                      "reconcile finishes what a stopped one left)")
     retention: int = Field(3, ge=0, le=100, description="older models and endpoint configs kept for rollback, "
                                                         "besides the live one and the previous one")
     role_arn: str | None = Field(None, description="SageMaker execution role for the endpoint's models (AWS)")
