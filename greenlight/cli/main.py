@@ -58,7 +58,7 @@ def _root(
 
 
 def _register() -> None:
-    from greenlight.cli import cost, deploy, endpoint, models, pipeline, run
+    from greenlight.cli import cost, deploy, endpoint, models, pipeline, run, stack
 
     app.add_typer(pipeline.app, name="pipeline")
     app.command("run")(run.run)
@@ -69,6 +69,7 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.command("deploy")(deploy.deploy)
     app.command("status")(deploy.status)
+    app.add_typer(stack.app, name="stack")
 
 
 _register()
