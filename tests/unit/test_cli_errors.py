@@ -46,6 +46,9 @@ CASES = [
     (["deploy", "--config", "/no/such.toml"], "--config /no/such.toml: no such file", 2),
     (["deploy", "--group", "not_a_valid_name!"], "group = 'not_a_valid_name!' (the command line): must be", 2),
     (["status", "--json", "--target", "moon"], "unknown --target 'moon'", 2),
+    (["stack", "deploy", "--parameter", "AlarmTopicArn"], "--parameter 'AlarmTopicArn' is not KEY=VALUE", 2),
+    (["stack", "package"], "missing --bucket / ARTIFACT_BUCKET", 2),
+    (["stack", "delete", "--timeout", "0"], "--timeout", 2),
 ]
 
 
