@@ -18,6 +18,9 @@ def moto_server() -> Iterator[str]:
     from tests.support.moto_sagemaker import install
 
     install()  # UpdateEndpoint and friends, before the server starts (tests/support/moto_sagemaker.py)
+    from tests.support import moto_cloudformation
+
+    moto_cloudformation.install()  # CloudFormation models and rollback moto lacks (tests/support/moto_cloudformation.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -233,3 +233,17 @@ def test_the_comparison_catches_a_wrong_limit(template):
     assert any(model_accepts(path, v) != template_accepts(wrong, v) for v in probes(info, wrong))
     right = template["Parameters"]["EndpointMemoryMb"]
     assert all(model_accepts(path, v) == template_accepts(right, v) for v in probes(info, right))
+
+
+def test_the_state_table_is_the_one_the_lease_uses(template):
+    import inspect
+
+    from deploy.engine import aws_state
+
+    table = template["Resources"]["StateTable"]["Properties"]
+    lease = aws_state.DynamoLease(client=None, table="t", group="g")
+    [key] = lease.key
+    assert table["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+    ttl = table["TimeToLiveSpecification"]
+    assert ttl["Enabled"] is True and f"{ttl['AttributeName']} < :now" in inspect.getsource(aws_state)
