@@ -4,7 +4,7 @@ moto creates a resource type in a stack only if a model declares it; for the typ
 backends exist (and are what the resources' APIs use), but no CloudFormation model does, so each gets a
 small model that calls the backend: AWS::Lambda::Alias, AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
 AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy; and Fn::GetAtt of an
-AWS::SSM::Parameter's Value. Types moto has no backend for
+AWS::SSM::Parameter's Value and an AWS::Lambda::Version's Version. Types moto has no backend for
 are listed in `LACKING` with the reason; the tests name them.
 
 moto also executes a change set without rollback and without computing the stack's outputs afterwards: an error while creating a resource escapes as an
@@ -81,7 +81,10 @@ class LambdaAlias(_Model, CloudFormationModel):
         return self.alias.arn
 
     def delete(self, account_id: str, region: str) -> None:
-        _lambda(account_id, region).delete_alias(self.alias.name, self.function)
+        try:
+            _lambda(account_id, region).delete_alias(self.alias.name, self.function)
+        except Exception:  # moto deleted the function first
+            pass
 
 
 class LambdaUrl(_Model, CloudFormationModel):
@@ -230,9 +233,14 @@ class S3BucketPolicy(_Model, CloudFormationModel):
             pass
 
 
-def _ssm_parameter_attributes() -> None:
-    """moto's AWS::SSM::Parameter model has no Fn::GetAtt (Value, Type)."""
+def _missing_attributes() -> None:
+    """moto's AWS::SSM::Parameter and AWS::Lambda::Version models have no Fn::GetAtt (Value; Version)."""
+    from moto.awslambda.models import LambdaVersion
     from moto.ssm.models import Parameter
+
+    if "get_cfn_attribute" not in vars(LambdaVersion):
+        LambdaVersion.get_cfn_attribute = lambda self, name: str(self.version)
+        LambdaVersion.has_cfn_attr = classmethod(lambda cls, name: name == "Version")
 
     if "get_cfn_attribute" not in vars(Parameter):
         Parameter.get_cfn_attribute = lambda self, name: self.value if name == "Value" else self.parameter_type
@@ -282,7 +290,8 @@ def _with_rollback() -> None:
         try:
             return original_create(logical_id, resource_json, resources_map, account_id, region_name)
         except Exception as exc:
-            exc.greenlight_resource = (logical_id, resource_json.get("Type", "?"))  # type: ignore[attr-defined]
+            if not hasattr(exc, "greenlight_resource"):  # the innermost resource: dependencies are created inside
+                exc.greenlight_resource = (logical_id, resource_json.get("Type", "?"))  # type: ignore[attr-defined]
             raise
 
     def execute(self, change_set_name, stack_name=None):
@@ -326,5 +335,5 @@ def install() -> None:
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _with_rollback()
-    _ssm_parameter_attributes()
+    _missing_attributes()
     _tls_only_policies()
