@@ -58,7 +58,7 @@ def _root(
 
 
 def _register() -> None:
-    from greenlight.cli import cost, endpoint, models, pipeline, run
+    from greenlight.cli import batch, cost, endpoint, models, pipeline, run
 
     app.add_typer(pipeline.app, name="pipeline")
     app.command("run")(run.run)
@@ -67,6 +67,7 @@ def _register() -> None:
     app.add_typer(endpoint.app, name="endpoint")
     app.command("invoke")(endpoint.invoke)
     app.add_typer(models.app, name="models")
+    app.add_typer(batch.app, name="batch")
 
 
 _register()
