@@ -16,7 +16,8 @@ Service rules encoded here, with their sources:
   `BatchStrategy` MultiRecord | SingleRecord needs `SplitType` Line. `AssembleWith` None | Line;
   `DataProcessing.JoinSource` None | Input ("for CSV data, SageMaker ... appending each transformed
   row to the end of the input"). `TransformResources.InstanceType` is one of the service model's
-  TransformInstanceType values; `InstanceCount` >= 1. Several instances split the input files
+  TransformInstanceType values (copied here, so checking touches no disk; a unit test compares them
+  with botocore's); `InstanceCount` >= 1. Several instances split the input files
   between them by S3 key (ShardedByS3Key); Batch Transform does this by itself, there is no setting.
 - EventBridge Scheduler (API reference CreateSchedule, RetryPolicy, DeadLetterConfig, Target):
   `RetryPolicy.MaximumRetryAttempts` 0-185, `MaximumEventAgeInSeconds` 60-86400; the dead-letter
@@ -37,7 +38,6 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from enum import Enum
-from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +49,7 @@ from greenlight.errors import ConfigurationError
 __all__ = [
     "ENV_PREFIX",
     "MAX_PAYLOAD_LIMIT_MB",
+    "TRANSFORM_INSTANCE_TYPES",
     "BatchConfig",
     "BatchStrategy",
     "JoinSource",
@@ -65,7 +66,29 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]+$")
 _SCHEDULE_NAME = re.compile(r"^[0-9a-zA-Z_.-]{1,64}$")
 _JOB_PREFIX = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$")
+# TransformResources.InstanceType's values in botocore's sagemaker service model (a unit test compares).
+_INSTANCE_SIZES = {
+    "m4": "xlarge 2xlarge 4xlarge 10xlarge 16xlarge",
+    "c4": "xlarge 2xlarge 4xlarge 8xlarge",
+    "p2": "xlarge 8xlarge 16xlarge",
+    "p3": "2xlarge 8xlarge 16xlarge",
+    "c5": "xlarge 2xlarge 4xlarge 9xlarge 18xlarge",
+    "m5": "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge",
+    "m6i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge",
+    "c6i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge",
+    "r6i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge",
+    "m7i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
+    "c7i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
+    "r7i": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
+    "g4dn": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
+    "g5": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
+    "trn1": "2xlarge 32xlarge",
+    "inf2": "xlarge 8xlarge 24xlarge 48xlarge",
+    "g6": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
+    "g6e": "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge",
+}
+TRANSFORM_INSTANCE_TYPES = frozenset(f"ml.{family}.{size}" for family, sizes in _INSTANCE_SIZES.items()
+                                     for size in sizes.split())
 
 # One line per field: the rule, said when pydantic's own type check fails.
 RULES = {
@@ -179,8 +202,7 @@ class BatchConfig(BaseModel):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        known = _transform_instance_types()
-        if not _INSTANCE_TYPE.match(value) or (known and value not in known):
+        if value not in TRANSFORM_INSTANCE_TYPES:
             raise ValueError(f"instance_type: {value!r} is not a Batch Transform instance type "
                              "(TransformInstanceType, e.g. ml.m5.large, ml.c5.xlarge)")
         return value
@@ -312,15 +334,3 @@ def _inside(inner: str, outer: str) -> bool:
         return inner.startswith(outer)
     a, b = os.path.abspath(inner), os.path.abspath(outer)
     return a == b or a.startswith(b.rstrip(os.sep) + os.sep)
-
-
-@lru_cache(maxsize=1)
-def _transform_instance_types() -> frozenset[str]:
-    """TransformInstanceType's values from botocore's sagemaker model (empty if botocore is absent)."""
-    try:
-        import botocore.loaders
-
-        model = botocore.loaders.create_loader().load_service_model("sagemaker", "service-2")
-        return frozenset(model["shapes"]["TransformInstanceType"]["enum"])
-    except Exception:  # noqa: BLE001 - without botocore the pattern alone checks the name
-        return frozenset()

@@ -57,10 +57,11 @@ class _Progress:
         self.live = sys.stderr.isatty()
         self.bar = self.task = None
         self.started_at = time.monotonic()
+        self.record = None
 
     # JobObserver's methods
     def started(self, record, files) -> None:
-        self.started_at = time.monotonic()
+        self.started_at, self.record = time.monotonic(), record
         typer.echo(f"batch job {record.job_id}: model {record.model_label}, {len(files)} file(s), "
                    f"{_size(record.bytes)}, {record.strategy}, {record.workers} worker(s)", err=True)
         if self.live:
@@ -87,6 +88,7 @@ class _Progress:
             typer.echo(f"  {relative}: {rows:,} rows{skipped}", err=True)
 
     def finished(self, record) -> None:
+        self.record = record
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
@@ -143,7 +145,13 @@ def run(
                    model_dir=model_dir, strategy=config.strategy, max_payload_mb=config.max_payload_mb,
                    join_input=config.join_input, max_bad_rows=max_bad_rows, workers=workers)
     _stop_on_sigterm()
-    record = run_job(spec, _jobs(ws), _Progress())
+    progress = _Progress()
+    try:
+        record = run_job(spec, _jobs(ws), progress)
+    except KeyboardInterrupt:
+        job = progress.record.job_id if progress.record else "the batch job"
+        typer.echo(f"greenlight: interrupted: {job} stopped; nothing was written to {destination}", err=True)
+        raise typer.Exit(130) from None
     skipped = f" ({record.bad_rows:,} bad row(s) skipped)" if record.bad_rows else ""
     typer.echo(f"batch job {record.job_id} {record.status}: {record.rows:,} rows{skipped} from {record.files} "
                f"file(s) in {record.duration_seconds:.1f} s -> {destination}")
@@ -212,10 +220,13 @@ def scheduler(
 def _log_decisions() -> None:
     """The scheduler says what it starts and why: deploy.batch logs at INFO (or lower with -v) on stderr."""
     level = min(logging.INFO, logging.getLogger().getEffectiveLevel())
+    batch_logger = logging.getLogger("deploy.batch")
+    for old in [h for h in batch_logger.handlers if getattr(h, "greenlight_batch", False)]:
+        batch_logger.removeHandler(old)  # a second call in one process (tests) replaces, not doubles
     handler = logging.StreamHandler(sys.stderr)
+    handler.greenlight_batch = True
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(level)
-    batch_logger = logging.getLogger("deploy.batch")
     batch_logger.addHandler(handler)
     batch_logger.setLevel(level)
     batch_logger.propagate = False

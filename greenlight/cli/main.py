@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure becomes one line on stderr and a non-zero exit (module docstring)."""
     _state["debug"] = False
     try:
-        app(args=argv, prog_name="greenlight", standalone_mode=False)
+        returned = app(args=argv, prog_name="greenlight", standalone_mode=False)
+        if isinstance(returned, int) and returned:  # typer.Exit(code) inside a command
+            return returned
     except GreenlightError as exc:
         if _state["debug"]:
             traceback.print_exception(exc)

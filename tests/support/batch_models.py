@@ -39,6 +39,25 @@ def train_model(work: Path, trees: int = 20, seed: int = 0, name: str = "model")
     return work / name
 
 
+_TRAINED: dict[tuple[int, int], Path] = {}
+
+
+def trained_model(trees: int, seed: int) -> Path:
+    """train_model, once per test process for each (trees, seed): the batch test modules share them."""
+    import atexit
+    import shutil
+    import tempfile
+
+    key = (trees, seed)
+    if key not in _TRAINED:
+        if not _TRAINED:
+            work = Path(tempfile.mkdtemp(prefix="greenlight-batch-models-"))
+            atexit.register(shutil.rmtree, work, True)
+            _TRAINED[(-1, -1)] = work
+        _TRAINED[key] = train_model(_TRAINED[(-1, -1)], trees=trees, seed=seed, name=f"t{trees}-s{seed}")
+    return _TRAINED[key]
+
+
 def tar_bytes(model_dir: Path) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:

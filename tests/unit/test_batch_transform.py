@@ -12,12 +12,12 @@ import pytest
 
 from deploy.batch.transform import ModelOutputError, is_client_error, transform_unit
 from deploy.endpoint.loader import load_version
-from tests.support.batch_models import sklearn_predict, train_model, write_rows
+from tests.support.batch_models import sklearn_predict, trained_model, write_rows
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    model_dir = train_model(tmp_path_factory.mktemp("batch-transform"), trees=12, seed=3)
+def model():
+    model_dir = trained_model(12, 0)
     return model_dir, load_version("test/1", model_dir)
 
 
