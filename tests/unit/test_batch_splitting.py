@@ -65,3 +65,17 @@ def test_input_files_are_listed_like_s3_keys(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no input files in"):
         list_input_files(tmp_path / "empty")
+
+
+def test_the_package_exports_resolve_lazily():
+    import subprocess
+    import sys
+
+    import deploy.batch as batch
+
+    for name in batch.__all__:
+        assert getattr(batch, name) is not None
+    # A worker imports deploy.batch.worker: that must not pull in pydantic (or the rest of the package).
+    probe = "import sys, deploy.batch.worker; print('pydantic' in sys.modules, 'deploy.batch.config' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.split() == ["False", "False"]
