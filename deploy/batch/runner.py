@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -150,8 +151,6 @@ def _worker_settings(spec: JobSpec) -> dict:
 
 def _worker_env(spec: JobSpec, workers: int) -> dict[str, str]:
     """What the AWS job's Environment sets (the payload limit), plus one predictor thread per spare CPU."""
-    import os
-
     env = {}
     if spec.max_payload_mb:
         env["GREENLIGHT_MAX_PAYLOAD_BYTES"] = str(spec.max_payload_mb * MB)

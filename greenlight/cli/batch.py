@@ -128,18 +128,21 @@ def run(
     from deploy.batch.jobs import JobStatus
     from deploy.batch.resolve import deployed_version, local_location, model_dir_for
     from deploy.batch.runner import JobSpec, run_job
+    from greenlight.errors import NotFoundError
 
     config = parse_batch_config(
         {"input": input, "output": output, "max_payload_mb": max_payload_mb, "strategy": batch_strategy,
          "join_source": "Input" if join_input else "None"},
         name=lambda field: _FLAGS.get(field, field))
     ws = workspace("local")
+    folder, prefix = local_location(config.input, ws.store)
+    if not folder.exists():
+        raise NotFoundError(f"--input {config.input}: {folder} does not exist")
+    destination, _ = local_location(config.output, ws.store)
     if model_version is None:
         model_version = deployed_version(ws.registry, group)
         typer.echo(f"using {group} version {model_version}: the newest Approved version", err=True)
     model_dir = model_dir_for(ws.registry, ws.store, group, model_version, ws.home / "model-cache")
-    folder, prefix = local_location(config.input, ws.store)
-    destination, _ = local_location(config.output, ws.store)
     spec = JobSpec(input=folder, input_prefix=prefix, input_label=config.input, output=destination,
                    output_label=config.output, model_group=group, model_version=model_version,
                    model_dir=model_dir, strategy=config.strategy, max_payload_mb=config.max_payload_mb,

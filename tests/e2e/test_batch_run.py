@@ -153,6 +153,7 @@ def test_a_bad_row_stops_the_job_naming_file_line_and_reason_and_nothing_is_writ
     (["--max-payload-mb", "0"], "--max-payload-mb: 0 (no limit, HTTP chunked encoding) leaves a MultiRecord"),
     (["--batch-strategy", "AllAtOnce"], "--batch-strategy: Input should be 'MultiRecord' or 'SingleRecord'"),
     (["--model-version", "9"], "version 9"),
+    (["--input", "/nonexistent/rows"], "--input /nonexistent/rows: /nonexistent/rows does not exist"),
 ])
 def test_bad_arguments_are_one_line_and_start_nothing(world, home, tmp_path, capsys, args, message):
     small, _ = world["small"]
