@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -101,8 +102,15 @@ def _memory_kb(pid: int) -> tuple[int, int]:
         return 0, 0
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child process this one has waited for, grandchildren included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_greenlight(path: Path, output: Path, home: Path) -> dict:
     env = {**os.environ, "GREENLIGHT_HOME": str(home)}
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen([PY, "-m", "greenlight.cli", "batch", "run", "--input", str(path), "--output", str(output)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -118,14 +126,16 @@ def run_greenlight(path: Path, output: Path, home: Path) -> dict:
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"greenlight batch run failed: {err.strip()}")
-    return {"seconds": seconds, "peak_tree_kb": peak_tree, "peak_pss_kb": peak_pss, "peak_process_kb": peak_single,
+    return {"seconds": seconds, "cpu_seconds": _children_cpu() - cpu_before, "peak_tree_kb": peak_tree,
+            "peak_pss_kb": peak_pss, "peak_process_kb": peak_single,
             "processes": processes, "summary": out.strip()}
 
 
 def run_baseline(path: Path, model_dir: Path, predictions: Path) -> dict:
+    cpu_before = _children_cpu()
     proc = subprocess.run([PY, "-c", BASELINE, str(path), str(model_dir / "model.joblib"), str(predictions)],
                           capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
+    return {**json.loads(proc.stdout), "cpu_seconds": _children_cpu() - cpu_before}
 
 
 def _register(home: Path, model_dir: Path) -> None:
@@ -168,6 +178,9 @@ def measure(size_gb: float, work: Path, model_dir: Path, home: Path) -> dict:
             "greenlight_peak_tree_mb": ours["peak_tree_kb"] / 1024,
             "greenlight_peak_pss_mb": ours["peak_pss_kb"] / 1024,
             "greenlight_peak_process_mb": ours["peak_process_kb"] / 1024, "greenlight_processes": ours["processes"],
+            "greenlight_cpu_us_per_row": ours["cpu_seconds"] / rows * 1e6,
+            "greenlight_cores_used": ours["cpu_seconds"] / ours["seconds"],
+            "baseline_cpu_us_per_row": baseline["cpu_seconds"] / rows * 1e6,
             "baseline_rows_per_s": rows / baseline["seconds"], "baseline_seconds": baseline["seconds"],
             "baseline_read_seconds": baseline["read_seconds"], "baseline_peak_mb": baseline["peak_kb"] / 1024,
             "load_average": [round(load_before, 2), round(load_after, 2)]}
@@ -200,6 +213,12 @@ def table(runs: list[dict]) -> tuple[str, dict]:
               f"| {TARGETS['flat']} | {growth:.2f}x | {mark[checks['flat']]} |",
               f"| predictions equal the baseline's, bit for bit | {'yes' if checks['identical'] else 'NO'} "
               f"| {mark[checks['identical']]} |"]
+    lines += ["", "| CSV | Greenlight CPU per row (CLI + workers, whole command) | CPUs it kept busy on average "
+              "| baseline CPU per row (whole process, imports included) |", "|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['size_gb']:.2f} GB | {r['greenlight_cpu_us_per_row']:.1f} µs "
+                     f"| {r['greenlight_cores_used']:.2f} of {os.cpu_count()} "
+                     f"| {r['baseline_cpu_us_per_row']:.1f} µs |")
     loads = ", ".join(f"{r['load_average'][0]}-{r['load_average'][1]}" for r in runs)
     notes = (f"\nCommand: `{COMMAND}` (`make bench`). Load average during the runs: {loads} on "
              f"{os.cpu_count()} CPUs (other work shares the machine; the baseline and Greenlight alternate on the "
