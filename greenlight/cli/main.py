@@ -58,7 +58,7 @@ def _root(
 
 
 def _register() -> None:
-    from greenlight.cli import cost, deploy, endpoint, models, pipeline, run, stack
+    from greenlight.cli import batch, cost, deploy, endpoint, models, pipeline, run, stack
 
     app.add_typer(pipeline.app, name="pipeline")
     app.command("run")(run.run)
@@ -70,6 +70,7 @@ def _register() -> None:
     app.command("deploy")(deploy.deploy)
     app.command("status")(deploy.status)
     app.add_typer(stack.app, name="stack")
+    app.add_typer(batch.app, name="batch")
 
 
 _register()
