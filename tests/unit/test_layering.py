@@ -57,3 +57,12 @@ def test_every_contract_breaks_on_a_planted_violation(tmp_path):
     result = lint(tmp_path)
     assert result.returncode != 0
     assert f"Contracts: 0 kept, {len(VIOLATIONS)} broken." in result.stdout, result.stdout
+
+
+def test_every_code_directory_is_a_package():
+    """A folder of modules without __init__.py is invisible to import-linter and to setup.py's
+    find_packages (so missing from a non-editable install)."""
+    missing = [str(d.relative_to(ROOT)) for package in PACKAGES for d in [ROOT / package, *(ROOT / package).rglob("*")]
+               if d.is_dir() and "__pycache__" not in d.parts and any(d.glob("*.py"))
+               and not (d / "__init__.py").exists()]
+    assert missing == []
