@@ -11,9 +11,10 @@ is built once per execution environment; logs are JSON (aws-lambda-powertools).
 Locally, `deliver_outbox` hands the local registry's outbox events to the same `handle`, in commit
 order, marking each delivered only after it was handled: at least once, like EventBridge.
 
-A reconcile that cannot take the group's lock raises (the Lambda invocation fails and EventBridge's
-retry policy, then its dead-letter queue, take over); target failures do not raise: they are in the
-returned report, the logs and `greenlight status`.
+A reconcile that cannot take the group's lock raises: the invocation fails, and since EventBridge
+invokes the handler asynchronously, Lambda's own retries and then the dead-letter queue take over
+(EventBridge's retry policy covers only deliveries Lambda refuses). Target failures do not raise: they
+are in the returned report, the logs and `greenlight status`.
 """
 
 from __future__ import annotations
