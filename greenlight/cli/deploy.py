@@ -13,7 +13,7 @@ import typer
 
 from greenlight.cli.options import JSON, REGION, TARGET, echo_json, workspace
 
-__all__ = ["deliver_pending", "deploy", "print_report", "status"]
+__all__ = ["deliver_pending", "deploy", "print_deliveries", "print_report", "status"]
 
 GROUP = typer.Option(None, "--group", "-g", help="Model package group (default: the configuration's, "
                                                  "greenlight-models unless set).")
@@ -21,34 +21,14 @@ CONFIG = typer.Option(None, "--config", help="Deployment configuration TOML (def
                                              "./greenlight.toml, then $GREENLIGHT_HOME/greenlight.toml).")
 
 
-def _engine(target: str, region: str | None, config: Path | None, group: str | None):
-    ws = workspace(target, region)
-    settings = ws.deploy_config(config, group=group)
-    return ws, settings, ws.reconciler(settings)
-
-
 def _version(v: int | None) -> str:
     return "-" if v is None else f"v{v}"
 
 
-def deliver_pending(ws, config: Path | None = None) -> list[dict[str, Any]]:
-    """Locally, hand the outbox's undelivered state-change events to the approval handler and print
-    what changed per target (as EventBridge and the handler Lambda do on AWS). Exit 1 if a target failed.
-    """
-    from deploy.handler import deliver_outbox
-
-    default = ws.deploy_config(config)
-    engines: dict[str | None, Any] = {}
-
-    def reconciler_for(group: str | None):
-        if group not in engines:
-            engines[group] = ws.reconciler(default if group in (None, default.group)
-                                           else ws.deploy_config(config, group=group))
-        return engines[group]
-
-    results = deliver_outbox(ws.local_registry, reconciler_for)
+def print_deliveries(results: list[dict[str, Any]]) -> None:
+    """What the approval handler did with the delivered events, per target; exit 1 if a target failed."""
     if not results:
-        return results
+        return
     reconciled = [r for r in results if r["status"] == "reconciled"]
     typer.echo(f"Delivered {len(results)} state-change event{'s' * (len(results) != 1)} to the approval handler; "
                f"{len(reconciled)} reconciled.")
@@ -62,6 +42,14 @@ def deliver_pending(ws, config: Path | None = None) -> list[dict[str, Any]]:
         typer.echo("  every target already ran the newest Approved version: nothing changed")
     if any(not r["ok"] for r in reconciled):
         raise typer.Exit(1)
+
+
+def deliver_pending(ws, config: Path | None = None) -> list[dict[str, Any]]:
+    """Locally, deliver the outbox's undelivered events to the approval handler and print what changed."""
+    from greenlight.api import deliver_pending as deliver
+
+    results = deliver(ws, config)
+    print_deliveries(results)
     return results
 
 
@@ -87,15 +75,14 @@ def deploy(
     Approvals deploy by themselves; run this after missed events, or to see the plan (--dry-run).
     Exits 1 if any target failed (it keeps its previous version).
     """
-    ws, settings, reconciler = _engine(target, region, config, group)
-    if ws.target.value == "local" and not dry_run:
-        deliver_pending(ws, config)  # events a dead process wrote but never delivered
-    report = reconciler.reconcile(dry_run=dry_run, trigger="greenlight deploy").to_dict()
+    from greenlight.api import deploy as reconcile
+
+    report = reconcile(workspace(target, region), group, dry_run, config)
     if as_json:
         echo_json(report)
     else:
         desired = _version(report["desired"])
-        typer.echo(f"{settings.group}: newest Approved version {desired}"
+        typer.echo(f"{report['group']}: newest Approved version {desired}"
                    + (" (dry run: nothing changed)" if dry_run else ""))
         print_report(report)
     if not report["ok"]:
@@ -110,26 +97,15 @@ def status(
     as_json: bool = JSON,
 ) -> None:
     """Per target: the running version, the desired version (newest Approved), drift, and the last failure."""
-    _, settings, reconciler = _engine(target, region, config, group)
-    plan = reconciler.plan()
-    observed, unobservable = reconciler.observe()
-    saved = reconciler.status.load() or {}
-    rows = []
-    for step in plan.targets:
-        detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
-        rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
-                     "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
-                     "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
-                     "detail": detail})
-    rows += [{"target": name, "error": why} for name, why in unobservable.items()]
-    doc = {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
-           "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
-           "last_failure": saved.get("last_failure")}
+    from greenlight.api import status as read_status
+
+    doc = read_status(workspace(target, region), group, config)
+    rows = doc["targets"]
     if as_json:
         echo_json(doc)
         return
-    typer.echo(f"{settings.group}: newest Approved version {_version(doc['desired'])}; "
-               f"Approved: {', '.join(f'v{v}' for v in plan.approved) or 'none'}")
+    typer.echo(f"{doc['group']}: newest Approved version {_version(doc['desired'])}; "
+               f"Approved: {', '.join(f'v{v}' for v in doc['approved']) or 'none'}")
     for row in rows:
         if "error" in row:
             typer.echo(f"  {row['target']}: UNKNOWN ({row['error']})")

@@ -121,16 +121,14 @@ def reject(version: str = _VERSION, description: str | None = _DESCRIPTION, grou
 
 
 def _set_status(ws: Workspace, ref: str, status: ApprovalStatus, description: str | None, group: str) -> None:
-    from greenlight.registry import resolve_version
+    from greenlight import api
+    from greenlight.cli.deploy import print_deliveries
 
-    before = resolve_version(ws.registry, ref, group)
-    after = ws.registry.update_status(before.group, before.version, status, description)
-    if before.status is status:
-        typer.echo(f"Version {after.version} of {after.group} was already {status.value}; nothing changed.")
+    change = api.approve if status is ApprovalStatus.APPROVED else api.reject
+    result = change(ws, ref, group, description)
+    if not result.changed:
+        typer.echo(f"Version {result.version} of {result.group} was already {status.value}; nothing changed.")
     else:
-        typer.echo(f"{status.value} version {after.version} of {after.group} "
-                   f"(was {before.status.value}): {after.arn}")
-    if ws.target is Target.LOCAL:
-        from greenlight.cli.deploy import deliver_pending
-
-        deliver_pending(ws)
+        typer.echo(f"{status.value} version {result.version} of {result.group} (was {result.before}): "
+                   f"{ws.registry.get(result.group, result.version).arn}")
+    print_deliveries(list(result.deliveries))

@@ -73,38 +73,23 @@ def run(
     """Run the training pipeline locally: the same definition `pipeline definition` prints,
     executed on this machine with no AWS account and no Docker. Artifacts, execution records and
     the model registry live under GREENLIGHT_HOME (default ./.greenlight)."""
-    from pipelines.config import PipelineConfig
-    from pipelines.definition import build_definition, check_parameters, gc_paused
-    from pipelines.local.runner import LocalRunner
-    from pipelines.local.staging import check_input_uri, stage_data
-    from pipelines.sessions import offline_session, quiet_sdk
+    from greenlight import api
+    from greenlight.cli.deploy import print_deliveries
 
-    overrides = check_parameters(parse_pairs(params, "--param"))
+    overrides = parse_pairs(params, "--param")
     if target_column:
         overrides["TargetColumn"] = target_column
+    if data is not None and "InputDataUrl" in overrides:
+        raise DataError("give either --data or --param InputDataUrl=..., not both")
     ws = workspace("local")
-    config = PipelineConfig.resolve(env={})
-    if "InputDataUrl" in overrides:
-        if data is not None:
-            raise DataError("give either --data or --param InputDataUrl=..., not both")
-        check_input_uri(ws.store, overrides["InputDataUrl"])
-    else:
-        overrides["InputDataUrl"] = stage_data(ws.store, config, data)
-    quiet_sdk(config.region)
     typer.echo(f"building the pipeline definition (home: {ws.home})")
-    with gc_paused():
-        definition = json.loads(build_definition(config, offline_session(config, ws.store.put_bytes)))
-    runner = LocalRunner(ws.store, ws.registry, _executions(ws))
     with _Progress() as progress:
-        runner.on_step = progress
-        record = runner.run(definition, overrides, pipeline_name=config.pipeline_name)
-    typer.echo(f"execution {record.execution_id} {record.status}")
-    if record.registered:
-        r = record.registered
-        typer.echo(f"registered {r['group']} version {r['version']} as {r['status']} ({r['arn']})")
-        from greenlight.cli.deploy import deliver_pending
-
-        deliver_pending(ws)  # registered as Approved (ModelApprovalStatus=Approved) deploys at once
+        result = api.train(ws, data, overrides, on_step=progress)
+    typer.echo(f"execution {result.execution_id} {result.status}")
+    if result.version is not None:
+        version = ws.registry.get(result.group, result.version)
+        typer.echo(f"registered {version.group} version {version.version} as {version.status.value} ({version.arn})")
+        print_deliveries(list(result.deliveries))  # registered as Approved (ModelApprovalStatus=Approved) deploys
 
 
 @executions_app.command("list")
