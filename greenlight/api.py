@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenlight.errors import ConfigurationError, DataError
+from greenlight.errors import DataError
 from greenlight.registry.model import ApprovalStatus, ModelVersion
 from greenlight.workspace import Target, Workspace
 
-__all__ = ["ApprovalResult", "TrainResult", "approve", "definition", "deliver_pending", "deploy", "reject",
-           "show", "status", "train", "versions", "workspace"]
+__all__ = ["ApprovalResult", "CostResult", "TrainResult", "approve", "cost", "definition", "deliver_pending",
+           "deploy", "reject", "show", "status", "train", "upsert_pipeline", "versions", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -59,19 +59,21 @@ def definition(region: str = "us-east-1", **flags: Any) -> dict[str, Any]:
 
 def train(ws: Workspace, data: Path | None = None, params: Mapping[str, str] | None = None,
           on_step: Callable | None = None) -> TrainResult:
-    """Run the training pipeline on this machine (local workspaces): the same definition SageMaker runs.
+    """Run the training pipeline: on this machine for a local workspace, on SageMaker for an aws one.
 
-    `params` overrides pipeline parameters (e.g. {"NEstimators": "200"}); `on_step(step, seconds)` is
-    called at each step's start (seconds None) and end. A version registered as Approved is deployed at
-    once (its event is delivered). On AWS use `greenlight pipeline upsert` / `start` (CodeBuild does).
+    `params` overrides pipeline parameters (e.g. {"NEstimators": "200"}). Locally `on_step(step,
+    seconds)` is called at each step's start (seconds None) and end, and a version registered as
+    Approved is deployed at once (its event is delivered). On AWS the pipeline is upserted (role and
+    bucket from SAGEMAKER_PIPELINE_ROLE_ARN and ARTIFACT_BUCKET, as in CodeBuild), started, and waited
+    for (`on_step(step_dict)` at each step status change; at most 4 hours); `data` must then be None
+    (the bundled data set is uploaded, or pass InputDataUrl=s3://... in params).
 
     Raises:
-        ParameterError, DataError: bad parameters or data, before anything runs.
+        ParameterError, DataError, ConfigurationError: bad parameters, data or settings, before anything runs.
         ExecutionFailed: a step failed (the execution record says which and why).
     """
-    if ws.target is not Target.LOCAL:
-        raise ConfigurationError("train() runs the pipeline locally; on AWS run `greenlight pipeline upsert` "
-                                 "and `greenlight pipeline start --wait` (or let CodePipeline do it)")
+    if ws.target is Target.AWS:
+        return _train_on_aws(ws, data, params, on_step)
     from pipelines.config import PipelineConfig
     from pipelines.definition import build_definition, check_parameters, gc_paused
     from pipelines.local.executions import ExecutionStore
@@ -99,6 +101,52 @@ def train(ws: Workspace, data: Path | None = None, params: Mapping[str, str] | N
     return TrainResult(record.execution_id, record.status, registered.get("group"), registered.get("version"),
                        tuple({"name": s.name, "type": s.type, "status": s.status, "outcome": s.outcome,
                               "failure_reason": s.failure_reason} for s in record.steps), deliveries)
+
+
+def upsert_pipeline(ws: Workspace, **flags: Any):
+    """Create or update the pipeline on SageMaker; returns (config, arn, created).
+
+    Builds the same definition as `definition()`, with the code uploaded to the bucket, and puts the
+    bundled diabetes data at the InputDataUrl default so a plain start has data. `flags` are
+    PipelineConfig.resolve's (pipeline_name, model_package_group, role_arn, bucket, prefix, tags).
+    """
+    from greenlight.aws_errors import aws_call, aws_errors
+    from greenlight.data import default_dataset_csv
+    from greenlight.store import split_s3_uri
+    from pipelines.aws import upsert_pipeline as upsert
+    from pipelines.config import PipelineConfig
+    from pipelines.definition import build_definition, gc_paused
+    from pipelines.sessions import aws_session, quiet_sdk
+
+    config = PipelineConfig.resolve(require_aws=True, region=ws.region, **flags)
+    quiet_sdk(config.region)
+    data_bucket, data_key = split_s3_uri(config.default_input_uri)
+    aws_call("PutObject", ws.client("s3").put_object, Bucket=data_bucket, Key=data_key, Body=default_dataset_csv())
+    with gc_paused(), aws_errors(f"uploading the pipeline's code to s3://{config.bucket}"):
+        text = build_definition(config, aws_session(config, ws.session))  # the SDK uploads code to S3
+    arn, created = upsert(ws.client("sagemaker"), name=config.pipeline_name, definition=text,
+                          role_arn=config.role_arn, tags=config.tag_list())
+    return config, arn, created
+
+
+def _train_on_aws(ws: Workspace, data: Path | None, params: Mapping[str, str] | None,
+                  on_step: Callable | None) -> TrainResult:
+    from pipelines.aws import start_execution, wait_for_execution
+    from pipelines.definition import check_parameters
+
+    if data is not None:
+        raise DataError("on AWS the data must already be in S3: pass params={'InputDataUrl': 's3://...'}")
+    overrides = check_parameters(dict(params or {}))
+    config, _, _ = upsert_pipeline(ws)
+    sagemaker = ws.client("sagemaker")
+    arn = start_execution(sagemaker, name=config.pipeline_name, parameters=overrides)
+    result = wait_for_execution(sagemaker, arn, poll_seconds=30.0, timeout_seconds=4 * 3600.0,
+                                on_step=on_step or (lambda step: None))
+    newest = ws.registry.list_versions(config.model_package_group)
+    version = newest[0].version if newest else None
+    return TrainResult(arn.rsplit("/", 1)[-1], result.status, config.model_package_group, version,
+                       tuple({"name": s.get("StepName"), "status": s.get("StepStatus"),
+                              "failure_reason": s.get("FailureReason")} for s in result.steps))
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -218,3 +266,45 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
             "last_failure": saved.get("last_failure")}
+
+
+# -- cost -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CostResult:
+    rows: tuple[dict[str, Any], ...]  # one per option: option, monthly_usd, per_1000_requests_usd, latency, ...
+    recommended: str
+    reason: str
+    break_evens: tuple[dict[str, Any], ...]
+    chart: Path | None
+
+
+def cost(requests_per_day: float, duration_ms: float = 200.0, *, offline: bool = False,
+         prices: Path | None = None, chart: Path | None = None, **workload: Any) -> CostResult:
+    """The monthly bill of each AWS serving option for a workload, the recommendation and break-evens.
+
+    `workload` takes the other Workload fields (payload_kb, lambda_memory_mb, serverless_memory_mb,
+    endpoint_instance, ...); `chart` writes the comparison as a PNG there.
+
+    Raises:
+        ParameterError / NotFoundError: a value outside an option's limits, an unknown instance type.
+    """
+    from greenlight.cost import Workload, break_evens, estimate, load_prices, recommend
+
+    price_list = load_prices(prices)
+    load = Workload(requests_per_day=requests_per_day, duration_ms=duration_ms, **workload)
+    costs = estimate(load, price_list)
+    evens = break_evens(load, price_list)
+    choice = recommend(costs, evens, requests_per_day, offline_ok=offline)
+    written = None
+    if chart is not None:
+        from greenlight.cost.chart import plot
+
+        written = plot(load, price_list, evens, Path(chart),
+                       f"{duration_ms:g} ms per request, {price_list.region} prices read {price_list.read_on}")
+    rows = tuple({"option": c.option.value, "monthly_usd": c.monthly_usd, "per_1000_requests_usd": c.per_1000_usd,
+                  "latency": c.latency.value, "setup": c.setup, "limits_broken": list(c.limits_broken)}
+                 for c in costs)
+    return CostResult(rows, choice.option.value, choice.reason,
+                      tuple({"requests_per_day": b.requests_per_day, "cheaper_below": b.cheaper_below.value,
+                             "cheaper_above": b.cheaper_above.value} for b in evens), written)

@@ -83,23 +83,11 @@ def upsert(
     Builds the same definition as `pipeline definition`, with the code uploaded to the bucket, and
     puts the bundled diabetes data at the InputDataUrl default so a plain `start` has data.
     """
-    from greenlight.aws_errors import aws_call, aws_errors
-    from greenlight.data import default_dataset_csv
-    from greenlight.store import split_s3_uri
-    from pipelines.aws import upsert_pipeline
-    from pipelines.definition import build_definition, gc_paused
-    from pipelines.sessions import aws_session, quiet_sdk
+    from greenlight import api
 
-    ws = workspace("aws", region)
-    config = _config(True, pipeline_name=pipeline_name, model_package_group=model_package_group,
-                     role_arn=role_arn, bucket=bucket, region=ws.region, prefix=prefix, tags=tags)
-    quiet_sdk(config.region)
-    data_bucket, data_key = split_s3_uri(config.default_input_uri)
-    aws_call("PutObject", ws.client("s3").put_object, Bucket=data_bucket, Key=data_key, Body=default_dataset_csv())
-    with gc_paused(), aws_errors(f"uploading the pipeline's code to s3://{config.bucket}"):
-        text = build_definition(config, aws_session(config, ws.session))  # the SDK uploads code to S3
-    arn, created = upsert_pipeline(ws.client("sagemaker"), name=config.pipeline_name, definition=text,
-                                   role_arn=config.role_arn, tags=config.tag_list())
+    config, arn, created = api.upsert_pipeline(
+        workspace("aws", region), pipeline_name=pipeline_name, model_package_group=model_package_group,
+        role_arn=role_arn, bucket=bucket, prefix=prefix, tags=parse_pairs(tags, "--tag"))
     typer.echo(f"{'created' if created else 'updated'} pipeline {config.pipeline_name}: {arn}")
 
 
