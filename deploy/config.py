@@ -13,6 +13,10 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     memory_mb = 2048                      # SageMaker Serverless: 1024-6144 in 1024 steps
     max_concurrency = 5                   # 1-200
     provisioned_concurrency = 1           # optional, at most max_concurrency
+    [lambda]                              # GREENLIGHT_LAMBDA_<FIELD>; `lambda_` in Python (a keyword)
+    memory_mb = 1024                      # 128-10240; decides GREENLIGHT_PREDICT_THREADS (deploy.function.model)
+    architecture = "x86_64"               # or "arm64"
+    ecr_repository = "greenlight-inference"   # AWS: where the base image is and model images go
 
 A bad value is one ConfigurationError listing every bad field with its limit and where it came from.
 `ENV_FIELDS` lists every variable name, so the CloudFormation template can be checked against it.
@@ -25,7 +29,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -33,11 +37,15 @@ from deploy.engine.model import NothingApproved
 from greenlight.errors import ConfigurationError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
-__all__ = ["CONFIG_FILE", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "SmokeConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig", "load_config"]
 
 CONFIG_FILE = "greenlight.toml"
 ENV_PREFIX = "GREENLIGHT_"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's names (endpoint, model, group)
+_FUNCTION = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # Lambda's function name (without an ARN)
+_ALIAS = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$")  # Lambda's alias name: not all digits (a version)
+_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
 class _Section(BaseModel):
@@ -83,6 +91,63 @@ class EndpointConfig(_Section):
         return self
 
 
+class LambdaConfig(_Section):
+    """The inference Lambda: its container image refreshed by appending the model, deployed behind an alias."""
+
+    enabled: bool = Field(True, description="deploy approved versions to the Lambda (locally: the local mirror)")
+    function_name: str | None = Field(None, description="the function; default: the model package group's name")
+    alias: str = Field("live", description="the alias clients call (its Function URL); moved after the smoke test")
+    memory_mb: int = Field(1024, description="function memory: 128-10240 MB (Lambda's limits); decides "
+                                             "GREENLIGHT_PREDICT_THREADS")
+    architecture: Literal["x86_64", "arm64"] = Field("x86_64", description="x86_64 or arm64: the function's and "
+                                                                           "the base image's")
+    ecr_repository: str | None = Field(None, description="ECR repository of the base image and the model images "
+                                                         "(AWS)")
+    base_image_tag: str | None = Field(None, description="tag of the base image in ecr_repository; default: the "
+                                                         "tag of this code's base for the architecture")
+    update_timeout_seconds: float = Field(300.0, gt=0, le=1800, description="how long to wait for a function "
+                                                                           "update (at most 1800 s)")
+    retention: int = Field(3, ge=0, le=100, description="older function versions and model images kept for "
+                                                        "rollback, besides the live one and the previous one")
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        if not 128 <= value <= 10240:
+            raise ValueError("must be 128-10240 MB (Lambda's memory limits)")
+        return value
+
+    @field_validator("function_name")
+    @classmethod
+    def _function_name(cls, value: str | None) -> str | None:
+        if value is not None and not _FUNCTION.match(value):
+            raise ValueError("must be 1-64 letters, digits, hyphens and underscores (Lambda's function name rule)")
+        return value
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        if not _ALIAS.match(value):
+            raise ValueError("must be 1-128 letters, digits, hyphens and underscores, not all digits (Lambda's "
+                             "alias name rule)")
+        return value
+
+    @field_validator("ecr_repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 256 or not _REPOSITORY.match(value)):
+            raise ValueError("must be an ECR repository name: lowercase letters, digits, '.', '_', '-' and '/' "
+                             "(at most 256)")
+        return value
+
+    @field_validator("base_image_tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _TAG.match(value):
+            raise ValueError("must be an image tag: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+        return value
+
+
 class SmokeConfig(_Section):
     """The smoke test every deployment runs against the version it just deployed."""
 
@@ -94,6 +159,8 @@ class SmokeConfig(_Section):
 class DeployConfig(_Section):
     """Everything the deployment engine reads (module docstring)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     group: str = Field(DEFAULT_MODEL_PACKAGE_GROUP, description="model package group to deploy")
     when_nothing_approved: NothingApproved = Field(NothingApproved.KEEP,
                                                    description="keep (online targets keep serving, warned) or stop")
@@ -101,6 +168,7 @@ class DeployConfig(_Section):
                                         description="how long a reconcile waits for another one of the group")
     state_table: str | None = Field(None, description="DynamoDB table for the reconcile lease and status (AWS)")
     endpoint: EndpointConfig = EndpointConfig()
+    lambda_: LambdaConfig = Field(LambdaConfig(), alias="lambda")  # `lambda` is a Python keyword
     smoke: SmokeConfig = SmokeConfig()
 
     @field_validator("group")
@@ -114,10 +182,15 @@ class DeployConfig(_Section):
     def endpoint_name(self) -> str:
         return self.endpoint.name or self.group
 
+    @property
+    def function_name(self) -> str:
+        return self.lambda_.function_name or self.group
+
 
 def _env_fields(model: type[BaseModel], prefix: str = ENV_PREFIX, path: tuple[str, ...] = ()) -> dict:
     fields: dict[str, tuple[str, ...]] = {}
-    for name, info in model.model_fields.items():
+    for field_name, info in model.model_fields.items():
+        name = info.alias or field_name  # the name files and variables use (`lambda`, not `lambda_`)
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields.update(_env_fields(annotation, f"{prefix}{name.upper()}_", path + (name,)))
