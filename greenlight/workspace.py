@@ -210,6 +210,8 @@ class Workspace:
             if config.endpoint.enabled:
                 targets.append(LocalEndpointTarget(self.home, config.group, self.store.path_for,
                                                    smoke_timeout=config.smoke.timeout_seconds))
+            if config.lambda_.enabled:
+                targets.append(self._local_lambda(config))
             return Reconciler(config.group, self.registry, targets,
                               lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
                               status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
@@ -254,3 +256,12 @@ class Workspace:
         bucket, key = split_s3_uri(uri)
         with aws_errors("GetObject", lambda: NotFoundError(f"no object at {uri}")):
             return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _local_lambda(self, config: DeployConfig):
+        """The Lambda target's local adapter: versions and the alias mirrored under GREENLIGHT_HOME."""
+        from deploy.function.local import LocalLambdaTarget
+
+        settings = config.lambda_
+        return LocalLambdaTarget(self.home, config.group, self.store.path_for, function=config.function_name,
+                                 alias=settings.alias, memory_mb=settings.memory_mb, retention=settings.retention,
+                                 smoke_timeout=config.smoke.timeout_seconds)

@@ -29,8 +29,8 @@ def state_path(home: Path, group: str) -> Path:
     return deployment_dir(home, group) / "endpoint.json"
 
 
-def _serving_path(home: Path, group: str) -> Path:
-    return deployment_dir(home, group) / "endpoint.serving.json"
+def _serving_path(home: Path, group: str, target: str = "endpoint") -> Path:
+    return deployment_dir(home, group) / f"{target}.serving.json"
 
 
 def version_label(group: str, version: int) -> str:
@@ -96,22 +96,23 @@ class ServingRecord:
     pid: int
 
 
-def register_serving(home: Path, group: str, url: str) -> None:
-    """Record that this process serves the group's endpoint at url (the deployer smoke-tests it there)."""
-    write_json(_serving_path(home, group), {"url": url, "pid": os.getpid()})
+def register_serving(home: Path, group: str, url: str, target: str = "endpoint") -> None:
+    """Record that this process serves the group's `target` (the endpoint, or the local Lambda's front) at url,
+    so the deployer smoke-tests it there."""
+    write_json(_serving_path(home, group, target), {"url": url, "pid": os.getpid()})
 
 
-def unregister_serving(home: Path, group: str) -> None:
-    path = _serving_path(home, group)
+def unregister_serving(home: Path, group: str, target: str = "endpoint") -> None:
+    path = _serving_path(home, group, target)
     data = read_json(path) if path.exists() else None
     if data and data.get("pid") == os.getpid():
         path.unlink(missing_ok=True)
 
 
-def read_serving(home: Path, group: str) -> ServingRecord | None:
-    """The running endpoint of the group, if its process is alive."""
+def read_serving(home: Path, group: str, target: str = "endpoint") -> ServingRecord | None:
+    """The running endpoint (or other `target`) of the group, if its process is alive."""
     try:
-        data = read_json(_serving_path(home, group))
+        data = read_json(_serving_path(home, group, target))
     except Exception as exc:  # a half-written record is not a running endpoint
         log.debug("ignoring the serving record of %s: %s", group, exc)
         return None

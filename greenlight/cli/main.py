@@ -58,7 +58,7 @@ def _root(
 
 
 def _register() -> None:
-    from greenlight.cli import batch, cost, deploy, endpoint, models, pipeline, run, stack
+    from greenlight.cli import batch, cost, deploy, endpoint, lambda_, models, pipeline, run, stack
 
     app.add_typer(pipeline.app, name="pipeline")
     app.command("run")(run.run)
@@ -66,6 +66,7 @@ def _register() -> None:
     app.command("cost", help="Compare the monthly cost of each AWS serving option for a workload.")(cost.cost)
     app.add_typer(endpoint.app, name="endpoint")
     app.command("invoke")(endpoint.invoke)
+    app.add_typer(lambda_.app, name="lambda")
     app.add_typer(models.app, name="models")
     app.command("deploy")(deploy.deploy)
     app.command("status")(deploy.status)

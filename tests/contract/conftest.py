@@ -61,7 +61,17 @@ def sagemaker_client(moto_endpoint: str):
 
 
 # (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
-DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint")]
+DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda")]
+
+
+def only_target(kind: str, monkeypatch) -> None:
+    """Enable the target `kind` alone: GREENLIGHT_<KIND>_ENABLED for every target section of the config
+    (the environment, so worker processes of the concurrency scenario inherit it)."""
+    from deploy.config import ENV_FIELDS
+
+    for variable, path in ENV_FIELDS.items():
+        if path[-1] == "enabled":
+            monkeypatch.setenv(variable, "true" if path[0] == kind else "false")
 
 
 @pytest.fixture(params=DEPLOY_WORLDS, ids=[f"{mode}-{kind}" for mode, kind in DEPLOY_WORLDS])
@@ -70,6 +80,7 @@ def deploy_env(request, tmp_path, models, monkeypatch):
     from tests.support.deploy_env import LocalDeployEnv
 
     mode, kind = request.param
+    only_target(kind, monkeypatch)
     if mode == "local":
         env = LocalDeployEnv(tmp_path / "home", models, monkeypatch, kind=kind)
     elif mode == "aws":

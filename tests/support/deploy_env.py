@@ -1,5 +1,9 @@
 """A deployment world for the shared endpoint contract and scenario suites, one class per mode.
 
+A world is a mode (local, aws) and a target kind (endpoint, lambda); it deploys only its kind (the
+deploy_env fixture disables the others with GREENLIGHT_<KIND>_ENABLED=false, which worker processes
+inherit).
+
 The suites (tests/contract/test_endpoint_contract.py, test_deploy_scenarios.py) talk only to this
 interface, so the same assertions run against the local adapter and the AWS one (moto):
 
@@ -9,8 +13,9 @@ interface, so the same assertions run against the local adapter and the AWS one 
     env.event(n, status)     a canned tests/events/ state-change event rewritten for this env
     env.handle(event)        the approval handler's `handle` with this env's reconciler
     env.reconciler(**cfg)    the engine, with config overrides (e.g. when_nothing_approved="stop")
-    env.target               the endpoint target (DeployTarget)
-    env.served_version()     what a client of the endpoint is answered by now (None: nothing)
+    env.target               the target under test (DeployTarget)
+    env.served_version()     what a client of the target's serving surface is answered by now (None:
+                             nothing: the endpoint's 503, the Lambda's 503 or 429 when throttled)
     env.target_writes()      write calls made to the target so far (not the engine's lock/status)
 """
 
@@ -47,17 +52,18 @@ def canned_event(group: str, version: int, status: str, arn: str, account: str, 
 
 
 class LocalDeployEnv:
-    """The local adapters: the SQLite registry and artifact store under a tmp GREENLIGHT_HOME, and, for
-    the endpoint target, a real local endpoint serving the deployed version over HTTP in a thread (so
-    smoke tests go over HTTP). `kind` picks the target under test; the reconciler deploys only it."""
+    """The local adapters: the SQLite registry and artifact store under a tmp GREENLIGHT_HOME, and the
+    target's serving surface running in a thread, so smoke tests go over HTTP: for the endpoint a real
+    local endpoint serving the deployed version, for the Lambda the local front (`greenlight lambda
+    serve`: a Function URL on the alias, Lambda's Invoke API by version). `kind` picks the target."""
 
     mode = "local"
 
     def __init__(self, home: Path, models: dict[str, Path], monkeypatch, kind: str = "endpoint"):
         from greenlight.workspace import Workspace
 
-        if kind != "endpoint":
-            raise ValueError(f"no local {kind} world yet")
+        if kind not in ("endpoint", "lambda"):
+            raise ValueError(f"no local {kind} world")
         self.kind = kind
         self.home, self.models, self.group = Path(home), models, GROUP
         self.ws = Workspace.open("local", home=self.home)
@@ -65,21 +71,30 @@ class LocalDeployEnv:
         self.account, self.region = self.registry.account, self.registry.region
         self._writes = 0
         import deploy.endpoint.deployed as deployed
+        import deploy.function.state as function_state
 
-        original = deployed.write_json
+        state_module = deployed if kind == "endpoint" else function_state  # where the target writes its state
+        original = state_module.write_json
 
         def counting(path, data):
             self._writes += 1
             original(path, data)
 
-        monkeypatch.setattr(deployed, "write_json", counting)
-        self.endpoint = Endpoint(ModelSlot(DeployedSource(self.home, self.group), retry_seconds=0.0),
-                                 "127.0.0.1", 0, poll_seconds=0.02).start()
-        register_serving(self.home, self.group, self.endpoint.url)
+        monkeypatch.setattr(state_module, "write_json", counting)
+        if kind == "endpoint":
+            self.endpoint = Endpoint(ModelSlot(DeployedSource(self.home, self.group), retry_seconds=0.0),
+                                     "127.0.0.1", 0, poll_seconds=0.02).start()
+        else:
+            from deploy.function.front import FunctionFront
+
+            self.endpoint = FunctionFront(self.home, self.group, self.group, "live", "127.0.0.1", 0,
+                                          poll_seconds=0.02, retry_seconds=0.0).start()
+        register_serving(self.home, self.group, self.endpoint.url, kind)
         self.target = self.reconciler().targets[0]
+        assert self.target.kind.value == kind, self.target
 
     def close(self) -> None:
-        unregister_serving(self.home, self.group)
+        unregister_serving(self.home, self.group, self.kind)
         self.endpoint.close()
 
     # -- the registry ---------------------------------------------------------------------------
@@ -136,7 +151,8 @@ class LocalDeployEnv:
     # -- what a client sees ---------------------------------------------------------------------
 
     def served_version(self) -> int | None:
-        """The version the running endpoint answers a request with (None: 503, nothing deployed)."""
+        """The version the running endpoint (or the Lambda front's Function URL on `live`) answers a request
+        with (None: 503, nothing deployed, or 429, the function is throttled)."""
         import urllib.error
         import urllib.request
 
@@ -148,7 +164,7 @@ class LocalDeployEnv:
             with urllib.request.urlopen(request, timeout=30) as response:
                 label = response.headers["X-Greenlight-Model-Version"]
         except urllib.error.HTTPError as exc:
-            if exc.code == 503:
+            if exc.code in (503, 429):
                 return None
             raise
         group, _, number = label.rpartition("/")
@@ -160,7 +176,7 @@ class LocalDeployEnv:
 
     def worker_spec(self) -> dict[str, Any]:
         """What a worker process needs to build this env's reconciler (reconciler_from_spec)."""
-        return {"mode": self.mode, "home": str(self.home), "group": self.group}
+        return {"mode": self.mode, "kind": self.kind, "home": str(self.home), "group": self.group}
 
 
 def reconciler_from_spec(spec: dict[str, Any]):

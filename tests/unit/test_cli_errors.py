@@ -37,6 +37,8 @@ CASES = [
     (["cost", "--requests-per-day", "10", "--duration-ms", "fast"], "fast", 2),
     (["endpoint", "serve", "--idle-seconds", "0"], "must be positive", 2),
     (["endpoint", "serve", "--model", "/no/such/model"], "no model at /no/such/model", 2),
+    (["lambda", "serve", "--idle-seconds", "0"], "--idle-seconds and --poll-seconds must be positive", 2),
+    (["lambda", "serve", "--group", "bad_group!"], "group = 'bad_group!' (the command line): must be", 2),
     (["invoke"], "pass exactly one of --body TEXT or --file F", 2),
     (["invoke", "--body", "1,2", "--endpoint", "http://127.0.0.1:9"], "cannot reach the endpoint", 1),
     (["models", "list", "--status", "approved"], "unknown approval status 'approved'", 2),
