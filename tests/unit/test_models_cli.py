@@ -36,6 +36,7 @@ def register(registry: LocalModelRegistry, group: str = GROUP, **overrides):
 def _no_deploy_targets(monkeypatch):
     """These versions have no real model: approving them records and delivers the event, deploys nothing."""
     monkeypatch.setenv("GREENLIGHT_ENDPOINT_ENABLED", "false")
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_ENABLED", "false")
 
 
 @pytest.fixture
