@@ -265,3 +265,32 @@ class Workspace:
         return LocalLambdaTarget(self.home, config.group, self.store.path_for, function=config.function_name,
                                  alias=settings.alias, memory_mb=settings.memory_mb, retention=settings.retention,
                                  smoke_timeout=config.smoke.timeout_seconds)
+
+    def _aws_lambda(self, config: DeployConfig):
+        """The Lambda target's AWS adapter: Lambda, S3 and ECR clients; the registry client built per deploy.
+
+        Raises:
+            ConfigurationError: no ECR repository, or no base image tag and none computable here.
+        """
+        from deploy.function.aws import AwsLambdaTarget
+        from deploy.image import Platform, base_tag, ecr_registry
+        from deploy.image.base_tag import BaseTagError
+
+        settings = config.lambda_
+        if not settings.ecr_repository:
+            raise ConfigurationError("the Lambda target on AWS needs the ECR repository of its base image: set "
+                                     "lambda.ecr_repository (GREENLIGHT_LAMBDA_ECR_REPOSITORY), or set "
+                                     "lambda.enabled = false")
+        tag = settings.base_image_tag
+        if tag is None:
+            try:  # the tag CodeBuild gives the base image of this code (deploy/lambda/buildspec.yml)
+                tag = base_tag(Path(__file__).resolve().parents[1], str(Platform.for_lambda(settings.architecture)))
+            except BaseTagError as exc:
+                raise ConfigurationError(f"cannot compute the Lambda base image's tag here ({exc}): set "
+                                         "lambda.base_image_tag (GREENLIGHT_LAMBDA_BASE_IMAGE_TAG)") from None
+        ecr = self.client("ecr")
+        return AwsLambdaTarget(self.client("lambda"), self.client("s3"), lambda: ecr_registry(ecr), group=config.group,
+                               function=config.function_name, repository=settings.ecr_repository, base_tag=tag,
+                               alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
+                               retention=settings.retention, update_timeout=settings.update_timeout_seconds,
+                               ecr_client=ecr)

@@ -113,15 +113,18 @@ def import_handler(code_dir: Path) -> ModuleType:
         return module
 
 
-def load_function(version: str, model_dir: Path) -> LoadedFunction:
+def load_function(version: str, model_dir: Path, code_dir: Path | None = None) -> LoadedFunction:
     """Import the version's handler and load its model through its inference.model_fn (a cold start).
 
+    The handler comes from `code_dir`, by default the model directory's own code/ (an image unpacked
+    by a test keeps it at /var/task instead).
+
     Raises:
-        NotFoundError: the model directory has no Lambda handler.
+        NotFoundError: there is no Lambda handler there.
     """
     started = time.perf_counter()
     model_dir = Path(model_dir)
-    module = import_handler(model_dir / CODE_DIR)
+    module = import_handler(model_dir / CODE_DIR if code_dir is None else Path(code_dir))
     inference = module.inference
     refused = tuple(t for t in (getattr(inference, "ModelIntegrityError", None), OSError) if t is not None)
     try:
