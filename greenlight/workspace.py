@@ -219,10 +219,11 @@ class Workspace:
         return self._aws_reconciler(config)
 
     def _aws_reconciler(self, config: DeployConfig) -> Reconciler:
-        """The engine on AWS: the SageMaker endpoint target, the DynamoDB lease and status store.
+        """The engine on AWS: the SageMaker endpoint and Lambda targets, the DynamoDB lease and status store.
 
         Raises:
-            ConfigurationError: no state table, or no execution role while the endpoint is enabled.
+            ConfigurationError: no state table, no execution role while the endpoint is enabled, or no ECR
+                repository while the Lambda is.
         """
         from deploy.endpoint.aws import SageMakerEndpointTarget
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
@@ -239,6 +240,8 @@ class Workspace:
                                          "endpoint.enabled = false")
             targets.append(SageMakerEndpointTarget(self.client("sagemaker"), self.client("sagemaker-runtime"),
                                                    config.endpoint, config.group, config.endpoint.role_arn))
+        if config.lambda_.enabled:
+            targets.append(self._aws_lambda(config))
         dynamodb = self.client("dynamodb")
         return Reconciler(config.group, self.registry, targets,
                           lock=DynamoLease(dynamodb, config.state_table, config.group,

@@ -105,16 +105,18 @@ def tags_to_prune(tags: Mapping[str, str], group: str, keep_digests: Iterable[st
                   retention: int) -> list[str]:
     """Model image tags (`<group>-v<N>` -> digest) to delete, oldest first.
 
-    Never deleted: a tag whose image a kept function version runs (`keep_digests`: a version pinned to a
-    deleted image cannot start), a tag of a model version in `keep_models`, the newest `retention` of
-    the others, and any tag that is not a model tag of this group (the base image's, say).
+    Never deleted: a tag of a model version in `keep_models`, the newest `retention` of the others, any
+    tag that is not a model tag of this group (the base image's, say), and the last tag of an image a
+    kept function version runs (`keep_digests`): deleting an image's last tag deletes the image, and a
+    version pinned to a deleted image cannot start. Another tag of the same image may go.
     """
     pattern = re.compile(re.escape(group) + r"-v([1-9][0-9]*)")
-    digests, keep = set(keep_digests), set(keep_models)
-    numbered = []
-    for tag, digest in tags.items():
-        match = pattern.fullmatch(tag)
-        if match and int(match[1]) not in keep and digest not in digests:
-            numbered.append((int(match[1]), tag))
-    numbered.sort(reverse=True)
-    return [tag for _, tag in sorted(numbered[max(0, retention):])]
+    running, keep = set(keep_digests), set(keep_models)
+    numbered = sorted(((int(m[1]), tag) for tag in tags if (m := pattern.fullmatch(tag)) and int(m[1]) not in keep),
+                      reverse=True)
+    doomed = {tag for _, tag in numbered[max(0, retention):]}
+    for _, tag in numbered:  # newest first: the newest tag of a running image is the one spared
+        if tag in doomed and tags[tag] in running and not any(
+                t not in doomed and d == tags[tag] for t, d in tags.items()):
+            doomed.discard(tag)
+    return [tag for _, tag in sorted(numbered) if tag in doomed]

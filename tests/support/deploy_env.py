@@ -190,5 +190,10 @@ def reconciler_from_spec(spec: dict[str, Any]):
         from greenlight.workspace import Workspace
 
         ws = Workspace.open("aws", home=Path(spec["home"]))
-        return ws.reconciler(ws.deploy_config(group=spec["group"]))
+        reconciler = ws.reconciler(ws.deploy_config(group=spec["group"]))
+        if spec.get("kind") == "lambda":  # the loopback registry and the in-process invoker, as in the test
+            from tests.support.deploy_env_lambda import inject
+
+            inject(reconciler, spec)
+        return reconciler
     raise ValueError(f"unknown mode {spec['mode']!r}")

@@ -36,7 +36,7 @@ def aws_environment(moto_url: str) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": moto_url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_MAX_ATTEMPTS": "1",
             "AWS_EC2_METADATA_DISABLED": "true", "GREENLIGHT_STATE_TABLE": TABLE,
-            "GREENLIGHT_ENDPOINT_ROLE_ARN": ROLE}
+            "GREENLIGHT_ENDPOINT_ROLE_ARN": ROLE, "GREENLIGHT_LAMBDA_ENABLED": "false"}
 
 
 def create_state_table(dynamodb) -> None:

@@ -123,12 +123,17 @@ def test_versions_to_prune_never_touch_live_previous_kept_models_or_the_newest_r
     assert versions_to_prune({}, (None, None), set(), retention=0) == []
 
 
-def test_tags_to_prune_keep_images_kept_versions_run_and_other_tags():
+def test_tags_to_prune_never_delete_the_last_tag_of_a_running_image_nor_other_tags():
     tags = {f"g-v{n}": f"sha256:{n:064x}" for n in range(1, 8)}
     tags.update({"base-0123": "sha256:" + "ee" * 32, "other-v1": "sha256:" + "ff" * 32, "g-v2-extra": OTHER})
     keep_digests = {tags["g-v7"], tags["g-v6"], tags["g-v2"]}  # g-v2's image still runs on a kept function version
-    assert tags_to_prune(tags, "g", keep_digests, {7}, retention=1) == ["g-v1", "g-v3", "g-v4"]
+    assert tags_to_prune(tags, "g", keep_digests, {7}, retention=1) == ["g-v1", "g-v3", "g-v4", "g-v5"]
     assert tags_to_prune(tags, "g", set(), set(), retention=10) == []
+    # two tags on one running image: the older tag may go, the image stays under the newer one
+    shared = {"g-v1": DIGEST, "g-v2": OTHER, "g-v3": DIGEST, "g-v4": OTHER}
+    assert tags_to_prune(shared, "g", {DIGEST, OTHER}, {4}, retention=0) == ["g-v1", "g-v2"]
+    # ... unless the other tag is going too: then the newest of them is spared
+    assert tags_to_prune(shared, "g", {DIGEST}, set(), retention=0) == ["g-v1", "g-v2", "g-v4"]
 
 
 # -- Function URL events and responses ---------------------------------------------------------------------
