@@ -200,8 +200,10 @@ class AwsLambdaTarget:
     def _publish(self, release: Release, digest: str, image_uri: str, label: str) -> str:
         latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
         config = latest.get("Configuration") or {}
-        if image_digest((latest.get("Code") or {}).get("ImageUri")) != digest or \
-                config.get("Architectures", ["x86_64"]) != [self.architecture]:
+        same_code = (image_digest((latest.get("Code") or {}).get("ImageUri")) == digest
+                     and config.get("Architectures", ["x86_64"]) == [self.architecture]
+                     and config.get("LastUpdateStatus", "Successful") == "Successful")  # not after a failed update
+        if not same_code:
             aws_call("UpdateFunctionCode", self.client.update_function_code, FunctionName=self.function,
                      ImageUri=image_uri, Architectures=[self.architecture], Publish=False)
             self._wait("UpdateFunctionCode")

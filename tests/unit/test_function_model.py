@@ -190,3 +190,15 @@ def test_the_smoke_verdict_compares_exactly_and_names_an_error_answer():
     down = {"statusCode": 503, "body": json.dumps({"error": "model_unavailable", "message": "ModelIntegrityError: x"})}
     assert smoke_verdict(down, smoke) == "it answered 503 (model_unavailable: ModelIntegrityError: x)"
     assert "malformed" in smoke_verdict({"statusCode": "x"}, smoke)
+
+
+def test_the_aws_adapter_imports_nothing_heavy_for_the_approval_lambda():
+    # the approval Lambda builds this target at its cold start: no numpy, pandas, scikit-learn, SageMaker SDK,
+    # boto3 (imported when a client is built), nor the local front's HTTP server
+    import subprocess
+    import sys
+
+    code = ("import sys, deploy.function.aws; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'numpy', 'pandas', 'sklearn', 'sagemaker', 'boto3', 'http'}), 'deploy.function.front' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["['http']", "False"]  # http.client: the registry client's transport
