@@ -17,8 +17,10 @@ A deployment, each step a precondition of the next:
 6. only then point the alias at it (created if missing; its Description names the previous version).
 
 Any failure leaves the alias where it was (and the throttle as it was) and raises DeploymentFailed
-naming the step. Observe reads the alias, its version's Description and image, and the throttle:
-read calls only, so a replay writes nothing. Retention: deploy.function.aws_retention.
+naming the step. Observe reads the alias, its version's Description, image and configuration, and the
+throttle: read calls only, so a replay writes nothing. A live version whose memory or managed variables
+differ from the configuration (memory_mb changed) is observed as not active, so the next reconcile
+publishes the same model with the new configuration. Retention: deploy.function.aws_retention.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Live:
     previous: str | None
     throttled: bool
     alias_exists: bool
+    drift: str | None = None  # how the version's memory or managed variables differ from the configuration
 
 
 class AwsLambdaTarget:
@@ -107,7 +110,18 @@ class AwsLambdaTarget:
                         self.function, version, digest, config.get("Description"))
             record = None
         previous = _PREVIOUS.search(alias.get("Description") or "")
-        return Live(version, record, digest, previous.group(1) if previous else None, throttled, True)
+        return Live(version, record, digest, previous.group(1) if previous else None, throttled, True,
+                    None if record is None else self._drift(config, record.model_version))
+
+    def _drift(self, config: dict[str, Any], model_version: int) -> str | None:
+        """How a version's configuration differs from what this target would publish (None: it does not)."""
+        env = (config.get("Environment") or {}).get("Variables") or {}
+        wanted = function_environment(env, self.memory_mb, model_label(self.group, model_version))
+        if config.get("MemorySize") != self.memory_mb or wanted != env:
+            changed = sorted(k for k in wanted if env.get(k) != wanted[k])
+            return (f"its memory is {config.get('MemorySize')} MB and {', '.join(changed) or 'its variables'} "
+                    f"differ; the configuration asks for {self.memory_mb} MB")
+        return None
 
     def _throttled(self) -> bool:
         missing = f"Lambda function {self.function} does not exist: the deploy stack creates it (a container-image " \
@@ -119,10 +133,10 @@ class AwsLambdaTarget:
     def observe(self) -> Observed:
         live = self.live()
         return Observed(self.name, self.kind, None if live.record is None else live.record.model_version,
-                        live.alias_exists and not live.throttled,
+                        live.alias_exists and not live.throttled and live.drift is None,
                         {"function": self.function, "alias": self.alias, "function_version": live.version,
                          "previous_function_version": live.previous, "image_digest": live.digest,
-                         "throttled": live.throttled})
+                         "throttled": live.throttled, "configuration_drift": live.drift})
 
     # -- deploy ---------------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ A deployment does what the AWS adapter does, in the same order, on the local sta
 5. only then move the alias. A failure at any step leaves the alias where it was (and the throttle as
    it was) and raises DeploymentFailed saying why.
 
+A live version whose recorded environment is not what the configured memory gives is observed as not
+active, so the next reconcile publishes the model again with the new configuration (as on AWS).
+
 The recorded environment is not applied to a local process (it is process-wide and would leak between
 versions served side by side); predictions do not depend on the thread count.
 """
@@ -65,11 +68,15 @@ class LocalLambdaTarget:
         state = self._state()
         live = state.live_version
         serving = read_serving(self.home, self.group, TARGET)
+        drift = None
+        if live is not None and live.environment != function_environment(
+                {}, self.memory_mb, model_label(self.group, live.model_version)):
+            drift = f"its environment {live.environment} is not what memory_mb = {self.memory_mb} gives"
         return Observed(self.name, self.kind, None if live is None else live.model_version,
-                        live is not None and not state.throttled,
+                        live is not None and not state.throttled and drift is None,
                         {"function": self.function, "alias": self.alias, "function_version": state.live,
                          "previous_function_version": state.previous, "throttled": state.throttled,
-                         "model_dir": None if live is None else live.model_dir,
+                         "configuration_drift": drift, "model_dir": None if live is None else live.model_dir,
                          "serving_url": None if serving is None else serving.url})
 
     def deploy(self, release: Release, smoke: SmokeTest | None) -> str:

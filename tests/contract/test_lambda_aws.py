@@ -221,3 +221,19 @@ def test_the_composition_root_builds_the_target_from_the_configuration(moto_endp
     monkeypatch.setenv("GREENLIGHT_LAMBDA_BASE_IMAGE_TAG", "base-pinned")
     assert ws._aws_lambda(ws.deploy_config()).base_tag == "base-pinned"
     assert aws_client("lambda", moto_endpoint).list_functions()["Functions"] == []  # building it called nothing
+
+
+def test_a_changed_memory_publishes_the_same_model_again_with_its_threads(world, models):
+    world.target().deploy(release(world, models, 1), smoke(models))
+    smaller = world.target(memory_mb=1024)
+    observed = smaller.observe()
+    assert (observed.version, observed.active) == (1, False)
+    assert "its memory is 3538 MB and GREENLIGHT_PREDICT_THREADS differ" in observed.detail["configuration_drift"]
+    world.calls.clear()
+    message = smaller.deploy(release(world, models, 1, uri=f"s3://greenlight-lambda-test/{GROUP}/v1/model.tar.gz"),
+                             smoke(models))
+    assert message.startswith("v1 -> v1 (function version 2,")
+    assert world.writes() == ["UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias"]  # same image: no code
+    config = world.lam.get_function(FunctionName=world.function, Qualifier="2")["Configuration"]
+    assert (config["MemorySize"], config["Environment"]["Variables"]["GREENLIGHT_PREDICT_THREADS"]) == (1024, "1")
+    assert smaller.observe().active

@@ -217,3 +217,19 @@ def test_a_tampered_model_is_the_handlers_503_and_never_goes_live(env):
     [failure] = result["report"]["results"]
     assert not failure["ok"] and "answered 503 (model_unavailable: ModelIntegrityError" in failure["message"]
     assert "v1 still serves" in failure["message"] and env.served_version() == v1
+
+
+def test_a_changed_memory_is_drift_the_next_reconcile_republishes(env, monkeypatch):
+    v1 = env.register()
+    approve(env, v1)
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_MEMORY_MB", "3538")
+    target = env.reconciler().targets[0]
+    observed = target.observe()
+    assert (observed.version, observed.active) == (v1, False) and observed.detail["configuration_drift"]
+    [result] = env.reconciler().reconcile().results
+    assert result.ok and result.message.startswith("v1 -> v1 (function version 2;")
+    state = FunctionState.read(env.home, env.group, env.group)
+    assert state.live == 2 and state.versions[2].environment["GREENLIGHT_PREDICT_THREADS"] == "2"
+    writes = env.target_writes()
+    [again] = env.reconciler().reconcile().results
+    assert again.action.value == "none" and env.target_writes() == writes
