@@ -34,6 +34,8 @@ from tests.support.templates import TEMPLATE, branches, load
 STACK_OWNED = {
     "GREENLIGHT_STATE_TABLE": ("StateTable", "the stack creates the lease and status table"),
     "GREENLIGHT_ENDPOINT_ROLE_ARN": ("SageMakerExecutionRole", "the stack creates the models' execution role"),
+    "GREENLIGHT_LAMBDA_FUNCTION_NAME": ("InferenceFunction", "the stack creates the inference function"),
+    "GREENLIGHT_LAMBDA_ECR_REPOSITORY": ("Repository", "the stack creates the ECR repository"),
 }
 # Where the template accepts less than the model, on purpose: (rejected by the template only, why).
 STRICTER: dict[str, tuple[Callable[[str], bool], str]] = {
