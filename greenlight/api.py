@@ -24,8 +24,9 @@ from greenlight.errors import DataError
 from greenlight.registry.model import ApprovalStatus, ModelVersion
 from greenlight.workspace import Target, Workspace
 
-__all__ = ["ApprovalResult", "CostResult", "TrainResult", "approve", "cost", "definition", "deliver_pending",
-           "deploy", "reject", "show", "status", "train", "upsert_pipeline", "versions", "workspace"]
+__all__ = ["ApprovalResult", "CostResult", "Prediction", "Serving", "TrainResult", "approve", "cost", "definition",
+           "deliver_pending", "deploy", "predict", "reject", "serve_endpoint", "serve_lambda", "show", "status",
+           "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -308,3 +309,137 @@ def cost(requests_per_day: float, duration_ms: float = 200.0, *, offline: bool =
     return CostResult(rows, choice.option.value, choice.reason,
                       tuple({"requests_per_day": b.requests_per_day, "cheaper_below": b.cheaper_below.value,
                              "cheaper_above": b.cheaper_above.value} for b in evens), written)
+
+
+# -- serving and predictions ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prediction:
+    values: tuple[float, ...]
+    version: str | None  # the model version that answered (`<group>/<n>`)
+    target: str
+
+
+class Serving:
+    """A local endpoint or Lambda front running in this process (for notebooks); close() stops it."""
+
+    def __init__(self, server, url: str, close: Callable[[], None]):
+        self.server, self.url, self._close = server, url, close
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> Serving:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
+    """Serve the group's deployed version on a local endpoint in a background thread (local only), registered
+    so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process."""
+    from deploy.endpoint import Endpoint, ModelSlot
+    from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
+
+    group = _group(ws, group)
+    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", port, poll_seconds=0.2).start()
+    register_serving(ws.home, group, endpoint.url)
+
+    def close() -> None:
+        unregister_serving(ws.home, group)
+        endpoint.close()
+
+    return Serving(endpoint, endpoint.url, close)
+
+
+def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
+    """Serve the group's local Lambda (its Function URL on the alias) in a background thread (local only)."""
+    from deploy.endpoint.deployed import register_serving, unregister_serving
+    from deploy.function.front import FunctionFront
+    from deploy.function.state import TARGET
+
+    config = ws.deploy_config(group=group)
+    front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, "127.0.0.1", port).start()
+    register_serving(ws.home, config.group, front.url, TARGET)
+
+    def close() -> None:
+        unregister_serving(ws.home, config.group, TARGET)
+        front.close()
+
+    return Serving(front, front.url, close)
+
+
+def predict(ws: Workspace, rows: list[list[float]] | str, target: str = "endpoint", group: str | None = None
+            ) -> Prediction:
+    """Predictions for `rows` (lists of numbers, or CSV text) from the deployed endpoint or Lambda.
+
+    Locally through the running `endpoint serve` / `lambda serve` (or serve_endpoint/serve_lambda); on AWS
+    through sagemaker-runtime InvokeEndpoint, or Lambda Invoke of the `live` alias with a Function URL event.
+
+    Raises:
+        ServingUnavailable: nothing serves the target locally; DataError: the rows were refused (4xx).
+    """
+    from greenlight.errors import ServingUnavailable
+
+    body = rows if isinstance(rows, str) else "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows)
+    config = ws.deploy_config(group=group)
+    if target not in ("endpoint", "lambda"):
+        raise DataError(f"unknown target {target!r}: predictions come from 'endpoint' or 'lambda'")
+    if ws.target is Target.AWS:
+        return _predict_on_aws(ws, config, body, target)
+    from deploy.endpoint import invoke
+    from deploy.endpoint.deployed import read_serving
+
+    serving = read_serving(ws.home, config.group, target)
+    if serving is None:
+        command = "endpoint serve" if target == "endpoint" else "lambda serve"
+        raise ServingUnavailable(f"no local {target} is running for {config.group}: start `greenlight {command}` "
+                                 f"(or api.serve_{target}(ws))")
+    answer = invoke(serving.url, body.encode(), "text/csv", "application/json")
+    return Prediction(tuple(json.loads(answer.body)["predictions"]), answer.model_version, target)
+
+
+def _predict_on_aws(ws: Workspace, config, body: str, target: str) -> Prediction:
+    from greenlight.aws_errors import aws_call
+
+    if target == "endpoint":
+        answer = aws_call("InvokeEndpoint", ws.client("sagemaker-runtime").invoke_endpoint,
+                          EndpointName=config.endpoint_name, Body=body.encode(), ContentType="text/csv",
+                          Accept="application/json")
+        return Prediction(tuple(json.loads(answer["Body"].read())["predictions"]), None, target)
+    from deploy.function.events import function_url_event, http_response
+
+    event = function_url_event("POST", "/invocations", "", {"content-type": "text/csv"}, body.encode())
+    answer = aws_call("Invoke", ws.client("lambda").invoke, FunctionName=config.function_name,
+                      Qualifier=config.lambda_.alias, Payload=json.dumps(event).encode())
+    status, headers, content = http_response(json.loads(answer["Payload"].read()))
+    if status != 200:
+        raise DataError(f"the function answered {status}: {content[:300]!r}")
+    return Prediction(tuple(json.loads(content)["predictions"]), headers.get("x-greenlight-model-version"), target)
+
+
+def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = None, timeout: float = 900.0,
+                        poll: float = 10.0) -> dict[str, Any]:
+    """Poll status() until every target runs `version` (None: runs nothing); returns the last status.
+
+    Locally approvals deploy before they return, so this returns at once; on AWS the approval handler
+    deploys asynchronously after SageMaker's event.
+
+    Raises:
+        WaitTimeout: naming the targets still elsewhere after `timeout` seconds.
+    """
+    import time
+
+    from greenlight.errors import WaitTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        current = status(ws, group)
+        behind = [f"{t['target']} runs {t.get('running')}" for t in current["targets"]
+                  if t.get("running") != version]
+        if not behind:
+            return current
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"after {timeout:g} s not every target runs v{version}: {', '.join(behind)}")
+        time.sleep(poll)
