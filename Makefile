@@ -6,6 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.greenlight-installed
 TOOLS   := $(VENV)/.greenlight-tools
 PYTEST_ARGS ?=
+DEMO_HOME ?= .greenlight-demo
 
 .PHONY: venv tools demo test test-fast bench definition-snapshot lint clean
 
@@ -37,15 +38,9 @@ $(TOOLS): Makefile
 
 tools: $(TOOLS)
 
-## demo: run the training pipeline locally on the bundled data, then show the cost table
+## demo: the whole lifecycle on this machine, narrated (train, approve, deploy, predict, retrain, roll back, cost)
 demo: $(STAMP)
-	$(BIN)/greenlight pipeline definition --output $(VENV)/demo-definition.json
-	$(BIN)/greenlight run
-	$(BIN)/greenlight run
-	$(BIN)/greenlight models list
-	$(BIN)/greenlight models approve 2 --description "approved by make demo"
-	$(BIN)/greenlight models show 2
-	$(BIN)/greenlight cost --requests-per-day 10000
+	$(BIN)/greenlight demo --home $(DEMO_HOME)
 
 ## test: the whole suite, slow checks included (what CI runs)
 test: $(STAMP) $(TOOLS)

@@ -57,6 +57,18 @@ def _root(
             handler.addFilter(lambda r: r.levelno >= logging.ERROR or not r.name.startswith("sagemaker"))
 
 
+def _demo(
+    home: Path = typer.Option(Path(".greenlight-demo"), "--home", help="The demo's own GREENLIGHT_HOME, emptied "
+                                                                       "first (nothing else is touched)."),
+) -> None:
+    """The whole lifecycle on this machine, narrated: train v1, approve (endpoint, Lambda and batch schedule on
+    v1), predictions, retrain v2, approve, reject v2 (everything rolled back to v1), the cost comparison; then
+    stop everything it started. Exits 1 naming the step that misbehaved. `make demo` runs this."""
+    from greenlight.demo import run_demo
+
+    run_demo(home, echo=lambda text: typer.echo(text))
+
+
 def _register() -> None:
     from greenlight.cli import batch, cost, deploy, endpoint, lambda_, models, pipeline, run, stack
 
@@ -72,6 +84,7 @@ def _register() -> None:
     app.command("status")(deploy.status)
     app.add_typer(stack.app, name="stack")
     app.add_typer(batch.app, name="batch")
+    app.command("demo")(_demo)
 
 
 _register()
