@@ -52,6 +52,7 @@ CASES = [
     (["batch", "run", "--input", "/no/such/dir", "--output", "out"], "/no/such/dir", 2),
     (["batch", "run", "--input", "in", "--output", "out", "--max-payload-mb", "101"], "101", 2),
     (["batch", "jobs", "--bogus"], "No such option: --bogus", 2),
+    (["demo", "--home"], "Option '--home' requires an argument", 2),
     (["batch", "scheduler", "--poll-seconds", "0"], "--poll-seconds", 2),
     (["stack", "deploy", "--parameter", "AlarmTopicArn"], "--parameter 'AlarmTopicArn' is not KEY=VALUE", 2),
     (["stack", "package"], "missing --bucket / ARTIFACT_BUCKET", 2),
