@@ -17,6 +17,9 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     memory_mb = 1024                      # 128-10240; decides GREENLIGHT_PREDICT_THREADS (deploy.function.model)
     architecture = "x86_64"               # or "arm64"
     ecr_repository = "greenlight-inference"   # AWS: where the base image is and model images go
+    [batch]                               # GREENLIGHT_BATCH_<FIELD>: deploy.batch.config.BatchConfig
+    input = "s3://my-bucket/my-models/batch/input/"    # locally: default GREENLIGHT_HOME/batch/groups/<group>/input
+    schedule = "cron(0 2 * * ? *)"        # EventBridge Scheduler cron() or rate(), in `timezone`
 
 A bad value is one ConfigurationError listing every bad field with its limit and where it came from.
 `ENV_FIELDS` lists every variable name, so the CloudFormation template can be checked against it.
@@ -33,11 +36,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from deploy.batch.config import BatchConfig
 from deploy.engine.model import NothingApproved
 from greenlight.errors import ConfigurationError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
-__all__ = ["CONFIG_FILE", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "BatchConfig", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig",
+           "load_config"]
 
 CONFIG_FILE = "greenlight.toml"
 ENV_PREFIX = "GREENLIGHT_"
@@ -67,7 +72,8 @@ class EndpointConfig(_Section):
                                                       "reconcile finishes what a stopped one left)")
     retention: int = Field(3, ge=0, le=100, description="older models and endpoint configs kept for rollback, "
                                                         "besides the live one and the previous one")
-    role_arn: str | None = Field(None, description="SageMaker execution role for the endpoint's models (AWS)")
+    role_arn: str | None = Field(None, description="SageMaker execution role of the group's SageMaker Models: the "
+                                                   "endpoint's and the batch jobs' (AWS)")
 
     @field_validator("memory_mb")
     @classmethod
@@ -170,6 +176,7 @@ class DeployConfig(_Section):
     endpoint: EndpointConfig = EndpointConfig()
     lambda_: LambdaConfig = Field(LambdaConfig(), alias="lambda")  # `lambda` is a Python keyword
     smoke: SmokeConfig = SmokeConfig()
+    batch: BatchConfig = BatchConfig()  # scheduled Batch Transform (deploy/batch/config.py)
 
     @field_validator("group")
     @classmethod
@@ -263,12 +270,28 @@ def _mark(data: dict, path: tuple[str, ...], source: str, sources: dict) -> None
         sources[path + (key,)] = source
 
 
+def _fields_at(loc: tuple[str, ...]) -> set[str]:
+    """The field names of the section at `loc` (empty when `loc` is not a section)."""
+    model: Any = DeployConfig
+    for key in loc:
+        info = model.model_fields.get(key) if isinstance(model, type) else None
+        if info is None or not (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)):
+            return set()
+        model = info.annotation
+    return set(model.model_fields)
+
+
 def _describe(exc: ValidationError, sources: dict[tuple[str, ...], str]) -> str:
     problems = []
     for error in exc.errors():
         loc = tuple(str(p) for p in error["loc"])
-        where = sources.get(loc) or sources.get(loc[:1]) or "the defaults"
         message = error["msg"].removeprefix("Value error, ")
+        named, _, rest = message.partition(": ")
+        if rest and named.isidentifier() and loc and named in _fields_at(loc):  # a section's rule names its field
+            loc, message = loc + (named,), rest
+        elif rest and loc and named == loc[-1]:  # the field's own rule repeats its name (BatchConfig's do)
+            message = rest
+        where = sources.get(loc) or sources.get(loc[:1]) or "the defaults"
         if error["type"] == "extra_forbidden":
             message = "is not a setting Greenlight knows"
         shown = f" = {error['input']!r}" if error["type"] != "extra_forbidden" and not isinstance(

@@ -3,6 +3,8 @@
     transform_job_input(config, model)      CreateTransformJob request, with Scheduler placeholders
     schedule_request(config, model, state)  CreateSchedule / UpdateSchedule request (the same shape)
     model_from_schedule(schedule)           the ModelRef a schedule starts jobs with (observing)
+    previous_model(schedule)                the SageMaker Model it ran before (kept by retention)
+    schedule_drift(schedule, wanted)        what differs between a schedule and the one configured
     substitute_context(text, ...)           what EventBridge Scheduler does to Input when it fires
 
 The schedule's target is the universal target `arn:aws:scheduler:::aws-sdk:sagemaker:createTransformJob`
@@ -24,6 +26,7 @@ own payload check (4 MiB by default) lets through the mini-batches the job sends
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +45,8 @@ __all__ = [
     "ScheduleInputError",
     "model_from_schedule",
     "model_from_transform_request",
+    "previous_model",
+    "schedule_drift",
     "schedule_request",
     "substitute_context",
     "transform_job_input",
@@ -57,6 +62,7 @@ GROUP_TAG = "greenlight:model-package-group"
 VERSION_TAG = "greenlight:model-version"
 PAYLOAD_ENV = "GREENLIGHT_MAX_PAYLOAD_BYTES"
 # The members of a GetSchedule response that CreateSchedule/UpdateSchedule also take.
+_BEFORE = re.compile(r"; before: \S+ \((?P<model>[a-zA-Z0-9-]{1,63})\)$")
 _WRITABLE = ("Name", "GroupName", "ScheduleExpression", "StartDate", "EndDate", "Description",
              "ScheduleExpressionTimezone", "State", "KmsKeyArn", "Target", "FlexibleTimeWindow",
              "ActionAfterCompletion")
@@ -83,8 +89,10 @@ def transform_job_input(config: BatchConfig, model: ModelRef, *, local: bool = F
     """The CreateTransformJob request a scheduled run sends, `<aws.scheduler.execution-id>` unresolved.
 
     Raises:
-        ConfigurationError: input or output is unset, or (unless `local`) not an s3:// URI.
+        ConfigurationError: input or output is unset, or (unless `local`) not an s3:// URI; the
+            group's name is too long for a job name prefix and none is configured.
     """
+    config = config.names_for(model.group)
     source, destination = config.require_io()
     if not local:
         bad = [f"{name} {value!r}" for name, value in (("input", source), ("output", destination))
@@ -119,12 +127,17 @@ def transform_job_input(config: BatchConfig, model: ModelRef, *, local: bool = F
 
 
 def schedule_request(config: BatchConfig, model: ModelRef, *, state: str = "ENABLED",
-                     local: bool = False) -> dict[str, Any]:
+                     local: bool = False, previous: ModelRef | None = None) -> dict[str, Any]:
     """The CreateSchedule (= UpdateSchedule) request that runs `model` on `config.schedule`.
+
+    The Description names the model and, when given, the one the schedule ran before (`previous`,
+    which retention keeps; read back by `previous_model`). The name is `config.schedule_name`, by
+    default `<group>-batch`.
 
     Raises:
         ConfigurationError: no role_arn (unless `local`), or transform_job_input's reasons.
     """
+    config = config.names_for(model.group)
     if state not in ("ENABLED", "DISABLED"):
         raise ValueError(f"state must be ENABLED or DISABLED, not {state!r}")
     if not local and not config.role_arn:
@@ -139,9 +152,12 @@ def schedule_request(config: BatchConfig, model: ModelRef, *, state: str = "ENAB
     }
     if config.dead_letter_arn:
         target["DeadLetterConfig"] = {"Arn": config.dead_letter_arn}
+    description = f"Greenlight batch predictions with {model.label} ({model.model_name})"
+    if previous is not None and previous.model_name != model.model_name:
+        description += f"; before: {previous.label} ({previous.model_name})"
     return {
         "Name": config.schedule_name,
-        "Description": f"Greenlight batch predictions with {model.label} ({model.model_name})",
+        "Description": description,
         "ScheduleExpression": config.schedule,
         "ScheduleExpressionTimezone": config.timezone,
         "State": state,
@@ -212,3 +228,40 @@ def model_from_transform_request(request: Any, where: str = "the CreateTransform
     if not isinstance(version, str) or not version.isdigit() or int(version) < 1:
         raise ScheduleInputError(f"{where}: its Input's tag {VERSION_TAG} is {version!r}, not a version number")
     return ModelRef(group, int(version), model_name)
+
+
+def previous_model(schedule: Mapping[str, Any]) -> str | None:
+    """The SageMaker Model the schedule ran before its current one (from its Description), if known."""
+    match = _BEFORE.search(str(schedule.get("Description") or ""))
+    return None if match is None else match["model"]
+
+
+def _essentials(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """What decides the jobs a schedule starts: expression, time zone, window, target (Input parsed)."""
+    target = dict(schedule.get("Target") or {})
+    try:
+        target["Input"] = json.loads(target.get("Input") or "null")
+    except ValueError:
+        pass
+    return {"ScheduleExpression": schedule.get("ScheduleExpression"),
+            "ScheduleExpressionTimezone": schedule.get("ScheduleExpressionTimezone") or "UTC",
+            "FlexibleTimeWindow": schedule.get("FlexibleTimeWindow"),
+            "Target": {key: target.get(key) for key in ("Arn", "RoleArn", "Input", "RetryPolicy", "DeadLetterConfig")}}
+
+
+def schedule_drift(schedule: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """The settings in which `schedule` (GetSchedule) differs from `wanted` (a schedule_request), by name.
+
+    State and Description are not compared (the caller looks at State; Description is for people).
+    An empty list: the schedule starts exactly the jobs the configuration asks for.
+    """
+    have, want = _essentials(schedule), _essentials(wanted)
+    drift = [key for key in ("ScheduleExpression", "ScheduleExpressionTimezone", "FlexibleTimeWindow")
+             if have[key] != want[key]]
+    drift += [f"Target.{key}" for key in want["Target"] if have["Target"][key] != want["Target"][key]]
+    inputs = have["Target"]["Input"], want["Target"]["Input"]
+    if isinstance(inputs[0], dict) and isinstance(inputs[1], dict) and inputs[0] != inputs[1]:
+        drift.remove("Target.Input")
+        drift += [f"Input.{key}" for key in sorted(set(inputs[0]) | set(inputs[1]))
+                  if inputs[0].get(key) != inputs[1].get(key)]
+    return drift

@@ -29,7 +29,16 @@ Service rules encoded here, with their sources:
   (the example, d32c5kddcf5bb8c3, has 16 characters), so the prefix keeps 36 characters free for it.
 
 Defaults work on a bare machine: only `input` and `output` have none (a job needs them; `require_io`
-says so), and `role_arn` matters only for AWS.
+says so; the local batch target defaults them to folders under GREENLIGHT_HOME), and `role_arn` and
+`dead_letter_arn` matter only for AWS. `schedule_name` and `job_name_prefix` default to names derived
+from the model package group (`<group>-batch`, `<group>`: `names_for`), so two groups in one account
+never share a schedule and the deploy stack's policies can name what the engine touches.
+
+The target's own settings (deploy.config nests this model as DeployConfig's `batch` section, read
+from greenlight.toml `[batch]` and GREENLIGHT_BATCH_* like every other section): `enabled`,
+`retention` (SageMaker Models kept for rollback), and on AWS the smoke test: `smoke_transform` runs
+the recorded smoke rows through a real Batch Transform job of the new version before the schedule
+moves to it, waiting at most `smoke_timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from enum import Enum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deploy.batch.expressions import ScheduleExpressionError, parse_schedule_expression
 from greenlight.errors import ConfigurationError
@@ -111,7 +120,13 @@ RULES = {
     "role_arn": "Target.RoleArn: an IAM role ARN",
     "schedule_name": "schedule Name: 1-64 of letters, digits, - _ .",
     "job_name_prefix": f"1-{63 - 1 - EXECUTION_ID_RESERVE} of [a-zA-Z0-9-], starting and ending alphanumeric",
+    "enabled": "true or false: whether approvals move a batch schedule",
+    "retention": "a whole number 0-100: older SageMaker Models kept for rollback",
+    "smoke_transform": "true or false: smoke-test a version with a Batch Transform job on AWS",
+    "smoke_timeout_seconds": "seconds above 0, at most 3600: the wait for the smoke transform job",
 }
+JOB_PREFIX_LIMIT = 63 - 1 - EXECUTION_ID_RESERVE
+SCHEDULE_SUFFIX = "-batch"
 
 
 class BatchStrategy(str, Enum):
@@ -158,8 +173,13 @@ class BatchConfig(BaseModel):
     max_event_age_seconds: int = 3600
     dead_letter_arn: str | None = None
     role_arn: str | None = None
-    schedule_name: str = "greenlight-batch"
-    job_name_prefix: str = "greenlight"
+    schedule_name: str | None = None  # default: <group>-batch (names_for)
+    job_name_prefix: str | None = None  # default: the group's name, when it fits (names_for)
+    enabled: bool = True
+    retention: int = Field(3, ge=0, le=100)
+    smoke_transform: bool = True
+    # the approval Lambda itself stops at 900 s; the next reconcile finds the smoke job by its name
+    smoke_timeout_seconds: float = Field(600.0, gt=0, le=3600)
 
     @property
     def join_input(self) -> bool:
@@ -176,6 +196,24 @@ class BatchConfig(BaseModel):
         if missing:
             raise ConfigurationError(f"the batch target needs {' and '.join(missing)}")
         return self.input, self.output
+
+    def names_for(self, group: str) -> BatchConfig:
+        """This configuration with schedule_name and job_name_prefix filled in for `group`.
+
+        Raises:
+            ConfigurationError: job_name_prefix is unset and the group's name does not fit a
+                TransformJobName prefix (at most 26 characters).
+        """
+        prefix = self.job_name_prefix
+        if prefix is None:
+            if len(group) > JOB_PREFIX_LIMIT or not _JOB_PREFIX.match(group):
+                raise ConfigurationError(
+                    f"the batch jobs of group {group!r} need a name prefix: the group's name is longer than the "
+                    f"{JOB_PREFIX_LIMIT} characters a TransformJobName prefix may have (the rest is the run's "
+                    f"execution id); set batch.job_name_prefix ({ENV_PREFIX}JOB_NAME_PREFIX)")
+            prefix = group
+        name = self.schedule_name or f"{group[:64 - len(SCHEDULE_SUFFIX)].rstrip('-')}{SCHEDULE_SUFFIX}"
+        return self.model_copy(update={"schedule_name": name, "job_name_prefix": prefix})
 
     @field_validator("input", "output")
     @classmethod
@@ -267,16 +305,16 @@ class BatchConfig(BaseModel):
 
     @field_validator("schedule_name")
     @classmethod
-    def _schedule_name(cls, value: str) -> str:
-        if not _SCHEDULE_NAME.match(value):
+    def _schedule_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SCHEDULE_NAME.match(value):
             raise ValueError(f"schedule_name: {value!r} is not 1-64 of letters, digits, '-', '_' and '.'")
         return value
 
     @field_validator("job_name_prefix")
     @classmethod
-    def _job_prefix(cls, value: str) -> str:
-        limit = 63 - 1 - EXECUTION_ID_RESERVE
-        if not _JOB_PREFIX.match(value) or len(value) > limit:
+    def _job_prefix(cls, value: str | None) -> str | None:
+        limit = JOB_PREFIX_LIMIT
+        if value is not None and (not _JOB_PREFIX.match(value) or len(value) > limit):
             raise ValueError(f"job_name_prefix: {value!r} must be 1-{limit} characters of letters, digits and "
                              "'-', starting and ending with a letter or digit (TransformJobName "
                              "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}, with room for the execution id)")

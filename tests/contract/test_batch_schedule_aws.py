@@ -20,7 +20,8 @@ from tests.contract.conftest import aws_client
 CONFIG = BatchConfig(input="s3://greenlight-data/batch/in/", output="s3://greenlight-data/batch/out/",
                      role_arn="arn:aws:iam::123456789012:role/greenlight-scheduler",
                      dead_letter_arn="arn:aws:sqs:us-east-1:123456789012:greenlight-batch-dlq",
-                     schedule="cron(0 2 * * ? *)", timezone="Europe/Paris")
+                     schedule="cron(0 2 * * ? *)", timezone="Europe/Paris", schedule_name="greenlight-batch",
+                     job_name_prefix="greenlight")
 V1 = ModelRef("greenlight-models", 1, "greenlight-models-v1")
 V2 = ModelRef("greenlight-models", 2, "greenlight-models-v2")
 

@@ -40,7 +40,8 @@ def world(tmp_path, monkeypatch):
 
 
 def put(world, version: int, schedule: str = "rate(1 minute)", now=None, **fields) -> dict:
-    config = BatchConfig(input=str(world["input"]), output=str(world["output"]), schedule=schedule, **fields)
+    config = BatchConfig(input=str(world["input"]), output=str(world["output"]), schedule=schedule,
+                         schedule_name="greenlight-batch", job_name_prefix="greenlight", **fields)
     request = schedule_request(config, ModelRef(GROUP, version, f"{GROUP}-v{version}"), local=True)
     return put_local_schedule(world["home"], request, now=now)
 

@@ -34,7 +34,8 @@ CONFIG = BatchConfig(input="s3://greenlight-data/batch/in/", output="s3://greenl
                      role_arn="arn:aws:iam::123456789012:role/greenlight-scheduler",
                      dead_letter_arn="arn:aws:sqs:us-east-1:123456789012:greenlight-batch-dlq",
                      schedule="cron(30 1 ? * MON-FRI *)", timezone="Europe/Paris", instance_count=3,
-                     join_source="Input", max_payload_mb=20)
+                     join_source="Input", max_payload_mb=20, schedule_name="greenlight-batch",
+                     job_name_prefix="greenlight")
 # What EventBridge Scheduler substitutes; the execution id is AWS's documented example, and a
 # UUID-length one shows the name still fits.
 CONTEXT = {"schedule_arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/greenlight-batch",

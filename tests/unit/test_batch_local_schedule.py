@@ -25,7 +25,8 @@ V1 = ModelRef("greenlight-models", 1, "greenlight-models-v1")
 
 
 def request(schedule="rate(1 hour)", model=V1, **fields):
-    config = BatchConfig(input="in", output="out", schedule=schedule, **fields)
+    config = BatchConfig(input="in", output="out", schedule=schedule, schedule_name="greenlight-batch",
+                         job_name_prefix="greenlight", **fields)
     return schedule_request(config, model, local=True)
 
 

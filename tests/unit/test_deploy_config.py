@@ -79,3 +79,45 @@ def test_env_fields_name_every_setting():
     assert ENV_FIELDS["GREENLIGHT_ENDPOINT_MEMORY_MB"] == ("endpoint", "memory_mb")
     assert ENV_FIELDS["GREENLIGHT_WHEN_NOTHING_APPROVED"] == ("when_nothing_approved",)
     assert all(name.startswith("GREENLIGHT_") and name.isupper() for name in ENV_FIELDS)
+
+
+def test_the_batch_section_is_read_from_the_file_and_its_variables(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "greenlight.toml").write_text('[batch]\ninput = "s3://bucket-a/in/"\nschedule = "rate(1 hour)"\n'
+                                              'strategy = "SingleRecord"\n')
+    config = load_config(environ={"GREENLIGHT_BATCH_OUTPUT": "s3://bucket-a/out/",
+                                  "GREENLIGHT_BATCH_ENABLED": "false"}, home=tmp_path)
+    batch = config.batch
+    assert (batch.input, batch.output, batch.schedule, batch.strategy.value, batch.enabled) == (
+        "s3://bucket-a/in/", "s3://bucket-a/out/", "rate(1 hour)", "SingleRecord", False)
+    assert ENV_FIELDS["GREENLIGHT_BATCH_MAX_PAYLOAD_MB"] == ("batch", "max_payload_mb")
+    assert load_config(environ={}, home=tmp_path / "none").batch.enabled is True  # on by default (locally)
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"GREENLIGHT_BATCH_MAX_PAYLOAD_MB": "101"},
+     "batch.max_payload_mb = '101' (GREENLIGHT_BATCH_MAX_PAYLOAD_MB): 101 is outside 0-100"),
+    ({"GREENLIGHT_BATCH_MAX_PAYLOAD_MB": "0"},  # a rule between two fields is still named by its field
+     "batch.max_payload_mb (GREENLIGHT_BATCH_MAX_PAYLOAD_MB): 0 (no limit, HTTP chunked encoding)"),
+    ({"GREENLIGHT_BATCH_SCHEDULE": "rate(1 minutes)"}, "batch.schedule = 'rate(1 minutes)' "
+                                                       "(GREENLIGHT_BATCH_SCHEDULE): 'rate(1 minutes)': with a value"),
+    ({"GREENLIGHT_BATCH_RETENTION": "101"}, "batch.retention = '101' (GREENLIGHT_BATCH_RETENTION)"),
+    ({"GREENLIGHT_BATCH_SMOKE_TIMEOUT_SECONDS": "0"}, "batch.smoke_timeout_seconds = '0'"),
+])
+def test_a_bad_batch_value_names_its_variable(tmp_path, monkeypatch, env, words):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError) as err:
+        load_config(environ=env, home=tmp_path)
+    assert words in str(err.value)
+
+
+def test_batch_names_derive_from_the_group(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    named = load_config(environ={}, home=tmp_path, group="churn-models").batch.names_for("churn-models")
+    assert (named.schedule_name, named.job_name_prefix) == ("churn-models-batch", "churn-models")
+    with pytest.raises(ConfigurationError, match=r"longer than the 26 characters .* set batch.job_name_prefix "
+                                                  r"\(GREENLIGHT_BATCH_JOB_NAME_PREFIX\)"):
+        load_config(environ={}, home=tmp_path).batch.names_for("a-model-package-group-of-30-ch")
+    kept = load_config(environ={"GREENLIGHT_BATCH_JOB_NAME_PREFIX": "churn", "GREENLIGHT_BATCH_SCHEDULE_NAME": "nightly"},
+                       home=tmp_path).batch.names_for("a-model-package-group-of-30-ch")
+    assert (kept.schedule_name, kept.job_name_prefix) == ("nightly", "churn")
