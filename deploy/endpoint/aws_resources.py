@@ -1,8 +1,11 @@
 """The SageMaker calls the endpoint target makes, one method each, through greenlight.aws_errors.
 
-`EndpointResources` knows how to describe, find, create, update, wait for and delete one endpoint
-and its group's models and endpoint configs; deploy.endpoint.aws decides which of them to call.
-Creations describe first and create only what is missing (names are deterministic: aws_names).
+`GroupResources` knows a group's SageMaker Models and endpoint configs: find or create a version's
+Model (deterministic name and tags: aws_names), list them, delete one the group owns. The endpoint
+target and the batch target (deploy.batch.aws_target: its schedule names the same Models) share it.
+`EndpointResources` adds one endpoint: describe, create, update, wait for, delete;
+deploy.endpoint.aws decides which of them to call. Creations describe first and create only what is
+missing.
 
 moto 5.2 quirks handled here: AddTags appends a second value for an existing key instead of
 replacing it (tags are read in order and the last value wins, which is what AWS's replace gives);
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 
     from deploy.config import EndpointConfig
 
-__all__ = ["GROUP_TAG", "SERVING", "SETTLING", "VERSION_TAG", "EndpointResources"]
+__all__ = ["GROUP_TAG", "SERVING", "SETTLING", "VERSION_TAG", "EndpointResources", "GroupResources"]
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +44,11 @@ class _Gone(NotFoundError):
     """The resource described does not exist (internal)."""
 
 
-class EndpointResources:
-    """One endpoint of one group and the group's models and endpoint configs, over an injected client."""
+class GroupResources:
+    """A group's SageMaker Models and endpoint configs, over an injected client."""
 
-    def __init__(self, sagemaker: SageMakerClient, group: str, endpoint: str, *, timeout: float, poll: float,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
-        self._sm, self.group, self.endpoint = sagemaker, group, endpoint
-        self.timeout, self.poll, self._sleep, self._clock = timeout, poll, sleep, clock
-
-    # -- reads ---------------------------------------------------------------------------------------
-
-    def describe(self) -> dict[str, Any] | None:
-        """DescribeEndpoint, or None when there is no endpoint."""
-        try:
-            with _aws("DescribeEndpoint", lambda: _Gone(self.endpoint)):
-                return self._sm.describe_endpoint(EndpointName=self.endpoint)
-        except _Gone:
-            return None
+    def __init__(self, sagemaker: SageMakerClient, group: str):
+        self._sm, self.group = sagemaker, group
 
     def tags(self, arn: str) -> dict[str, str]:
         """A resource's tags; on a repeated key the last value wins (moto appends on AddTags)."""
@@ -74,30 +65,6 @@ class EndpointResources:
             return None
         return variants[0]["ModelName"] if variants else None
 
-    def version_of(self, config: str) -> tuple[int | None, str | None]:
-        """(version, model name) an endpoint config serves: the model's tags, else the names.
-
-        Raises:
-            DeploymentFailed: the config's model is not this group's (Greenlight takes over no endpoint
-                it did not make).
-        """
-        model = self.model_of(config)
-        tags: dict[str, str] = {}
-        if model is not None:
-            try:
-                with _aws("DescribeModel", lambda: _Gone(model)):
-                    tags = self.tags(self._sm.describe_model(ModelName=model)["ModelArn"])
-            except _Gone:
-                pass
-        if tags.get(GROUP_TAG) == self.group and tags.get(VERSION_TAG, "").isdigit():
-            return int(tags[VERSION_TAG]), model
-        for name in (model, config):
-            parsed = parse_name(self.group, name or "")
-            if parsed is not None:
-                return parsed[0], model
-        raise DeploymentFailed(f"endpoint {self.endpoint} runs {config} (model {model}), which is not a Greenlight "
-                               f"deployment of {self.group}; set endpoint.name to an endpoint Greenlight may manage")
-
     def listed(self, kind: str) -> dict[str, int]:
         """{name: version} of the group's endpoint configs (kind 'c') or models ('m')."""
         operation, label, key, field = _LISTS[kind]
@@ -105,23 +72,6 @@ class EndpointResources:
             pages = self._sm.get_paginator(operation).paginate(NameContains=name_prefix(self.group))
             names = [item[field] for page in pages for item in page.get(key, [])]
         return {n: parsed[0] for n in names for parsed in [parse_name(self.group, n, kind)] if parsed}
-
-    def settle(self, why: str) -> dict[str, Any] | None:
-        """DescribeEndpoint until it leaves the settling states (None: it is gone), bounded by `timeout`.
-
-        Raises:
-            DeploymentFailed: still settling after `timeout` seconds.
-        """
-        deadline = self._clock() + self.timeout
-        while True:
-            endpoint = self.describe()
-            if endpoint is None or endpoint["EndpointStatus"] not in SETTLING:
-                return endpoint
-            if self._clock() >= deadline:
-                raise DeploymentFailed(f"endpoint {self.endpoint} is still {endpoint['EndpointStatus']} after "
-                                       f"{self.timeout:g} s ({why}); SageMaker may still finish it, and the next "
-                                       "reconcile observes where it ended")
-            self._sleep(self.poll)
 
     # -- writes --------------------------------------------------------------------------------------
 
@@ -161,37 +111,9 @@ class EndpointResources:
         log.info("created endpoint config %s (%s)", name, serverless_config(settings))
         return name
 
-    def create(self, config: str) -> None:
-        with _aws("CreateEndpoint"):
-            self._sm.create_endpoint(EndpointName=self.endpoint, EndpointConfigName=config,
-                                     Tags=[{"Key": GROUP_TAG, "Value": self.group}])
-        log.info("creating endpoint %s on %s", self.endpoint, config)
-
-    def update(self, config: str) -> None:
-        with _aws("UpdateEndpoint"):
-            self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config)
-        log.info("updating endpoint %s to %s", self.endpoint, config)
-
     def add_tags(self, arn: str, tags: dict[str, str]) -> None:
         with _aws("AddTags"):
             self._sm.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-
-    def delete(self, why: str) -> None:
-        """DeleteEndpoint (if there is one) and wait until it is gone.
-
-        Raises:
-            DeploymentFailed: it is still there after `timeout`.
-        """
-        try:
-            with _aws("DeleteEndpoint", lambda: _Gone(self.endpoint)):
-                self._sm.delete_endpoint(EndpointName=self.endpoint)
-        except _Gone:
-            return
-        log.warning("deleting endpoint %s: %s", self.endpoint, why)
-        left = self.settle(f"delete endpoint {self.endpoint}")
-        if left is not None:
-            raise DeploymentFailed(f"endpoint {self.endpoint} is {left['EndpointStatus']} after DeleteEndpoint, "
-                                   "not gone")
 
     def delete_owned(self, kind: str, name: str) -> bool:
         """Delete one of the group's models ('m') or endpoint configs ('c') if its tags say it is the group's.
@@ -213,3 +135,94 @@ class EndpointResources:
             log.warning("could not prune %s: %s", name, exc)
             return False
         return True
+
+
+class EndpointResources(GroupResources):
+    """One endpoint of one group, and the group's models and endpoint configs."""
+
+    def __init__(self, sagemaker: SageMakerClient, group: str, endpoint: str, *, timeout: float, poll: float,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        super().__init__(sagemaker, group)
+        self.endpoint = endpoint
+        self.timeout, self.poll, self._sleep, self._clock = timeout, poll, sleep, clock
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any] | None:
+        """DescribeEndpoint, or None when there is no endpoint."""
+        try:
+            with _aws("DescribeEndpoint", lambda: _Gone(self.endpoint)):
+                return self._sm.describe_endpoint(EndpointName=self.endpoint)
+        except _Gone:
+            return None
+
+    def version_of(self, config: str) -> tuple[int | None, str | None]:
+        """(version, model name) an endpoint config serves: the model's tags, else the names.
+
+        Raises:
+            DeploymentFailed: the config's model is not this group's (Greenlight takes over no endpoint
+                it did not make).
+        """
+        model = self.model_of(config)
+        tags: dict[str, str] = {}
+        if model is not None:
+            try:
+                with _aws("DescribeModel", lambda: _Gone(model)):
+                    tags = self.tags(self._sm.describe_model(ModelName=model)["ModelArn"])
+            except _Gone:
+                pass
+        if tags.get(GROUP_TAG) == self.group and tags.get(VERSION_TAG, "").isdigit():
+            return int(tags[VERSION_TAG]), model
+        for name in (model, config):
+            parsed = parse_name(self.group, name or "")
+            if parsed is not None:
+                return parsed[0], model
+        raise DeploymentFailed(f"endpoint {self.endpoint} runs {config} (model {model}), which is not a Greenlight "
+                               f"deployment of {self.group}; set endpoint.name to an endpoint Greenlight may manage")
+
+    def settle(self, why: str) -> dict[str, Any] | None:
+        """DescribeEndpoint until it leaves the settling states (None: it is gone), bounded by `timeout`.
+
+        Raises:
+            DeploymentFailed: still settling after `timeout` seconds.
+        """
+        deadline = self._clock() + self.timeout
+        while True:
+            endpoint = self.describe()
+            if endpoint is None or endpoint["EndpointStatus"] not in SETTLING:
+                return endpoint
+            if self._clock() >= deadline:
+                raise DeploymentFailed(f"endpoint {self.endpoint} is still {endpoint['EndpointStatus']} after "
+                                       f"{self.timeout:g} s ({why}); SageMaker may still finish it, and the next "
+                                       "reconcile observes where it ended")
+            self._sleep(self.poll)
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def create(self, config: str) -> None:
+        with _aws("CreateEndpoint"):
+            self._sm.create_endpoint(EndpointName=self.endpoint, EndpointConfigName=config,
+                                     Tags=[{"Key": GROUP_TAG, "Value": self.group}])
+        log.info("creating endpoint %s on %s", self.endpoint, config)
+
+    def update(self, config: str) -> None:
+        with _aws("UpdateEndpoint"):
+            self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config)
+        log.info("updating endpoint %s to %s", self.endpoint, config)
+
+    def delete(self, why: str) -> None:
+        """DeleteEndpoint (if there is one) and wait until it is gone.
+
+        Raises:
+            DeploymentFailed: it is still there after `timeout`.
+        """
+        try:
+            with _aws("DeleteEndpoint", lambda: _Gone(self.endpoint)):
+                self._sm.delete_endpoint(EndpointName=self.endpoint)
+        except _Gone:
+            return
+        log.warning("deleting endpoint %s: %s", self.endpoint, why)
+        left = self.settle(f"delete endpoint {self.endpoint}")
+        if left is not None:
+            raise DeploymentFailed(f"endpoint {self.endpoint} is {left['EndpointStatus']} after DeleteEndpoint, "
+                                   "not gone")
