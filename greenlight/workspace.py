@@ -212,6 +212,8 @@ class Workspace:
                                                    smoke_timeout=config.smoke.timeout_seconds))
             if config.lambda_.enabled:
                 targets.append(self._local_lambda(config))
+            if config.batch.enabled:
+                targets.append(self._local_batch(config))
             return Reconciler(config.group, self.registry, targets,
                               lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
                               status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
@@ -219,11 +221,11 @@ class Workspace:
         return self._aws_reconciler(config)
 
     def _aws_reconciler(self, config: DeployConfig) -> Reconciler:
-        """The engine on AWS: the SageMaker endpoint and Lambda targets, the DynamoDB lease and status store.
+        """The engine on AWS: the SageMaker endpoint, Lambda and batch targets, the DynamoDB lease and status store.
 
         Raises:
-            ConfigurationError: no state table, no execution role while the endpoint is enabled, or no ECR
-                repository while the Lambda is.
+            ConfigurationError: no state table, no execution role while the endpoint or the batch target is
+                enabled, no ECR repository while the Lambda is, or what the batch target needs (_aws_batch).
         """
         from deploy.endpoint.aws import SageMakerEndpointTarget
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
@@ -242,6 +244,8 @@ class Workspace:
                                                    config.endpoint, config.group, config.endpoint.role_arn))
         if config.lambda_.enabled:
             targets.append(self._aws_lambda(config))
+        if config.batch.enabled:
+            targets.append(self._aws_batch(config))
         dynamodb = self.client("dynamodb")
         return Reconciler(config.group, self.registry, targets,
                           lock=DynamoLease(dynamodb, config.state_table, config.group,
@@ -297,3 +301,37 @@ class Workspace:
                                alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
                                retention=settings.retention, update_timeout=settings.update_timeout_seconds,
                                ecr_client=ecr)
+    def _local_batch(self, config: DeployConfig):
+        """The batch target's local adapter: the local schedule under GREENLIGHT_HOME/batch/schedules."""
+        from deploy.batch.local_target import LocalBatchTarget
+
+        return LocalBatchTarget(self.home, config.group, config.batch, self.store.path_for)
+
+    def _aws_batch(self, config: DeployConfig):
+        """The batch target's AWS adapter: EventBridge Scheduler, SageMaker and S3 clients.
+
+        Raises:
+            ConfigurationError: one error naming everything the schedule needs and is not set (the
+                Scheduler role, S3 input and output, the dead-letter queue, the Models' execution role),
+                or a group too long for a job name prefix without batch.job_name_prefix.
+        """
+        from deploy.batch.aws_target import SageMakerBatchTarget
+
+        batch = config.batch
+        missing = [what for what, ok in (
+            ("batch.role_arn (GREENLIGHT_BATCH_ROLE_ARN): the role EventBridge Scheduler starts the jobs as",
+             batch.role_arn),
+            ("batch.input (GREENLIGHT_BATCH_INPUT): an s3:// prefix the jobs read",
+             (batch.input or "").startswith("s3://")),
+            ("batch.output (GREENLIGHT_BATCH_OUTPUT): an s3:// prefix the jobs write under",
+             (batch.output or "").startswith("s3://")),
+            ("batch.dead_letter_arn (GREENLIGHT_BATCH_DEAD_LETTER_ARN): the SQS queue of runs the scheduler "
+             "could not start", batch.dead_letter_arn),
+            ("endpoint.role_arn (GREENLIGHT_ENDPOINT_ROLE_ARN): the SageMaker execution role the jobs' Model "
+             "runs as", config.endpoint.role_arn)) if not ok]
+        if missing:
+            raise ConfigurationError("the batch target on AWS needs " + "; ".join(missing) + " (the deploy stack "
+                                     "sets them all), or set batch.enabled = false")
+        batch.names_for(config.group)  # a group too long for a job name prefix is refused now, not at deploy
+        return SageMakerBatchTarget(self.client("scheduler"), self.client("sagemaker"), self.client("s3"), batch,
+                                    config.group, config.endpoint.role_arn)

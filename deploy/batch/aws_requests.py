@@ -37,6 +37,7 @@ from greenlight.errors import ConfigurationError, DataError
 __all__ = [
     "EXECUTION_ID",
     "GROUP_TAG",
+    "LOCAL_ROLE_ARN",
     "SCHEDULED_TIME",
     "SCHEDULE_ARN",
     "TRANSFORM_TARGET_ARN",
@@ -61,6 +62,7 @@ ATTEMPT_NUMBER = "<aws.scheduler.attempt-number>"
 GROUP_TAG = "greenlight:model-package-group"
 VERSION_TAG = "greenlight:model-version"
 PAYLOAD_ENV = "GREENLIGHT_MAX_PAYLOAD_BYTES"
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/greenlight-local"  # the local schedule's stand-in role
 # The members of a GetSchedule response that CreateSchedule/UpdateSchedule also take.
 _BEFORE = re.compile(r"; before: \S+ \((?P<model>[a-zA-Z0-9-]{1,63})\)$")
 _WRITABLE = ("Name", "GroupName", "ScheduleExpression", "StartDate", "EndDate", "Description",
@@ -145,7 +147,7 @@ def schedule_request(config: BatchConfig, model: ModelRef, *, state: str = "ENAB
                                  "EventBridge Scheduler assumes to call sagemaker:CreateTransformJob")
     target: dict[str, Any] = {
         "Arn": TRANSFORM_TARGET_ARN,
-        "RoleArn": config.role_arn or "arn:aws:iam::000000000000:role/greenlight-local",
+        "RoleArn": config.role_arn or LOCAL_ROLE_ARN,
         "Input": json.dumps(transform_job_input(config, model, local=local), sort_keys=True),
         "RetryPolicy": {"MaximumRetryAttempts": config.max_retry_attempts,
                         "MaximumEventAgeInSeconds": config.max_event_age_seconds},

@@ -212,8 +212,11 @@ class BatchConfig(BaseModel):
                     f"{JOB_PREFIX_LIMIT} characters a TransformJobName prefix may have (the rest is the run's "
                     f"execution id); set batch.job_name_prefix ({ENV_PREFIX}JOB_NAME_PREFIX)")
             prefix = group
-        name = self.schedule_name or f"{group[:64 - len(SCHEDULE_SUFFIX)].rstrip('-')}{SCHEDULE_SUFFIX}"
-        return self.model_copy(update={"schedule_name": name, "job_name_prefix": prefix})
+        return self.model_copy(update={"schedule_name": self.schedule_name_for(group), "job_name_prefix": prefix})
+
+    def schedule_name_for(self, group: str) -> str:
+        """The schedule's name: schedule_name, else `<group>-batch`."""
+        return self.schedule_name or f"{group[:64 - len(SCHEDULE_SUFFIX)].rstrip('-')}{SCHEDULE_SUFFIX}"
 
     @field_validator("input", "output")
     @classmethod

@@ -1,33 +1,45 @@
 """What a local job runs on: the model version (and its unpacked directory), and where s3:// lives.
 
-The registry is anything with `list_versions(group, status)` (newest first) and `get(group,
-version)`; the store maps s3:// URIs to local files (`greenlight.store.LocalArtifactStore`).
+The deployed version is the one the local batch schedule names (kept by reconcile: deploy.batch.
+local_target). The registry is anything with `get(group, version)`; the store maps s3:// URIs to
+local files (`greenlight.store.LocalArtifactStore`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from deploy.batch.aws_requests import ScheduleInputError, model_from_schedule
+from deploy.batch.local_schedule import read_local_schedule
 from greenlight.errors import NotFoundError
-from greenlight.registry.model import ApprovalStatus
 
 __all__ = ["deployed_version", "local_location", "model_dir_for"]
 
 
-def deployed_version(registry, group: str) -> int:
-    """The model version the batch target is deployed on, used when no version is given.
-
-    Stand-in until the deployment engine exists: the newest Approved version of `group` (the engine's
-    desired state). The coordinator replaces this with the engine's deployed state of the batch target.
+def deployed_version(home: Path, group: str, schedule_name: str) -> int:
+    """The version the local batch target is deployed on: the one its schedule names (what the
+    scheduler's next run uses, and `greenlight batch run` when no version is given).
 
     Raises:
-        NotFoundError: the group has no Approved version (or does not exist).
+        NotFoundError: there is no schedule, it is DISABLED (no version is Approved), or it runs
+            another group; the message says to approve a version or pass --model-version.
     """
-    versions = registry.list_versions(group, ApprovalStatus.APPROVED)
-    if not versions:
-        raise NotFoundError(f"no Approved version in model package group {group!r}: approve one "
-                            "(greenlight models approve N) or pass --model-version")
-    return versions[0].version
+    schedule = read_local_schedule(home, schedule_name)
+    fix = "approve a version (greenlight models approve N) or pass --model-version"
+    if schedule is None:
+        raise NotFoundError(f"no version of {group!r} is deployed on the local batch target (there is no schedule "
+                            f"{schedule_name!r} yet): {fix}")
+    try:
+        ref = model_from_schedule(schedule)
+    except ScheduleInputError as exc:
+        raise NotFoundError(f"the local batch schedule {schedule_name!r} names no version ({exc}): {fix}") from None
+    if ref.group != group:
+        raise NotFoundError(f"the local batch schedule {schedule_name!r} runs {ref.label}, not a version of "
+                            f"{group!r}: {fix}")
+    if schedule.get("State") != "ENABLED":
+        raise NotFoundError(f"the local batch schedule {schedule_name!r} is {schedule.get('State')} (no version of "
+                            f"{group!r} is Approved; it last ran v{ref.version}): {fix}")
+    return ref.version
 
 
 def model_dir_for(registry, store, group: str, version: int, cache_dir: Path) -> Path:

@@ -111,7 +111,7 @@ def _console(stderr: bool = False):
 def run(
     input: str = typer.Option(..., "--input", help="A folder (every file below it), one file, or an s3:// prefix of the local artifact store."),
     output: str = typer.Option(..., "--output", help="Folder for the results: <input file>.out per input file, sub-folders kept."),
-    model_version: int | None = typer.Option(None, "--model-version", min=1, help="Version in --group. Default: the version the batch target is deployed on (until the deployment engine exists: the newest Approved one)."),
+    model_version: int | None = typer.Option(None, "--model-version", min=1, help="Version in --group. Default: the version the batch target is deployed on (its local schedule's, moved by approvals)."),
     group: str = GROUP,
     join_input: bool = typer.Option(False, "--join-input", help="DataProcessing JoinSource=Input: append each prediction to its input line."),
     max_payload_mb: int = typer.Option(6, "--max-payload-mb", help="MaxPayloadInMB, 0-100 (0 only with SingleRecord: no limit)."),
@@ -140,8 +140,10 @@ def run(
         raise NotFoundError(f"--input {config.input}: {folder} does not exist")
     destination, _ = local_location(config.output, ws.store)
     if model_version is None:
-        model_version = deployed_version(ws.registry, group)
-        typer.echo(f"using {group} version {model_version}: the newest Approved version", err=True)
+        schedule = ws.deploy_config(group=group).batch.schedule_name_for(group)
+        model_version = deployed_version(ws.home, group, schedule)
+        typer.echo(f"using {group} version {model_version}: the version the local batch schedule {schedule} runs "
+                   "(deployed on approval)", err=True)
     model_dir = model_dir_for(ws.registry, ws.store, group, model_version, ws.home / "model-cache")
     spec = JobSpec(input=folder, input_prefix=prefix, input_label=config.input, output=destination,
                    output_label=config.output, model_group=group, model_version=model_version,
