@@ -108,7 +108,7 @@ class LocalBatchTarget:
             raise DeploymentFailed(f"cannot put local batch schedule {self.schedule}: {exc}; {kept}") from exc
         moved = "nothing" if running is None else f"v{running.version}"
         return (f"{moved} -> v{release.version} (smoke test passed {where}; schedule {self.schedule} ENABLED, "
-                f"{self.config.schedule} {self.config.timezone}, {self.config.input} -> {self.config.output})")
+                f"{self.config.schedule} {self.config.timezone})")
 
     def stop(self) -> str:
         before = read_local_schedule(self.home, self.schedule)

@@ -23,6 +23,9 @@ def moto_server() -> Iterator[str]:
 
     moto_cloudformation.install()  # CloudFormation models and rollback moto lacks (tests/support/moto_cloudformation.py)
     install_lambda()  # PublishVersion's shared code fixed, failing image updates (tests/support/lambda_aws.py)
+    from tests.support.moto_batch import install as install_batch
+
+    install_batch()  # transform jobs that run the model, failing schedule updates (tests/support/moto_batch.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -34,10 +37,12 @@ def moto_server() -> Iterator[str]:
 def moto_endpoint(moto_server: str) -> str:
     """The moto server's URL, after wiping every resource the previous test left there."""
     from tests.support.lambda_aws import FAKE_LAMBDA
+    from tests.support.moto_batch import FAKE_BATCH
     from tests.support.moto_sagemaker import FAKE
 
     FAKE.reset()
     FAKE_LAMBDA.reset()
+    FAKE_BATCH.reset()
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
@@ -76,7 +81,8 @@ def lambda_registry(tmp_path_factory):
 
 
 # (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
-DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda"), ("aws", "lambda")]
+DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda"), ("aws", "lambda"),
+                 ("local", "batch"), ("aws", "batch")]
 
 
 def only_target(kind: str, monkeypatch) -> None:
@@ -96,7 +102,16 @@ def deploy_env(request, tmp_path, models, monkeypatch):
 
     mode, kind = request.param
     only_target(kind, monkeypatch)
-    if mode == "local":
+    if (mode, kind) == ("local", "batch"):
+        from tests.support.deploy_env_batch import LocalBatchDeployEnv
+
+        env = LocalBatchDeployEnv(tmp_path / "home", models, monkeypatch)
+    elif (mode, kind) == ("aws", "batch"):
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_batch import AwsBatchDeployEnv
+
+        env = AwsBatchDeployEnv(request.getfixturevalue("moto_endpoint"), tmp_path / "home", models, monkeypatch, GROUP)
+    elif mode == "local":
         env = LocalDeployEnv(tmp_path / "home", models, monkeypatch, kind=kind)
     elif (mode, kind) == ("aws", "lambda"):
         from tests.support.deploy_env import GROUP

@@ -73,16 +73,29 @@ def test_a_failed_update_or_smoke_test_keeps_the_previous_version_and_is_reporte
     assert not again["ok"] and env.served_version() == v1
 
 
-def test_nothing_approved_keeps_serving_with_a_warning_by_default(deploy_env):
+# The engine's documented rule (deploy/engine/model.py) for when_nothing_approved = "keep", per target kind:
+# online targets keep serving, warned; a scheduled target is disabled, since its next run would start new
+# work with a model nobody approves. (action, what is served afterwards: "v1" or None)
+NOTHING_APPROVED_BY_DEFAULT = {"endpoint": ("keep", "v1"), "lambda": ("keep", "v1"), "batch": ("stop", None)}
+
+
+def test_nothing_approved_by_default_keeps_online_targets_serving_with_a_warning_and_disables_schedules(deploy_env):
     env = deploy_env
     v1 = env.register()
     env.approve(v1)
     env.handle(env.event(v1, "Approved"))
     env.reject(v1)
     result = env.handle(env.event(v1, "Rejected"))
-    [kept] = result["report"]["results"]
-    assert kept["action"] == "keep" and kept["ok"] and "not Approved" in kept["warning"]
-    assert env.served_version() == v1
+    [outcome] = result["report"]["results"]
+    action, served = NOTHING_APPROVED_BY_DEFAULT[env.kind]
+    assert outcome["action"] == action and outcome["ok"], outcome
+    if action == "keep":
+        assert "not Approved" in outcome["warning"]
+    else:
+        assert "stopped" in outcome["message"], outcome
+    assert env.served_version() == (v1 if served == "v1" else None)
+    env.approve(v1)  # approving again brings it back
+    assert env.handle(env.event(v1, "Approved"))["ok"] and env.served_version() == v1
 
 
 def test_nothing_approved_with_stop_takes_the_endpoint_down(deploy_env):

@@ -71,7 +71,8 @@ def wait_for(condition, what: str) -> None:
 def start_job(world, output: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "GREENLIGHT_HOME": str(world["home"])}
     return subprocess.Popen([sys.executable, "-m", "greenlight.cli", "batch", "run", "--input", str(world["input"]),
-                             "--output", str(output), "--batch-strategy", "SingleRecord", "--workers", "2", *extra],
+                             "--output", str(output), "--batch-strategy", "SingleRecord", "--workers", "2",
+                             "--model-version", "1", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -110,7 +111,8 @@ def test_an_interrupted_job_leaves_no_out_file_and_the_next_run_completes(world,
     # The next run completes, removes what the dead job left, and its results are scikit-learn's.
     env = {**os.environ, "GREENLIGHT_HOME": str(world["home"])}
     rerun = subprocess.run([sys.executable, "-m", "greenlight.cli", "batch", "run", "--input", str(world["input"]),
-                            "--output", str(output)], env=env, capture_output=True, text=True, timeout=BOUND_SECONDS * 3)
+                            "--output", str(output), "--model-version", "1"], env=env, capture_output=True, text=True,
+                           timeout=BOUND_SECONDS * 3)
     assert rerun.returncode == 0, rerun.stderr
     assert [p.name for p in output.iterdir()] == ["rows.csv.out"]
     assert np.array_equal(read_floats(output / "rows.csv.out"), sklearn_predict(world["model"], world["values"]))

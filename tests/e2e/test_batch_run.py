@@ -4,8 +4,8 @@ GIVEN two versions trained by src/train.py and registered in a local registry (v
 but pending), WHEN jobs run with each strategy, with and without JoinSource Input, over several files
 (a sub-folder, an empty file, a last line without newline) and mini-batches small enough that rows
 fall on both sides of payload limits, THEN every .out line equals scikit-learn's `predict` of its
-input row, bit for bit; the CLI picks the Approved version, reports bad rows with file, line and
-reason, and writes nothing when a job fails.
+input row, bit for bit; the CLI picks the version the approval deployed on the local batch target,
+reports bad rows with file, line and reason, and writes nothing when a job fails.
 """
 
 from __future__ import annotations
@@ -105,11 +105,19 @@ def test_single_record_equals_scikit_learn(world, tmp_path, join):
     assert_outputs_equal_sklearn(world, tmp_path / "out", values, 2, join)
 
 
-def test_cli_uses_the_newest_approved_version_and_records_the_job(world, home, tmp_path, capsys):
+def test_cli_uses_the_deployed_version_and_records_the_job(world, home, tmp_path, capsys, monkeypatch):
     small, values = world["small"]
+    # nothing deployed yet: one clear error, no job
+    assert main(["batch", "run", "--input", str(small), "--output", str(tmp_path / "out")]) == 2
+    assert "approve a version (greenlight models approve N) or pass --model-version" in capsys.readouterr().err
+    # the approval (v1; v2 is pending) deploys the local batch target: its schedule names v1
+    monkeypatch.setenv("GREENLIGHT_ENDPOINT_ENABLED", "false")
+    assert main(["deploy"]) == 0
+    assert "batch: runs v1, the newest Approved version" in capsys.readouterr().out
     assert main(["batch", "run", "--input", str(small), "--output", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
-    assert "using greenlight-models version 1: the newest Approved version" in captured.err
+    assert ("using greenlight-models version 1: the version the local batch schedule greenlight-models-batch runs"
+            in captured.err)
     assert "Completed: 1,000 rows from 2 file(s)" in captured.out
     assert_outputs_equal_sklearn(world, tmp_path / "out", values, 1, join=False)
     assert main(["batch", "jobs", "--json"]) == 0

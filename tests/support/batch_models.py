@@ -67,18 +67,26 @@ def tar_bytes(model_dir: Path) -> bytes:
 
 
 def register(home: Path, model_dir: Path, *, approve: bool, group: str = GROUP) -> int:
-    """Register model_dir's archive in the local registry under `home`; its version number."""
+    """Register model_dir's archive in the local registry under `home`, with smoke-test data (five rows and
+    scikit-learn's predictions for them, linked as evaluate.py links them); its version number."""
+    from deploy.engine.smoke import SMOKE_KEY, SmokeTest
     from greenlight.registry import ApprovalStatus, LocalModelRegistry
     from greenlight.store import LocalArtifactStore
 
     registry, store = LocalModelRegistry(home), LocalArtifactStore(home / "s3")
     uri = f"s3://greenlight-local/batch-tests/{model_dir.name}/model.tar.gz"
     store.put_bytes(uri, tar_bytes(model_dir))
+    rows = np.random.default_rng(99).uniform(-0.12, 0.2, size=(5, 10))
+    smoke = SmokeTest("".join(",".join(repr(v) for v in row) + "\n" for row in rows.tolist()),
+                      tuple(float(p) for p in sklearn_predict(model_dir, rows)))
+    smoke_uri = uri.replace("model.tar.gz", "smoke.json")
+    store.put_bytes(smoke_uri, smoke.to_json().encode())
     version = registry.create_model_package({
         "ModelPackageGroupName": group,
         "InferenceSpecification": {
             "Containers": [{"Image": "sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": uri}],
             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        "CustomerMetadataProperties": {SMOKE_KEY: smoke_uri},
     }).version
     if approve:
         registry.update_status(group, version, ApprovalStatus.APPROVED)

@@ -36,7 +36,8 @@ def aws_environment(moto_url: str) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": moto_url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_MAX_ATTEMPTS": "1",
             "AWS_EC2_METADATA_DISABLED": "true", "GREENLIGHT_STATE_TABLE": TABLE,
-            "GREENLIGHT_ENDPOINT_ROLE_ARN": ROLE, "GREENLIGHT_LAMBDA_ENABLED": "false"}
+            "GREENLIGHT_ENDPOINT_ROLE_ARN": ROLE, "GREENLIGHT_LAMBDA_ENABLED": "false",
+            "GREENLIGHT_BATCH_ENABLED": "false"}
 
 
 def create_state_table(dynamodb) -> None:
@@ -56,11 +57,11 @@ class AwsDeployEnv:
         from greenlight.workspace import Workspace
         from tests.contract.conftest import aws_client
 
-        if kind != "endpoint":
-            raise ValueError(f"no aws {kind} world yet")
+        if kind not in ("endpoint", "batch"):
+            raise ValueError(f"no aws {kind} world here")
         self.kind = kind
 
-        for name, value in aws_environment(moto_url).items():
+        for name, value in self.environment(moto_url).items():
             monkeypatch.setenv(name, value)
         for name in ("AWS_PROFILE", "GREENLIGHT_CONFIG", "GREENLIGHT_ENDPOINT_NAME"):
             monkeypatch.delenv(name, raising=False)
@@ -73,8 +74,16 @@ class AwsDeployEnv:
         # the test's own registry client: registering and approving are not the target's writes
         self.registry = SageMakerModelRegistry(aws_client("sagemaker", moto_url))
         self._writes = 0
-        self.ws.client("sagemaker").meta.events.register("before-call.sagemaker.*", self._count)
+        self._count_target_writes()
         self.target = self.reconciler().targets[0]
+        assert self.target.kind.value == kind and len(self.reconciler().targets) == 1, self.reconciler().targets
+
+    def environment(self, moto_url: str) -> dict[str, str]:
+        """The variables this world sets (the deploy stack's, pointed at moto)."""
+        return aws_environment(moto_url)
+
+    def _count_target_writes(self) -> None:
+        self.ws.client("sagemaker").meta.events.register("before-call.sagemaker.*", self._count)
 
     def _count(self, model, **_: Any) -> None:
         if not model.name.startswith(_READS):

@@ -37,6 +37,7 @@ def _no_deploy_targets(monkeypatch):
     """These versions have no real model: approving them records and delivers the event, deploys nothing."""
     monkeypatch.setenv("GREENLIGHT_ENDPOINT_ENABLED", "false")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_ENABLED", "false")
+    monkeypatch.setenv("GREENLIGHT_BATCH_ENABLED", "false")
 
 
 @pytest.fixture
