@@ -8,10 +8,12 @@ For every variable the engine reads (deploy.config.ENV_FIELDS):
 - the parameter's limits (AllowedValues, AllowedPattern, MinValue/MaxValue, MinLength/MaxLength, Type)
   accept exactly the values the model accepts: both are asked about the same probes, which include
   every whole number across and beyond both sides' bounds, fractions at the model's bounds, and
-  strings at each naming rule's edges. Where the template is deliberately stricter, STRICTER says
-  how and why, and the test checks the difference is exactly that.
-Rules between two fields (provisioned_concurrency <= max_concurrency) cannot be written as parameter
-constraints; the handler refuses such a stack at its cold start with one ConfigurationError.
+  strings at each naming rule's edges (plus EXTRA_PROBES for fields with their own grammar). Where the
+  template is deliberately stricter, STRICTER says how and why; where it cannot be as strict (a cron
+  grammar, the time zone database), LOOSER says so; the test checks each difference is exactly that.
+Rules between two fields (provisioned_concurrency <= max_concurrency, a batch output inside its
+input) and what LOOSER lets through cannot be written as parameter constraints; the handler refuses
+such a stack at its cold start with one ConfigurationError.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ STACK_OWNED = {
     "GREENLIGHT_ENDPOINT_ROLE_ARN": ("SageMakerExecutionRole", "the stack creates the models' execution role"),
     "GREENLIGHT_LAMBDA_FUNCTION_NAME": ("InferenceFunction", "the stack creates the inference function"),
     "GREENLIGHT_LAMBDA_ECR_REPOSITORY": ("Repository", "the stack creates the ECR repository"),
+    "GREENLIGHT_BATCH_ROLE_ARN": ("SchedulerRole", "the stack creates the role EventBridge Scheduler runs as"),
+    "GREENLIGHT_BATCH_DEAD_LETTER_ARN": ("BatchDeadLetterQueue", "the stack creates the schedule's dead-letter "
+                                                                 "queue"),
 }
 # Where the template accepts less than the model, on purpose: (rejected by the template only, why).
 STRICTER: dict[str, tuple[Callable[[str], bool], str]] = {
@@ -45,6 +50,35 @@ STRICTER: dict[str, tuple[Callable[[str], bool], str]] = {
                          "names, which the handler's policy names in full"),
     "GREENLIGHT_ENDPOINT_NAME": (lambda v: v != v.lower(),
                                  "lower case: the handler's policy names the endpoint's ARN"),
+    "GREENLIGHT_BATCH_INPUT": (lambda v: v != "" and not (v.startswith("s3://") and v.endswith("/")),
+                               "an s3:// prefix ending in '/': SageMaker reads S3, and the execution role's "
+                               "policy names the keys under it (a local folder means nothing on AWS)"),
+    "GREENLIGHT_BATCH_OUTPUT": (lambda v: v != "" and not (v.startswith("s3://") and v.endswith("/")),
+                                "an s3:// prefix ending in '/': the policies name the keys under it"),
+    "GREENLIGHT_BATCH_JOB_NAME_PREFIX": (lambda v: v != v.lower(),
+                                         "lower case: the policies name the transform jobs' ARNs, which "
+                                         "SageMaker writes in lower case"),
+}
+# Where the template accepts more than the model, because the rule is not a pattern: (accepted by the
+# template only, why). The handler refuses such a value at its cold start, naming the rule.
+LOOSER: dict[str, tuple[Callable[[str], bool], str]] = {
+    "GREENLIGHT_BATCH_SCHEDULE": (lambda v: re.fullmatch(r"(cron|rate)\(.+\)", v) is not None and len(v) <= 256,
+                                  "cron()/rate() grammar (deploy/batch/expressions.py) is not a pattern"),
+    "GREENLIGHT_BATCH_TIMEZONE": (lambda v: re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", v) is not None
+                                  and len(v) <= 50, "the IANA time zone database is not a pattern"),
+}
+EXTRA_PROBES = {
+    "GREENLIGHT_BATCH_SCHEDULE": ["rate(5 minutes)", "rate(1 minutes)", "cron(0 2 * * ? *)", "cron(0 2 * * * *)",
+                                  "cron(15 10 ? * 6L 2026-2030)", "at(2026-01-01T00:00:00)", "rate(5 minutes"],
+    "GREENLIGHT_BATCH_TIMEZONE": ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT+5",
+                                  "Mars/Olympus", "europe/paris", "Europe/Paris/"],
+    "GREENLIGHT_BATCH_INPUT": ["s3://bucket-a/in/", "s3://bucket-a/", "s3://bucket-a/in", "s3://B/in/", "data/in",
+                               "s3://ab/in/"],
+    "GREENLIGHT_BATCH_OUTPUT": ["s3://bucket-a/out/", "s3://bucket-a/out", "s3://bucket_a/out/", "out"],
+    "GREENLIGHT_BATCH_INSTANCE_TYPE": ["ml.m5.large", "ml.c5.xlarge", "ml.t2.medium", "ml.m5.larg"],
+    # bounds beyond the whole numbers every integer field is probed with (-3 to 303)
+    "GREENLIGHT_BATCH_MAX_EVENT_AGE_SECONDS": [str(n) for n in (999, 1000, 9999, 10000, 79999, 80000, 85999, 86000,
+                                                                86399, 86400, 86401, 86500, 90000, 100000)],
 }
 NAME_PROBES = ["a", "ab", "a-b", "a--b", "a-b-c", "-a", "a-", "A", "Ab-1", "a_b", "a.b", "a b", "1", "123",
                "a/b", "é", "a" * 48, "a" * 49, "a" * 63, "a" * 64, "a" + "-b" * 31, "a" * 128, "a" * 129, "9a"]
@@ -117,7 +151,11 @@ def template_accepts(parameter: dict[str, Any], value: str) -> bool:
     return not ("MaxLength" in parameter and len(value) > int(parameter["MaxLength"]))
 
 
-def probes(info, parameter: dict[str, Any]) -> list[str]:
+def probes(info, parameter: dict[str, Any], variable: str = "") -> list[str]:
+    return _probes(info, parameter) + EXTRA_PROBES.get(variable, [])
+
+
+def _probes(info, parameter: dict[str, Any]) -> list[str]:
     base, values = kind(info)
     if base is bool:
         return ["true", "false", "maybe"]  # canonical spellings (the model also reads yes, 1, on ...)
@@ -210,21 +248,27 @@ def test_the_parameter_accepts_exactly_what_the_model_accepts(template, variable
     path = ENV_FIELDS[variable]
     info, parameter = field_info(path), template["Parameters"][stem(variable)]
     stricter, why = STRICTER.get(variable, (lambda v: False, ""))
-    values = probes(info, parameter) + ([""] if info.default is None else [])
+    looser, why = LOOSER.get(variable, (lambda v: False, why))
+    values = probes(info, parameter, variable) + ([""] if info.default is None else [])
     disagree = []
     for value in values:
         model, cfn = model_accepts(path, value), template_accepts(parameter, value)
-        expected = model and not stricter(value)
+        expected = (model or looser(value)) and not stricter(value)
         if cfn != expected:
             disagree.append(f"{value!r}: the model {'accepts' if model else 'refuses'} it, the template "
                             f"{'accepts' if cfn else 'refuses'} it")
     assert len(values) >= 3 and disagree == [], f"{stem(variable)} ({why or 'same limits'}): {disagree[:8]}"
 
 
-def test_the_stricter_rules_are_real_differences():
-    # Each STRICTER entry must refuse something the model accepts, or it hides nothing and should go.
+def test_the_stricter_and_looser_rules_are_real_differences():
+    # Each STRICTER entry must refuse something the model accepts, and each LOOSER entry accept something
+    # the model refuses, or it hides nothing and should go.
     for variable, (stricter, _) in STRICTER.items():
-        assert any(stricter(v) and model_accepts(ENV_FIELDS[variable], v) for v in NAME_PROBES), variable
+        candidates = NAME_PROBES + EXTRA_PROBES.get(variable, [])
+        assert any(stricter(v) and model_accepts(ENV_FIELDS[variable], v) for v in candidates), variable
+    for variable, (looser, _) in LOOSER.items():
+        candidates = NAME_PROBES + EXTRA_PROBES.get(variable, [])
+        assert any(looser(v) and not model_accepts(ENV_FIELDS[variable], v) for v in candidates), variable
 
 
 def test_the_comparison_catches_a_wrong_limit(template):
