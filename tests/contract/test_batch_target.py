@@ -22,6 +22,7 @@ import pytest
 
 from deploy.batch.aws_requests import previous_model
 from greenlight.errors import ConfigurationError
+from tests.contract.conftest import only_target
 
 BATCH_WORLDS = [("local", "batch"), ("aws", "batch")]
 batch_worlds = pytest.mark.parametrize("deploy_env", BATCH_WORLDS, ids=["local-batch", "aws-batch"], indirect=True)
@@ -224,8 +225,9 @@ def test_the_aws_batch_target_names_every_missing_setting_at_once(unset, monkeyp
     from greenlight.workspace import Workspace
     from tests.support.deploy_env_batch import aws_batch_environment
 
+    only_target("batch", monkeypatch)
     env = {**aws_batch_environment(), "GREENLIGHT_ENDPOINT_ROLE_ARN": "arn:aws:iam::123456789012:role/x",
-           "GREENLIGHT_STATE_TABLE": "t", "GREENLIGHT_ENDPOINT_ENABLED": "false"}
+           "GREENLIGHT_STATE_TABLE": "t"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv(unset)
@@ -246,8 +248,9 @@ def test_a_group_too_long_for_a_job_name_prefix_is_refused_when_the_target_is_bu
     from greenlight.workspace import Workspace
     from tests.support.deploy_env_batch import aws_batch_environment
 
+    only_target("batch", monkeypatch)
     for name, value in {**aws_batch_environment(), "GREENLIGHT_ENDPOINT_ROLE_ARN": "arn:aws:iam::123456789012:role/x",
-                        "GREENLIGHT_STATE_TABLE": "t", "GREENLIGHT_ENDPOINT_ENABLED": "false"}.items():
+                        "GREENLIGHT_STATE_TABLE": "t"}.items():
         monkeypatch.setenv(name, value)
     ws = Workspace.open("aws", home=tmp_path, region="us-east-1", environ={})
     with pytest.raises(ConfigurationError, match="set batch.job_name_prefix"):
