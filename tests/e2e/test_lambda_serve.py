@@ -30,7 +30,8 @@ BOUND_SECONDS = 60
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = os.environ | {"GREENLIGHT_HOME": str(home), "GREENLIGHT_ENDPOINT_ENABLED": "false"}
+    env = os.environ | {"GREENLIGHT_HOME": str(home), "GREENLIGHT_ENDPOINT_ENABLED": "false",
+                         "GREENLIGHT_BATCH_ENABLED": "false"}
     return subprocess.run([sys.executable, "-m", "greenlight.cli", *args], env=env, capture_output=True, text=True,
                           timeout=300)
 
