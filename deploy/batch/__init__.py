@@ -6,6 +6,9 @@
     aws.py           create/get/update a schedule through an injected boto3 scheduler client
     local_schedule.py  the local mirror of the schedule (JSON under GREENLIGHT_HOME), what is due
     scheduler.py     runs due local jobs in the foreground
+    local_target.py  the deployment engine's batch target, local adapter: the local schedule kept on the
+                     approved version, smoke-tested by a local transform job
+    aws_target.py    ... AWS adapter: the EventBridge Scheduler schedule; aws_smoke.py its smoke transform job
     runner.py        one local job: streaming, worker processes, staged outputs, bad rows
     transform.py     one unit of lines through the model's input_fn/predict_fn/output_fn
     splitting.py, pool.py, worker.py, staging.py, jobs.py, resolve.py: the runner's parts
@@ -32,6 +35,7 @@ _EXPORTS = {
     "enable_local_schedule": "local_schedule", "disable_local_schedule": "local_schedule",
     "list_local_schedules": "local_schedule",
     "run_due": "scheduler",
+    "LocalBatchTarget": "local_target", "SageMakerBatchTarget": "aws_target",
     "BatchJobFailed": "runner", "JobObserver": "runner", "JobSpec": "runner", "run_job": "runner",
     "JobRecord": "jobs", "JobStatus": "jobs", "JobStore": "jobs",
     "deployed_version": "resolve", "local_location": "resolve", "model_dir_for": "resolve",

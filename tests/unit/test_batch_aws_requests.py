@@ -21,6 +21,8 @@ from deploy.batch.aws_requests import (
     ModelRef,
     ScheduleInputError,
     model_from_schedule,
+    previous_model,
+    schedule_drift,
     schedule_request,
     substitute_context,
     transform_job_input,
@@ -196,3 +198,32 @@ def test_the_checks_above_do_catch_an_invalid_request():
     assert any("BatchStrategy" in e for e in strict_errors(shape, {**request, "BatchStrategy": "Many"}))
     missing = {k: v for k, v in request.items() if k != "ModelName"}
     assert ParamValidator().validate(missing, shape).has_errors()
+
+
+def test_names_default_to_the_group():
+    config = BatchConfig(input="s3://bucket-a/in/", output="s3://bucket-a/out/",
+                         role_arn="arn:aws:iam::123456789012:role/r")
+    request = schedule_request(config, MODEL)
+    assert request["Name"] == "greenlight-models-batch"
+    assert json.loads(request["Target"]["Input"])["TransformJobName"] == "greenlight-models-<aws.scheduler.execution-id>"
+
+
+def test_the_previous_model_is_recorded_in_the_description_and_read_back():
+    before = ModelRef("greenlight-models", 6, "greenlight-models-v6-m0123abcd")
+    request = schedule_request(CONFIG, MODEL, previous=before)
+    assert request["Description"].endswith("; before: greenlight-models/6 (greenlight-models-v6-m0123abcd)")
+    assert previous_model(request) == "greenlight-models-v6-m0123abcd"
+    assert previous_model(schedule_request(CONFIG, MODEL)) is None
+    assert previous_model(schedule_request(CONFIG, MODEL, previous=MODEL)) is None  # the same model: no "before"
+    assert previous_model({"Description": "edited by hand"}) is None
+
+
+def test_drift_names_each_setting_that_differs_and_ignores_state_and_description():
+    wanted = schedule_request(CONFIG, MODEL)
+    same = {**wanted, "State": "DISABLED", "Description": "other", "Arn": "arn:...", "CreationDate": "x"}
+    assert schedule_drift(same, wanted) == []
+    changed = schedule_request(CONFIG.model_copy(update={"schedule": "rate(1 hour)", "instance_count": 5,
+                                                         "max_retry_attempts": 0}), MODEL)
+    assert schedule_drift(changed, wanted) == ["ScheduleExpression", "Target.RetryPolicy", "Input.TransformResources"]
+    garbled = {**wanted, "Target": {**wanted["Target"], "Input": "not json"}}
+    assert schedule_drift(garbled, wanted) == ["Target.Input"]
