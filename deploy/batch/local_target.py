@@ -101,7 +101,8 @@ class LocalBatchTarget:
             raise DeploymentFailed(f"{exc}; {kept}") from exc
         ref = ModelRef(self.group, release.version,
                        model_name(self.group, release.version, release.package_arn, LOCAL_ROLE_ARN))
-        Path(self.config.input).mkdir(parents=True, exist_ok=True)
+        if "://" not in self.config.input:  # a local folder (an s3:// input lives in the artifact store)
+            Path(self.config.input).mkdir(parents=True, exist_ok=True)
         try:
             put_local_schedule(self.home, schedule_request(self.config, ref, local=True, previous=prior))
         except GreenlightError as exc:
