@@ -64,3 +64,27 @@ def test_the_package_handles_an_approval_from_a_clean_directory(handler, approve
     assert strays == [], f"modules loaded from outside the package, boto3's folder and the stdlib: {strays[:5]}"
     assert any(f.startswith(str(handler.code) + "/pydantic") for f in out["files"])
     assert "site-packages" not in " ".join(out["path"])
+
+
+def test_the_package_keeps_the_batch_schedule_from_a_clean_directory(handler, approved, tmp_path):  # noqa: F811
+    # The batch target's import path (the schedule, the request check with the runtime's botocore) from the
+    # package alone. This version's model is not a real one, so the smoke transform job is off here
+    # (tests/contract/test_batch_target.py runs it); the Model and the job request are still checked.
+    from tests.support.deploy_env_batch import aws_batch_environment
+
+    moto_url, v1 = approved
+    event = canned_event(GROUP, v1.version, "Approved", v1.arn, ACCOUNT, REGION)
+    env = {**lambda_environment(moto_url), **aws_batch_environment(), "GREENLIGHT_BATCH_ENABLED": "true",
+           "GREENLIGHT_BATCH_SMOKE_TRANSFORM": "false"}
+    proc = subprocess.run(isolated_command(handler, RUN, json.dumps(event)), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["result"]["ok"], out["result"]
+    assert [(r["target"], r["action"], r["ok"]) for r in out["result"]["report"]["results"]] == [
+        ("endpoint", "deploy", True), ("batch", "deploy", True)]
+    schedule = aws_client("scheduler", moto_url).get_schedule(Name=f"{GROUP}-batch")
+    assert schedule["State"] == "ENABLED" and json.loads(schedule["Target"]["Input"])["ModelName"].startswith(
+        f"{GROUP}-v1-m")
+    allowed = (str(handler.code), str(handler.runtime), sysconfig.get_paths()["stdlib"])
+    assert [f for f in out["files"] if not f.startswith(allowed)] == []
