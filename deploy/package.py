@@ -33,7 +33,8 @@ HANDLER = "deploy.handler.lambda_handler"
 OURS = (("deploy", ("lambda", "__pycache__")),
         ("greenlight", ("cli", "cost", "data", "__pycache__")))
 SRC_FILES = ("__init__.py", "serving_contract.py")
-THIRD_PARTY = ("pydantic", "aws-lambda-powertools")  # pinned to the versions installed here
+THIRD_PARTY = ("pydantic", "aws-lambda-powertools", "tzdata")  # pinned to the versions installed here; tzdata:
+# zoneinfo falls back to it where the runtime has no system time zone database (batch.timezone)
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
