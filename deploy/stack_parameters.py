@@ -53,10 +53,22 @@ def _value(config: DeployConfig, path: tuple[str, ...]) -> Any:
     return node
 
 
+# Settings that may name a local folder in greenlight.toml (local mode); on AWS only s3:// makes sense,
+# and an empty parameter lets the stack default them to its artifact bucket's <group>/batch/ prefixes.
+S3_OR_DEFAULT = frozenset({"GREENLIGHT_BATCH_INPUT", "GREENLIGHT_BATCH_OUTPUT"})
+
+
 def template_parameters(config: DeployConfig) -> dict[str, str]:
     """The deploy stack's parameters carrying every setting of `config` (as the handler will read them)."""
-    return {parameter_name(variable): _text(_value(config, path)) for variable, path in ENV_FIELDS.items()
-            if variable not in STACK_OWNED}
+    parameters = {}
+    for variable, path in ENV_FIELDS.items():
+        if variable in STACK_OWNED:
+            continue
+        value = _text(_value(config, path))
+        if variable in S3_OR_DEFAULT and not value.startswith("s3://"):
+            value = ""  # a local folder: the stack's own bucket prefix instead
+        parameters[parameter_name(variable)] = value
+    return parameters
 
 
 def template_configuration(parameters: Mapping[str, str], tags: Mapping[str, str] | None = None) -> str:

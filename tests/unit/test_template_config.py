@@ -293,3 +293,15 @@ def test_the_state_table_is_the_one_the_lease_uses(template):
     assert table["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
     ttl = table["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True and f"{ttl['AttributeName']} < :now" in inspect.getsource(aws_state)
+
+
+def test_a_local_batch_folder_is_not_passed_to_the_stack():
+    from deploy.config import load_config
+    from deploy.stack_parameters import template_parameters
+
+    local = template_parameters(load_config(environ={"GREENLIGHT_BATCH_INPUT": "data/in",
+                                                     "GREENLIGHT_BATCH_OUTPUT": "data/out"}))
+    assert (local["BatchInput"], local["BatchOutput"]) == ("", "")  # the stack's bucket prefixes instead
+    remote = template_parameters(load_config(environ={"GREENLIGHT_BATCH_INPUT": "s3://bucket-x/in/",
+                                                      "GREENLIGHT_BATCH_OUTPUT": "s3://bucket-x/out/"}))
+    assert (remote["BatchInput"], remote["BatchOutput"]) == ("s3://bucket-x/in/", "s3://bucket-x/out/")
