@@ -1,11 +1,13 @@
-"""Train step: fit a RandomForestRegressor and write model.joblib, forest.npz, metadata.json and code/.
+"""Train step: fit a RandomForestRegressor and write model.joblib, the forest files, metadata.json and code/.
 
 Runs as the entry script of a SageMaker training job (scikit-learn image). Data comes from the
 `train` (and optional `validation`) channels, hyperparameters from the command line, as the
 SageMaker toolkit passes them (`--n_estimators 100`). Everything under --model-dir is packed
 as model.tar.gz; `code/` in it is what the SageMaker scikit-learn serving container runs.
-`forest.npz` is the same forest as flat arrays (compact_forest.py), which the serving code
-evaluates with numpy alone; its sha256 and format are in metadata.json.
+The forest files (`forest.json` and its `forest.*.npy` arrays, forest_export.py) hold the same forest
+as flat arrays in the layout the serving code maps and evaluates with numpy alone; the manifest's
+sha256 and format are in metadata.json, each array's sha256 in the manifest. `serving_files` in
+metadata.json lists every file serving reads (metadata.json and the forest files; not model.joblib).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import sklearn
 from sklearn.ensemble import RandomForestRegressor
 
 import compact_forest
+import forest_export
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 # Files of this directory that the serving container and the Lambda image need: every module
 # the serving path imports (tests/unit/test_inference_packaging.py checks the list).
-SERVING_CODE = ("inference.py", "payload.py", "compact_forest.py", "sagemaker_entry.py", "lambda_function.py")
+SERVING_CODE = ("inference.py", "payload.py", "compact_forest.py", "forest_rows.py", "sagemaker_entry.py",
+                "lambda_function.py")
 
 
 class TrainingError(Exception):
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_dir / MODEL_FILE)
-    forest = compact_forest.export_forest(model, model_dir / compact_forest.FOREST_FILE)
+    forest = forest_export.export_forest(model, model_dir)
     metrics = {}
     if validation is not None and len(validation):
         pred = model.predict(validation[features].to_numpy(dtype="float64"))
@@ -140,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         "format": "greenlight-model/1",
         "model_file": MODEL_FILE,
         "model_sha256": sha256_of(model_dir / MODEL_FILE),
-        "forest_file": compact_forest.FOREST_FILE,
-        "forest_sha256": sha256_of(model_dir / compact_forest.FOREST_FILE),
+        "forest_file": compact_forest.MANIFEST_FILE,
+        "forest_sha256": sha256_of(model_dir / compact_forest.MANIFEST_FILE),
         "forest_format": forest["format"],
-        "forest": {"trees": forest["trees"], "nodes": forest["nodes"], "max_depth": forest["max_depth"]},
+        "forest": {key: forest[key] for key in ("trees", "nodes", "max_depth", "bytes", "row_layout")},
+        "serving_files": [METADATA_FILE, *forest["files"]],
         "estimator": "sklearn.ensemble.RandomForestRegressor",
         "target": target,
         "feature_names": features,

@@ -470,7 +470,7 @@ def test_serving_path_imports_neither_pandas_nor_scikit_learn(models):
 def test_a_failed_cold_load_is_503_and_retried_after_the_retry_delay(models, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(models["a"], broken)
-    forest = next(p for p in broken.iterdir() if p.suffix == ".npz")
+    forest = broken / "forest.json"
     forest.write_bytes(forest.read_bytes() + b"tampered")
     clock = FakeClock()
     switch = Switch(ModelTarget("broken", broken))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import types
@@ -89,10 +90,13 @@ def serve(inf, model, body, content_type, accept="application/json"):
 
 def test_metadata_and_layout(model, model_dir, src_modules):
     meta = model.metadata
-    assert meta["forest_file"] == "forest.npz" and meta["forest_format"] == "greenlight-forest/1"
+    assert meta["forest_file"] == "forest.json" and meta["forest_format"] == "greenlight-forest/2"
     assert meta["forest"]["trees"] == 20
     assert len(meta["forest_sha256"]) == 64
-    assert model.predictor_name == "greenlight-forest/1"
+    assert model.predictor_name == "greenlight-forest/2"
+    # the files serving reads: metadata.json and the forest's, every one there; not model.joblib
+    assert meta["serving_files"][:2] == ["metadata.json", "forest.json"] and "model.joblib" not in meta["serving_files"]
+    assert all((model_dir / name).is_file() for name in meta["serving_files"])
     assert sorted(p.name for p in (model_dir / "code").iterdir()) == sorted(src_modules.train.SERVING_CODE)
 
 
@@ -281,13 +285,16 @@ def copy_model(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("victim", ["forest.npz", "model.joblib"])
-def test_tampered_model_file_is_refused(inf, model_dir, tmp_path, victim):
+@pytest.mark.parametrize(("victim", "served_by"), [("forest.json", "forest"), ("forest.threshold.npy", "forest"),
+                                                   ("forest.child.npy", "forest"), ("model.joblib", "joblib")])
+def test_tampered_model_file_is_refused(inf, model_dir, tmp_path, victim, served_by):
     bad = copy_model(model_dir, tmp_path / "m")
+    if served_by == "joblib":  # model.joblib is read (and checked) only when there is no forest
+        (bad / "forest.json").unlink()
     data = bytearray((bad / victim).read_bytes())
     data[len(data) // 2] ^= 0x01
     (bad / victim).write_bytes(bytes(data))
-    with pytest.raises(inf.ModelIntegrityError, match=f"refusing {victim}: its sha256 is"):
+    with pytest.raises(inf.ModelIntegrityError, match=f"refusing {re.escape(victim)}: its sha256 is"):
         inf.model_fn(str(bad))
 
 
@@ -302,7 +309,7 @@ def test_forest_format_mismatch_is_refused(inf, model_dir, tmp_path):
 def test_joblib_fallback_needs_the_same_scikit_learn(inf, model_dir, tmp_path, reference):
     # GIVEN a model directory without a forest file (served by model.joblib through scikit-learn)
     old = copy_model(model_dir, tmp_path / "m")
-    (old / "forest.npz").unlink()
+    (old / "forest.json").unlink()
     meta = json.loads((old / "metadata.json").read_text())
     model = inf.model_fn(str(old))
     assert model.predictor_name == "scikit-learn"

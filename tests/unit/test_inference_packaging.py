@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import os
 import re
@@ -72,7 +73,7 @@ def test_dockerfile_base_code_and_model_layer_last():
     assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.12")
     assert steps[-1] == ("CMD", '["lambda_function.lambda_handler"]')
     copies = [args for op, args in steps if op == "COPY"]
-    assert copies[-1].split()[-1] == "/opt/ml/model/" and "forest.npz" in copies[-1] and "metadata.json" in copies[-1]
+    assert copies[-1].split() == ["${MODEL_DIR}/metadata.json", "${MODEL_DIR}/forest.*", "/opt/ml/model/"]
     code = {Path(p).stem for args in copies for p in args.split()[:-1] if p.startswith("src/")}
     assert code == closure(["lambda_function"])
     assert code <= {name.removesuffix(".py") for name in serving_code()}
@@ -134,8 +135,14 @@ def test_image_layout_serves_a_function_url_event(tmp_path):
     copies = [args.split() for op, args in steps if op == "COPY"]
     for src in (p for args in copies for p in args[:-1] if p.startswith("src/")):
         shutil.copy(ROOT / src, task)
-    for name in ("metadata.json", "forest.npz"):
-        shutil.copy(tmp_path / "trained" / name, model)
+    # the model layer: what the last COPY's patterns match, which is exactly what metadata.json lists
+    patterns = [p.removeprefix("${MODEL_DIR}/") for p in copies[-1][:-1]]
+    trained = tmp_path / "trained"
+    layer = sorted(p.name for p in trained.iterdir() if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns))
+    assert layer == sorted(json.loads((trained / "metadata.json").read_text())["serving_files"])
+    assert "model.joblib" not in layer and "forest.json" in layer
+    for name in layer:
+        shutil.copy(trained / name, model)
     event = (ROOT / "tests" / "events" / "lambda_url_predict_json.json").read_text()
     script = f"""
 import json, sys
