@@ -1,9 +1,9 @@
-"""Export a fitted scikit-learn forest regressor as compact_forest files (training time; serving never imports it).
+"""Export a fitted scikit-learn forest regressor as the compact forest's files (at training; serving never imports it).
 
 `export_forest(model, directory)` reads the forest duck-typed (`estimators_[i].tree_`), renumbers
 each tree breadth-first so an internal node's children are adjacent, builds the arrays serving reads
-(`compact_forest.serving_arrays`: float32 floor thresholds, self-looping leaves, the row layout where
-it pays) and writes them with their manifest (`compact_forest.write_forest`).
+(`forest_files.serving_arrays`: float32 floor thresholds, self-looping leaves, the row layout where
+it pays) and writes them with their manifest (`forest_files.write_forest`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-import compact_forest
-from compact_forest import ForestFormatError
+import forest_files
+from forest_files import ForestFormatError
 
 __all__ = ["export_forest"]
 
@@ -38,12 +38,12 @@ def export_forest(model, directory: Path, row_layout: bool | None = None) -> dic
     internal = left >= 0
     if (feature[internal] >= n_features).any() or (feature[internal] < 0).any():
         raise ForestFormatError("a split uses a feature the model does not have")
-    arrays = compact_forest.serving_arrays(
+    arrays = forest_files.serving_arrays(
         feature, np.concatenate([p["threshold"] for p in parts]), left,
         np.concatenate([p["value"] for p in parts]), np.concatenate([p["missing_left"] for p in parts]),
         roots, np.array([est.tree_.max_depth for est in estimators], dtype=np.int64), n_features, row_layout)
     Path(directory).mkdir(parents=True, exist_ok=True)
-    return compact_forest.write_forest(Path(directory), arrays, n_features)
+    return forest_files.write_forest(Path(directory), arrays, n_features)
 
 
 def _renumber(tree) -> dict[str, np.ndarray]:

@@ -33,7 +33,7 @@ WALK_NS_PER_LEVEL = 3_500
 
 
 def row_layout_arrays(arrays: dict[str, np.ndarray], n_features: int) -> dict[str, np.ndarray]:
-    """The row layout's arrays, from the node arrays of compact_forest.serving_arrays."""
+    """The row layout's arrays, from the node arrays of forest_files.serving_arrays."""
     child, feature, threshold = arrays["child"].astype(np.int64), arrays["feature"], arrays["threshold"]
     n = child.size
     leaf = child == np.arange(n)

@@ -19,7 +19,7 @@ LAYOUTS = [True, False]  # with the row layout (small forests), and without (one
 @pytest.fixture(scope="module")
 def mods():
     """src/ modules imported by bare name, as the containers do; forgotten afterwards."""
-    with imported_src_modules(("compact_forest", "forest_rows", "forest_export")) as modules:
+    with imported_src_modules(("compact_forest", "forest_files", "forest_rows", "forest_export")) as modules:
         yield modules
 
 

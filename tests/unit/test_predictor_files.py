@@ -17,7 +17,7 @@ from tests.conftest import imported_src_modules
 
 @pytest.fixture(scope="module")
 def mods():
-    with imported_src_modules(("compact_forest", "forest_rows", "forest_export")) as modules:
+    with imported_src_modules(("compact_forest", "forest_files", "forest_rows", "forest_export")) as modules:
         yield modules
 
 
