@@ -49,16 +49,23 @@ __all__ = ["ALL_TREES", "FILE_PATTERN", "FOREST_FORMAT", "LEGACY_FILE", "LEGACY_
            "READABLE_FORMATS", "ROW_LAYOUT", "ROW_WALK", "TREE_BY_TREE", "CompactForest", "ForestFormatError",
            "ForestIntegrityError", "available_cpus"]
 
-# Batch evaluators, chosen by batch size (crossovers measured on the default model, 2 cores;
-# `python -m benchmarks serving` and BENCHMARKS.md):
+# Batch evaluators, chosen by batch size (crossovers measured at the three benchmarked model sizes,
+# 2 cores, in CPU time; `python -m benchmarks serving` and BENCHMARKS.md):
 SMALL_BATCH_ROWS = 24  # up to this many rows: one row at a time, when the forest has the row layout
 # Below this many rows: all trees walk together over chunks of PAIRS_CHUNK (tree, row) pairs,
-# seven numpy calls per level of the deepest tree rather than per level of every tree.
-LEVELS_MIN_ROWS = 50_000
+# seven numpy calls per level of the deepest tree rather than per level of every tree (call
+# overhead dominates small batches); from it, one tree at a time (its nodes stay in cache). The
+# crossover was near 1,000 rows on the 4-million-node forests and 3,000 on the default model.
+LEVELS_MIN_ROWS = 2_000
 PAIRS_CHUNK = 100_000
-# From LEVELS_MIN_ROWS rows: one tree at a time over row chunks of up to CHUNK_ROWS rows, which
-# keeps one tree's nodes in cache.
-CHUNK_ROWS = 65_536
+# One tree at a time over row chunks of up to CHUNK_ROWS rows: a chunk's working arrays (about 40
+# bytes a row) stay in the L2 cache. 8,192 rows ran 1.5x faster than 65,536 at every size measured.
+CHUNK_ROWS = 8_192
+# Rows on a leaf leave a large batch's arrays at these fractions of a tree's depth, if at least
+# COMPACT_MIN_DONE of them are (1.2x to 1.3x faster on fully grown trees; trees whose rows mostly
+# walk to the bottom, such as depth-limited ones, stop checking after their first chunk).
+COMPACT_AT = (0.6, 0.8)
+COMPACT_MIN_DONE = 0.2
 # A levels worker thread gets at least this many rows: below it, the GIL hand-offs between numpy
 # calls cost more than a second core gives (on 2 cores, 5,000-row halves ran at half one thread's speed).
 MIN_ROWS_PER_THREAD = 10_000
@@ -124,6 +131,8 @@ class CompactForest:
         depth_list = self._depths  # (Python, not a numpy sum: a first bool sum costs a process 2 MB of RSS)
         self._pairs_walking = [sum(d > level for d in depth_list) for level in range(self.max_depth)]
         self._threads = None if threads is None else max(1, int(threads))
+        self._compact_levels = [{int(d * f) for f in COMPACT_AT} - {0} for d in self._depths]
+        self._compacting = [True] * self.n_trees
         self._rows = RowLayout(arrays, self.n_features, self.max_depth) if "row_left" in arrays else None
 
     @classmethod
@@ -240,21 +249,44 @@ class CompactForest:
         return out
 
     def _sum_chunk(self, X32: np.ndarray, acc: np.ndarray) -> np.ndarray:
-        """Sum over trees (in tree order, from 0.0) of each row's leaf value, written into acc."""
+        """Sum over trees (in tree order, from 0.0) of each row's leaf value, written into acc.
+
+        At COMPACT_AT of a tree's depth, rows already on a leaf leave the arrays (their node is kept
+        in `final`) when at least COMPACT_MIN_DONE of them have; a tree where too few had stops
+        checking. Only the work shrinks: each row still adds its leaf values in tree order.
+        """
         k, nf = X32.shape
         flat = X32.ravel()
-        offsets = np.arange(k, dtype=np.intp) * nf
+        all_offsets = np.arange(k, dtype=np.intp) * nf
         has_nan = bool(np.isnan(flat).any())
         acc.fill(0.0)
-        node, idx = np.empty(k, np.intp), np.empty(k, np.intp)
-        feats, kids = np.empty(k, self._feat.dtype), np.empty(k, self._child.dtype)
-        x, thr, leafv = np.empty(k, np.float32), np.empty(k, np.float32), np.empty(k, np.float64)
-        go_right, nan_go = np.empty(k, np.bool_), np.empty(k, np.bool_)
+        buffers = (np.empty(k, np.intp), np.empty(k, self._feat.dtype), np.empty(k, np.float32),
+                   np.empty(k, np.float32), np.empty(k, np.bool_), np.empty(k, np.bool_),
+                   np.empty(k, self._child.dtype))
+        node_buffer, final, leafv = np.empty(k, np.intp), np.empty(k, np.intp), np.empty(k, np.float64)
         take, add, greater = np.take, np.add, np.greater
         feat_of, thr_of, child_of, value, nan_right = self._feat, self._thr, self._child, self._value, self._nan_right
-        for root, depth in zip(self._roots.tolist(), self._depths, strict=True):
+        compacting = self._compacting
+        for tree, (root, depth) in enumerate(zip(self._roots.tolist(), self._depths, strict=True)):
+            node, offsets, rows = node_buffer, all_offsets, None  # rows: where the walking rows are, None: all
+            idx, feats, x, thr, go_right, nan_go, kids = buffers
             node.fill(root)
-            for _ in range(depth):
+            checks = self._compact_levels[tree] if compacting[tree] else ()
+            for level in range(depth):
+                if level in checks:
+                    take(child_of, node, out=kids, mode="clip")
+                    walking = np.flatnonzero(kids != node)  # a leaf is its own child (a split on NaN has t = +inf)
+                    if walking.size > (1.0 - COMPACT_MIN_DONE) * node.size:
+                        compacting[tree], checks = False, ()  # not worth it here (a race only costs time)
+                    else:
+                        if rows is None:
+                            final[:] = node
+                            rows = walking
+                        else:
+                            final[rows] = node
+                            rows = rows[walking]
+                        node, offsets = node[walking], offsets[walking]
+                        idx, feats, x, thr, go_right, nan_go, kids = (b[:walking.size] for b in buffers)
                 take(feat_of, node, out=feats, mode="clip")
                 add(feats, offsets, out=idx)
                 take(flat, idx, out=x, mode="clip")
@@ -266,6 +298,9 @@ class CompactForest:
                     np.logical_or(go_right, nan_go, out=go_right)
                 take(child_of, node, out=kids, mode="clip")
                 add(kids, go_right, out=node)
+            if rows is not None:
+                final[rows] = node
+                node = final
             take(value, node, out=leafv, mode="clip")
             add(acc, leafv, out=acc)
         return acc

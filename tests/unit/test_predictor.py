@@ -228,6 +228,32 @@ def test_batch_evaluators_agree_for_any_chunking_and_thread_count(mods, cf, diab
         assert len(worker_threads) == threads, worker_threads
 
 
+@pytest.mark.parametrize("min_done", [0.0, 1.0])
+def test_rows_leaving_a_large_batch_early_change_no_prediction(mods, cf, tmp_path, monkeypatch, min_done):
+    # GIVEN a forest trained with NaN (some splits have threshold +inf: not leaves) and fully grown trees,
+    # and rows on a leaf leaving the arrays at every check (0.0) or never (1.0)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3_000, 6))
+    y = X[:, 0] * 3 + X[:, 1] ** 2
+    X[rng.random(X.shape) < 0.1] = np.nan
+    model = RandomForestRegressor(n_estimators=12, random_state=0, n_jobs=1).fit(X, y)
+    forest, _ = export_and_load(mods, model, tmp_path, False)
+    monkeypatch.setattr(cf, "COMPACT_MIN_DONE", min_done)
+    X_test = rng.normal(size=(5_000, 6))
+    X_test[rng.random(X_test.shape) < 0.05] = np.nan
+    # THEN the large-batch evaluator matches scikit-learn either way
+    assert_bit_identical(model.predict(X_test), forest.predict_each_way(X_test)["tree_by_tree"])
+    assert forest._compacting == [min_done < 1.0] * 12  # a tree where too few rows were done stops checking
+
+
+def test_depth_limited_trees_stop_checking_for_finished_rows(mods, tmp_path):
+    X, y = make_regression(n_samples=4_000, n_features=8, random_state=0)
+    model = RandomForestRegressor(n_estimators=6, max_depth=6, random_state=0, n_jobs=1).fit(X, y)
+    forest, _ = export_and_load(mods, model, tmp_path)
+    assert_bit_identical(model.predict(X), forest.predict_each_way(X)["tree_by_tree"])
+    assert not any(forest._compacting)  # nearly every row walks to the bottom: checking did not pay
+
+
 def test_thread_count_defaults_to_the_cpus_the_process_may_use(mods, cf, diabetes, tmp_path, monkeypatch):
     model, _ = diabetes
     forest, _ = export_and_load(mods, model, tmp_path)
