@@ -323,3 +323,44 @@ def test_parity_on_a_large_deep_forest(mods, cf, tmp_path, monkeypatch):
     # AND with the row layout forced on (what a smaller forest of such trees would serve single rows with)
     rows, _ = export_and_load(mods, model, tmp_path, True, "rows")
     assert_bit_identical(expected[:300], np.array([rows.predict_row(x) for x in X_test[:300].astype(np.float32)]))
+
+
+def generated(rows: int, features: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Data as the serving benchmark generates it: standard normal features, a linear target plus noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, features))
+    return X, X @ rng.uniform(-10, 10, features) + rng.normal(0, 1, rows)
+
+
+def assert_parity_at_size(mods, model, tmp_path, X_test: np.ndarray) -> dict:
+    forest, manifest = export_and_load(mods, model, tmp_path)
+    expected = model.predict(X_test)
+    assert_every_evaluator(forest, expected, X_test, row_limit=300)
+    assert_bit_identical(expected, forest.predict(X_test))  # threads, as served
+    with_nan = X_test[:2_000].copy()
+    with_nan[np.random.default_rng(1).random(with_nan.shape) < 0.1] = np.nan
+    assert_every_evaluator(forest, model.predict(with_nan), with_nan, row_limit=300)
+    return manifest
+
+
+@pytest.mark.slow
+def test_parity_at_the_size_of_a_50k_row_csv(mods, tmp_path):
+    # GIVEN the benchmark's second size: default hyperparameters (100 fully grown trees) on the 35,000
+    # training rows of a generated 50,000 x 10 CSV: about 4.4 million nodes, too big for the row layout
+    X, y = generated(50_000, 10)
+    model = RandomForestRegressor(n_estimators=100, random_state=0, n_jobs=-1).fit(X[:35_000], y[:35_000])
+    model.set_params(n_jobs=None)
+    # THEN every evaluator, threads included, and NaN rows agree with scikit-learn bit for bit
+    manifest = assert_parity_at_size(mods, model, tmp_path, X[35_000:45_000])
+    assert manifest["nodes"] > 4_000_000 and not manifest["row_layout"]
+
+
+@pytest.mark.slow
+def test_parity_on_a_wide_shallow_forest(mods, tmp_path):
+    # GIVEN a stand-in for the benchmark's third size (500 trees, MaxDepth=12, 200,000 x 20): the same
+    # shape of forest, many depth-limited trees on 20 features, on fewer rows and trees
+    X, y = generated(25_000, 20, seed=1)
+    model = RandomForestRegressor(n_estimators=100, max_depth=12, random_state=0, n_jobs=-1).fit(X[:15_000], y[:15_000])
+    model.set_params(n_jobs=None)
+    manifest = assert_parity_at_size(mods, model, tmp_path, X[15_000:])
+    assert manifest["max_depth"] == 12 and not manifest["row_layout"]
