@@ -87,7 +87,9 @@ def _model_cells(m: dict, ok: dict[str, bool]) -> list[str]:
 
 def table(f: dict) -> tuple[str, dict]:
     """The BENCHMARKS.md section body and every check's verdict, from the recorded figures."""
-    t, models = TARGETS, f["models"]
+    t = TARGETS
+    order = [spec.key for spec in MODELS if spec.key in f["models"]]  # results.json stores keys sorted
+    models = {key: f["models"][key] for key in order + sorted(set(f["models"]) - set(order))}
     checks = {}
     for key, m in models.items():
         checks.update({f"{name}[{key}]": ok for name, ok in model_checks(m).items()})

@@ -281,7 +281,7 @@ def test_a_version_that_fails_to_load_is_not_swapped_in(models, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(models["b"], broken)
     metadata = json.loads((broken / "metadata.json").read_text())
-    metadata["model_sha256"] = "0" * 64  # the model file no longer matches: model_fn refuses it
+    metadata["forest_sha256"] = "0" * 64  # the forest no longer matches: model_fn refuses it
     (broken / "metadata.json").write_text(json.dumps(metadata))
     a = FixedModelSource(models["a"], tmp_path / "cache").target
     switch = Switch(a)

@@ -19,7 +19,7 @@ def figures() -> dict:
 
 def test_recorded_figures_render_the_committed_table(figures):
     # GIVEN the figures of the last recorded serving run, at every model size the issue asks for
-    assert list(figures["models"]) == ["default", "50k", "wide"]
+    assert set(figures["models"]) == {"default", "50k", "wide"}
     # WHEN the table is rendered from them
     markdown, checks = serving.table(figures)
     # THEN BENCHMARKS.md shows exactly that table, and the stored verdicts are the recomputed ones
