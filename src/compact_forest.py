@@ -18,8 +18,8 @@ with the depth, not the node count), ALL_TREES (mid-sized batches: (tree, row) p
 level) and TREE_BY_TREE (large batches: one tree at a time over row chunks, on threads). Batch
 levels are seven numpy calls writing into per-chunk buffers (`out=`, `mode="clip"`: indices are in
 range, checked at load, and a `take` into `out=` with the default `mode="raise"` is about 25x
-slower). numpy releases the GIL inside each call, so chunks run on `threads` worker threads
-(default: the CPUs this process may use); a row's sum is computed inside one chunk in tree order,
+slower). numpy releases the GIL inside each call, so chunks may run on `threads` worker threads
+(default one; THREADS_DEFAULT says why); a row's sum is computed inside one chunk in tree order,
 so the result does not depend on the thread count.
 """
 
@@ -61,11 +61,22 @@ PAIRS_CHUNK = 100_000
 # One tree at a time over row chunks of up to CHUNK_ROWS rows: a chunk's working arrays (about 40
 # bytes a row) stay in the L2 cache. 8,192 rows ran 1.5x faster than 65,536 at every size measured.
 CHUNK_ROWS = 8_192
+# ...and of up to THREADED_CHUNK_ROWS when several threads share a batch: each numpy call hands the
+# GIL over, and 8,192-row calls are too short for two threads to gain anything (1 thread, 8,192:
+# 204k rows/s on the default model; 2 threads, 8,192: 156k; 2 threads, 65,536: 199k).
+THREADED_CHUNK_ROWS = 65_536
 # Rows on a leaf leave a large batch's arrays at these fractions of a tree's depth, if at least
 # COMPACT_MIN_DONE of them are (1.2x to 1.3x faster on fully grown trees; trees whose rows mostly
 # walk to the bottom, such as depth-limited ones, stop checking after their first chunk).
 COMPACT_AT = (0.6, 0.8)
 COMPACT_MIN_DONE = 0.2
+# Threads a large batch uses unless told otherwise. One: on this project's shared 2-core machine a
+# second thread made 100,000-row batches slower at every model size (each short numpy call hands the
+# GIL over, and a thread descheduled by other work holds the hand-over up), and serving runs where a
+# second core is rarely free: Lambda and SageMaker Serverless give a fraction of a vCPU below
+# 1,769 MB, and the SageMaker container and the local batch worker already run one process per CPU.
+# An idle dedicated host gains about 1.7x from two (GREENLIGHT_PREDICT_THREADS=auto).
+THREADS_DEFAULT = 1
 # A levels worker thread gets at least this many rows: below it, the GIL hand-offs between numpy
 # calls cost more than a second core gives (on 2 cores, 5,000-row halves ran at half one thread's speed).
 MIN_ROWS_PER_THREAD = 10_000
@@ -109,8 +120,9 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
 class CompactForest:
     """A loaded forest; `predict(X)` equals scikit-learn's `predict` bit for bit.
 
-    `threads` is how many threads a large batch may use (default: `available_cpus()`); set the
-    attribute to change it for later calls, or pass `threads=` to one call.
+    `threads` is how many threads a large batch may use (default 1; `available_cpus()` is how many
+    this process may run on); set the attribute to change it for later calls, or pass `threads=` to
+    one call.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], n_features: int, threads: int | None = None):
@@ -145,10 +157,8 @@ class CompactForest:
 
     @property
     def threads(self) -> int:
-        """Threads a large batch may use; unless set, `available_cpus()`, read on first use (not on a cold start)."""
-        if self._threads is None:
-            self._threads = available_cpus()
-        return self._threads
+        """Threads a large batch may use: 1 unless set (see THREADS_DEFAULT)."""
+        return THREADS_DEFAULT if self._threads is None else self._threads
 
     @threads.setter
     def threads(self, value: int | None) -> None:
@@ -342,8 +352,8 @@ class CompactForest:
 
 
 def _piece_rows(n_rows: int, workers: int) -> int:
-    """Rows per chunk: at most CHUNK_ROWS, and a chunk count that is a multiple of workers."""
-    pieces = max(workers, math.ceil(n_rows / CHUNK_ROWS))
+    """Rows per chunk: at most CHUNK_ROWS (THREADED_CHUNK_ROWS on threads); the chunk count a multiple of workers."""
+    pieces = max(workers, math.ceil(n_rows / (CHUNK_ROWS if workers == 1 else THREADED_CHUNK_ROWS)))
     pieces = math.ceil(pieces / workers) * workers
     return max(1, math.ceil(n_rows / pieces))
 

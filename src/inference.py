@@ -118,8 +118,11 @@ def max_payload_bytes(default: int = MAX_PAYLOAD_BYTES) -> int:
 
 
 def predict_threads() -> int | None:
-    """GREENLIGHT_PREDICT_THREADS if set to a positive integer, else None (one per available CPU)."""
-    return _positive_int_setting(PREDICT_THREADS_ENV, "using one thread per available CPU")
+    """GREENLIGHT_PREDICT_THREADS: a positive integer, or "auto" for one per CPU this process may use;
+    else None (the predictor's default, one thread)."""
+    if os.environ.get(PREDICT_THREADS_ENV, "").strip().lower() == "auto":
+        return compact_forest.available_cpus()
+    return _positive_int_setting(PREDICT_THREADS_ENV, "using one thread")
 
 
 def _positive_int_setting(name: str, fallback: str) -> int | None:

@@ -419,11 +419,17 @@ def test_a_bad_limit_setting_falls_back_to_the_default(inf, monkeypatch, raw):
     assert inf.max_payload_bytes(6 * 1024 * 1024) == 6 * 1024 * 1024
 
 
+def src_cpus(inf) -> int:
+    return inf.compact_forest.available_cpus()
+
+
 def test_predict_threads_setting(inf, model_dir, monkeypatch, caplog):
     monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", "3")
     assert inf.model_fn(str(model_dir)).predictor.threads == 3
+    monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", "auto")
+    assert inf.model_fn(str(model_dir)).predictor.threads == src_cpus(inf)
     monkeypatch.delenv("GREENLIGHT_PREDICT_THREADS")
-    assert inf.predict_threads() is None
+    assert inf.predict_threads() is None and inf.model_fn(str(model_dir)).predictor.threads == 1
     for raw in ("two", "0", "-1"):
         monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", raw)
         with caplog.at_level("WARNING"):

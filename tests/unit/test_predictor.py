@@ -79,7 +79,7 @@ def test_export_files_and_manifest(mods, cf, diabetes, tmp_path):
     assert written == sorted(manifest["files"]) and all(name.startswith("forest.") for name in written)
     assert manifest["bytes"] == sum(np.load(tmp_path / "forest" / s["file"]).nbytes for s in manifest["arrays"].values())
     dtypes = {name: spec["dtype"] for name, spec in manifest["arrays"].items()}
-    assert (dtypes["threshold"], dtypes["value"], dtypes["feature"], dtypes["child"]) == ("<f4", "<f8", "<i2", "<i4")
+    assert (dtypes["threshold"], dtypes["value"], dtypes["feature"], dtypes["child"]) == ("<f4", "<f8", "<i8", "<i8")
     assert (forest.n_trees, forest.n_features, forest.n_nodes) == (100, 10, nodes)
     # loading maps the files: no copy of the node arrays is made
     assert all(mapped(a) for a in (forest._feat, forest._thr, forest._child, forest._value, forest._nan_right))
@@ -207,6 +207,7 @@ def test_batch_evaluators_agree_for_any_chunking_and_thread_count(mods, cf, diab
     monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 10**9 if evaluator == "pairs" else 0)
     monkeypatch.setattr(cf, "PAIRS_CHUNK", 100 * 170)  # 170 rows per all-trees chunk
     monkeypatch.setattr(cf, "CHUNK_ROWS", 700)
+    monkeypatch.setattr(cf, "THREADED_CHUNK_ROWS", 700)
     monkeypatch.setattr(cf, "MIN_ROWS_PER_THREAD", 500)
     worker_threads = set()
     chunk_fn = "_sum_pairs" if evaluator == "pairs" else "_sum_chunk"
@@ -254,11 +255,15 @@ def test_depth_limited_trees_stop_checking_for_finished_rows(mods, tmp_path):
     assert not any(forest._compacting)  # nearly every row walks to the bottom: checking did not pay
 
 
-def test_thread_count_defaults_to_the_cpus_the_process_may_use(mods, cf, diabetes, tmp_path, monkeypatch):
+def test_thread_count_defaults_to_one(mods, cf, diabetes, tmp_path, monkeypatch):
     model, _ = diabetes
     forest, _ = export_and_load(mods, model, tmp_path)
-    assert forest.threads == cf.available_cpus() >= 1
+    assert forest.threads == 1 and cf.available_cpus() >= 1
     assert cf.CompactForest.load(tmp_path / "forest", threads=3).threads == 3
+    forest.threads = 2
+    assert forest.threads == 2
+    forest.threads = None
+    assert forest.threads == 1
     monkeypatch.setattr(cf, "cgroup_cpu_quota", lambda: 1)
     assert cf.available_cpus() == 1
 
@@ -353,6 +358,9 @@ def test_parity_at_the_size_of_a_50k_row_csv(mods, tmp_path):
     # THEN every evaluator, threads included, and NaN rows agree with scikit-learn bit for bit
     manifest = assert_parity_at_size(mods, model, tmp_path, X[35_000:45_000])
     assert manifest["nodes"] > 4_000_000 and not manifest["row_layout"]
+    # big forests store the narrowest index types: 19 bytes a node
+    assert (manifest["arrays"]["feature"]["dtype"], manifest["arrays"]["child"]["dtype"]) == ("<i2", "<i4")
+    assert manifest["bytes"] < 19.01 * manifest["nodes"]
 
 
 @pytest.mark.slow
