@@ -149,3 +149,25 @@ def test_a_manifest_cannot_point_outside_its_files(mods, trained, tmp_path):
     edit_manifest(bad, lambda m: m["arrays"].pop("value"))
     with pytest.raises(mods.compact_forest.ForestFormatError, match=r"lacks arrays \['value'\]"):
         mods.compact_forest.CompactForest.load(bad)
+
+
+def test_a_legacy_model_directory_is_served_by_model_fn(mods, trained, tmp_path):
+    # GIVEN a model directory as earlier versions wrote it: metadata.json naming forest.npz, format /1
+    model, X, _ = trained
+    legacy_npz(mods, model, tmp_path / "forest.npz")
+    metadata = {"feature_names": [f"f{i}" for i in range(X.shape[1])], "forest_file": "forest.npz",
+                "forest_format": "greenlight-forest/1",
+                "forest_sha256": hashlib.sha256((tmp_path / "forest.npz").read_bytes()).hexdigest()}
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    with imported_src_modules(("inference", "payload")) as serving:
+        # WHEN today's serving code loads it and answers single rows and a batch
+        served = serving.inference.model_fn(str(tmp_path))
+        rows = [serving.inference.predict_fn(serving.inference.input_fn(",".join(map(repr, x)), "text/csv"), served)
+                for x in X[:20].tolist()]
+        batch = serving.inference.predict_fn(X, served)
+        # THEN it predicts what scikit-learn does, bit for bit; a tampered forest.npz is still refused
+        assert np.concatenate(rows).tolist() == model.predict(X[:20]).tolist()
+        assert (batch.view(np.uint64) == model.predict(X).view(np.uint64)).all()
+        (tmp_path / "forest.npz").write_bytes((tmp_path / "forest.npz").read_bytes() + b"x")
+        with pytest.raises(serving.inference.ModelIntegrityError, match="refusing forest.npz: its sha256 is"):
+            serving.inference.model_fn(str(tmp_path))
