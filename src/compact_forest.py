@@ -71,11 +71,11 @@ THREADED_CHUNK_ROWS = 65_536
 COMPACT_AT = (0.6, 0.8)
 COMPACT_MIN_DONE = 0.2
 # Threads a large batch uses unless told otherwise. One: on this project's shared 2-core machine a
-# second thread made 100,000-row batches slower at every model size (each short numpy call hands the
-# GIL over, and a thread descheduled by other work holds the hand-over up), and serving runs where a
-# second core is rarely free: Lambda and SageMaker Serverless give a fraction of a vCPU below
-# 1,769 MB, and the SageMaker container and the local batch worker already run one process per CPU.
-# An idle dedicated host gains about 1.7x from two (GREENLIGHT_PREDICT_THREADS=auto).
+# second thread rarely paid (idle: no faster on the default model, 1.2x on the 50,000-row forest; busy:
+# slower at every size, as each numpy call hands the GIL over and a thread descheduled by other work
+# holds the hand-over up), and serving runs where a second core is rarely free: Lambda and SageMaker
+# Serverless give a fraction of a vCPU below 1,769 MB, and the SageMaker container and the local
+# batch worker already run one process per CPU. GREENLIGHT_PREDICT_THREADS=auto for a dedicated host.
 THREADS_DEFAULT = 1
 # A levels worker thread gets at least this many rows: below it, the GIL hand-offs between numpy
 # calls cost more than a second core gives (on 2 cores, 5,000-row halves ran at half one thread's speed).
@@ -83,7 +83,6 @@ MIN_ROWS_PER_THREAD = 10_000
 
 # The evaluators' names (predict_each_way's keys).
 ROW_LAYOUT, ROW_WALK, ALL_TREES, TREE_BY_TREE = "row_layout", "row_walk", "all_trees", "tree_by_tree"
-
 
 
 def available_cpus() -> int:
@@ -112,7 +111,6 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
     except ValueError:  # "max": no quota
         return None
     return math.ceil(q / p) if q > 0 and p > 0 else None
-
 
 
 # -- predicting ------------------------------------------------------------------------------------
