@@ -4,9 +4,11 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.greenlight-installed
+TOOLS   := $(VENV)/.greenlight-tools
 PYTEST_ARGS ?=
+DEMO_HOME ?= .greenlight-demo
 
-.PHONY: venv demo test test-fast bench lint clean
+.PHONY: venv tools demo test test-fast bench definition-snapshot lint clean
 
 # constraints.txt pins the whole resolved set (pip freeze of a working .venv): installs are
 # reproducible and skip pip's long backtracking through the SageMaker SDK's dependencies.
@@ -18,27 +20,43 @@ $(STAMP): setup.py constraints.txt
 
 venv: $(STAMP)
 
-## demo: run the training pipeline locally on the bundled data, then show the cost table
+# The image tests' tools, from Debian: a real OCI registry (CNCF distribution), skopeo as an
+# independent reader, htpasswd for the registry's basic-auth variant. Installed when missing
+# (sudo when not root; the package lists are refreshed only if the first install fails).
+IMAGE_TOOLS := docker-registry skopeo htpasswd
+APT_PACKAGES := docker-registry skopeo apache2-utils
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES)
+
+$(TOOLS): Makefile
+	@missing=""; for tool in $(IMAGE_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing the image-test tools (missing:$$missing): $(APT_PACKAGES)"; \
+		$(APT_INSTALL) || { $(SUDO) apt-get update -q && $(APT_INSTALL); } || exit 1; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+tools: $(TOOLS)
+
+## demo: the whole lifecycle on this machine, narrated (train, approve, deploy, predict, retrain, roll back, cost)
 demo: $(STAMP)
-	$(BIN)/greenlight pipeline definition --output $(VENV)/demo-definition.json
-	$(BIN)/greenlight run
-	$(BIN)/greenlight run
-	$(BIN)/greenlight models list
-	$(BIN)/greenlight models approve 2 --description "approved by make demo"
-	$(BIN)/greenlight models show 2
-	$(BIN)/greenlight cost --requests-per-day 10000
+	$(BIN)/greenlight demo --home $(DEMO_HOME)
 
 ## test: the whole suite, slow checks included (what CI runs)
-test: $(STAMP)
+test: $(STAMP) $(TOOLS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-fast: skip the tests marked slow
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(TOOLS)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ## bench: rerun the benchmarks and rewrite their sections of BENCHMARKS.md
-bench: $(STAMP)
+bench: $(STAMP) $(TOOLS)
 	$(BIN)/python -m benchmarks
+
+## definition-snapshot: rebuild tests/snapshots/pipeline-definition.json after an intended change; commit it
+definition-snapshot: $(STAMP)
+	$(BIN)/python -m tests.snapshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check greenlight pipelines deploy src tests benchmarks

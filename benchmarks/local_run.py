@@ -39,8 +39,8 @@ JOB_SCRIPTS = {"Preprocess": "preprocess.py", "Train": "train.py", "Evaluate": "
 # Imported before the script's work but not at its top: Evaluate's joblib.load unpickles a forest.
 LATE_IMPORTS = {"Evaluate": ["sklearn.ensemble"]}
 PHASES = {"greenlight_import": "Greenlight's modules imported (`greenlight.cli`, `pipelines.*`)",
-          "stage_data": "default data staged (`_stage_data`: copies the shipped diabetes.csv)",
-          "sdk_import": "SageMaker SDK imported, offline session made (`_quiet_sdk`, `offline_session`)",
+          "stage_data": "default data staged (`stage_data`: copies the shipped diabetes.csv)",
+          "sdk_import": "SageMaker SDK imported, offline session made (`quiet_sdk`, `offline_session`)",
           "build": "definition built (`build_definition`)",
           "other": "the rest (config, parameter checks, runner set-up)"}
 
@@ -48,8 +48,9 @@ PHASES = {"greenlight_import": "Greenlight's modules imported (`greenlight.cli`,
 PROBE = r'''
 import json, sys, time
 t0 = time.perf_counter()
-import greenlight.cli as cli, greenlight.commands.pipeline as pipeline_cmd, greenlight.commands.run as run_cmd
+import greenlight.cli as cli
 import pipelines.definition as definition, pipelines.local.runner as runner, pipelines.sessions as sessions
+import pipelines.local.staging as staging
 marks = {"greenlight_import": time.perf_counter() - t0}
 class Stop(BaseException):
     pass
@@ -67,8 +68,8 @@ def timed(owner, attr, label):
 def stop(*args, **kwargs):
     marks["until_runner"] = time.perf_counter() - t0
     raise Stop
-timed(run_cmd, "_stage_data", "stage_data")
-timed(pipeline_cmd, "_quiet_sdk", "sdk_import")
+timed(staging, "stage_data", "stage_data")
+timed(sessions, "quiet_sdk", "sdk_import")
 timed(sessions, "offline_session", "sdk_import")
 timed(definition, "build_definition", "build")
 runner.LocalRunner.run = stop

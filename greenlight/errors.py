@@ -1,16 +1,26 @@
 """The one error tree of Greenlight (host side; `src/` has its own, for the containers).
 
     GreenlightError                 anything Greenlight raises on purpose; the CLI prints its
-    │                               message as one line and exits non-zero
+    │                               message as one line and exits with `exit_code` (1 unless below)
     ├── UsageError                  the caller asked for something invalid (exit 2)
     │   ├── ParameterError          unknown pipeline parameter, or a value of the wrong type
     │   ├── DataError               unreadable or unusable input data
     │   └── NotFoundError           unknown model version, group, execution ...
-    ├── ConfigurationError          a setting is missing (role, bucket, region ...) (exit 2)
+    ├── ConfigurationError          a setting is missing or out of its limits (region, role ...) (exit 2)
     ├── DefinitionError             a pipeline definition uses a construct we cannot honour
     ├── ExecutionFailed             a pipeline execution ended Failed or Stopped
-    ├── ConflictError               a concurrent change won; retry
-    └── AwsError                    an AWS call failed; wraps botocore's ClientError
+    │   └── JobFailed               one local Processing/Training job exited non-zero (pipelines.local.jobs)
+    ├── ConflictError               a concurrent change won, or a lock stayed taken; retry
+    ├── ServingUnavailable          no model version can serve (none deployed, or it failed to load) (HTTP 503)
+    ├── DeploymentFailed            a target could not be brought to a version; the last good one serves
+    ├── WaitTimeout                 a bounded wait (pipeline execution, endpoint update ...) ran out
+    ├── ImageError                  a container registry step failed, or an image cannot be used as asked;
+    │                               names the registry, repository, step and HTTP status (deploy.image)
+    └── AwsError                    an AWS call failed; made only by greenlight.aws_errors
+
+Exit codes: 0 success, 1 a GreenlightError, 2 a usage or configuration error (and click's own
+usage errors), 130 interrupted (Ctrl-C). An unexpected exception (a bug) is exit 1 with one line
+naming where its traceback was written (`greenlight.cli.main`).
 """
 
 from __future__ import annotations
@@ -21,11 +31,15 @@ __all__ = [
     "ConflictError",
     "DataError",
     "DefinitionError",
+    "DeploymentFailed",
     "ExecutionFailed",
     "GreenlightError",
+    "ImageError",
     "NotFoundError",
     "ParameterError",
+    "ServingUnavailable",
     "UsageError",
+    "WaitTimeout",
 ]
 
 
@@ -68,16 +82,45 @@ class ExecutionFailed(GreenlightError):
 
 
 class ConflictError(GreenlightError):
-    """A concurrent writer changed the same thing first."""
+    """A concurrent writer changed the same thing first, or a lock stayed taken."""
+
+
+class ServingUnavailable(GreenlightError):
+    """No model version can serve right now: none is deployed, or the one named failed to load."""
+
+
+class DeploymentFailed(GreenlightError):
+    """A target could not be brought to the desired version; it keeps its last good version."""
+
+
+class WaitTimeout(GreenlightError):
+    """A bounded wait ran out before the awaited state was reached."""
+
+
+class ImageError(GreenlightError):
+    """A container registry step failed, or an image cannot be used as asked (an image index, a foreign layer).
+
+    The message names the registry, the repository, the step and the HTTP status when there was one;
+    they are attributes too (`status` is None when no HTTP answer came: refused, timed out).
+    """
+
+    def __init__(self, message: str, *, registry: str | None = None, repository: str | None = None,
+                 step: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.registry = registry
+        self.repository = repository
+        self.step = step
+        self.status = status
 
 
 class AwsError(GreenlightError):
-    """An AWS API call failed; the message names the operation and AWS's error code."""
+    """An AWS API call failed; the message names the operation and AWS's error code.
 
-    @classmethod
-    def from_client_error(cls, operation: str, exc: Exception) -> "AwsError":
-        response = getattr(exc, "response", {}) or {}
-        err = response.get("Error", {})
-        code = err.get("Code", type(exc).__name__)
-        message = err.get("Message", str(exc))
-        return cls(f"AWS {operation} failed: {code}: {message}")
+    `code` is AWS's error code (e.g. "ValidationException"), or the botocore exception's class
+    name for failures that never reached AWS (no credentials, endpoint unreachable).
+    """
+
+    def __init__(self, message: str, code: str | None = None, operation: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.operation = operation

@@ -1,7 +1,7 @@
-"""Upsert and start the pipeline on SageMaker, and follow an execution to its end.
+"""Upsert and start the pipeline on SageMaker, and follow an execution to its end (with a deadline).
 
-The SageMaker client is passed in (built by the CLI, the composition root); ClientErrors become
-greenlight.errors.AwsError here, once.
+The SageMaker client is passed in (built by the composition root, greenlight.workspace); botocore's
+errors become Greenlight's in greenlight.aws_errors.
 """
 
 from __future__ import annotations
@@ -10,50 +10,50 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
-from greenlight.errors import AwsError, ExecutionFailed
+from greenlight.aws_errors import aws_call, aws_errors
+from greenlight.errors import AwsError, ExecutionFailed, WaitTimeout
 
-__all__ = ["ExecutionResult", "call", "start_execution", "upsert_pipeline", "wait_for_execution"]
+__all__ = ["ExecutionResult", "PipelineExecutionStatus", "start_execution", "upsert_pipeline",
+           "wait_for_execution"]
 
 log = logging.getLogger(__name__)
-TERMINAL = {"Succeeded", "Failed", "Stopped"}
 
 
-def call(operation: str, fn, **kwargs):
-    """fn(**kwargs), with botocore's errors turned into AwsError naming the operation."""
-    from botocore.exceptions import BotoCoreError, ClientError
+class PipelineExecutionStatus(str, Enum):
+    """SageMaker's PipelineExecutionStatus."""
 
-    try:
-        return fn(**kwargs)
-    except ClientError as exc:
-        raise AwsError.from_client_error(operation, exc) from exc
-    except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
-        raise AwsError(f"AWS {operation} failed: {exc}") from exc
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {PipelineExecutionStatus.STOPPED, PipelineExecutionStatus.FAILED,
+                        PipelineExecutionStatus.SUCCEEDED}
 
 
 def upsert_pipeline(client, *, name: str, definition: str, role_arn: str, tags: list[dict],
                     description: str = "Greenlight training pipeline") -> tuple[str, bool]:
     """Create the pipeline, or update it if it exists; returns (arn, created)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
-        response = client.create_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=role_arn,
-                                          PipelineDescription=description, Tags=tags)
+        with aws_errors("CreatePipeline"):
+            response = client.create_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=role_arn,
+                                              PipelineDescription=description, Tags=tags)
         log.info("created pipeline %s", name)
         return response["PipelineArn"], True
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code not in {"ResourceInUse", "ValidationException"} or (
-                code == "ValidationException" and "already exists" not in message):
-            raise AwsError.from_client_error("CreatePipeline", exc) from exc
-    except BotoCoreError as exc:
-        raise AwsError(f"AWS CreatePipeline failed: {exc}") from exc
-    response = call("UpdatePipeline", client.update_pipeline, PipelineName=name, PipelineDefinition=definition,
-                     RoleArn=role_arn, PipelineDescription=description)
+    except AwsError as exc:
+        exists = exc.code == "ResourceInUse" or (exc.code == "ValidationException" and "already exists" in str(exc))
+        if not exists:
+            raise
+    response = aws_call("UpdatePipeline", client.update_pipeline, PipelineName=name, PipelineDefinition=definition,
+                        RoleArn=role_arn, PipelineDescription=description)
     arn = response["PipelineArn"]
     if tags:
-        call("AddTags", client.add_tags, ResourceArn=arn, Tags=tags)
+        aws_call("AddTags", client.add_tags, ResourceArn=arn, Tags=tags)
     log.info("updated pipeline %s", name)
     return arn, False
 
@@ -65,7 +65,7 @@ def start_execution(client, *, name: str, parameters: Mapping[str, str] | None =
               "PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in (parameters or {}).items()]}
     if display_name:
         kwargs["PipelineExecutionDisplayName"] = display_name
-    return call("StartPipelineExecution", client.start_pipeline_execution, **kwargs)["PipelineExecutionArn"]
+    return aws_call("StartPipelineExecution", client.start_pipeline_execution, **kwargs)["PipelineExecutionArn"]
 
 
 @dataclass(frozen=True)
@@ -80,39 +80,47 @@ def _steps(client, arn: str) -> tuple[dict, ...]:
     steps: list[dict] = []
     kwargs = {"PipelineExecutionArn": arn, "SortOrder": "Ascending"}
     while True:
-        page = call("ListPipelineExecutionSteps", client.list_pipeline_execution_steps, **kwargs)
+        page = aws_call("ListPipelineExecutionSteps", client.list_pipeline_execution_steps, **kwargs)
         steps.extend(page.get("PipelineExecutionSteps", []))
         if not page.get("NextToken"):
             return tuple(steps)
         kwargs["NextToken"] = page["NextToken"]
 
 
-def wait_for_execution(client, arn: str, *, poll_seconds: float = 30.0,
+def wait_for_execution(client, arn: str, *, poll_seconds: float = 30.0, timeout_seconds: float | None = None,
                        on_step: Callable[[dict], None] = lambda step: None,
-                       sleep: Callable[[float], None] = time.sleep) -> ExecutionResult:
-    """Poll until the execution ends (no time cap: SageMaker bounds each job's runtime).
+                       sleep: Callable[[float], None] = time.sleep,
+                       clock: Callable[[], float] = time.monotonic) -> ExecutionResult:
+    """Poll until the execution ends, or until `timeout_seconds` have passed (None: no deadline).
 
     `on_step` is called once per step each time its status changes.
 
     Raises:
         ExecutionFailed: the execution ended Failed or Stopped; the message has the reason.
+        WaitTimeout: the deadline passed first; the execution goes on running on SageMaker.
     """
+    deadline = None if timeout_seconds is None else clock() + timeout_seconds
     seen: dict[str, str] = {}
     while True:
-        described = call("DescribePipelineExecution", client.describe_pipeline_execution,
-                          PipelineExecutionArn=arn)
-        status = described["PipelineExecutionStatus"]
+        described = aws_call("DescribePipelineExecution", client.describe_pipeline_execution,
+                             PipelineExecutionArn=arn)
+        status = PipelineExecutionStatus(described["PipelineExecutionStatus"])
         steps = _steps(client, arn)
         for step in steps:
             key = step.get("StepName", "?")
             if seen.get(key) != step.get("StepStatus"):
                 seen[key] = step.get("StepStatus", "?")
                 on_step(step)
-        if status in TERMINAL:
+        if status.terminal:
             reason = described.get("FailureReason") or next(
                 (s.get("FailureReason") for s in steps if s.get("FailureReason")), None)
-            result = ExecutionResult(arn, status, reason, steps)
-            if status != "Succeeded":
-                raise ExecutionFailed(f"pipeline execution {arn} ended {status}: {reason or 'no reason given'}")
+            result = ExecutionResult(arn, status.value, reason, steps)
+            if status is not PipelineExecutionStatus.SUCCEEDED:
+                raise ExecutionFailed(f"pipeline execution {arn} ended {status.value}: {reason or 'no reason given'}")
             return result
+        if deadline is not None and clock() + poll_seconds > deadline:
+            running = ", ".join(f"{name} {state}" for name, state in seen.items()) or "no step started"
+            raise WaitTimeout(f"stopped waiting after {timeout_seconds:g} s: pipeline execution {arn} is still "
+                              f"{status.value} ({running}); it goes on running on SageMaker (follow it with "
+                              "`aws sagemaker describe-pipeline-execution`, or wait longer with --timeout)")
         sleep(poll_seconds)

@@ -20,8 +20,8 @@ from unittest import mock
 
 from pipelines.config import SKLEARN_IMAGE_VERSION, PipelineConfig
 
-__all__ = ["PARAMETER_DEFAULTS", "STEP_NAMES", "build_definition", "build_pipeline", "code_digest", "gc_paused",
-           "src_dir"]
+__all__ = ["PARAMETER_DEFAULTS", "STEP_NAMES", "build_definition", "build_pipeline", "check_parameters", "code_digest",
+           "gc_paused", "src_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,25 @@ PARAMETER_DEFAULTS: dict[str, tuple[str, object]] = {
     "ModelApprovalStatus": ("String", "PendingManualApproval"),
     "ModelPackageGroupName": ("String", None),
 }
+
+
+def check_parameters(overrides: dict[str, str]) -> dict[str, str]:
+    """Check names and types of `--param` overrides against PARAMETER_DEFAULTS, with the runner's rules.
+
+    Raises:
+        ParameterError: an unknown name or a value that does not parse as the parameter's type.
+    """
+    from pipelines.local.expressions import coerce_parameters
+
+    # Defaults that come from the config at build time do not matter for this check.
+    declared = [{"Name": name, "Type": kind, "DefaultValue": "" if default is None else default}
+                for name, (kind, default) in PARAMETER_DEFAULTS.items()]
+    coerce_parameters(declared, overrides)
+    return overrides
+
+
 CONTENT_TYPES = ["text/csv", "application/json"]
+SMOKE_METADATA_KEY = "greenlight:smoke-test"  # read by deploy.engine.smoke (SMOKE_KEY)
 EVALUATION_PATH = "regression_metrics.rmse.value"
 
 
@@ -88,14 +106,19 @@ def gc_paused() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sdk_patches(digest: str) -> Iterator[None]:
-    """Two narrow patches of SDK 3.27 internals, active only while a definition is built.
+    """Three narrow patches of SDK 3.27 internals, active only while a definition is built.
 
     - The training step's upload prefix `<base>-<timestamp>` becomes `<base>-<digest>`, so
       builds are reproducible and unchanged code keeps step caching effective.
     - The SDK validates its config dict against a large JSON schema on every config lookup
       (about 40 per build, 0.4 s each); validate each distinct config once instead.
-    Both are checked by tests (byte-identical builds; a build under a socket guard).
+    - The SDK's code hash (the S3 prefix of the Processing scripts) mixes in each script's
+      absolute path, so the same code built in two checkouts gave two definitions; it now hashes
+      the path relative to the directory above src/ (`src/preprocess.py`).
+    All are checked by tests (byte-identical builds, the committed snapshot, a build under a socket
+    guard, the code hash of two copies of src/ in different directories).
     """
+    import sagemaker.core.workflow.utilities as sdk_utilities
     import sagemaker.train.model_trainer as model_trainer
     from sagemaker.core.config.config_manager import SageMakerConfig
 
@@ -109,8 +132,30 @@ def _sdk_patches(digest: str) -> Iterator[None]:
             validated.add(key)
 
     with mock.patch.object(model_trainer, "_get_unique_name", lambda base, *a, **k: f"{base}-{digest}"), \
-            mock.patch.object(SageMakerConfig, "validate_sagemaker_config", staticmethod(validate_once)):
+            mock.patch.object(SageMakerConfig, "validate_sagemaker_config", staticmethod(validate_once)), \
+            mock.patch.object(sdk_utilities, "_hash_file_or_dir", _checkout_independent_hash(sdk_utilities)):
         yield
+
+
+def _checkout_independent_hash(sdk_utilities):
+    """The SDK's `_hash_file_or_dir`, hashing a path under src/'s parent by its relative path."""
+    from urllib.parse import unquote, urlparse
+
+    anchor = src_dir().parent
+
+    def hash_file_or_dir(path, sha256):
+        if isinstance(path, str) and path.lower().startswith("file://"):
+            path = unquote(urlparse(path).path)
+        resolved = Path(path).resolve()
+        name = resolved.relative_to(anchor).as_posix() if resolved.is_relative_to(anchor) else str(path)
+        sha256.update(name.encode())
+        if resolved.is_dir():
+            return sdk_utilities._hash_dir(path, sha256)
+        if resolved.is_file():
+            return sdk_utilities._hash_file(path, sha256)
+        return sha256
+
+    return hash_file_or_dir
 
 
 def _parameters(config: PipelineConfig) -> dict:
@@ -221,8 +266,9 @@ def build_pipeline(config: PipelineConfig, session):
         ),
     )
     rmse = JsonGet(step_name=evaluate.name, property_file=report, json_path=EVALUATION_PATH)
-    evaluation_uri = Join(on="/", values=[
-        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"])
+    evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+    evaluation_uri = Join(on="/", values=[evaluation_dir, "evaluation.json"])
+    smoke_uri = Join(on="/", values=[evaluation_dir, "smoke.json"])
 
     builder = ModelBuilder(
         s3_model_data_url=model_uri,
@@ -250,6 +296,8 @@ def build_pipeline(config: PipelineConfig, session):
                 "greenlight:sagemaker-sdk": sdk_version(),
                 "greenlight:pipeline-execution": ExecutionVariables.PIPELINE_EXECUTION_ID,
                 "greenlight:rmse": rmse.to_string(),
+                # the smoke-test rows and predictions the deployer checks every deployment against
+                SMOKE_METADATA_KEY: smoke_uri,
             },
         ),
     )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pipelines.config import PipelineConfig
 from pipelines.offline import OfflineAws
 
-__all__ = ["aws_session", "offline_session"]
+__all__ = ["aws_session", "offline_session", "prepare_environment", "quiet_sdk"]
 
 # The SDK's own config: no telemetry (an HTTP call per decorated SDK call otherwise).
 SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
@@ -19,6 +19,19 @@ def prepare_environment(region: str) -> None:
     # and ModelTrainer would look the role up in IAM unless told not to.
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+
+def quiet_sdk(region: str) -> None:
+    """Prepare the SDK's environment and keep its warnings off the terminal.
+
+    Its log records are filtered by the level of the CLI's log handler (greenlight.cli.main), which
+    also holds against SDK functions that set their own loggers to DEBUG while they run.
+    """
+    import warnings
+
+    prepare_environment(region)  # the SDK needs a region at import time
+    warnings.filterwarnings("ignore", module=r"sagemaker(\..*)?")
+    warnings.filterwarnings("ignore", message="Running within a PipelineSession")
 
 
 def offline_session(config: PipelineConfig, sink: Callable[[str, bytes], None] | None = None):

@@ -33,6 +33,10 @@ CONTAINER_ROOT = os.environ.get("GREENLIGHT_CONTAINER_ROOT", "/")
 DEFAULT_MODEL = os.path.join(CONTAINER_ROOT, "opt/ml/processing/model")
 DEFAULT_TEST = os.path.join(CONTAINER_ROOT, "opt/ml/processing/test")
 DEFAULT_OUTPUT = os.path.join(CONTAINER_ROOT, "opt/ml/processing/evaluation")
+# The smoke-test file the deployer reads (deploy/engine/smoke.py reads this format).
+SMOKE_FILE = "smoke.json"
+SMOKE_FORMAT = "greenlight-smoke/1"
+SMOKE_ROWS = 5
 
 
 class EvaluationError(Exception):
@@ -111,17 +115,27 @@ def predictor_parity(expected: np.ndarray, actual: np.ndarray) -> dict:
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
+    """MSE, RMSE, MAE and R² of the predictions, as sklearn.metrics defines them, in SageMaker's
+    model-quality layout `{name: {"value": v}}`.
+
+    R² of a constant target is 1.0 when every prediction is exact and 0.0 otherwise (scikit-learn's
+    `force_finite`). The layout's optional `standard_deviation` is left out: the spread of per-row
+    errors is not the uncertainty of these metrics, and RMSE and R² have no per-row counterpart.
+
+    Raises:
+        EvaluationError: not one prediction per target, or fewer than two rows (R² is undefined).
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if y_true.ndim != 1 or y_pred.shape != y_true.shape:
+        raise EvaluationError(f"predictions of shape {y_pred.shape} for targets of shape {y_true.shape}")
+    if y_true.size < 2:
+        raise EvaluationError(f"{y_true.size} test row(s): R² needs at least two")
     err = y_true - y_pred
     mse = float(np.mean(err**2))
-    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else 0.0
-    values = {
-        "mse": (mse, float(np.std(err**2))),
-        "rmse": (math.sqrt(mse), float(np.std(np.abs(err)))),
-        "mae": (float(np.mean(np.abs(err))), float(np.std(np.abs(err)))),
-        "r2": (r2, 0.0),
-    }
-    return {name: {"value": v, "standard_deviation": sd} for name, (v, sd) in values.items()}
+    ss_res, ss_tot = float(np.sum(err**2)), float(np.sum((y_true - y_true.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    values = {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))), "r2": r2}
+    return {name: {"value": value} for name, value in values.items()}
 
 
 def evaluate(model_dir: Path, test_dir: Path) -> dict:
@@ -142,7 +156,7 @@ def evaluate(model_dir: Path, test_dir: Path) -> dict:
     metrics = regression_metrics(test[target].to_numpy(dtype="float64"), y_pred)
     if not all(math.isfinite(m["value"]) for m in metrics.values()):
         raise EvaluationError(f"non-finite metrics: {metrics}")
-    report = {"regression_metrics": metrics, "test_rows": int(len(test))}
+    report = {"regression_metrics": metrics, "test_rows": int(len(test)), "smoke": smoke_test(X, y_pred)}
     if forest is None:
         report["predictor_parity"] = {"checked": False, "reason": "metadata.json names no forest_file"}
         return report
@@ -166,6 +180,18 @@ def evaluate(model_dir: Path, test_dir: Path) -> dict:
     return report
 
 
+def smoke_test(X: np.ndarray, y_pred: np.ndarray, rows: int = SMOKE_ROWS) -> dict:
+    """The first test rows as a text/csv request body and the model's exact predictions for them.
+
+    The deployer sends `body` to every newly deployed version and compares its answer with
+    `predictions` bit for bit (repr floats survive text and JSON exactly).
+    """
+    n = min(rows, len(X))
+    body = "".join(",".join(repr(float(v)) for v in row) + "\n" for row in X[:n])
+    return {"format": SMOKE_FORMAT, "content_type": "text/csv", "body": body,
+            "predictions": [float(p) for p in np.asarray(y_pred[:n], dtype=np.float64)]}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-dir", default=DEFAULT_MODEL)
@@ -175,8 +201,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_report(out: Path, report: dict) -> None:
+    """evaluation.json, and smoke.json (the smoke-test rows, linked from the model package) beside it."""
     out.mkdir(parents=True, exist_ok=True)
+    report = dict(report)
+    smoke = report.pop("smoke", None)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if smoke is not None:
+        (out / SMOKE_FILE).write_text(json.dumps(smoke, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ import numpy as np
 
 import compact_forest
 import payload
+import serving_contract
 from payload import Batch, PayloadError, Schema
 
 __all__ = ["MAX_PAYLOAD_BYTES", "ModelIntegrityError", "PayloadError", "ServingModel",
@@ -42,8 +43,8 @@ __all__ = ["MAX_PAYLOAD_BYTES", "ModelIntegrityError", "PayloadError", "ServingM
 
 logger = logging.getLogger(__name__)
 
-MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
-MAX_PAYLOAD_ENV = "GREENLIGHT_MAX_PAYLOAD_BYTES"
+MAX_PAYLOAD_BYTES = serving_contract.SAGEMAKER_MAX_PAYLOAD_BYTES
+MAX_PAYLOAD_ENV = serving_contract.MAX_PAYLOAD_ENV
 PREDICT_THREADS_ENV = "GREENLIGHT_PREDICT_THREADS"
 METADATA_FILE = "metadata.json"
 

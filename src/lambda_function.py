@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 import inference
+import serving_contract
 from payload import JSON, PayloadError
 
 __all__ = ["LAMBDA_MAX_PAYLOAD_BYTES", "handle", "lambda_handler", "load_model", "model_dir"]
@@ -30,7 +31,7 @@ __all__ = ["LAMBDA_MAX_PAYLOAD_BYTES", "handle", "lambda_handler", "load_model",
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
-LAMBDA_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+LAMBDA_MAX_PAYLOAD_BYTES = serving_contract.LAMBDA_MAX_PAYLOAD_BYTES
 HEALTH_PATHS = frozenset({"/health", "/ping"})
 INVOKE_PATHS = frozenset({"/", "/invocations"})
 
@@ -121,7 +122,7 @@ def _health(model, load_error: str | None) -> dict:
 
 
 def _error(status: int, code: str, message: str) -> dict:
-    return _response(status, json.dumps({"error": code, "message": message, "row": None, "column": None}), JSON)
+    return _response(status, serving_contract.error_json(code, message), JSON)
 
 
 def _response(status: int, body: str, content_type: str) -> dict:

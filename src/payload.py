@@ -3,16 +3,10 @@
 Decoding (`decode`) reads the body's shape only; `check` holds the rows against a model's Schema
 (feature count or names, numbers only, NaN only where the model was trained with it, values that
 survive the cast to float32). Every failure is a PayloadError naming the problem, with the
-0-based row and the column (an index, or a feature name for records) where one applies:
-
-    status  error                     cause
-    400     empty_body, bad_encoding, malformed_json, malformed_csv, malformed_npy, bad_shape,
-            no_rows, wrong_feature_count, unknown_feature, missing_feature, non_numeric,
-            missing_value (NaN for a model trained without), non_finite (inf),
-            out_of_range (beyond float32)
-    413     payload_too_large
-    415     unsupported_content_type
-    406     unsupported_accept
+0-based row and the column (an index, or a feature name for records) where one applies; its
+code decides its HTTP status and its body is the one every serving front answers with (both in
+serving_contract.py): missing_value is NaN for a model trained without, non_finite is inf,
+out_of_range is beyond float32.
 """
 
 from __future__ import annotations
@@ -26,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+import serving_contract
+
 __all__ = ["ACCEPTS", "CONTENT_TYPES", "Batch", "PayloadError", "Schema", "check", "decode", "encode"]
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
@@ -38,14 +34,15 @@ _NUMBER_KINDS = frozenset("fiu")
 class PayloadError(ValueError):
     """The request is the client's fault; `status_code` and `to_json()` make the HTTP answer."""
 
-    def __init__(self, error: str, message: str, *, status_code: int = 400,
+    def __init__(self, error: str, message: str, *, status_code: int | None = None,
                  row: int | None = None, column: int | str | None = None):
         super().__init__(message)
-        self.error, self.message, self.status_code = error, message, status_code
+        self.error, self.message = error, message
+        self.status_code = status_code if status_code is not None else serving_contract.STATUS.get(error, 400)
         self.row, self.column = row, column
 
     def to_dict(self) -> dict:
-        return {"error": self.error, "message": self.message, "row": self.row, "column": self.column}
+        return serving_contract.error_body(self.error, self.message, self.row, self.column)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

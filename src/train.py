@@ -6,8 +6,9 @@ SageMaker toolkit passes them (`--n_estimators 100`). Everything under --model-d
 as model.tar.gz; `code/` in it is what the SageMaker scikit-learn serving container runs.
 The forest files (`forest.json` and its `forest.*.npy` arrays, forest_export.py) hold the same forest
 as flat arrays in the layout the serving code maps and evaluates with numpy alone; the manifest's
-sha256 and format are in metadata.json, each array's sha256 in the manifest. `serving_files` in
-metadata.json lists every file serving reads (metadata.json and the forest files; not model.joblib).
+sha256 and format are in metadata.json (`forest_file`, `forest_sha256`), and so is each array's
+(`forest_files`: file -> sha256, as in the manifest): metadata.json names every file serving reads with
+its digest, which is how deploy/image/model_files.py picks the Lambda image's model layer.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 # Files of this directory that the serving container and the Lambda image need: every module
 # the serving path imports (tests/unit/test_inference_packaging.py checks the list).
-SERVING_CODE = ("inference.py", "payload.py", "compact_forest.py", "forest_files.py", "forest_rows.py",
-                "sagemaker_entry.py", "lambda_function.py")
+SERVING_CODE = ("inference.py", "payload.py", "serving_contract.py", "compact_forest.py", "forest_files.py",
+                "forest_rows.py", "sagemaker_entry.py", "lambda_function.py")
 
 
 class TrainingError(Exception):
@@ -128,7 +129,7 @@ def save_model(model_dir: Path, model, features: list[str], target: str, train: 
         "forest_sha256": sha256_of(model_dir / forest_files.MANIFEST_FILE),
         "forest_format": forest["format"],
         "forest": {key: forest[key] for key in ("trees", "nodes", "max_depth", "bytes", "row_layout")},
-        "serving_files": [METADATA_FILE, *forest["files"]],
+        "forest_files": {spec["file"]: spec["sha256"] for spec in forest["arrays"].values()},
         "estimator": "sklearn.ensemble.RandomForestRegressor",
         "target": target,
         "feature_names": features,

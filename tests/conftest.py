@@ -13,7 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-EVENTS = Path(__file__).resolve().parent / "events"
 
 
 @pytest.fixture(autouse=True)
@@ -29,17 +28,6 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("GREENLIGHT_HOME", str(tmp_path / "greenlight-home"))
 
 
-@pytest.fixture
-def src_path(monkeypatch):
-    """Import src/ modules by bare name, as the containers do."""
-    monkeypatch.syspath_prepend(str(SRC))
-    return SRC
-
-
-def python() -> str:
-    return sys.executable
-
-
 @contextlib.contextmanager
 def imported_src_modules(names: tuple[str, ...]) -> Iterator[types.SimpleNamespace]:
     """src/ modules imported by bare name, as the containers do; forgotten afterwards."""
@@ -52,3 +40,13 @@ def imported_src_modules(names: tuple[str, ...]) -> Iterator[types.SimpleNamespa
         for name, module in before.items():
             if module is None:
                 sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """Two model versions trained, evaluated and packed by the real scripts (tests/support/models.py);
+    'a_tar' and 'b_tar' are their model.tar.gz, 'a_smoke' and 'b_smoke' their smoke.json."""
+    from tests.support.models import train_models
+
+    return train_models(tmp_path_factory.mktemp("models"))
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import logging
 import sys
 import threading
@@ -45,17 +46,28 @@ class LoadedModel:
     model: object
     load_seconds: float = field(default=0.0, compare=False)
 
-    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        """input_fn -> predict_fn -> output_fn; returns (body, content type)."""
-        code = self.code
-        data = code.input_fn(body, content_type)
-        return self.finish(data, accept)
+    def parse(self, body: bytes, content_type: str, max_bytes: int | None = None):
+        """input_fn(body, content_type), with the caller's body limit where the code takes one.
+
+        The endpoint's --max-body-bytes must win over the serving code's own default (4 MiB);
+        serving code older than the `max_bytes` parameter keeps its own limit.
+        """
+        if max_bytes is not None and _takes_max_bytes(self.code.input_fn):
+            return self.code.input_fn(body, content_type, max_bytes=max_bytes)
+        return self.code.input_fn(body, content_type)
 
     def finish(self, data, accept: str) -> tuple[bytes, str]:
         """predict_fn -> output_fn on already parsed input."""
         code = self.code
         out, out_type = code.output_fn(code.predict_fn(data, self.model), accept)
         return (out.encode("utf-8") if isinstance(out, str) else bytes(out)), out_type
+
+
+def _takes_max_bytes(input_fn) -> bool:
+    try:
+        return "max_bytes" in inspect.signature(input_fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _code_digest(code_dir: Path) -> str:

@@ -2,13 +2,16 @@
 
 `GET /ping` and `POST /invocations`, one thread per connection (HTTP/1.1 keep-alive), Nagle's
 algorithm off on every accepted socket, the whole response written in one send. Every response
-carries `X-Greenlight-Model-Version`. Status codes:
+carries `X-Greenlight-Model-Version`; every error body is the serving contract's
+(`src/serving_contract.py`: `{"error", "message", "row", "column"}`, the same as the Lambda's and
+the SageMaker entry point's). Status codes:
 
     200  prediction (or /ping with a model available)
     4xx  the payload's fault: the inference code's PayloadError status (400/406/413/415), a
-         ValueError from input_fn (400), a body over the size limit (413), unknown path (404)
-    500  a fault in the inference code (logged with its traceback); the server keeps serving
-    503  no model version is available, or it failed to load
+         ValueError from input_fn (400 bad_request), a body over the size limit (413
+         payload_too_large), unknown path (404 not_found), chunked body (411 length_required)
+    500  internal_error: a fault in the inference code (logged with its traceback); serving goes on
+    503  model_unavailable: no model version is available, or it failed to load
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from deploy.endpoint.slot import ModelLoadFailed, ModelSlot, NoModelAvailable
+from deploy.endpoint.slot import ModelSlot
+from greenlight.errors import ServingUnavailable
+from src import serving_contract
 
 __all__ = ["DEFAULT_ACCEPT", "DEFAULT_CONTENT_TYPE", "Endpoint", "EndpointServer", "MAX_BODY_BYTES",
            "VERSION_HEADER"]
@@ -30,7 +35,7 @@ logger = logging.getLogger(__name__)
 VERSION_HEADER = "X-Greenlight-Model-Version"
 DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker assumes when Content-Type is missing
 DEFAULT_ACCEPT = "application/json"  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT's default
-MAX_BODY_BYTES = 4 * 1024 * 1024  # SageMaker Serverless Inference's payload limit
+MAX_BODY_BYTES = serving_contract.SAGEMAKER_MAX_PAYLOAD_BYTES
 _DRAIN_LIMIT = 64 * 1024 * 1024  # read (and discard) at most this much of a refused body
 
 
@@ -38,15 +43,15 @@ def _json(payload: dict) -> bytes:
     return json.dumps(payload).encode("utf-8")
 
 
-def _error_body(exc: BaseException, status: int) -> bytes:
-    """The inference code's own JSON error body if it has one, else {"error", "status"}."""
+def _error_body(exc: BaseException) -> bytes:
+    """The inference code's own JSON error body if it has one, else the contract's bad_request."""
     to_json = getattr(exc, "to_json", None)
     if callable(to_json):
         body = to_json()
         if isinstance(body, dict):
             return _json(body)
         return body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    return _json({"error": str(exc) or type(exc).__name__, "status": status})
+    return _json(serving_contract.error_body("bad_request", str(exc) or type(exc).__name__))
 
 
 def _client_status(exc: BaseException, stage: str) -> int | None:
@@ -89,22 +94,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, _json(payload), "application/json",
                    version if version is not None else self.server.slot.version_hint())
 
+    def _send_error(self, code: str, message: str, version: str | None = None) -> None:
+        """An error in the serving contract's shape, with the status its code has there."""
+        self._send_json(serving_contract.STATUS[code], serving_contract.error_body(code, message), version)
+
     def send_error(self, code, message=None, explain=None) -> None:
-        """http.server's own errors (bad request line, unsupported method) in our JSON shape."""
+        """http.server's own errors (bad request line, unsupported method) in the contract's shape."""
         self.close_connection = True
-        self._send_json(int(code), {"error": message or HTTPStatus(code).phrase, "status": int(code)})
+        status = int(code)
+        name = {404: "not_found", 405: "method_not_allowed", 501: "method_not_allowed"}.get(status, "bad_request")
+        self._send_json(status, serving_contract.error_body(name, message or HTTPStatus(status).phrase))
 
     def _read_body(self) -> bytes | None:
         """The request body, or None after answering 411/413 (and draining the refused body)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
-            self._send_json(411, {"error": "chunked bodies are not supported; send Content-Length", "status": 411})
+            self._send_error("length_required", "chunked bodies are not supported; send Content-Length")
             return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             self.close_connection = True
-            self._send_json(400, {"error": "Content-Length is not a number", "status": 400})
+            self._send_error("bad_request", "Content-Length is not a number")
             return None
         limit = self.server.max_body_bytes
         if length > limit:
@@ -115,22 +126,26 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 remaining -= len(chunk)
             self.close_connection = True
-            self._send_json(413, {"error": f"payload of {length} bytes is over the {limit}-byte limit",
-                                  "status": 413})
+            self._send_error("payload_too_large", f"the body is {length} bytes; the limit is {limit}")
             return None
         return self.rfile.read(length) if length else b""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]
         if path != "/ping":
-            self._send_json(404, {"error": f"no such path {path!r}; use GET /ping or POST /invocations",
-                                  "status": 404})
+            self._send_error("not_found", f"no route {path!r}; GET /ping or POST /invocations")
             return
         slot = self.server.slot
         current = slot.current
         if current is not None:
-            self._send_json(200, {"status": "healthy", "model_version": current.version, "loaded": True},
-                            current.version)
+            body = {"status": "healthy", "model_version": current.version, "loaded": True}
+            wanted = slot.wanted
+            if wanted is not None and wanted != current.version:  # a swap is pending, or failed
+                body["pending_version"] = wanted
+                error = slot.load_error(wanted)
+                if error is not None:
+                    body["pending_error"] = error
+            self._send_json(200, body, current.version)
             return
         try:
             target = slot.resolve()
@@ -138,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.warning("ping: cannot ask the model source which version is current: %s", exc)
             target = None
         if target is None:
-            self._send_json(503, {"error": "no model version is available", "status": 503}, "none")
+            self._send_error("model_unavailable", "no model version is available", "none")
             return
         self._send_json(200, {"status": "healthy", "model_version": target.version, "loaded": False},
                         target.version)
@@ -149,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         if path != "/invocations":
-            self._send_json(404, {"error": f"no such path {path!r}; use POST /invocations", "status": 404})
+            self._send_error("not_found", f"no route {path!r}; POST /invocations, GET /ping")
             return
         headers = self.headers
         content_type = headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
@@ -159,12 +174,12 @@ class _Handler(BaseHTTPRequestHandler):
         slot = self.server.slot
         try:
             model = slot.acquire()
-        except (NoModelAvailable, ModelLoadFailed) as exc:
-            self._send_json(503, {"error": str(exc), "status": 503})
+        except ServingUnavailable as exc:
+            self._send_error("model_unavailable", str(exc))
             return
         except Exception:  # a bug of ours: answer, log, keep serving
             logger.exception("cannot get a model to serve this request")
-            self._send_json(500, {"error": "internal error while loading the model", "status": 500})
+            self._send_error("internal_error", "internal error while loading the model; see the endpoint's log")
             return
         try:
             self._invoke(model, body, content_type, accept)
@@ -174,17 +189,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _invoke(self, model, body: bytes, content_type: str, accept: str) -> None:
         stage = "input"
         try:
-            data = model.code.input_fn(body, content_type)
+            data = model.parse(body, content_type, self.server.max_body_bytes)
             stage = "predict"
             out, out_type = model.finish(data, accept)
         except Exception as exc:
             status = _client_status(exc, stage)
             if status is None:
                 logger.exception("model version %s failed in %s stage", model.version, stage)
-                self._send_json(500, {"error": f"internal error in the inference code ({type(exc).__name__})",
-                                      "status": 500}, model.version)
+                self._send_error("internal_error", f"the inference code failed ({type(exc).__name__}); see the "
+                                 "endpoint's log", model.version)
             else:
-                self._send(status, _error_body(exc, status), "application/json", model.version)
+                self._send(status, _error_body(exc), "application/json", model.version)
             return
         self._send(200, out, out_type, model.version)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from deploy.endpoint.loader import LoadedModel, load_version
+from greenlight.errors import ServingUnavailable
 
 __all__ = ["ModelLoadFailed", "ModelSlot", "ModelTarget", "NoModelAvailable", "Source"]
 
@@ -37,11 +38,11 @@ class ModelTarget(NamedTuple):
 Source = Callable[[], ModelTarget | None]
 
 
-class NoModelAvailable(Exception):
+class NoModelAvailable(ServingUnavailable):
     """The source names no model version (the endpoint answers 503)."""
 
 
-class ModelLoadFailed(Exception):
+class ModelLoadFailed(ServingUnavailable):
     """The named model version could not be loaded (the endpoint answers 503)."""
 
 
@@ -152,7 +153,7 @@ class ModelSlot:
             logger.warning("cannot ask the model source which version is current: %s", exc)
             return False
         if target is None:
-            return False
+            return self._unload_withdrawn()
         with self._load_lock:
             old = self._current
             if old is None or old.version == target.version or self._recent_failure(target.version) is not None:
@@ -170,6 +171,27 @@ class ModelSlot:
         logger.info("hot swap: now serving model version %s instead of %s because the source names it; "
                     "requests already running finish on %s", new.version, old.version, old.version)
         return True
+
+    def _unload_withdrawn(self) -> bool:
+        """The source names no version any more (nothing deployed): empty the slot so requests get 503."""
+        with self._load_lock:
+            old = self._current
+            if old is None:
+                return False
+            self._current = None
+        logger.warning("the source names no model version any more: unloaded %s; requests get 503 until one "
+                       "is deployed (requests already running finish on it)", old.version)
+        return True
+
+    @property
+    def wanted(self) -> str | None:
+        """The version the source named last (None if none, or not asked yet)."""
+        return self._last_target
+
+    def load_error(self, version: str) -> str | None:
+        """Why `version` last failed to load, if it did."""
+        failed = self._failed.get(version)
+        return None if failed is None else failed[0]
 
     def drop_if_idle(self) -> bool:
         """Empty the slot if no request has run for idle_seconds; True if dropped."""

@@ -1,4 +1,6 @@
-"""Where the endpoint's model comes from: a fixed `--model PATH`, or the newest registered version.
+"""Model directories for the endpoint: a fixed `--model PATH` (FixedModelSource), and unpacking model.tar.gz.
+
+The deployed version of a group comes from deploy.endpoint.deployed.DeployedSource.
 
 A model is a SageMaker model directory (model.joblib, metadata.json, code/inference.py) or the
 model.tar.gz holding one; archives are unpacked once into a content-addressed cache
@@ -20,7 +22,7 @@ from deploy.endpoint.loader import CODE_DIR, ENTRY_MODULE
 from deploy.endpoint.slot import ModelTarget
 from greenlight.errors import DataError, NotFoundError
 
-__all__ = ["FixedModelSource", "RegistrySource", "prepare_model_dir", "unpack_archive"]
+__all__ = ["FixedModelSource", "prepare_model_dir", "unpack_archive"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,40 +100,3 @@ class FixedModelSource:
 
     def __repr__(self) -> str:
         return f"model {self.target.version} at {self.target.model_dir}"
-
-
-class RegistrySource:
-    """The newest version in a model package group of the local registry (checked on every call).
-
-    The registry is anything with `list_versions(group=..., status=None)` returning newest first
-    objects with `.group`, `.version` and `.model_data_url`; the store maps that s3:// URI to a file.
-    """
-
-    def __init__(self, registry, store, group: str, cache_dir: Path):
-        self._registry = registry
-        self._store = store
-        self.group = group
-        self._cache_dir = Path(cache_dir)
-        self._last: ModelTarget | None = None
-
-    def __call__(self) -> ModelTarget | None:
-        try:
-            versions = self._registry.list_versions(group=self.group)
-        except NotFoundError:  # the group does not exist yet: nothing registered
-            return None
-        if not versions:
-            return None
-        newest = versions[0]
-        label = f"{newest.group}/{newest.version}"
-        if self._last is not None and self._last.version == label:
-            return self._last
-        if not newest.model_data_url:
-            raise NotFoundError(f"version {label} has no ModelDataUrl")
-        archive = self._store.path_for(newest.model_data_url)
-        if not archive.is_file():
-            raise NotFoundError(f"version {label} names {newest.model_data_url}, which is not in the store ({archive})")
-        self._last = ModelTarget(label, prepare_model_dir(archive, self._cache_dir))
-        return self._last
-
-    def __repr__(self) -> str:
-        return f"newest registered version of group {self.group!r}"

@@ -1,19 +1,17 @@
 """The SageMaker Model Registry behind the ModelRegistry protocol; the client is passed in.
 
-botocore errors stop here: a missing group or version becomes NotFoundError, any other
-ClientError becomes AwsError, both `from` the original.
+botocore errors stop here (greenlight.aws_errors): a missing group or version becomes
+NotFoundError, any other failure AwsError, both `from` the original.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
-from greenlight.errors import AwsError, NotFoundError, ParameterError
+from greenlight.aws_errors import aws_errors as _aws
+from greenlight.errors import AwsError, NotFoundError
 from greenlight.registry.model import (
     ApprovalStatus,
     ModelVersion,
@@ -30,31 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["SageMakerModelRegistry"]
 
 log = logging.getLogger(__name__)
-
-
-def _is_missing(exc: ClientError) -> bool:
-    """SageMaker reports a missing group or package as ValidationException '... does not exist'."""
-    err = exc.response.get("Error", {})
-    message = err.get("Message", "").lower()
-    return err.get("Code") == "ResourceNotFound" or (
-        err.get("Code") in {"ValidationException", "ValidationError"}
-        and ("does not exist" in message or "not found" in message)
-    )
-
-
-@contextmanager
-def _aws(operation: str, on_missing: Callable[[], Exception] | None = None) -> Iterator[None]:
-    """Translate botocore errors raised by one SageMaker call."""
-    try:
-        yield
-    except ClientError as exc:
-        if on_missing is not None and _is_missing(exc):
-            raise on_missing() from exc
-        raise AwsError.from_client_error(operation, exc) from exc
-    except ParamValidationError as exc:
-        raise ParameterError(f"invalid {operation} request: {exc}") from exc
-    except BotoCoreError as exc:
-        raise AwsError(f"AWS {operation} failed: {exc}") from exc
 
 
 class SageMakerModelRegistry:
@@ -141,10 +114,10 @@ class SageMakerModelRegistry:
 
     def _ensure_group(self, group: str) -> None:
         try:
-            with _aws("DescribeModelPackageGroup", lambda: LookupError(group)):
+            with _aws("DescribeModelPackageGroup", lambda: NotFoundError(group)):
                 self._sm.describe_model_package_group(ModelPackageGroupName=group)
             return
-        except LookupError:
+        except NotFoundError:
             pass
         try:
             with _aws("CreateModelPackageGroup"):

@@ -196,6 +196,12 @@ class LocalModelRegistry:
             rows = conn.execute("SELECT event FROM outbox WHERE delivered IS NULL ORDER BY seq").fetchall()
         return [json.loads(r["event"]) for r in rows]
 
+    def events(self) -> list[dict[str, Any]]:
+        """Every event the outbox holds, delivered or not, oldest first (each with `delivered`: a time or None)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT event, delivered FROM outbox ORDER BY seq").fetchall()
+        return [{**json.loads(r["event"]), "delivered": r["delivered"]} for r in rows]
+
     def mark_delivered(self, event_id: str) -> None:
         """Record that an event was handed on; marking it again changes nothing.
 

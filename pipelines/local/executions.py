@@ -21,6 +21,8 @@ __all__ = ["ExecutionRecord", "ExecutionStatus", "ExecutionStore", "StepRecord",
 
 
 class ExecutionStatus(str, Enum):
+    """An execution's or a step's status, as SageMaker names them."""
+
     EXECUTING = "Executing"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -35,7 +37,7 @@ def now_iso() -> str:
 class StepRecord:
     name: str
     type: str
-    status: str = "Executing"  # Executing | Succeeded | Failed | Stopped
+    status: str = ExecutionStatus.EXECUTING.value
     start: str = field(default_factory=now_iso)
     end: str | None = None
     failure_reason: str | None = None
@@ -104,8 +106,8 @@ class ExecutionStore:
             record.status = ExecutionStatus.FAILED.value
             record.failure_reason = f"the process running it (pid {record.pid}) ended without finishing it"
             for step in record.steps:
-                if step.status == "Executing":
-                    step.status, step.failure_reason = "Failed", record.failure_reason
+                if step.status == ExecutionStatus.EXECUTING.value:
+                    step.status, step.failure_reason = ExecutionStatus.FAILED.value, record.failure_reason
         return record
 
     def list(self) -> list[ExecutionRecord]:

@@ -4,25 +4,65 @@ Supported, as SageMaker documents them: `{"Get": "Parameters.X"}`, `{"Get": "Exe
 `{"Get": "Steps.S.<property path>"}`, `{"Std:Join": {"On", "Values"}}` and
 `{"Std:JsonGet": {"PropertyFile": {"Get": "Steps.S.PropertyFiles.P"}, "Path": "a.b[0].c"}}`.
 Anything else shaped like an expression is refused by `check_expressions` before a run starts.
+
+Value semantics: SageMaker documents the JSON shapes, not the comparison rules. `Equals` refuses
+two kinds of value (string, boolean, number), as the SDK's own local executor
+(`sagemaker.local.pipeline`) fails the step, except that 1 equals 1.0 (JSON does not tell them
+apart); `In` matches values of the query's kind only; the orderings take numbers only (a string
+ordering is refused, not guessed); `Std:Join` renders booleans as `true`/`false` and numbers as
+Python prints them (100, 65.0, -1).
 """
 
 from __future__ import annotations
 
-import json
+import math
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from greenlight.errors import DefinitionError, ParameterError
 
-__all__ = ["EXPRESSION_KEYS", "Context", "check_expressions", "coerce_parameters", "evaluate",
-           "evaluate_condition", "lookup_path", "step_refs"]
+__all__ = ["CONDITIONS", "EXECUTION_VARIABLES", "EXPRESSION_KEYS", "Context", "check_expressions",
+           "coerce_parameters", "evaluate", "evaluate_condition", "lookup_path", "step_refs"]
 
 EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
-CONDITIONS = {"Equals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo", "In", "Not", "Or"}
+_ORDERINGS = {"GreaterThan": operator.gt, "GreaterThanOrEqualTo": operator.ge,
+              "LessThan": operator.lt, "LessThanOrEqualTo": operator.le}
+CONDITIONS = {"Equals", *_ORDERINGS, "In", "Not", "Or"}
+# What the local runner puts in Context.execution (pipelines/local/runner.py).
+EXECUTION_VARIABLES = {"PipelineExecutionId", "PipelineExecutionArn", "PipelineName", "StartDateTime",
+                       "CurrentDateTime"}
 _TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(?:'([^']*)'|\"([^\"]*)\"|(\d+))\]")
-_CASTS: dict[str, Callable[[str], Any]] = {"String": str, "Integer": int, "Float": float,
-                                           "Boolean": lambda v: {"true": True, "false": False}[str(v).lower()]}
+_PROPERTY_FILE = re.compile(r"Steps\.[^.]+\.PropertyFiles\.[^.]+")
+_CONDITION_KEYS = {"Not": {"Expression"}, "Or": {"Conditions"}, "In": {"QueryValue", "Values"}}
+_INTEGER = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _is_number(raw: Any) -> bool:
+    return isinstance(raw, (int, float)) and not isinstance(raw, bool)
+
+
+def _integer(raw: Any) -> int:
+    if not (isinstance(raw, int) and _is_number(raw) or isinstance(raw, str) and _INTEGER.fullmatch(raw)):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _float(raw: Any) -> float:
+    if not (_is_number(raw) or isinstance(raw, str) and _FLOAT.fullmatch(raw)) or not math.isfinite(float(raw)):
+        raise ValueError(raw)
+    return float(raw)
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    return {"true": True, "false": False}[str(raw).lower()]
+
+
+_CASTS: dict[str, Callable[[Any], Any]] = {"String": str, "Integer": _integer, "Float": _float, "Boolean": _boolean}
 
 
 class Context:
@@ -39,8 +79,12 @@ class Context:
 def coerce_parameters(declared: list[dict], overrides: Mapping[str, str]) -> dict[str, Any]:
     """Defaults overridden by `overrides`, each cast to its declared type.
 
+    Integers are written as digits with an optional sign; floats as decimal or exponent notation
+    and finite; booleans as true/false in any case.
+
     Raises:
         ParameterError: an unknown name, a value of the wrong type, or a parameter with no value.
+        DefinitionError: a declared parameter type other than String, Integer, Float, Boolean.
     """
     by_name = {p["Name"]: p for p in declared}
     unknown = sorted(set(overrides) - set(by_name))
@@ -51,6 +95,9 @@ def coerce_parameters(declared: list[dict], overrides: Mapping[str, str]) -> dic
     values: dict[str, Any] = {}
     for name, spec in by_name.items():
         kind = spec.get("Type", "String")
+        if kind not in _CASTS:
+            raise DefinitionError(f"pipeline parameter {name} has unsupported type {kind!r} "
+                                  f"(supported: {', '.join(_CASTS)})")
         raw = overrides.get(name, spec.get("DefaultValue"))
         if raw is None:
             raise ParameterError(f"pipeline parameter {name} has no default; pass --param {name}=VALUE")
@@ -61,14 +108,31 @@ def coerce_parameters(declared: list[dict], overrides: Mapping[str, str]) -> dic
     return values
 
 
-def lookup_path(node: Any, path: str) -> Any:
-    """Follow `A.B['name'][0].C` through dicts and lists; a string index on a list of dicts picks
-    the item whose `*Name` field (OutputName, ChannelName ...) equals it."""
-    for match in _TOKEN.finditer(path):
+def _path_tokens(path: str) -> Iterator[tuple[str | None, int | None]]:
+    position = 0
+    while position < len(path):
+        match = _TOKEN.match(path, position)
+        if match is None:
+            raise DefinitionError(f"cannot parse path {path!r} at character {position + 1}")
         attr, key1, key2, index = match.groups()
         key = attr if attr is not None else (key1 if key1 is not None else key2)
+        yield key, (int(index) if index is not None else None)
+        position = match.end()
+
+
+def lookup_path(node: Any, path: str) -> Any:
+    """Follow `A.B['name'][0].C` through dicts and lists; a string index on a list of dicts picks
+    the item whose `*Name` field (OutputName, ChannelName ...) equals it.
+
+    Raises:
+        DefinitionError: the path is not of that syntax.
+        KeyError, IndexError, TypeError: the path is well formed but leads nowhere in `node`.
+    """
+    for key, index in list(_path_tokens(path)):
         if index is not None:
-            node = node[int(index)]
+            if not isinstance(node, list):
+                raise TypeError(f"[{index}] indexes a {type(node).__name__}, not a list")
+            node = node[index]
         elif isinstance(node, list):
             hits = [item for item in node if isinstance(item, dict)
                     and any(k.endswith("Name") and v == key for k, v in item.items())]
@@ -107,7 +171,21 @@ def _json_get(spec: dict, ctx: Context) -> Any:
 
 
 def _text(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise DefinitionError(f"Std:Join cannot render {value!r} ({type(value).__name__}) as text")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if _is_number(value) else "string" if isinstance(value, str) else type(value).__name__
+
+
+def _same(a: Any, b: Any) -> bool:
+    return _kind(a) == _kind(b) and a == b
 
 
 def evaluate(node: Any, ctx: Context) -> Any:
@@ -127,20 +205,33 @@ def evaluate(node: Any, ctx: Context) -> Any:
 
 
 def evaluate_condition(condition: dict, ctx: Context) -> bool:
-    """A condition as SageMaker writes it: {"Type": ..., "LeftValue": ..., "RightValue": ...}."""
+    """A condition as SageMaker writes it: {"Type": ..., "LeftValue": ..., "RightValue": ...}.
+
+    Raises:
+        DefinitionError: an unknown condition type, `Equals` on two kinds of value, an ordering
+            comparison on anything but numbers, or `In` over something that is not a list.
+    """
     kind = condition["Type"]
-    args = condition
     if kind == "Not":
-        return not evaluate_condition(args["Expression"], ctx)
+        return not evaluate_condition(condition["Expression"], ctx)
     if kind == "Or":
-        return any(evaluate_condition(c, ctx) for c in args["Conditions"])
+        return any(evaluate_condition(c, ctx) for c in condition["Conditions"])
     if kind == "In":
-        return evaluate(args["QueryValue"], ctx) in evaluate(args["Values"], ctx)
-    left, right = evaluate(args["LeftValue"], ctx), evaluate(args["RightValue"], ctx)
-    if kind != "Equals":
-        left, right = float(left), float(right)
-    return {"Equals": left == right, "GreaterThan": left > right, "GreaterThanOrEqualTo": left >= right,
-            "LessThan": left < right, "LessThanOrEqualTo": left <= right}[kind]
+        query, values = evaluate(condition["QueryValue"], ctx), evaluate(condition["Values"], ctx)
+        if not isinstance(values, list):
+            raise DefinitionError(f"In: Values must be a list, got {values!r}")
+        return any(_same(query, v) for v in values)
+    if kind != "Equals" and kind not in _ORDERINGS:
+        raise DefinitionError(f"unsupported condition type {kind!r}")
+    left, right = evaluate(condition["LeftValue"], ctx), evaluate(condition["RightValue"], ctx)
+    shown = f"{left!r} ({_kind(left)}) and {right!r} ({_kind(right)})"
+    if kind == "Equals":
+        if _kind(left) != _kind(right):
+            raise DefinitionError(f"Equals cannot compare values of different types: {shown}")
+        return left == right
+    if _kind(left) != "number" or _kind(right) != "number":
+        raise DefinitionError(f"{kind} compares numbers, got {shown}")
+    return _ORDERINGS[kind](left, right)
 
 
 def _walk(node: Any) -> Iterator[dict]:
@@ -163,23 +254,71 @@ def step_refs(node: Any) -> set[str]:
     return refs
 
 
+def _check_path(path: str, where: str) -> None:
+    try:
+        list(_path_tokens(path))
+    except DefinitionError as exc:
+        raise DefinitionError(f"{where}: {exc}") from None
+
+
+def _check_get(get: Any, where: str, parameters: set[str], steps: set[str]) -> None:
+    if not isinstance(get, str):
+        raise DefinitionError(f"{where}: Get takes a reference string, not {get!r}")
+    root, _, rest = get.partition(".")
+    if root == "Parameters":
+        if rest not in parameters:
+            raise DefinitionError(f"{where}: reference to unknown parameter {rest!r}")
+    elif root == "Execution":
+        if rest not in EXECUTION_VARIABLES:
+            raise DefinitionError(f"{where}: unsupported execution variable {rest!r} "
+                                  f"(supported: {', '.join(sorted(EXECUTION_VARIABLES))})")
+    elif root == "Steps":
+        name, _, path = rest.partition(".")
+        if name not in steps:
+            raise DefinitionError(f"{where}: reference to unknown step {name!r}")
+        _check_path(path, where)
+    else:
+        raise DefinitionError(f"{where}: unsupported reference {get!r}")
+
+
+def _check_functions(d: dict, where: str) -> None:
+    if "Std:Join" in d:
+        spec = d["Std:Join"]
+        if not (isinstance(spec, dict) and isinstance(spec.get("On"), str) and isinstance(spec.get("Values"), list)):
+            raise DefinitionError(f"{where}: Std:Join takes a string On and a list of Values, not {spec!r}")
+    if "Std:JsonGet" in d:
+        spec = d["Std:JsonGet"]
+        ref = spec.get("PropertyFile") if isinstance(spec, dict) else None
+        if not (isinstance(ref, dict) and set(ref) == {"Get"} and isinstance(ref["Get"], str)
+                and _PROPERTY_FILE.fullmatch(ref["Get"]) and isinstance(spec.get("Path"), str)):
+            raise DefinitionError(f"{where}: Std:JsonGet is supported with a PropertyFile "
+                                  f"{{'Get': 'Steps.<step>.PropertyFiles.<name>'}} and a Path, not {spec!r}")
+        _check_path(spec["Path"], where)
+
+
+def _check_condition(d: dict, where: str) -> None:
+    kind = d["Type"]
+    if kind not in CONDITIONS:
+        raise DefinitionError(f"{where}: unsupported condition type {kind!r}")
+    missing = sorted(_CONDITION_KEYS.get(kind, {"LeftValue", "RightValue"}) - set(d))
+    if missing:
+        raise DefinitionError(f"{where}: {kind} condition lacks {', '.join(missing)}")
+
+
 def check_expressions(node: Any, where: str, parameters: set[str], steps: set[str]) -> None:
-    """Refuse unknown expression functions and references to unknown parameters or steps."""
+    """Refuse what `evaluate` and `evaluate_condition` cannot honour, before anything runs.
+
+    Raises:
+        DefinitionError: an unknown expression function or condition type, a malformed Std:Join,
+            Std:JsonGet, condition or path, or a reference to an unknown parameter, step or
+            execution variable.
+    """
     for d in _walk(node):
         odd = [k for k in d if k.startswith(("Std:", "Fn:")) and k not in EXPRESSION_KEYS]
         if odd:
             raise DefinitionError(f"{where}: unsupported expression {odd[0]!r}")
-        get = d.get("Get")
-        if isinstance(get, str):
-            root, _, rest = get.partition(".")
-            name = rest.split(".")[0]
-            if root == "Parameters" and name not in parameters:
-                raise DefinitionError(f"{where}: reference to unknown parameter {name!r}")
-            if root == "Steps" and name not in steps:
-                raise DefinitionError(f"{where}: reference to unknown step {name!r}")
-            if root not in {"Parameters", "Steps", "Execution"}:
-                raise DefinitionError(f"{where}: unsupported reference {get!r}")
-        if "Type" in d and ({"LeftValue", "Expression", "QueryValue"} & set(d) or
-                            (d.get("Type") == "Or" and "Conditions" in d)):
-            if d["Type"] not in CONDITIONS:
-                raise DefinitionError(f"{where}: unsupported condition type {d['Type']!r}")
+        _check_functions(d, where)
+        if "Get" in d:
+            _check_get(d["Get"], where, parameters, steps)
+        if "Type" in d and {"LeftValue", "Expression", "QueryValue", "Conditions"} & set(d):
+            _check_condition(d, where)

@@ -18,10 +18,9 @@ import sys
 import tarfile
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
-from greenlight.errors import DefinitionError
+from greenlight.errors import DataError, DefinitionError, ExecutionFailed
 from greenlight.store import LocalArtifactStore
 
 __all__ = ["JobFailed", "check_image", "check_job", "run_processing", "run_training"]
@@ -32,15 +31,12 @@ _DRIVER = "/opt/ml/input/data/sm_drivers/sm_train.sh"
 DRIVER_COMMAND = ("-c", f"chmod +x {_DRIVER} && {_DRIVER}")
 
 
-@dataclass
-class JobFailed(Exception):
-    step: str
-    exit_code: int
-    log_path: Path
-    tail: str
+class JobFailed(ExecutionFailed):
+    """A Processing or Training job's process exited non-zero; the message ends with its log's tail."""
 
-    def __str__(self) -> str:
-        return f"step {self.step} failed with exit code {self.exit_code} (log: {self.log_path}):\n{self.tail}"
+    def __init__(self, step: str, exit_code: int, log_path: Path, tail: str):
+        self.step, self.exit_code, self.log_path, self.tail = step, exit_code, Path(log_path), tail
+        super().__init__(f"step {step} failed with exit code {exit_code} (log: {log_path}):\n{tail}")
 
 
 def check_image(step: str, image: str) -> None:
@@ -70,7 +66,7 @@ def _stage(store: LocalArtifactStore, uri: str, into: Path) -> None:
     """Copy an S3 object, or every object under a prefix, into a directory."""
     objects = store.list(uri)
     if not objects:
-        raise FileNotFoundError(f"input {uri} has no objects in the local artifact store ({store.path_for(uri)})")
+        raise DataError(f"input {uri} has no objects in the local artifact store ({store.path_for(uri)})")
     base = uri.rstrip("/")
     into.mkdir(parents=True, exist_ok=True)
     for obj in objects:

@@ -23,7 +23,7 @@ from greenlight.store import LocalArtifactStore
 from pipelines.local.executions import ExecutionRecord, ExecutionStatus, ExecutionStore, StepRecord, now_iso
 from pipelines.local.expressions import (Context, check_expressions, coerce_parameters, evaluate,
                                          evaluate_condition, step_refs)
-from pipelines.local.jobs import JobFailed, check_job, run_processing, run_training
+from pipelines.local.jobs import check_job, run_processing, run_training
 
 __all__ = ["LocalRunner", "STEP_TYPES"]
 
@@ -132,7 +132,7 @@ class LocalRunner:
                     step = ready[0]
                     pending.remove(step)
                     pending.extend(self._run_step(step, ctx, record, properties))
-            except (JobFailed, GreenlightError) as exc:  # a step failed, or the registry refused
+            except GreenlightError as exc:  # a step failed (JobFailed, DataError ...), or the registry refused
                 self._finish(record, ExecutionStatus.FAILED, str(exc))
                 raise ExecutionFailed(f"execution {record.execution_id} failed: {exc}") from exc
             except Exception as exc:  # a bug in Greenlight: recorded as Failed, raised with its traceback
@@ -150,12 +150,12 @@ class LocalRunner:
         job_dir = self.executions.dir_for(record.execution_id) / "jobs" / name
         log_path = self.executions.dir_for(record.execution_id) / "logs" / f"{name}.log"
         step_record = StepRecord(name, kind, log_path=str(log_path))
-        record.steps.append(step_record)
-        self.executions.save(record)
-        self.on_step(step_record, None)
         started = time.monotonic()
         added: list[dict] = []
-        try:
+        record.steps.append(step_record)
+        try:  # from the moment the step is on record: a signal anywhere below still ends it Stopped
+            self.executions.save(record)
+            self.on_step(step_record, None)
             args = evaluate(step.get("Arguments", {}), ctx) if kind != "Condition" else {}
             if kind == "Processing":
                 properties[name], step_record.process_seconds = run_processing(
@@ -179,13 +179,14 @@ class LocalRunner:
             elif kind == "Fail":
                 raise ExecutionFailed(f"step {name}: {args.get('ErrorMessage', 'Fail step reached')}")
         except BaseException as exc:
-            step_record.status = "Failed" if isinstance(exc, Exception) else "Stopped"
+            ended = ExecutionStatus.FAILED if isinstance(exc, Exception) else ExecutionStatus.STOPPED
+            step_record.status = ended.value
             step_record.failure_reason = str(exc)
             step_record.end = now_iso()
             self.executions.save(record)
             self.on_step(step_record, time.monotonic() - started)
             raise
-        step_record.status, step_record.end = "Succeeded", now_iso()
+        step_record.status, step_record.end = ExecutionStatus.SUCCEEDED.value, now_iso()
         self.executions.save(record)
         self.on_step(step_record, time.monotonic() - started)
         return list(added)

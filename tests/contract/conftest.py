@@ -15,6 +15,14 @@ def moto_server() -> Iterator[str]:
     """The base URL of moto's real HTTP server on loopback (an ephemeral port)."""
     from moto.server import ThreadedMotoServer
 
+    from tests.support.lambda_aws import install as install_lambda
+    from tests.support.moto_sagemaker import install
+
+    install()  # UpdateEndpoint and friends, before the server starts (tests/support/moto_sagemaker.py)
+    from tests.support import moto_cloudformation
+
+    moto_cloudformation.install()  # CloudFormation models and rollback moto lacks (tests/support/moto_cloudformation.py)
+    install_lambda()  # PublishVersion's shared code fixed, failing image updates (tests/support/lambda_aws.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -25,6 +33,11 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def moto_endpoint(moto_server: str) -> str:
     """The moto server's URL, after wiping every resource the previous test left there."""
+    from tests.support.lambda_aws import FAKE_LAMBDA
+    from tests.support.moto_sagemaker import FAKE
+
+    FAKE.reset()
+    FAKE_LAMBDA.reset()
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
@@ -49,3 +62,57 @@ def aws_client(service: str, endpoint: str):
 @pytest.fixture
 def sagemaker_client(moto_endpoint: str):
     return aws_client("sagemaker", moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def lambda_registry(tmp_path_factory):
+    """A real OCI registry on loopback (docker-registry) standing in for ECR's registry API, for the Lambda
+    target's AWS adapter (moto serves ECR's API, not the registry's)."""
+    from tests.support.registry import require_tools, running_registry
+
+    require_tools()
+    with running_registry(tmp_path_factory.mktemp("lambda-registry")) as registry:
+        yield registry
+
+
+# (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
+DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda"), ("aws", "lambda")]
+
+
+def only_target(kind: str, monkeypatch) -> None:
+    """Enable the target `kind` alone: GREENLIGHT_<KIND>_ENABLED for every target section of the config
+    (the environment, so worker processes of the concurrency scenario inherit it)."""
+    from deploy.config import ENV_FIELDS
+
+    for variable, path in ENV_FIELDS.items():
+        if path[-1] == "enabled":
+            monkeypatch.setenv(variable, "true" if path[0] == kind else "false")
+
+
+@pytest.fixture(params=DEPLOY_WORLDS, ids=[f"{mode}-{kind}" for mode, kind in DEPLOY_WORLDS])
+def deploy_env(request, tmp_path, models, monkeypatch):
+    """One deployment world per adapter (tests/support/deploy_env.py); the same suites run on each."""
+    from tests.support.deploy_env import LocalDeployEnv
+
+    mode, kind = request.param
+    only_target(kind, monkeypatch)
+    if mode == "local":
+        env = LocalDeployEnv(tmp_path / "home", models, monkeypatch, kind=kind)
+    elif (mode, kind) == ("aws", "lambda"):
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_lambda import AwsLambdaDeployEnv
+
+        env = AwsLambdaDeployEnv(request.getfixturevalue("moto_endpoint"), request.getfixturevalue("lambda_registry").url,
+                                 tmp_path / "home", models, monkeypatch, GROUP)
+    elif mode == "aws":
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_aws import AwsDeployEnv
+
+        env = AwsDeployEnv(request.getfixturevalue("moto_endpoint"), tmp_path / "home", models, monkeypatch, GROUP,
+                           kind=kind)
+    else:
+        raise ValueError(request.param)
+    try:
+        yield env
+    finally:
+        env.close()

@@ -1,36 +1,21 @@
-"""`greenlight pipeline definition`: offline, reproducible, and the pipeline the issue asks for."""
+"""`greenlight pipeline definition`: offline, reproducible, the pipeline the issue asks for, and the
+committed snapshot (tests/snapshots/pipeline-definition.json) byte for byte."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUARD = ROOT / "tests" / "support" / "socket_guard"
-
-
-def offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_")) and k != "ARTIFACT_BUCKET"}
-    env.update(PYTHONPATH=str(GUARD), GREENLIGHT_SOCKET_LOG=str(tmp_path / "sockets.log"),
-               HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
-    return env
-
-
-def run_definition(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "greenlight.cli", "pipeline", "definition", *args],
-                          cwd=tmp_path, env=offline_env(tmp_path), capture_output=True, text=True, timeout=300)
+from tests.snapshots import DEFINITION, REGENERATE, build_definition, definition_diff, offline_env
 
 
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("definition")
-    first, second = run_definition(tmp), run_definition(tmp)
+    first, second = build_definition(tmp), build_definition(tmp)
     return tmp, first, second
 
 
@@ -56,6 +41,29 @@ def test_two_builds_are_byte_identical(two_builds):
     assert first.returncode == 0 and second.returncode == 0
     assert first.stdout == second.stdout
     assert first.stdout.endswith("\n") and json.loads(first.stdout)
+
+
+@pytest.mark.slow
+def test_definition_matches_the_committed_snapshot_byte_for_byte(two_builds):
+    # GIVEN the first offline build WHEN it differs from the committed snapshot THEN the failure says
+    # how to regenerate it and shows what changed, so a definition change is reviewed as a diff.
+    _, first, _ = two_builds
+    assert first.returncode == 0, first.stderr
+    if first.stdout.encode("utf-8") != DEFINITION.read_bytes():
+        pytest.fail(f"the pipeline definition differs from its committed snapshot {DEFINITION.name}; if the "
+                    f"change is intended, run `{REGENERATE}` and commit the file.\n{definition_diff(first.stdout)}",
+                    pytrace=False)
+
+
+def test_snapshot_failure_message_shows_a_short_unified_diff():
+    committed = DEFINITION.read_text(encoding="utf-8")
+    changed = committed.replace('"RmseThreshold"', '"RmseLimit"', 1)
+    diff = definition_diff(changed)
+    assert diff.startswith("--- tests/snapshots/pipeline-definition.json (committed)\n+++ pipeline definition")
+    assert '-      "Name": "RmseThreshold",\n+      "Name": "RmseLimit",\n' in diff
+    assert definition_diff(committed.replace("\n", "\r\n")).startswith("(they differ only in line endings")
+    everything = definition_diff("")
+    assert len(everything.splitlines()) == 61 and everything.endswith("more diff lines\n")
 
 
 def _refs(node) -> set[str]:

@@ -8,7 +8,6 @@ concurrent load without a failed request, idle drop and cold reload, and `greenl
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import signal
@@ -17,7 +16,6 @@ import sys
 import tarfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,45 +23,14 @@ import pytest
 from deploy.endpoint import (
     MAX_BODY_BYTES,
     VERSION_HEADER,
-    Endpoint,
     FixedModelSource,
-    ModelSlot,
     ModelTarget,
-    RegistrySource,
     load_version,
 )
+from tests.support.endpoints import BOUND_SECONDS, OTHER_ROW, ROW, Client, Switch, serving
+
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-
-ROW = "0.0380759,0.0506801,0.0616962,0.0218724,-0.0442235,-0.0348208,-0.0434008,-0.00259226,0.0199075,-0.0176461"
-OTHER_ROW = "-0.00188202,-0.0446416,-0.0514741,-0.0263275,-0.00844872,-0.0191633,0.0744116,-0.0394934,-0.0683315,-0.092204"
-BOUND_SECONDS = 60  # upper bound on every wait; tests never assert how long anything took
-
-
-def _run(*args: str, cwd: Path) -> None:
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory) -> dict[str, Path]:
-    """Two model versions trained by the real scripts on the diabetes data, and A as model.tar.gz."""
-    from greenlight.data import write_default_dataset
-
-    work = tmp_path_factory.mktemp("endpoint-models")
-    write_default_dataset(work / "data")
-    _run(str(SRC / "preprocess.py"), "--input-dir", "data", "--output-dir", "splits", cwd=work)
-    dirs = {}
-    for name, trees, seed in (("a", 10, 0), ("b", 12, 1)):
-        _run(str(SRC / "train.py"), "--train", "splits/train", "--model-dir", name, "--n_estimators", str(trees),
-             "--random_state", str(seed), "--n_jobs", "1", cwd=work)
-        dirs[name] = work / name
-    archive = work / "a.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(dirs["a"].rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(dirs["a"])), recursive=False)
-    dirs["a_tar"] = archive
-    return dirs
 
 
 def _sklearn_predict(model_dir: Path, row: str) -> float:
@@ -72,51 +39,6 @@ def _sklearn_predict(model_dir: Path, row: str) -> float:
 
     model = joblib.load(model_dir / "model.joblib")
     return float(model.predict(np.array([[float(v) for v in row.split(",")]]))[0])
-
-
-class Switch:
-    """A model source the test flips by hand."""
-
-    def __init__(self, target: ModelTarget | None):
-        self.target = target
-
-    def __call__(self) -> ModelTarget | None:
-        return self.target
-
-
-@contextmanager
-def serving(source, **slot_options):
-    poll = slot_options.pop("poll_seconds", 3600.0)  # tests call slot.tick() themselves unless they ask
-    slot = ModelSlot(source, **slot_options)
-    with Endpoint(slot, "127.0.0.1", 0, poll_seconds=poll) as endpoint:
-        yield endpoint
-
-
-class Client:
-    """One keep-alive HTTP/1.1 connection."""
-
-    def __init__(self, url: str):
-        host, port = url.removeprefix("http://").split(":")
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=BOUND_SECONDS)
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        self.conn.request(method, path, body=body, headers=headers or {})
-        response = self.conn.getresponse()
-        data = response.read()
-        if response.getheader("Connection", "").lower() == "close":
-            self.conn.close()
-        return response.status, response, data
-
-    def invoke(self, body: bytes, content_type: str | None = "text/csv", accept: str | None = None):
-        headers = {}
-        if content_type is not None:
-            headers["Content-Type"] = content_type
-        if accept is not None:
-            headers["Accept"] = accept
-        return self.request("POST", "/invocations", body, headers)
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def _prediction(data: bytes) -> float:
@@ -303,41 +225,32 @@ def test_two_versions_with_different_code_load_side_by_side(models, tmp_path):
     old, new = load_version("a", models["a"]), load_version("changed", changed)
     assert old.code is not new.code and old.code.__name__ != new.code.__name__
     assert new.code.GREENLIGHT_TEST_MARKER == 2 and not hasattr(old.code, "GREENLIGHT_TEST_MARKER")
-    assert old.invoke(ROW.encode(), "text/csv", "application/json") == new.invoke(
-        ROW.encode(), "text/csv", "application/json")
+    assert old.finish(old.parse(ROW.encode(), "text/csv"), "application/json") == new.finish(
+        new.parse(ROW.encode(), "text/csv"), "application/json")
     assert load_version("a again", models["a"]).code is old.code  # the same directory: one module
     assert load_version("b", models["b"]).code is not old.code  # same code, another version: its own state
 
 
-def test_registry_source_serves_the_newest_registered_version(models, tmp_path):
-    from greenlight.registry import LocalModelRegistry
-    from greenlight.store import LocalArtifactStore
+def test_deployed_source_serves_the_deployed_version_and_503_once_stopped(models, tmp_path):
+    from deploy.endpoint.deployed import DeployedSource, EndpointState
 
     home = tmp_path / "home"
-    registry, store = LocalModelRegistry(home), LocalArtifactStore(home / "s3")
-
-    def register(name: str) -> None:
-        uri = f"s3://greenlight-local/models/{name}/model.tar.gz"
-        store.put_bytes(uri, _tar_bytes(models[name]))
-        registry.create_model_package({
-            "ModelPackageGroupName": "endpoint-test",
-            "InferenceSpecification": {
-                "Containers": [{"Image": "sagemaker-scikit-learn:1.9-0-cpu-py3", "ModelDataUrl": uri}],
-                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
-        })
-
-    source = RegistrySource(registry, store, "endpoint-test", home / "endpoint-cache")
+    source = DeployedSource(home, "endpoint-test")
     with serving(source) as endpoint:
         client = Client(endpoint.url)
-        assert client.invoke(ROW.encode())[0] == 503  # nothing registered yet
-        register("a")
+        assert client.invoke(ROW.encode())[0] == 503  # nothing deployed yet
+        EndpointState(1, str(models["a"])).write(home, "endpoint-test")
         status, response, data = client.invoke(ROW.encode())
         assert (status, response.getheader(VERSION_HEADER)) == (200, "endpoint-test/1")
-        register("b")
+        EndpointState(2, str(models["b"])).write(home, "endpoint-test")
         assert endpoint.slot.refresh() is True
         status, response, data = client.invoke(ROW.encode())
         assert (status, response.getheader(VERSION_HEADER)) == (200, "endpoint-test/2")
         assert _prediction(data) == pytest.approx(_sklearn_predict(models["b"], ROW), rel=1e-6)
+        EndpointState(None).write(home, "endpoint-test")  # stopped: nothing deployed any more
+        assert endpoint.slot.refresh() is True
+        status, _, data = client.invoke(ROW.encode())
+        assert status == 503 and json.loads(data)["error"] == "model_unavailable"
         client.close()
 
 
@@ -477,7 +390,8 @@ def test_a_failed_cold_load_is_503_and_retried_after_the_retry_delay(models, tmp
     with serving(switch, clock=clock, retry_seconds=30) as endpoint:
         client = Client(endpoint.url)
         status, response, data = client.invoke(ROW.encode())
-        assert status == 503 and "broken" in json.loads(data)["error"]
+        body = json.loads(data)
+        assert status == 503 and body["error"] == "model_unavailable" and "broken" in body["message"]
         assert response.getheader(VERSION_HEADER) == "broken"
         shutil.copy2(models["a"] / forest.name, forest)  # repaired on disk
         assert client.invoke(ROW.encode())[0] == 503  # still within the retry delay: no new load

@@ -67,6 +67,23 @@ def test_evaluation_json_has_finite_metrics_in_sagemaker_layout(pipeline_outputs
     assert 0 < metrics["r2"]["value"] < 1
 
 
+def test_evaluation_json_metrics_are_sklearns_on_the_models_test_predictions(pipeline_outputs):
+    import joblib
+    import pandas as pd
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, root_mean_squared_error
+
+    report = json.loads((pipeline_outputs / "evaluation/evaluation.json").read_text())
+    meta = json.loads((pipeline_outputs / "model/metadata.json").read_text())
+    test = pd.read_csv(pipeline_outputs / "splits/test/test.csv")
+    y_true = test[meta["target"]].to_numpy(dtype="float64")
+    y_pred = joblib.load(pipeline_outputs / "model/model.joblib").predict(test[meta["feature_names"]].to_numpy("float64"))
+    expected = {"mse": mean_squared_error(y_true, y_pred), "rmse": root_mean_squared_error(y_true, y_pred),
+                "mae": mean_absolute_error(y_true, y_pred), "r2": r2_score(y_true, y_pred)}
+    assert report["regression_metrics"] == {name: {"value": pytest.approx(v, rel=1e-12)} for name, v in expected.items()}
+    assert report["test_rows"] == len(test) == 67
+    assert "standard_deviation" not in json.dumps(report), "values only: no made-up spreads"
+
+
 BAD = {
     "missing target column": ("a,b\n1,2\n3,4\n", "missing target column 'target'"),
     "empty input (header only)": ("age,target\n", "empty input"),

@@ -18,14 +18,18 @@ def commands(spec: dict) -> list[str]:
     return [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
 
 
-def test_phases_install_lint_test_then_upsert_and_start():
+def test_phases_install_lint_test_then_upsert_start_and_package():
     spec = load()
     assert str(spec["version"]) == "0.2"
     assert list(spec["phases"]) == ["install", "pre_build", "build"]
     flat = commands(spec)
     order = [next(i for i, c in enumerate(flat) if needle in c)
-             for needle in ("make venv", "make lint", "make test", "pipeline upsert", "pipeline start")]
+             for needle in ("make venv", "make lint", "make test", "pipeline upsert", "pipeline start", "stack package")]
     assert order == sorted(order)
+    # deploy/project.yaml's deploy actions read this build's artifact as their TemplateConfiguration
+    assert spec["artifacts"]["files"] == ["stack-config.json"]
+    assert any("--output stack-config.json" in c for c in flat)
+    assert "StackConfig::stack-config.json" in (ROOT / "deploy" / "project.yaml").read_text()
     report = spec["reports"]["greenlight-tests"]
     assert report["file-format"] == "JUNITXML" and report["files"] == ["junit.xml"]
     assert any("--junitxml=reports/junit.xml" in c for c in flat)

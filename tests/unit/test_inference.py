@@ -94,9 +94,10 @@ def test_metadata_and_layout(model, model_dir, src_modules):
     assert meta["forest"]["trees"] == 20
     assert len(meta["forest_sha256"]) == 64
     assert model.predictor_name == "greenlight-forest/2"
-    # the files serving reads: metadata.json and the forest's, every one there; not model.joblib
-    assert meta["serving_files"][:2] == ["metadata.json", "forest.json"] and "model.joblib" not in meta["serving_files"]
-    assert all((model_dir / name).is_file() for name in meta["serving_files"])
+    # metadata.json names every forest file with its sha256 (the image's model layer is taken from them)
+    arrays = sorted(p.name for p in model_dir.glob("forest.*.npy"))
+    assert sorted(meta["forest_files"]) == arrays and len(arrays) >= 7
+    assert all(src_modules.train.sha256_of(model_dir / name) == digest for name, digest in meta["forest_files"].items())
     assert sorted(p.name for p in (model_dir / "code").iterdir()) == sorted(src_modules.train.SERVING_CODE)
 
 

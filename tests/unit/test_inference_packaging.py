@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import fnmatch
 import json
 import os
 import re
@@ -70,10 +69,13 @@ def dockerfile() -> list[tuple[str, str]]:
 
 def test_dockerfile_base_code_and_model_layer_last():
     steps = dockerfile()
-    assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.12")
-    assert steps[-1] == ("CMD", '["lambda_function.lambda_handler"]')
+    assert steps[0] == ("FROM", "public.ecr.aws/lambda/python:3.12 AS base")
+    # The base stage ends with the handler; the model stage adds one layer: the staged model directory.
+    model_stage = steps.index(("FROM", "base AS model"))
+    assert steps[model_stage - 1] == ("CMD", '["lambda_function.lambda_handler"]')
+    assert steps[model_stage + 1:] == [("ARG", "MODEL_DIR=model"), ("COPY", "${MODEL_DIR}/ /opt/ml/model/")]
+    steps = steps[:model_stage]
     copies = [args for op, args in steps if op == "COPY"]
-    assert copies[-1].split() == ["${MODEL_DIR}/metadata.json", "${MODEL_DIR}/forest.*", "/opt/ml/model/"]
     code = {Path(p).stem for args in copies for p in args.split()[:-1] if p.startswith("src/")}
     assert code == closure(["lambda_function"])
     assert code <= {name.removesuffix(".py") for name in serving_code()}
@@ -135,14 +137,13 @@ def test_image_layout_serves_a_function_url_event(tmp_path):
     copies = [args.split() for op, args in steps if op == "COPY"]
     for src in (p for args in copies for p in args[:-1] if p.startswith("src/")):
         shutil.copy(ROOT / src, task)
-    # the model layer: what the last COPY's patterns match, which is exactly what metadata.json lists
-    patterns = [p.removeprefix("${MODEL_DIR}/") for p in copies[-1][:-1]]
-    trained = tmp_path / "trained"
-    layer = sorted(p.name for p in trained.iterdir() if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns))
-    assert layer == sorted(json.loads((trained / "metadata.json").read_text())["serving_files"])
-    assert "model.joblib" not in layer and "forest.json" in layer
-    for name in layer:
-        shutil.copy(trained / name, model)
+    from deploy.image.model_files import stage_model_files
+
+    stage_model_files(tmp_path / "trained", model)  # what `docker build` of the model stage copies
+    # the layer holds metadata.json, the forest's manifest and every array it lists; not the pickle
+    manifest = json.loads((tmp_path / "trained" / "forest.json").read_text())
+    assert sorted(p.name for p in model.iterdir()) == sorted(
+        ["metadata.json", "forest.json", *(a["file"] for a in manifest["arrays"].values())])
     event = (ROOT / "tests" / "events" / "lambda_url_predict_json.json").read_text()
     script = f"""
 import json, sys

@@ -32,6 +32,13 @@ def register(registry: LocalModelRegistry, group: str = GROUP, **overrides):
     return registry.create_model_package(request)
 
 
+@pytest.fixture(autouse=True)
+def _no_deploy_targets(monkeypatch):
+    """These versions have no real model: approving them records and delivers the event, deploys nothing."""
+    monkeypatch.setenv("GREENLIGHT_ENDPOINT_ENABLED", "false")
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_ENABLED", "false")
+
+
 @pytest.fixture
 def registry() -> LocalModelRegistry:
     registry = LocalModelRegistry(home())
@@ -52,7 +59,10 @@ def test_approve_2_records_the_approval_and_its_event(registry, capsys):
     assert "Approved version 2 of greenlight-models" in out
     version = registry.get(GROUP, 2)
     assert (version.status, version.approval_description) == (ApprovalStatus.APPROVED, "r2 0.91")
-    event = registry.pending_events()[-1]
+    assert "Delivered 3 state-change events to the approval handler" in out  # 2 creations, 1 approval
+    assert registry.pending_events() == []  # handed to the approval handler in the same command
+    event = registry.events()[-1]
+    assert event["delivered"] is not None
     assert event["detail-type"] == "SageMaker Model Package State Change"
     assert (event["detail"]["ModelPackageVersion"], event["detail"]["ModelApprovalStatus"],
             event["detail"]["ApprovalDescription"]) == (2, "Approved", "r2 0.91")
@@ -60,10 +70,10 @@ def test_approve_2_records_the_approval_and_its_event(registry, capsys):
 
 def test_approving_twice_says_so_and_writes_no_second_event(registry, capsys):
     run(capsys, "models", "approve", "2")
-    events = len(registry.pending_events())
+    events = len(registry.events())
     code, out, _ = run(capsys, "models", "approve", "2")
     assert code == 0 and "already Approved; nothing changed" in out
-    assert len(registry.pending_events()) == events
+    assert len(registry.events()) == events
 
 
 def test_reject_by_arn(registry, capsys):
@@ -94,8 +104,7 @@ def test_list_table_for_humans(registry, capsys):
 
 
 def test_show_resolves_the_evaluation_file_from_the_local_store(registry, capsys):
-    report = {"regression_metrics": {"mse": {"value": 0.25, "standard_deviation": 0.1},
-                                     "r2": {"value": 0.91, "standard_deviation": 0.0}}, "test_rows": 200}
+    report = {"regression_metrics": {"mse": {"value": 0.25}, "r2": {"value": 0.91}}, "test_rows": 200}
     LocalArtifactStore(home() / "s3").put_bytes(EVALUATION, json.dumps(report).encode())
     code, out, err = run(capsys, "models", "show", "2", "--json")
     assert code == 0, err
@@ -130,12 +139,12 @@ def test_show_says_when_the_evaluation_file_is_missing(registry, capsys):
     (["models", "approve", "arn:aws:sagemaker:local:000000000000:model-package/greenlight-models/9"], "no version 9"),
 ])
 def test_bad_input_is_one_line_a_non_zero_exit_and_no_change(registry, capsys, args, message):
-    events = registry.pending_events()
+    events = registry.events()
     code, out, err = run(capsys, *args)
     assert out == ""
     assert code != 0
     assert err.count("\n") == 1 and message in err
-    assert registry.pending_events() == events
+    assert registry.events() == events
     assert [v.status for v in registry.list_versions(GROUP)] == [ApprovalStatus.PENDING] * 2
 
 
@@ -156,7 +165,7 @@ def test_aws_target_needs_a_region(registry, capsys, monkeypatch):
     (["models", "approve"], "Missing argument 'VERSION'"),
 ])
 def test_usage_errors_exit_2_and_change_nothing(registry, capsys, args, message):
-    events = registry.pending_events()
+    events = registry.events()
     code, out, err = run(capsys, *args)
     assert code == 2 and message in err and out == ""
-    assert registry.pending_events() == events
+    assert registry.events() == events

@@ -59,3 +59,24 @@ def test_wait_prefers_the_executions_own_reason_and_reports_stopped():
     client = ScriptedClient([("Stopped", [step("Train", "Stopped")], "Stopped by user")])
     with pytest.raises(ExecutionFailed, match="ended Stopped: Stopped by user"):
         wait_for_execution(client, "arn", sleep=lambda s: None)
+
+
+def test_wait_stops_at_its_deadline_and_says_the_execution_goes_on():
+    from greenlight.errors import WaitTimeout
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self):
+            return self.now
+
+        def sleep(self, seconds):
+            self.now += seconds
+
+    clock = Clock()
+    client = ScriptedClient([("Executing", [step("Preprocess", "Executing")])] * 10)
+    with pytest.raises(WaitTimeout, match=r"after 90 s: .* is still Executing \(Preprocess Executing\); "
+                                          r"it goes on running"):
+        wait_for_execution(client, "arn:x", poll_seconds=30, timeout_seconds=90, sleep=clock.sleep, clock=clock)
+    assert clock.now == 90  # it never sleeps past the deadline
+    assert len(client.snapshots) == 10 - 4  # polled at 0, 30, 60 and 90 s, then gave up instead of sleeping on

@@ -1,0 +1,118 @@
+"""Cutting input files into units of whole lines, streaming (SplitType Line).
+
+MultiRecord: each unit is one mini-batch, as many whole lines as fit in MaxPayloadInMB (newlines
+included), as SageMaker packs them. SingleRecord: units of about 1 MiB of whole lines, sent one line
+per request by the worker. A line (with its newline) longer than the payload limit is refused,
+naming it. Only one unit's bytes (plus one partial line) are held at a time, whatever the file size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from greenlight.errors import DataError, NotFoundError
+
+__all__ = ["SINGLE_RECORD_UNIT_BYTES", "InputFile", "LineTooLong", "list_input_files", "read_units"]
+
+SINGLE_RECORD_UNIT_BYTES = 1 << 20
+
+
+class LineTooLong(DataError):
+    """A line does not fit in MaxPayloadInMB."""
+
+    def __init__(self, line: int, length: int, limit: int):
+        super().__init__(f"line {line} is {length:,}+ bytes, over MaxPayloadInMB ({limit:,} bytes): SageMaker "
+                         "fails such a job too; raise max_payload_mb (at most 100) or split the line")
+        self.line, self.length, self.limit = line, length, limit
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: its path relative to the input (with '/'), where it is, and its size."""
+
+    relative: str
+    path: Path
+    size: int
+
+
+def list_input_files(location: Path, prefix: str | None = None) -> list[InputFile]:
+    """Every file of a folder (recursively; names starting with '.' skipped) or the one file given,
+    sorted by relative path as S3 lists keys; with `prefix`, only those whose relative path starts
+    with it (S3 prefix semantics).
+
+    Raises:
+        NotFoundError: the location does not exist.
+        DataError: it holds no input file.
+    """
+    location = Path(location)
+    if location.is_file():
+        files = [InputFile(location.name, location, location.stat().st_size)]
+    elif location.is_dir():
+        files = []
+        for path in location.rglob("*"):
+            relative = path.relative_to(location).as_posix()
+            if any(part.startswith(".") for part in relative.split("/")) or not path.is_file():
+                continue
+            files.append(InputFile(relative, path, path.stat().st_size))
+    else:
+        raise NotFoundError(f"the batch input {location} does not exist")
+    if prefix:
+        files = [f for f in files if f.relative.startswith(prefix)]
+    if not files:
+        where = f"{location} (prefix {prefix!r})" if prefix else str(location)
+        raise DataError(f"no input files in {where}")
+    return sorted(files, key=lambda f: f.relative.encode("utf-8"))
+
+
+def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterator[tuple[int, bytes]]:
+    """(first line number, bytes of whole lines) for each unit of the file.
+
+    Raises:
+        LineTooLong: a line is longer than line_limit (None: no limit).
+    """
+    buf, line, eof = b"", 1, False
+    while True:
+        while not eof and len(buf) < unit_bytes:
+            chunk = fh.read(unit_bytes - len(buf))
+            if chunk:
+                buf += chunk
+            else:
+                eof = True
+        if not buf:
+            return
+        cut = len(buf) - 1 if eof else buf.rfind(b"\n")
+        if cut < 0:  # no newline in a whole unit: one long line
+            buf, eof = yield from _long_line(fh, buf, line, line_limit)
+            line += 1
+            continue
+        unit, buf = buf[:cut + 1], buf[cut + 1:]
+        if eof and line_limit is not None and not unit.endswith(b"\n") and len(unit) > line_limit:
+            raise LineTooLong(line + unit.count(b"\n"), len(unit), line_limit)
+        yield line, unit
+        line += unit.count(b"\n")
+
+
+def _long_line(fh: BinaryIO, buf: bytes, line: int, limit: int | None):
+    """Read on until the line that fills `buf` ends; yield it alone. Returns (rest, eof)."""
+    parts = [buf]
+    length = len(buf)
+    while True:
+        if limit is not None and length >= limit:
+            raise LineTooLong(line, length, limit)
+        chunk = fh.read(SINGLE_RECORD_UNIT_BYTES)
+        if not chunk:
+            yield line, b"".join(parts)
+            return b"", True
+        end = chunk.find(b"\n")
+        if end >= 0:
+            parts.append(chunk[:end + 1])
+            length += end + 1
+            if limit is not None and length > limit:
+                raise LineTooLong(line, length, limit)
+            yield line, b"".join(parts)
+            return chunk[end + 1:], False
+        parts.append(chunk)
+        length += len(chunk)

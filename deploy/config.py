@@ -1,0 +1,277 @@
+"""The deployment configuration: one typed model, validated against the services' limits.
+
+Read the same way everywhere (`load_config`): defaults, then a TOML file, then environment variables
+(what the approval Lambda gets from its stack), each overriding the one before:
+
+    file  --config FILE, else $GREENLIGHT_CONFIG, else ./greenlight.toml, else $GREENLIGHT_HOME/greenlight.toml
+    env   GREENLIGHT_<FIELD> for top-level fields, GREENLIGHT_<SECTION>_<FIELD> in sections, e.g.
+          GREENLIGHT_GROUP, GREENLIGHT_WHEN_NOTHING_APPROVED, GREENLIGHT_ENDPOINT_MEMORY_MB
+
+    group = "greenlight-models"
+    when_nothing_approved = "keep"        # or "stop" (deploy.engine.model explains both)
+    [endpoint]
+    memory_mb = 2048                      # SageMaker Serverless: 1024-6144 in 1024 steps
+    max_concurrency = 5                   # 1-200
+    provisioned_concurrency = 1           # optional, at most max_concurrency
+    [lambda]                              # GREENLIGHT_LAMBDA_<FIELD>; `lambda_` in Python (a keyword)
+    memory_mb = 1024                      # 128-10240; decides GREENLIGHT_PREDICT_THREADS (deploy.function.model)
+    architecture = "x86_64"               # or "arm64"
+    ecr_repository = "greenlight-inference"   # AWS: where the base image is and model images go
+
+A bad value is one ConfigurationError listing every bad field with its limit and where it came from.
+`ENV_FIELDS` lists every variable name, so the CloudFormation template can be checked against it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deploy.engine.model import NothingApproved
+from greenlight.errors import ConfigurationError
+from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
+
+__all__ = ["CONFIG_FILE", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig", "load_config"]
+
+CONFIG_FILE = "greenlight.toml"
+ENV_PREFIX = "GREENLIGHT_"
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's names (endpoint, model, group)
+_FUNCTION = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # Lambda's function name (without an ARN)
+_ALIAS = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$")  # Lambda's alias name: not all digits (a version)
+_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EndpointConfig(_Section):
+    """The SageMaker Serverless Inference endpoint (and its local stand-in)."""
+
+    enabled: bool = True
+    name: str | None = Field(None, description="endpoint name; default: the model package group's name")
+    memory_mb: int = Field(2048, description="serverless memory: 1024-6144 MB in 1024 MB steps")
+    max_concurrency: int = Field(5, ge=1, le=200, description="serverless MaxConcurrency: 1-200")
+    provisioned_concurrency: int | None = Field(None, ge=1, le=200,
+                                                description="serverless ProvisionedConcurrency: 1 to max_concurrency")
+    update_timeout_seconds: float = Field(600.0, gt=0, le=3600,
+                                          description="how long to wait for an endpoint update (at most 3600 s; "
+                                                      "the approval Lambda itself stops at 900 s, and the next "
+                                                      "reconcile finishes what a stopped one left)")
+    retention: int = Field(3, ge=0, le=100, description="older models and endpoint configs kept for rollback, "
+                                                        "besides the live one and the previous one")
+    role_arn: str | None = Field(None, description="SageMaker execution role for the endpoint's models (AWS)")
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        if value not in range(1024, 6145, 1024):
+            raise ValueError("must be one of 1024, 2048, 3072, 4096, 5120, 6144 (SageMaker Serverless memory)")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError("must be 1-63 letters, digits and single hyphens (SageMaker's endpoint name rule)")
+        return value
+
+    @model_validator(mode="after")
+    def _provisioned(self) -> EndpointConfig:
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(f"provisioned_concurrency ({self.provisioned_concurrency}) must be at most "
+                             f"max_concurrency ({self.max_concurrency})")
+        return self
+
+
+class LambdaConfig(_Section):
+    """The inference Lambda: its container image refreshed by appending the model, deployed behind an alias."""
+
+    enabled: bool = Field(True, description="deploy approved versions to the Lambda (locally: the local mirror)")
+    function_name: str | None = Field(None, description="the function; default: the model package group's name")
+    alias: str = Field("live", description="the alias clients call (its Function URL); moved after the smoke test")
+    memory_mb: int = Field(1024, description="function memory: 128-10240 MB (Lambda's limits); decides "
+                                             "GREENLIGHT_PREDICT_THREADS")
+    architecture: Literal["x86_64", "arm64"] = Field("x86_64", description="x86_64 or arm64: the function's and "
+                                                                           "the base image's")
+    ecr_repository: str | None = Field(None, description="ECR repository of the base image and the model images "
+                                                         "(AWS)")
+    base_image_tag: str | None = Field(None, description="tag of the base image in ecr_repository; default: the "
+                                                         "tag of this code's base for the architecture")
+    update_timeout_seconds: float = Field(300.0, gt=0, le=1800, description="how long to wait for a function "
+                                                                           "update (at most 1800 s)")
+    retention: int = Field(3, ge=0, le=100, description="older function versions and model images kept for "
+                                                        "rollback, besides the live one and the previous one")
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        if not 128 <= value <= 10240:
+            raise ValueError("must be 128-10240 MB (Lambda's memory limits)")
+        return value
+
+    @field_validator("function_name")
+    @classmethod
+    def _function_name(cls, value: str | None) -> str | None:
+        if value is not None and not _FUNCTION.match(value):
+            raise ValueError("must be 1-64 letters, digits, hyphens and underscores (Lambda's function name rule)")
+        return value
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        if not _ALIAS.match(value):
+            raise ValueError("must be 1-128 letters, digits, hyphens and underscores, not all digits (Lambda's "
+                             "alias name rule)")
+        return value
+
+    @field_validator("ecr_repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 256 or not _REPOSITORY.match(value)):
+            raise ValueError("must be an ECR repository name: lowercase letters, digits, '.', '_', '-' and '/' "
+                             "(at most 256)")
+        return value
+
+    @field_validator("base_image_tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _TAG.match(value):
+            raise ValueError("must be an image tag: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+        return value
+
+
+class SmokeConfig(_Section):
+    """The smoke test every deployment runs against the version it just deployed."""
+
+    required: bool = Field(True, description="refuse to deploy a version without recorded smoke-test data")
+    timeout_seconds: float = Field(120.0, gt=0, le=900,
+                                   description="bound on waiting for the new version to answer (at most 900 s)")
+
+
+class DeployConfig(_Section):
+    """Everything the deployment engine reads (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    group: str = Field(DEFAULT_MODEL_PACKAGE_GROUP, description="model package group to deploy")
+    when_nothing_approved: NothingApproved = Field(NothingApproved.KEEP,
+                                                   description="keep (online targets keep serving, warned) or stop")
+    lock_timeout_seconds: float = Field(600.0, gt=0, le=3600,
+                                        description="how long a reconcile waits for another one of the group")
+    state_table: str | None = Field(None, description="DynamoDB table for the reconcile lease and status (AWS)")
+    endpoint: EndpointConfig = EndpointConfig()
+    lambda_: LambdaConfig = Field(LambdaConfig(), alias="lambda")  # `lambda` is a Python keyword
+    smoke: SmokeConfig = SmokeConfig()
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be 1-63 letters, digits and single hyphens (SageMaker's group name rule)")
+        return value
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.endpoint.name or self.group
+
+    @property
+    def function_name(self) -> str:
+        return self.lambda_.function_name or self.group
+
+
+def _env_fields(model: type[BaseModel], prefix: str = ENV_PREFIX, path: tuple[str, ...] = ()) -> dict:
+    fields: dict[str, tuple[str, ...]] = {}
+    for field_name, info in model.model_fields.items():
+        name = info.alias or field_name  # the name files and variables use (`lambda`, not `lambda_`)
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields.update(_env_fields(annotation, f"{prefix}{name.upper()}_", path + (name,)))
+        else:
+            fields[f"{prefix}{name.upper()}"] = path + (name,)
+    return fields
+
+
+# GREENLIGHT_ENDPOINT_MEMORY_MB -> ("endpoint", "memory_mb"), for every field
+ENV_FIELDS: dict[str, tuple[str, ...]] = _env_fields(DeployConfig)
+
+
+def _find_file(explicit: Path | None, environ: Mapping[str, str], home: Path | None) -> Path | None:
+    if explicit is not None:
+        if not Path(explicit).is_file():
+            raise ConfigurationError(f"--config {explicit}: no such file")
+        return Path(explicit)
+    if environ.get("GREENLIGHT_CONFIG"):
+        path = Path(environ["GREENLIGHT_CONFIG"])
+        if not path.is_file():
+            raise ConfigurationError(f"GREENLIGHT_CONFIG={path}: no such file")
+        return path
+    for candidate in (Path.cwd() / CONFIG_FILE, *(() if home is None else (Path(home) / CONFIG_FILE,))):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None,
+                home: Path | None = None, **overrides: Any) -> DeployConfig:
+    """Defaults < the TOML file < GREENLIGHT_* variables < keyword overrides (e.g. the CLI's --group).
+
+    Raises:
+        ConfigurationError: an unreadable file, an unknown field or a value outside its limits; every
+            bad field is named with its limit and where its value came from.
+    """
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    sources: dict[tuple[str, ...], str] = {}
+    found = _find_file(path, environ, home)
+    if found is not None:
+        try:
+            data = tomllib.loads(found.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read {found}: {exc}") from None
+        _mark(data, (), str(found), sources)
+    for name, field_path in ENV_FIELDS.items():
+        if name in environ and environ[name] != "":
+            node = data
+            for key in field_path[:-1]:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise ConfigurationError(f"{'.'.join(field_path[:-1])} in {found} is not a table")
+            node[field_path[-1]] = environ[name]
+            sources[field_path] = name
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+            sources[(key,)] = "the command line"
+    try:
+        return DeployConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, sources)) from None
+
+
+def _mark(data: dict, path: tuple[str, ...], source: str, sources: dict) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _mark(value, path + (key,), source, sources)
+        sources[path + (key,)] = source
+
+
+def _describe(exc: ValidationError, sources: dict[tuple[str, ...], str]) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(p) for p in error["loc"])
+        where = sources.get(loc) or sources.get(loc[:1]) or "the defaults"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a setting Greenlight knows"
+        shown = f" = {error['input']!r}" if error["type"] != "extra_forbidden" and not isinstance(
+            error.get("input"), dict) else ""
+        problems.append(f"{'.'.join(loc) or 'config'}{shown} ({where}): {message}")
+    return "bad deployment configuration: " + "; ".join(problems)

@@ -1,0 +1,44 @@
+"""Which EventBridge events the approval handler acts on (pure).
+
+The handler reacts to "SageMaker Model Package State Change" events of its own group, account and
+region by reconciling; it never trusts the event's payload (status, version) beyond that, because
+EventBridge delivers at least once and possibly out of order: the registry is the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from greenlight.registry.events import DETAIL_TYPE, SOURCE
+
+__all__ = ["describe_event", "why_ignored"]
+
+
+def why_ignored(event: Any, *, group: str, account: str | None, region: str | None) -> str | None:
+    """None if the event should trigger a reconcile of `group`, else why it is ignored (one line)."""
+    if not isinstance(event, Mapping):
+        return f"not an EventBridge event (a {type(event).__name__})"
+    if event.get("source") != SOURCE:
+        return f"source is {event.get('source')!r}, not {SOURCE!r}"
+    if event.get("detail-type") != DETAIL_TYPE:
+        return f"detail-type is {event.get('detail-type')!r}, not {DETAIL_TYPE!r}"
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return "the event has no detail object"
+    if detail.get("ModelPackageGroupName") != group:
+        return f"model package group {detail.get('ModelPackageGroupName')!r} is not the configured {group!r}"
+    if account is not None and event.get("account") != account:
+        return f"account {event.get('account')!r} is not this function's {account!r}"
+    if region is not None and event.get("region") != region:
+        return f"region {event.get('region')!r} is not this function's {region!r}"
+    return None
+
+
+def describe_event(event: Any) -> str:
+    """'event <id>: v<version> of <group> is <status>' (for logs and the report's trigger)."""
+    if not isinstance(event, Mapping):
+        return "a malformed event"
+    detail = event.get("detail") if isinstance(event.get("detail"), Mapping) else {}
+    return (f"event {event.get('id', '?')}: v{detail.get('ModelPackageVersion', '?')} of "
+            f"{detail.get('ModelPackageGroupName', '?')} is {detail.get('ModelApprovalStatus', '?')}")

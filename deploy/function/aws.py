@@ -1,0 +1,305 @@
+"""The Lambda target, AWS adapter: a model version as one image layer, deployed by digest behind an alias.
+
+A deployment, each step a precondition of the next:
+
+1. fetch the release's model.tar.gz from S3 (streamed to a temporary directory; the serving files only);
+2. append it to the base image in ECR as one layer (deploy.image.append_model, tag `<group>-v<N>`):
+   the same model on the same base is the same digest, and an append already done writes nothing;
+3. reuse a published version that holds exactly this model, image and configuration, else
+   UpdateFunctionCode with `ImageUri=<repo>@sha256:<digest>`, wait (bounded) for LastUpdateStatus
+   Successful (Failed names its reason code), UpdateFunctionConfiguration when the memory or the managed
+   environment differs (GREENLIGHT_PREDICT_THREADS from the memory, GREENLIGHT_MODEL_VERSION), wait,
+   and PublishVersion with a Description recording group, model version and image digest;
+4. remove the throttle if `stop` left one (reserved concurrency 0 refuses every invocation, the smoke
+   test's too);
+5. invoke THAT version (Qualifier) with the recorded smoke rows as a Function URL event and compare the
+   answer exactly;
+6. only then point the alias at it (created if missing; its Description names the previous version).
+
+Any failure leaves the alias where it was (and the throttle as it was) and raises DeploymentFailed
+naming the step. Observe reads the alias, its version's Description, image and configuration, and the
+throttle: read calls only, so a replay writes nothing. A live version whose memory or managed variables
+differ from the configuration (memory_mb changed) is observed as not active, so the next reconcile
+publishes the same model with the new configuration. Retention: deploy.function.aws_retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.smoke import SmokeTest
+from deploy.function.aws_retention import prune_function
+from deploy.function.events import smoke_event, smoke_verdict
+from deploy.function.fetch import fetch_model
+from deploy.function.invoke import Invoker, LambdaInvoker
+from deploy.function.model import (
+    VersionRecord, describe_version, function_environment, image_digest, model_label,
+)
+from deploy.image import Platform, RegistryClient, append_model, model_tag
+from greenlight.aws_errors import aws_call, aws_errors
+from greenlight.errors import DeploymentFailed, GreenlightError, NotFoundError
+
+__all__ = ["AwsLambdaTarget", "Live"]
+
+log = logging.getLogger(__name__)
+
+_PREVIOUS = re.compile(r"previous version (\d+)")
+
+
+class _NoAlias(NotFoundError):
+    """The alias does not exist yet (nothing was ever deployed)."""
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the alias serves: its function version, the record of that version, the throttle."""
+
+    version: str | None
+    record: VersionRecord | None
+    digest: str | None
+    previous: str | None
+    throttled: bool
+    alias_exists: bool
+    drift: str | None = None  # how the version's memory or managed variables differ from the configuration
+
+
+class AwsLambdaTarget:
+    """DeployTarget for the inference Lambda of one group on AWS (module docstring)."""
+
+    kind = TargetKind.LAMBDA
+
+    def __init__(self, lambda_client: Any, s3_client: Any, registry: Callable[[], RegistryClient], *, group: str,
+                 function: str, repository: str, base_tag: str, alias: str = "live", architecture: str = "x86_64",
+                 memory_mb: int = 1024, retention: int = 3, update_timeout: float = 300.0,
+                 ecr_client: Any = None, invoker: Invoker | None = None, name: str = "lambda", poll: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 workdir: Path | None = None):
+        self.client, self.s3, self.ecr = lambda_client, s3_client, ecr_client
+        self.registry = registry  # -> a client of the registry holding `repository` (ECR's, from ecr_registry)
+        self.invoker = invoker or LambdaInvoker(lambda_client)
+        self.group, self.function, self.alias, self.name = group, function, alias, name
+        self.repository, self.base_tag, self.architecture = repository, base_tag, architecture
+        self.memory_mb, self.retention, self.update_timeout = memory_mb, retention, update_timeout
+        self.poll, self._sleep, self._clock, self.workdir = poll, sleep, clock, workdir
+
+    # -- observe (read calls only) --------------------------------------------------------------
+
+    def live(self) -> Live:
+        """The alias's version and what it holds. Raises: NotFoundError (no such function), AwsError."""
+        throttled = self._throttled()
+        try:
+            alias = aws_call("GetAlias", self.client.get_alias, FunctionName=self.function, Name=self.alias,
+                             on_missing=lambda: _NoAlias(self.alias))
+        except _NoAlias:
+            return Live(None, None, None, None, throttled, False)
+        version = str(alias["FunctionVersion"])
+        found = aws_call("GetFunction", self.client.get_function, FunctionName=self.function, Qualifier=version)
+        code, config = found.get("Code") or {}, found.get("Configuration") or {}
+        digest = image_digest(code.get("ImageUri")) or image_digest(code.get("ResolvedImageUri"))
+        record = VersionRecord.parse(config.get("Description"))
+        if record is not None and (record.group != self.group or (record.digest and record.digest != digest)):
+            log.warning("%s:%s runs %s, but its description says %r: not treated as a Greenlight version",
+                        self.function, version, digest, config.get("Description"))
+            record = None
+        previous = _PREVIOUS.search(alias.get("Description") or "")
+        return Live(version, record, digest, previous.group(1) if previous else None, throttled, True,
+                    None if record is None else self._drift(config, record.model_version))
+
+    def _drift(self, config: dict[str, Any], model_version: int) -> str | None:
+        """How a version's configuration differs from what this target would publish (None: it does not)."""
+        env = (config.get("Environment") or {}).get("Variables") or {}
+        wanted = function_environment(env, self.memory_mb, model_label(self.group, model_version))
+        if config.get("MemorySize") != self.memory_mb or wanted != env:
+            changed = sorted(k for k in wanted if env.get(k) != wanted[k])
+            return (f"its memory is {config.get('MemorySize')} MB and {', '.join(changed) or 'its variables'} "
+                    f"differ; the configuration asks for {self.memory_mb} MB")
+        return None
+
+    def _throttled(self) -> bool:
+        missing = f"Lambda function {self.function} does not exist: the deploy stack creates it (a container-image " \
+                  "function); or set lambda.function_name, or lambda.enabled = false"
+        concurrency = aws_call("GetFunctionConcurrency", self.client.get_function_concurrency,
+                               FunctionName=self.function, on_missing=lambda: NotFoundError(missing))
+        return concurrency.get("ReservedConcurrentExecutions") == 0
+
+    def observe(self) -> Observed:
+        live = self.live()
+        return Observed(self.name, self.kind, None if live.record is None else live.record.model_version,
+                        live.alias_exists and not live.throttled and live.drift is None,
+                        {"function": self.function, "alias": self.alias, "function_version": live.version,
+                         "previous_function_version": live.previous, "image_digest": live.digest,
+                         "throttled": live.throttled, "configuration_drift": live.drift})
+
+    # -- deploy ---------------------------------------------------------------------------------
+
+    def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
+        live = self.live()
+        unthrottled = False
+        try:
+            digest, image_uri = self._image(release)
+            label = model_label(self.group, release.version)
+            number = self._find(release.version, digest, label)
+            if number is None:
+                number = self._publish(release, digest, image_uri, label)
+            else:
+                log.info("%s: version %s already holds model v%s in %s: no update", self.function, number,
+                         release.version, digest)
+            if live.throttled:
+                aws_call("DeleteFunctionConcurrency", self.client.delete_function_concurrency,
+                         FunctionName=self.function)
+                unthrottled = True
+            self._smoke(number, release, smoke)
+            self._move_alias(live, number)
+        except GreenlightError as exc:
+            if unthrottled:
+                try:
+                    self._throttle()
+                except GreenlightError as again:
+                    log.error("%s: cannot throttle it again after the failed deploy: %s", self.function, again)
+            raise DeploymentFailed(f"{exc}; {self._kept(live)}") from exc
+        before = "nothing" if live.record is None else f"v{live.record.model_version}"
+        return (f"{before} -> v{release.version} (function version {number}, image {digest[:19]}; smoke test "
+                f"passed; alias {self.alias} moved)")
+
+    def _kept(self, live: Live) -> str:
+        if not live.alias_exists:
+            return "nothing was deployed before, so nothing is"
+        held = f"v{live.record.model_version}" if live.record else f"function version {live.version}"
+        return f"the alias stays on {held}, throttled" if live.throttled else f"{held} still serves"
+
+    def _image(self, release: Release) -> tuple[str, str]:
+        """(digest, ImageUri) of base + this model's layer, appended if the registry lacks it."""
+        with tempfile.TemporaryDirectory(prefix="greenlight-lambda-", dir=self.workdir) as tmp:
+            try:
+                model_dir = fetch_model(self.s3, release.model_data_url or "", Path(tmp))
+            except GreenlightError as exc:
+                raise DeploymentFailed(f"cannot fetch v{release.version}'s model {release.model_data_url}: "
+                                       f"{exc}") from exc
+            try:
+                client = self.registry()
+                result = append_model(client, self.repository, self.base_tag, model_dir,
+                                      model_tag(self.group, release.version),
+                                      platform=Platform.for_lambda(self.architecture), workdir=tmp)
+            except GreenlightError as exc:
+                raise DeploymentFailed(f"cannot build v{release.version}'s image on {self.repository}:"
+                                       f"{self.base_tag}: {exc}") from exc
+        return result.digest, result.image_uri(client)
+
+    def _versions(self) -> list[dict[str, Any]]:
+        """Every published version's configuration (paginated; $LATEST left out)."""
+        versions = []
+        with aws_errors("ListVersionsByFunction"):
+            for page in self.client.get_paginator("list_versions_by_function").paginate(FunctionName=self.function):
+                versions += [v for v in page.get("Versions", []) if v.get("Version") != "$LATEST"]
+        return versions
+
+    def _find(self, model_version: int, digest: str, label: str) -> str | None:
+        """The newest published version holding this model, image, memory and managed environment."""
+        wanted = VersionRecord(self.group, model_version, digest)
+        for config in sorted(self._versions(), key=lambda v: int(v["Version"]), reverse=True):
+            env = (config.get("Environment") or {}).get("Variables") or {}
+            if (VersionRecord.parse(config.get("Description")) == wanted and config.get("MemorySize") == self.memory_mb
+                    and function_environment(env, self.memory_mb, label) == env):
+                return str(config["Version"])
+        return None
+
+    def _publish(self, release: Release, digest: str, image_uri: str, label: str) -> str:
+        latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
+        config = latest.get("Configuration") or {}
+        same_code = (image_digest((latest.get("Code") or {}).get("ImageUri")) == digest
+                     and config.get("Architectures", ["x86_64"]) == [self.architecture]
+                     and config.get("LastUpdateStatus", "Successful") == "Successful")  # not after a failed update
+        if not same_code:
+            aws_call("UpdateFunctionCode", self.client.update_function_code, FunctionName=self.function,
+                     ImageUri=image_uri, Architectures=[self.architecture], Publish=False)
+            self._wait("UpdateFunctionCode")
+        env = (config.get("Environment") or {}).get("Variables") or {}
+        wanted = function_environment(env, self.memory_mb, label)
+        if wanted != env or config.get("MemorySize") != self.memory_mb:
+            aws_call("UpdateFunctionConfiguration", self.client.update_function_configuration,
+                     FunctionName=self.function, MemorySize=self.memory_mb, Environment={"Variables": wanted})
+            self._wait("UpdateFunctionConfiguration")
+        description = describe_version(self.group, release.version, digest)
+        published = aws_call("PublishVersion", self.client.publish_version, FunctionName=self.function,
+                             Description=description)
+        number = str(published["Version"])
+        if VersionRecord.parse(published.get("Description")) != VersionRecord.parse(description):
+            raise DeploymentFailed(f"PublishVersion of {self.function} returned version {number}, described "
+                                   f"{published.get('Description')!r}, not {description!r}: the function changed while "
+                                   "it was updated")
+        log.info("%s: published version %s: %s", self.function, number, description)
+        return number
+
+    def _wait(self, operation: str) -> None:
+        """Until LastUpdateStatus is Successful, bounded by update_timeout. Raises: DeploymentFailed."""
+        deadline = self._clock() + self.update_timeout
+        while True:
+            config = aws_call("GetFunctionConfiguration", self.client.get_function_configuration,
+                              FunctionName=self.function)
+            status = config.get("LastUpdateStatus") or "Successful"
+            if status == "Successful":
+                return
+            if status == "Failed":
+                raise DeploymentFailed(f"{operation} of {self.function} failed: LastUpdateStatus Failed "
+                                       f"({config.get('LastUpdateStatusReasonCode') or 'no reason code'}: "
+                                       f"{config.get('LastUpdateStatusReason') or 'no reason given'})")
+            if self._clock() >= deadline:
+                raise DeploymentFailed(f"{operation} of {self.function} did not finish within "
+                                       f"{self.update_timeout:g} s (LastUpdateStatus {status})")
+            self._sleep(self.poll)
+
+    def _smoke(self, number: str, release: Release, smoke: SmokeTest | None) -> None:
+        if smoke is None:
+            log.warning("%s: version %s not smoke-tested: no smoke-test data and smoke.required = false",
+                        self.function, number)
+            return
+        what = f"smoke test of {self.function} version {number} (model v{release.version})"
+        try:
+            response = self.invoker.invoke(self.function, number, smoke_event(smoke))
+        except GreenlightError as exc:
+            raise DeploymentFailed(f"{what} failed: {exc}") from exc
+        verdict = smoke_verdict(response, smoke)
+        if verdict is not None:
+            raise DeploymentFailed(f"{what} failed: {verdict}")
+
+    def _move_alias(self, live: Live, number: str) -> None:
+        previous = live.version if live.version not in (None, number) else live.previous
+        description = f"greenlight: previous version {previous}" if previous else "greenlight"
+        if live.alias_exists:
+            aws_call("UpdateAlias", self.client.update_alias, FunctionName=self.function, Name=self.alias,
+                     FunctionVersion=number, Description=description, RoutingConfig={"AdditionalVersionWeights": {}})
+        else:
+            aws_call("CreateAlias", self.client.create_alias, FunctionName=self.function, Name=self.alias,
+                     FunctionVersion=number, Description=description)
+
+    # -- stop and retention -----------------------------------------------------------------------
+
+    def _throttle(self) -> None:
+        aws_call("PutFunctionConcurrency", self.client.put_function_concurrency, FunctionName=self.function,
+                 ReservedConcurrentExecutions=0)
+
+    def stop(self) -> str:
+        live = self.live()
+        try:
+            self._throttle()
+        except GreenlightError as exc:
+            raise DeploymentFailed(f"cannot throttle {self.function}: {exc}") from exc
+        held = "nothing" if live.record is None else f"v{live.record.model_version}"
+        return (f"{held} -> stopped ({self.function} throttled: reserved concurrency 0, alias {self.alias} answers "
+                "nothing until a version is deployed)")
+
+    def prune(self, keep: frozenset[int]) -> list[str]:
+        try:
+            live = self.live()
+        except GreenlightError as exc:
+            log.warning("%s: not pruning, cannot read the alias: %s", self.function, exc)
+            return []
+        return prune_function(self, live, keep)

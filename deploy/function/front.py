@@ -1,0 +1,313 @@
+"""The local Lambda's HTTP front: a Function URL on the `live` alias, and Lambda's Invoke API by version.
+
+    front = FunctionFront(home, group, function).start()     # or serve_forever() (greenlight lambda serve)
+
+Routes:
+
+    POST /2015-03-31/functions/<function>/invocations[?Qualifier=<version or alias>]
+        Lambda's Invoke API: the body is an event, the answer the handler's response as JSON, with
+        X-Amz-Executed-Version. The deployer smoke-tests a new version here, by its number, before the
+        alias moves. Errors as Lambda names them (x-amzn-ErrorType): ResourceNotFoundException 404,
+        TooManyRequestsException 429 (throttled), InvalidRequestContentException 400.
+    anything else
+        the Function URL of the alias: the request becomes a payload-2.0 event (deploy.function.events),
+        the alias's version answers it, and its response becomes the HTTP answer, with
+        X-Greenlight-Model-Version (`<group>/<model version>`) and X-Greenlight-Function-Version. The
+        handler's routes: POST / and /invocations predict, GET /health and /ping describe the model.
+        Nothing behind the alias: 503 model_unavailable; throttled (`stop`): 429.
+
+Each function version is served by its own deploy.endpoint.slot.ModelSlot (cold start on the first
+request, concurrent cold requests wait for one load, idle drop, a failed load not retried for
+`retry_seconds`); the alias is read from the state file on every request (re-parsed only when it
+changed). Moving the alias therefore sends the next request to the new version while requests already
+running finish on the old one: nothing is refused. The deployer's smoke test has loaded the new version
+through the Invoke API before the alias moves, so the first request after the move is warm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from deploy.endpoint.slot import ModelSlot, ModelTarget
+from deploy.function.events import function_url_event, http_response
+from deploy.function.handler import load_function
+from deploy.function.model import model_label
+from deploy.function.state import FunctionVersion, StateReader
+from greenlight.errors import ServingUnavailable
+from src import serving_contract
+
+__all__ = ["FUNCTION_VERSION_HEADER", "FunctionFront", "INVOKE_PATH", "MAX_BODY_BYTES", "VERSION_HEADER"]
+
+log = logging.getLogger(__name__)
+
+VERSION_HEADER = "X-Greenlight-Model-Version"  # the same header as the local endpoint's
+FUNCTION_VERSION_HEADER = "X-Greenlight-Function-Version"
+MAX_BODY_BYTES = serving_contract.LAMBDA_MAX_PAYLOAD_BYTES  # Lambda's synchronous payload limit
+INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<function>[^/]+)/invocations")
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+class _Answer(Exception):
+    """An answer the front gives itself (no version, throttled, unknown version)."""
+
+    def __init__(self, status: int, body: dict[str, Any], error_type: str | None = None):
+        super().__init__(body)
+        self.status, self.body, self.error_type = status, body, error_type
+
+
+class FunctionFront:
+    """The HTTP front plus one ModelSlot per function version and a watcher thread (idle drop, pruned versions)."""
+
+    def __init__(self, home: Path, group: str, function: str, alias: str = "live", host: str = "127.0.0.1",
+                 port: int = 0, *, idle_seconds: float = 300.0, poll_seconds: float = 1.0, retry_seconds: float = 30.0,
+                 max_body_bytes: int = MAX_BODY_BYTES):
+        self.group, self.function, self.alias = group, function, alias
+        self.state = StateReader(home, group, function, alias)
+        self.idle_seconds, self.poll_seconds, self.retry_seconds = idle_seconds, poll_seconds, retry_seconds
+        self.max_body_bytes = max_body_bytes
+        self._slots: dict[int, ModelSlot] = {}
+        self._slots_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._serving = False
+        self.httpd = _Server((host, port), self)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- what serves -------------------------------------------------------------------------
+
+    def resolve(self, qualifier: str | None) -> FunctionVersion:
+        """The version a qualifier names (None or the alias: the alias's version). Raises: _Answer."""
+        state = self.state()
+        if state.throttled:
+            raise _Answer(429, {"Type": "User", "message": "Rate Exceeded.",
+                                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
+                          "TooManyRequestsException")
+        if qualifier in (None, "", self.alias):
+            version = state.live_version
+            if version is None:
+                raise _Answer(503, serving_contract.error_body(
+                    "model_unavailable", f"alias {self.alias} of {self.function} points at no version: nothing is "
+                                         "deployed"))
+            return version
+        version = state.versions.get(int(qualifier)) if qualifier.isdigit() else None
+        if version is None:
+            raise _Answer(404, {"Type": "User", "Message": f"Function not found: {self.function}:{qualifier}"},
+                          "ResourceNotFoundException")
+        return version
+
+    def _slot(self, version: FunctionVersion) -> ModelSlot:
+        with self._slots_lock:
+            slot = self._slots.get(version.number)
+            if slot is None:
+                target = ModelTarget(str(version.number), Path(version.model_dir))
+                slot = self._slots[version.number] = ModelSlot(lambda: target, idle_seconds=self.idle_seconds,
+                                                               loader=load_function, retry_seconds=self.retry_seconds)
+            return slot
+
+    def invoke(self, version: FunctionVersion, event: dict[str, Any]) -> dict[str, Any]:
+        """Run one event on `version`'s handler (cold-loading it if its slot is empty)."""
+        slot = self._slot(version)
+        try:
+            loaded = slot.acquire()
+        except ServingUnavailable as exc:
+            return {"statusCode": 503, "headers": {"content-type": "application/json"},
+                    "body": serving_contract.error_json("model_unavailable", str(exc))}
+        try:
+            return loaded.invoke(event)
+        finally:
+            slot.release()
+
+    def loaded_versions(self) -> list[int]:
+        """Function versions whose handler and model are in memory now."""
+        with self._slots_lock:
+            return sorted(n for n, slot in self._slots.items() if slot.current is not None)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                existing = set(self.state().versions)
+                with self._slots_lock:
+                    slots = list(self._slots.items())
+                for number, slot in slots:
+                    slot.drop_if_idle()
+                    if number not in existing and slot.in_flight == 0:  # pruned: forget it
+                        with self._slots_lock:
+                            self._slots.pop(number, None)
+            except Exception:  # the watcher must outlive any one bad step
+                log.exception("function front watcher step failed")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def _start_watcher(self) -> None:
+        watcher = threading.Thread(target=self._watch, name="function-front-watcher", daemon=True)
+        watcher.start()
+        self._threads.append(watcher)
+
+    def start(self) -> FunctionFront:
+        """Serve in background threads (tests)."""
+        self._start_watcher()
+        self._serving = True
+        server = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name="function-front-http", daemon=True)
+        server.start()
+        self._threads.append(server)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until close() or KeyboardInterrupt."""
+        self._start_watcher()
+        self._serving = True
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self._serving = False
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._serving:
+            self.httpd.shutdown()
+            self._serving = False
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FunctionFront:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], front: FunctionFront):
+        self.front = front
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "greenlight-lambda"
+    sys_version = ""
+    timeout = 120
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Server: {self.server_version}",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("content-length", "connection")]
+        if self.close_connection:
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        self.log_request(status, len(body))
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send(status, {"Content-Type": "application/json", VERSION_HEADER: "none", **(headers or {})},
+                   json.dumps(body).encode("utf-8"))
+
+    def send_error(self, code, message=None, explain=None) -> None:
+        """http.server's own errors (bad request line ...) in the serving contract's shape."""
+        self.close_connection = True
+        status = int(code)
+        name = {404: "not_found", 405: "method_not_allowed", 501: "method_not_allowed"}.get(status, "bad_request")
+        self._send_json(status, serving_contract.error_body(name, message or HTTPStatus(status).phrase))
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 411/413 (a refused body is drained)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            self._send_json(411, serving_contract.error_body("length_required", "send Content-Length, not chunks"))
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send_json(400, serving_contract.error_body("bad_request", "Content-Length is not a number"))
+            return None
+        limit = self.server.front.max_body_bytes
+        if length > limit:
+            remaining = min(length, _DRAIN_LIMIT)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            self.close_connection = True
+            self._send_json(413, serving_contract.error_body("payload_too_large",
+                                                             f"the body is {length} bytes; the limit is {limit}"))
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        path, _, query = self.path.partition("?")
+        match = INVOKE_PATH.fullmatch(path)
+        try:
+            if match is not None and self.command == "POST":
+                self._invoke_api(match["function"], query, body)
+            else:
+                self._function_url(path, query, body)
+        except _Answer as answer:
+            headers = {"x-amzn-ErrorType": answer.error_type} if answer.error_type else {}
+            self._send_json(answer.status, answer.body, headers)
+
+    def _invoke_api(self, function: str, query: str, body: bytes) -> None:
+        front = self.server.front
+        if urllib.parse.unquote(function) not in (front.function, f"{front.function}:{front.alias}"):
+            raise _Answer(404, {"Type": "User", "Message": f"Function not found: {function}"},
+                          "ResourceNotFoundException")
+        qualifier = (urllib.parse.parse_qs(query).get("Qualifier") or [None])[0]
+        version = front.resolve(qualifier)
+        try:
+            event = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise _Answer(400, {"Type": "User", "message": f"Could not parse request body into json: {exc}"},
+                          "InvalidRequestContentException") from None
+        result = front.invoke(version, event)
+        self._send_json(200, result, {"X-Amz-Executed-Version": str(version.number),
+                                      VERSION_HEADER: model_label(front.group, version.model_version)})
+
+    def _function_url(self, path: str, query: str, body: bytes) -> None:
+        front = self.server.front
+        version = front.resolve(None)
+        host = self.headers.get("Host") or f"{front.function}.lambda-url.localhost"
+        event = function_url_event(self.command, path, query, self.headers.items(), body,
+                                   source_ip=self.client_address[0], domain=host.split(":", 1)[0])
+        result = front.invoke(version, event)
+        try:
+            status, headers, out = http_response(result)
+        except (ValueError, TypeError) as exc:  # what Lambda answers for a malformed function response
+            log.error("function version %s returned a malformed response: %s", version.number, exc)
+            status, headers, out = 502, {"content-type": "application/json"}, b'{"Message": "Internal Server Error"}'
+        headers = {**headers, VERSION_HEADER: model_label(front.group, version.model_version),
+                   FUNCTION_VERSION_HEADER: str(version.number)}
+        self._send(status, headers, out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815

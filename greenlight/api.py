@@ -1,0 +1,445 @@
+"""Greenlight's Python API: the calls the CLI commands, the notebooks and `greenlight demo` share.
+
+    import greenlight.api as gl
+    ws = gl.workspace("local")                 # or gl.workspace("aws", region="eu-west-1")
+    run = gl.train(ws)                         # the training pipeline (locally: this machine)
+    gl.versions(ws)                            # the registry, newest first
+    gl.approve(ws, run.version)                # approval -> every target deploys (locally at once)
+    gl.status(ws)                              # per target: running and desired version, drift
+    gl.reject(ws, run.version)                 # -> rolled back to the previous Approved version
+
+Every function takes a `Workspace` (the composition root, greenlight.workspace) and returns plain data;
+printing is the caller's business. Errors are GreenlightError subclasses, as everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from greenlight.errors import DataError
+from greenlight.registry.model import ApprovalStatus, ModelVersion
+from greenlight.workspace import Target, Workspace
+
+__all__ = ["ApprovalResult", "CostResult", "Prediction", "Serving", "TrainResult", "approve", "cost", "definition",
+           "deliver_pending", "deploy", "predict", "reject", "serve_endpoint", "serve_lambda", "show", "status",
+           "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+
+
+def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
+    """The composition root for `target` (region rule and errors as in greenlight.workspace)."""
+    return Workspace.open(target, region=region, home=home)
+
+
+# -- the training pipeline ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainResult:
+    execution_id: str
+    status: str
+    group: str | None
+    version: int | None
+    steps: tuple[dict[str, Any], ...]
+    deliveries: tuple[dict[str, Any], ...] = ()
+
+
+def definition(region: str = "us-east-1", **flags: Any) -> dict[str, Any]:
+    """The pipeline definition, built offline (no credentials, no network), as a dict."""
+    from pipelines.config import PipelineConfig
+    from pipelines.definition import build_definition, gc_paused
+    from pipelines.sessions import offline_session, quiet_sdk
+
+    config = PipelineConfig.resolve(region=region, **flags)
+    quiet_sdk(config.region)
+    with gc_paused():
+        return json.loads(build_definition(config, offline_session(config)))
+
+
+def train(ws: Workspace, data: Path | None = None, params: Mapping[str, str] | None = None,
+          on_step: Callable | None = None) -> TrainResult:
+    """Run the training pipeline: on this machine for a local workspace, on SageMaker for an aws one.
+
+    `params` overrides pipeline parameters (e.g. {"NEstimators": "200"}). Locally `on_step(step,
+    seconds)` is called at each step's start (seconds None) and end, and a version registered as
+    Approved is deployed at once (its event is delivered). On AWS the pipeline is upserted (role and
+    bucket from SAGEMAKER_PIPELINE_ROLE_ARN and ARTIFACT_BUCKET, as in CodeBuild), started, and waited
+    for (`on_step(step_dict)` at each step status change; at most 4 hours); `data` must then be None
+    (the bundled data set is uploaded, or pass InputDataUrl=s3://... in params).
+
+    Raises:
+        ParameterError, DataError, ConfigurationError: bad parameters, data or settings, before anything runs.
+        ExecutionFailed: a step failed (the execution record says which and why).
+    """
+    if ws.target is Target.AWS:
+        return _train_on_aws(ws, data, params, on_step)
+    from pipelines.config import PipelineConfig
+    from pipelines.definition import build_definition, check_parameters, gc_paused
+    from pipelines.local.executions import ExecutionStore
+    from pipelines.local.runner import LocalRunner
+    from pipelines.local.staging import check_input_uri, stage_data
+    from pipelines.sessions import offline_session, quiet_sdk
+
+    overrides = check_parameters(dict(params or {}))
+    config = PipelineConfig.resolve(env={})
+    if "InputDataUrl" in overrides:
+        if data is not None:
+            raise DataError("give either data or the InputDataUrl parameter, not both")
+        check_input_uri(ws.store, overrides["InputDataUrl"])
+    else:
+        overrides["InputDataUrl"] = stage_data(ws.store, config, data)
+    quiet_sdk(config.region)
+    with gc_paused():
+        built = json.loads(build_definition(config, offline_session(config, ws.store.put_bytes)))
+    runner = LocalRunner(ws.store, ws.registry, ExecutionStore(ws.home / "executions"))
+    if on_step is not None:
+        runner.on_step = on_step
+    record = runner.run(built, overrides, pipeline_name=config.pipeline_name)
+    registered = record.registered or {}
+    deliveries = tuple(deliver_pending(ws)) if registered else ()
+    return TrainResult(record.execution_id, record.status, registered.get("group"), registered.get("version"),
+                       tuple({"name": s.name, "type": s.type, "status": s.status, "outcome": s.outcome,
+                              "failure_reason": s.failure_reason} for s in record.steps), deliveries)
+
+
+def upsert_pipeline(ws: Workspace, **flags: Any):
+    """Create or update the pipeline on SageMaker; returns (config, arn, created).
+
+    Builds the same definition as `definition()`, with the code uploaded to the bucket, and puts the
+    bundled diabetes data at the InputDataUrl default so a plain start has data. `flags` are
+    PipelineConfig.resolve's (pipeline_name, model_package_group, role_arn, bucket, prefix, tags).
+    """
+    from greenlight.aws_errors import aws_call, aws_errors
+    from greenlight.data import default_dataset_csv
+    from greenlight.store import split_s3_uri
+    from pipelines.aws import upsert_pipeline as upsert
+    from pipelines.config import PipelineConfig
+    from pipelines.definition import build_definition, gc_paused
+    from pipelines.sessions import aws_session, quiet_sdk
+
+    config = PipelineConfig.resolve(require_aws=True, region=ws.region, **flags)
+    quiet_sdk(config.region)
+    data_bucket, data_key = split_s3_uri(config.default_input_uri)
+    aws_call("PutObject", ws.client("s3").put_object, Bucket=data_bucket, Key=data_key, Body=default_dataset_csv())
+    with gc_paused(), aws_errors(f"uploading the pipeline's code to s3://{config.bucket}"):
+        text = build_definition(config, aws_session(config, ws.session))  # the SDK uploads code to S3
+    arn, created = upsert(ws.client("sagemaker"), name=config.pipeline_name, definition=text,
+                          role_arn=config.role_arn, tags=config.tag_list())
+    return config, arn, created
+
+
+def _train_on_aws(ws: Workspace, data: Path | None, params: Mapping[str, str] | None,
+                  on_step: Callable | None) -> TrainResult:
+    from pipelines.aws import start_execution, wait_for_execution
+    from pipelines.definition import check_parameters
+
+    if data is not None:
+        raise DataError("on AWS the data must already be in S3: pass params={'InputDataUrl': 's3://...'}")
+    overrides = check_parameters(dict(params or {}))
+    config, _, _ = upsert_pipeline(ws)
+    sagemaker = ws.client("sagemaker")
+    arn = start_execution(sagemaker, name=config.pipeline_name, parameters=overrides)
+    result = wait_for_execution(sagemaker, arn, poll_seconds=30.0, timeout_seconds=4 * 3600.0,
+                                on_step=on_step or (lambda step: None))
+    newest = ws.registry.list_versions(config.model_package_group)
+    version = newest[0].version if newest else None
+    return TrainResult(arn.rsplit("/", 1)[-1], result.status, config.model_package_group, version,
+                       tuple({"name": s.get("StepName"), "status": s.get("StepStatus"),
+                              "failure_reason": s.get("FailureReason")} for s in result.steps))
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+def _group(ws: Workspace, group: str | None) -> str:
+    return group or ws.deploy_config().group
+
+
+def versions(ws: Workspace, group: str | None = None, status: ApprovalStatus | str | None = None
+             ) -> list[ModelVersion]:
+    """The group's versions, newest first (optionally of one approval status)."""
+    return ws.registry.list_versions(_group(ws, group), ApprovalStatus(status) if status else None)
+
+
+def show(ws: Workspace, version: int | str, group: str | None = None) -> dict[str, Any]:
+    """One version's fields, with its metric values when the metrics files are at hand (locally)."""
+    from greenlight.registry import resolve_version
+    from greenlight.registry.metrics import metric_values
+
+    found = resolve_version(ws.registry, str(version), _group(ws, group))
+    read = ws.store.get_bytes if ws.target is Target.LOCAL else None
+    return {**found.to_dict(), "metric_values": metric_values(found, read)}
+
+
+# -- approval and deployment --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    group: str
+    version: int
+    before: str
+    after: str
+    changed: bool
+    deliveries: tuple[dict[str, Any], ...]  # locally: the approval handler's result per delivered event
+
+    @property
+    def ok(self) -> bool:
+        return all(d.get("ok", True) for d in self.deliveries)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """Per target (across the delivered events): what the handler did, last result per target."""
+        last: dict[str, dict[str, Any]] = {}
+        for delivery in self.deliveries:
+            for result in (delivery.get("report") or {}).get("results", []):
+                if result["action"] != "none" or result["target"] not in last:
+                    last[result["target"]] = result
+        return list(last.values())
+
+
+def _set_status(ws: Workspace, version: int | str, status: ApprovalStatus, description: str | None,
+                group: str | None) -> ApprovalResult:
+    from greenlight.registry import resolve_version
+
+    before = resolve_version(ws.registry, str(version), _group(ws, group))
+    after = ws.registry.update_status(before.group, before.version, status, description)
+    deliveries = tuple(deliver_pending(ws)) if ws.target is Target.LOCAL else ()
+    return ApprovalResult(after.group, after.version, before.status.value, after.status.value,
+                          before.status is not status, deliveries)
+
+
+def approve(ws: Workspace, version: int | str, group: str | None = None,
+            description: str | None = None) -> ApprovalResult:
+    """Approve a version. Locally its event is delivered to the approval handler at once, which deploys
+    every target; on AWS SageMaker emits the event and the deployed handler does the same."""
+    return _set_status(ws, version, ApprovalStatus.APPROVED, description, group)
+
+
+def reject(ws: Workspace, version: int | str, group: str | None = None,
+           description: str | None = None) -> ApprovalResult:
+    """Reject a version; if it was the newest Approved one, every target rolls back to the previous one."""
+    return _set_status(ws, version, ApprovalStatus.REJECTED, description, group)
+
+
+def deliver_pending(ws: Workspace, config: Path | None = None) -> list[dict[str, Any]]:
+    """Locally, hand the outbox's undelivered state-change events to the approval handler (oldest first),
+    each with the reconciler of its group; returns the handler's result per event."""
+    from deploy.handler import deliver_outbox
+
+    default = ws.deploy_config(config)
+    engines: dict[str | None, Any] = {}
+
+    def reconciler_for(group: str | None):
+        if group not in engines:
+            engines[group] = ws.reconciler(default if group in (None, default.group)
+                                           else ws.deploy_config(config, group=group))
+        return engines[group]
+
+    return deliver_outbox(ws.local_registry, reconciler_for)
+
+
+def deploy(ws: Workspace, group: str | None = None, dry_run: bool = False, config: Path | None = None
+           ) -> dict[str, Any]:
+    """A plain reconcile (what approvals trigger): the report, as a dict. Locally, undelivered events
+    are delivered first."""
+    settings = ws.deploy_config(config, group=group)
+    if ws.target is Target.LOCAL and not dry_run:
+        deliver_pending(ws, config)
+    return ws.reconciler(settings).reconcile(dry_run=dry_run, trigger="greenlight deploy").to_dict()
+
+
+def status(ws: Workspace, group: str | None = None, config: Path | None = None) -> dict[str, Any]:
+    """Per target: the running version, the desired one (newest Approved), drift, warnings, the last failure."""
+    settings = ws.deploy_config(config, group=group)
+    reconciler = ws.reconciler(settings)
+    plan = reconciler.plan()
+    observed, unobservable = reconciler.observe()
+    saved = reconciler.status.load() or {}
+    rows = []
+    for step in plan.targets:
+        detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
+        rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
+                     "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
+                     "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
+                     "detail": detail})
+    rows += [{"target": name, "error": why} for name, why in unobservable.items()]
+    return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
+            "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
+            "last_failure": saved.get("last_failure")}
+
+
+# -- cost -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CostResult:
+    rows: tuple[dict[str, Any], ...]  # one per option: option, monthly_usd, per_1000_requests_usd, latency, ...
+    recommended: str
+    reason: str
+    break_evens: tuple[dict[str, Any], ...]
+    chart: Path | None
+
+
+def cost(requests_per_day: float, duration_ms: float = 200.0, *, offline: bool = False,
+         prices: Path | None = None, chart: Path | None = None, **workload: Any) -> CostResult:
+    """The monthly bill of each AWS serving option for a workload, the recommendation and break-evens.
+
+    `workload` takes the other Workload fields (payload_kb, lambda_memory_mb, serverless_memory_mb,
+    endpoint_instance, ...); `chart` writes the comparison as a PNG there.
+
+    Raises:
+        ParameterError / NotFoundError: a value outside an option's limits, an unknown instance type.
+    """
+    from greenlight.cost import Workload, break_evens, estimate, load_prices, recommend
+
+    price_list = load_prices(prices)
+    load = Workload(requests_per_day=requests_per_day, duration_ms=duration_ms, **workload)
+    costs = estimate(load, price_list)
+    evens = break_evens(load, price_list)
+    choice = recommend(costs, evens, requests_per_day, offline_ok=offline)
+    written = None
+    if chart is not None:
+        from greenlight.cost.chart import plot
+
+        written = plot(load, price_list, evens, Path(chart),
+                       f"{duration_ms:g} ms per request, {price_list.region} prices read {price_list.read_on}")
+    rows = tuple({"option": c.option.value, "monthly_usd": c.monthly_usd, "per_1000_requests_usd": c.per_1000_usd,
+                  "latency": c.latency.value, "setup": c.setup, "limits_broken": list(c.limits_broken)}
+                 for c in costs)
+    return CostResult(rows, choice.option.value, choice.reason,
+                      tuple({"requests_per_day": b.requests_per_day, "cheaper_below": b.cheaper_below.value,
+                             "cheaper_above": b.cheaper_above.value} for b in evens), written)
+
+
+# -- serving and predictions ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prediction:
+    values: tuple[float, ...]
+    version: str | None  # the model version that answered (`<group>/<n>`)
+    target: str
+
+
+class Serving:
+    """A local endpoint or Lambda front running in this process (for notebooks); close() stops it."""
+
+    def __init__(self, server, url: str, close: Callable[[], None]):
+        self.server, self.url, self._close = server, url, close
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> Serving:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
+    """Serve the group's deployed version on a local endpoint in a background thread (local only), registered
+    so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process."""
+    from deploy.endpoint import Endpoint, ModelSlot
+    from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
+
+    group = _group(ws, group)
+    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", port, poll_seconds=0.2).start()
+    register_serving(ws.home, group, endpoint.url)
+
+    def close() -> None:
+        unregister_serving(ws.home, group)
+        endpoint.close()
+
+    return Serving(endpoint, endpoint.url, close)
+
+
+def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
+    """Serve the group's local Lambda (its Function URL on the alias) in a background thread (local only)."""
+    from deploy.endpoint.deployed import register_serving, unregister_serving
+    from deploy.function.front import FunctionFront
+    from deploy.function.state import TARGET
+
+    config = ws.deploy_config(group=group)
+    front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, "127.0.0.1", port).start()
+    register_serving(ws.home, config.group, front.url, TARGET)
+
+    def close() -> None:
+        unregister_serving(ws.home, config.group, TARGET)
+        front.close()
+
+    return Serving(front, front.url, close)
+
+
+def predict(ws: Workspace, rows: list[list[float]] | str, target: str = "endpoint", group: str | None = None
+            ) -> Prediction:
+    """Predictions for `rows` (lists of numbers, or CSV text) from the deployed endpoint or Lambda.
+
+    Locally through the running `endpoint serve` / `lambda serve` (or serve_endpoint/serve_lambda); on AWS
+    through sagemaker-runtime InvokeEndpoint, or Lambda Invoke of the `live` alias with a Function URL event.
+
+    Raises:
+        ServingUnavailable: nothing serves the target locally; DataError: the rows were refused (4xx).
+    """
+    from greenlight.errors import ServingUnavailable
+
+    body = rows if isinstance(rows, str) else "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows)
+    config = ws.deploy_config(group=group)
+    if target not in ("endpoint", "lambda"):
+        raise DataError(f"unknown target {target!r}: predictions come from 'endpoint' or 'lambda'")
+    if ws.target is Target.AWS:
+        return _predict_on_aws(ws, config, body, target)
+    from deploy.endpoint import invoke
+    from deploy.endpoint.deployed import read_serving
+
+    serving = read_serving(ws.home, config.group, target)
+    if serving is None:
+        command = "endpoint serve" if target == "endpoint" else "lambda serve"
+        raise ServingUnavailable(f"no local {target} is running for {config.group}: start `greenlight {command}` "
+                                 f"(or api.serve_{target}(ws))")
+    answer = invoke(serving.url, body.encode(), "text/csv", "application/json")
+    return Prediction(tuple(json.loads(answer.body)["predictions"]), answer.model_version, target)
+
+
+def _predict_on_aws(ws: Workspace, config, body: str, target: str) -> Prediction:
+    from greenlight.aws_errors import aws_call
+
+    if target == "endpoint":
+        answer = aws_call("InvokeEndpoint", ws.client("sagemaker-runtime").invoke_endpoint,
+                          EndpointName=config.endpoint_name, Body=body.encode(), ContentType="text/csv",
+                          Accept="application/json")
+        return Prediction(tuple(json.loads(answer["Body"].read())["predictions"]), None, target)
+    from deploy.function.events import function_url_event, http_response
+
+    event = function_url_event("POST", "/invocations", "", {"content-type": "text/csv"}, body.encode())
+    answer = aws_call("Invoke", ws.client("lambda").invoke, FunctionName=config.function_name,
+                      Qualifier=config.lambda_.alias, Payload=json.dumps(event).encode())
+    status, headers, content = http_response(json.loads(answer["Payload"].read()))
+    if status != 200:
+        raise DataError(f"the function answered {status}: {content[:300]!r}")
+    return Prediction(tuple(json.loads(content)["predictions"]), headers.get("x-greenlight-model-version"), target)
+
+
+def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = None, timeout: float = 900.0,
+                        poll: float = 10.0) -> dict[str, Any]:
+    """Poll status() until every target runs `version` (None: runs nothing); returns the last status.
+
+    Locally approvals deploy before they return, so this returns at once; on AWS the approval handler
+    deploys asynchronously after SageMaker's event.
+
+    Raises:
+        WaitTimeout: naming the targets still elsewhere after `timeout` seconds.
+    """
+    import time
+
+    from greenlight.errors import WaitTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        current = status(ws, group)
+        behind = [f"{t['target']} runs {t.get('running')}" for t in current["targets"]
+                  if t.get("running") != version]
+        if not behind:
+            return current
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"after {timeout:g} s not every target runs v{version}: {', '.join(behind)}")
+        time.sleep(poll)

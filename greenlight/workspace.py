@@ -1,0 +1,299 @@
+"""The composition root: the one place that turns a target (`local` or `aws`) into working parts.
+
+The CLI, the notebooks and the Lambda handlers all start here:
+
+    ws = Workspace.open("local")                 # GREENLIGHT_HOME, its artifact store and registry
+    ws = Workspace.open("aws", region="eu-west-1")
+    ws.registry.list_versions("greenlight-models")
+    ws.client("sagemaker")                       # one boto3 session per workspace, clients cached
+
+Region rule for `aws` (never a silent default): the `region` argument (the CLI's `--region`), then
+`AWS_REGION`, then `AWS_DEFAULT_REGION`, then the region of the AWS profile in use (`AWS_PROFILE`
+or `profile`), else one ConfigurationError saying how to set it. A local workspace has the region
+"local" (it appears in local model package ARNs) and builds no boto3 session at all.
+
+Everything is built lazily on first use, so a command pays only for what it touches, and boto3 is
+imported only by an `aws` workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from enum import Enum
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from greenlight.errors import ConfigurationError, ParameterError
+from greenlight.settings import home as default_home
+
+if TYPE_CHECKING:
+    from deploy.config import DeployConfig
+    from deploy.engine.reconciler import Reconciler
+    from greenlight.registry import LocalModelRegistry, ModelRegistry
+    from greenlight.store import LocalArtifactStore
+
+__all__ = ["LOCAL_REGION", "Target", "Workspace", "resolve_region"]
+
+log = logging.getLogger(__name__)
+
+LOCAL_REGION = "local"
+USER_AGENT = "greenlight/0.1"
+
+
+class Target(str, Enum):
+    """Where Greenlight acts: this machine's embedded stand-ins, or an AWS account."""
+
+    LOCAL = "local"
+    AWS = "aws"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: Target | str) -> Target:
+        """The target named by value. Raises: ParameterError naming the choices."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ParameterError(f"unknown target {value!r} (expected one of: "
+                                 f"{', '.join(t.value for t in cls)})") from None
+
+
+def resolve_region(flag: str | None, environ: Mapping[str, str],
+                   profile_region: Callable[[], str | None]) -> tuple[str, str]:
+    """(region, where it came from) by the rule in the module docstring; pure but for profile_region.
+
+    Raises:
+        ConfigurationError: no source gives a region.
+    """
+    if flag:
+        return flag, "--region"
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if environ.get(name):
+            return environ[name], name
+    region = profile_region()
+    if region:
+        return region, "the AWS profile"
+    raise ConfigurationError("no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), "
+                             "or set a region in your AWS profile (aws configure set region REGION)")
+
+
+def _profile_region(profile: str | None) -> str | None:
+    """The region configured for `profile` (or AWS_PROFILE / default) in ~/.aws/config, if any."""
+    import botocore.session
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return botocore.session.Session(profile=profile).get_scoped_config().get("region")
+    except ProfileNotFound as exc:
+        raise ConfigurationError(f"AWS profile {exc.kwargs.get('profile', profile)!r} is not configured "
+                                 "(check AWS_PROFILE or ~/.aws/config)") from None
+
+
+class Workspace:
+    """What commands need for one target: home, artifact store, registry, AWS clients."""
+
+    def __init__(self, target: Target, *, home: Path, region: str, profile: str | None = None,
+                 region_source: str = "", session: Any = None):
+        self.target = target
+        self.home = Path(home)
+        self.region = region
+        self.region_source = region_source
+        self.profile = profile
+        self._session = session
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, target: Target | str = Target.LOCAL, *, region: str | None = None, profile: str | None = None,
+             home: Path | None = None, environ: Mapping[str, str] | None = None,
+             session: Any = None) -> Workspace:
+        """The workspace for `target`; `session` injects a ready boto3 Session (tests, notebooks).
+
+        Raises:
+            ParameterError: an unknown target.
+            ConfigurationError: `aws` and no region can be found (see the module docstring).
+        """
+        target = Target.parse(target)
+        environ = os.environ if environ is None else environ
+        root = Path(home) if home is not None else default_home()
+        if target is Target.LOCAL:
+            return cls(target, home=root, region=LOCAL_REGION, region_source="local mode")
+        profile = profile or environ.get("AWS_PROFILE") or None
+        if session is not None and not region:
+            region = getattr(session, "region_name", None)
+        name, source = resolve_region(region, environ, lambda: _profile_region(profile))
+        log.debug("AWS region %s (from %s)", name, source)
+        return cls(target, home=root, region=name, profile=profile, region_source=source, session=session)
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.target.value}, region={self.region}, home={self.home})"
+
+    # -- AWS ---------------------------------------------------------------------------------
+
+    def _require_aws(self, what: str) -> None:
+        if self.target is not Target.AWS:
+            raise ConfigurationError(f"{what} needs AWS: use --target aws")
+
+    @property
+    def session(self):
+        """The one boto3 Session of this workspace (aws only)."""
+        self._require_aws("a boto3 session")
+        with self._lock:
+            if self._session is None:
+                import boto3
+
+                self._session = boto3.Session(region_name=self.region, profile_name=self.profile)
+            return self._session
+
+    def client(self, service: str):
+        """A boto3 client for `service`, built once per workspace (retries in standard mode)."""
+        session = self.session
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                from botocore.config import Config
+
+                config = Config(user_agent_extra=USER_AGENT, connect_timeout=10, read_timeout=70,
+                                retries={"mode": "standard"})
+                client = self._clients[service] = session.client(service, region_name=self.region, config=config)
+            return client
+
+    # -- local state and the registry ----------------------------------------------------------
+
+    @cached_property
+    def store(self) -> LocalArtifactStore:
+        """The local artifact store: s3://bucket/key -> GREENLIGHT_HOME/s3/bucket/key."""
+        from greenlight.store import LocalArtifactStore
+
+        return LocalArtifactStore(self.home / "s3")
+
+    @cached_property
+    def local_registry(self) -> LocalModelRegistry:
+        """The SQLite registry under GREENLIGHT_HOME, with its outbox (local only)."""
+        if self.target is not Target.LOCAL:
+            raise ConfigurationError("the local registry and its outbox exist in local mode only (--target local)")
+        from greenlight.registry import LocalModelRegistry
+
+        return LocalModelRegistry(self.home)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """The model registry of this target: SQLite locally, the SageMaker Model Registry on AWS."""
+        if self.target is Target.LOCAL:
+            return self.local_registry
+        from greenlight.registry import SageMakerModelRegistry
+
+        return SageMakerModelRegistry(self.client("sagemaker"))
+
+    # -- deployment ------------------------------------------------------------------------------
+
+    def deploy_config(self, path: Path | None = None, **overrides: Any) -> DeployConfig:
+        """The deployment configuration: defaults < greenlight.toml < GREENLIGHT_* variables < overrides."""
+        from deploy.config import load_config
+
+        return load_config(path, home=self.home, **overrides)
+
+    def reconciler(self, config: DeployConfig) -> Reconciler:
+        """The deployment engine for config's group, with this target's adapters, lock and status store."""
+        from deploy.engine.reconciler import Reconciler
+
+        if self.target is Target.LOCAL:
+            from deploy.endpoint.target import LocalEndpointTarget
+            from deploy.engine.local_state import LocalLock, LocalStatusStore
+
+            targets = []
+            if config.endpoint.enabled:
+                targets.append(LocalEndpointTarget(self.home, config.group, self.store.path_for,
+                                                   smoke_timeout=config.smoke.timeout_seconds))
+            if config.lambda_.enabled:
+                targets.append(self._local_lambda(config))
+            return Reconciler(config.group, self.registry, targets,
+                              lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
+                              status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
+                              policy=config.when_nothing_approved, smoke_required=config.smoke.required)
+        return self._aws_reconciler(config)
+
+    def _aws_reconciler(self, config: DeployConfig) -> Reconciler:
+        """The engine on AWS: the SageMaker endpoint and Lambda targets, the DynamoDB lease and status store.
+
+        Raises:
+            ConfigurationError: no state table, no execution role while the endpoint is enabled, or no ECR
+                repository while the Lambda is.
+        """
+        from deploy.endpoint.aws import SageMakerEndpointTarget
+        from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
+        from deploy.engine.reconciler import Reconciler
+
+        if not config.state_table:
+            raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
+                                     "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
+        targets = []
+        if config.endpoint.enabled:
+            if not config.endpoint.role_arn:
+                raise ConfigurationError("the SageMaker endpoint needs an execution role for its models: set "
+                                         "endpoint.role_arn (GREENLIGHT_ENDPOINT_ROLE_ARN), or set "
+                                         "endpoint.enabled = false")
+            targets.append(SageMakerEndpointTarget(self.client("sagemaker"), self.client("sagemaker-runtime"),
+                                                   config.endpoint, config.group, config.endpoint.role_arn))
+        if config.lambda_.enabled:
+            targets.append(self._aws_lambda(config))
+        dynamodb = self.client("dynamodb")
+        return Reconciler(config.group, self.registry, targets,
+                          lock=DynamoLease(dynamodb, config.state_table, config.group,
+                                           timeout=config.lock_timeout_seconds),
+                          status=DynamoStatusStore(dynamodb, config.state_table, config.group),
+                          read=self._read_s3, policy=config.when_nothing_approved,
+                          smoke_required=config.smoke.required)
+
+    def _read_s3(self, uri: str) -> bytes:
+        """The bytes of an S3 object (the smoke-test data). Raises: NotFoundError, AwsError."""
+        from greenlight.aws_errors import aws_errors
+        from greenlight.errors import NotFoundError
+        from greenlight.store import split_s3_uri
+
+        bucket, key = split_s3_uri(uri)
+        with aws_errors("GetObject", lambda: NotFoundError(f"no object at {uri}")):
+            return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _local_lambda(self, config: DeployConfig):
+        """The Lambda target's local adapter: versions and the alias mirrored under GREENLIGHT_HOME."""
+        from deploy.function.local import LocalLambdaTarget
+
+        settings = config.lambda_
+        return LocalLambdaTarget(self.home, config.group, self.store.path_for, function=config.function_name,
+                                 alias=settings.alias, memory_mb=settings.memory_mb, retention=settings.retention,
+                                 smoke_timeout=config.smoke.timeout_seconds)
+
+    def _aws_lambda(self, config: DeployConfig):
+        """The Lambda target's AWS adapter: Lambda, S3 and ECR clients; the registry client built per deploy.
+
+        Raises:
+            ConfigurationError: no ECR repository, or no base image tag and none computable here.
+        """
+        from deploy.function.aws import AwsLambdaTarget
+        from deploy.image import Platform, base_tag, ecr_registry
+        from deploy.image.base_tag import BaseTagError
+
+        settings = config.lambda_
+        if not settings.ecr_repository:
+            raise ConfigurationError("the Lambda target on AWS needs the ECR repository of its base image: set "
+                                     "lambda.ecr_repository (GREENLIGHT_LAMBDA_ECR_REPOSITORY), or set "
+                                     "lambda.enabled = false")
+        tag = settings.base_image_tag
+        if tag is None:
+            try:  # the tag CodeBuild gives the base image of this code (deploy/lambda/buildspec.yml)
+                tag = base_tag(Path(__file__).resolve().parents[1], str(Platform.for_lambda(settings.architecture)))
+            except BaseTagError as exc:
+                raise ConfigurationError(f"cannot compute the Lambda base image's tag here ({exc}): set "
+                                         "lambda.base_image_tag (GREENLIGHT_LAMBDA_BASE_IMAGE_TAG)") from None
+        ecr = self.client("ecr")
+        return AwsLambdaTarget(self.client("lambda"), self.client("s3"), lambda: ecr_registry(ecr), group=config.group,
+                               function=config.function_name, repository=settings.ecr_repository, base_tag=tag,
+                               alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
+                               retention=settings.retention, update_timeout=settings.update_timeout_seconds,
+                               ecr_client=ecr)

@@ -1,0 +1,239 @@
+"""The Lambda target's AWS adapter (deploy.function.aws) against moto's HTTP server and a real registry.
+
+moto serves Lambda (container-image functions, versions, aliases, reserved concurrency), ECR's API, S3
+and IAM. It is extended in this process (tests/support/lambda_aws.py, installed by the `moto_server`
+fixture): its PublishVersion shared the code of every version with $LATEST (fixed), and its
+UpdateFunctionCode always succeeds (an image can be made to end `Failed` with a reason code). moto
+cannot invoke an image function, so the smoke test's Invoke is done in this process by an injected
+invoker that pulls the version's image by digest from the loopback registry and runs the image's own
+handler (src/lambda_function.handle) on the image's model. The OCI pushes go to a real docker-registry
+on loopback standing in for ECR's registry API (moto does not serve it), each tagged manifest mirrored
+into moto's ECR. Waits use a fake clock and a sleep that does not sleep; every Lambda and ECR call the
+target makes is recorded, so "no write call" is checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deploy.engine.model import Release
+from deploy.engine.smoke import SmokeTest
+from deploy.function.model import VersionRecord, image_digest
+from greenlight.errors import ConfigurationError, DeploymentFailed, NotFoundError
+from tests.contract.conftest import aws_client
+from tests.support.lambda_world import BASE, STACK_VARIABLE, LambdaAwsWorld
+
+GROUP = "scenario-models"
+
+
+@pytest.fixture
+def world(moto_endpoint, lambda_registry, tmp_path):
+    w = LambdaAwsWorld(moto_endpoint, lambda_registry.url, tmp_path, memory_mb=3538)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def release(world: LambdaAwsWorld, models, version: int, model: str = "a", *, broken: bool = False,
+            uri: str | None = None) -> Release:
+    key = f"{GROUP}/v{version}/model.tar.gz"
+    if uri is None:
+        uri = (world.upload_broken(models[f"{model}_tar"], key, f"v{version}") if broken
+               else world.upload(key, models[f"{model}_tar"].read_bytes()))
+    return Release(GROUP, version, f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/{version}",
+                   uri, "sklearn:1.9-0")
+
+
+def smoke(models, model: str = "a", off: float = 0.0) -> SmokeTest:
+    test = SmokeTest.from_json(models[f"{model}_smoke"].read_text(), "smoke.json")
+    return SmokeTest(test.body, tuple(p + off for p in test.predictions))
+
+
+def test_a_first_deploy_publishes_by_digest_smoke_tests_that_version_then_creates_the_alias(world, models):
+    target = world.target()
+    message = target.deploy(release(world, models, 1), smoke(models))
+    assert message.startswith("nothing -> v1 (function version 1, image sha256:") and "alias live moved" in message
+    version = world.lam.get_function(FunctionName=world.function, Qualifier="1")
+    digest = image_digest(version["Code"]["ImageUri"])
+    assert version["Code"]["ImageUri"] == f"{world.registry_url.removeprefix('http://')}/{world.repository}@{digest}"
+    config = version["Configuration"]
+    assert VersionRecord.parse(config["Description"]) == VersionRecord(GROUP, 1, digest)
+    assert config["MemorySize"] == 3538 and config["Environment"]["Variables"] == {
+        **STACK_VARIABLE, "GREENLIGHT_PREDICT_THREADS": "2", "GREENLIGHT_MODEL_VERSION": f"{GROUP}/1"}
+    assert world.tags()[f"{GROUP}-v1"] == digest and BASE in world.tags()
+    # the order of writes: code, configuration, publish, then (after the smoke invoke of "1") the alias
+    assert world.writes() == ["UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias"]
+    assert world.invoker.executed == "1"
+    assert world.alias()["FunctionVersion"] == "1"
+    observed = target.observe()
+    assert (observed.version, observed.active, observed.detail["image_digest"]) == (1, True, digest)
+    assert json.loads(world.served()["body"])["predictions"]
+
+
+def test_observe_and_a_replayed_deploy_of_what_runs_write_nothing_new(world, models):
+    target = world.target()
+    rel = release(world, models, 1)
+    target.deploy(rel, smoke(models))
+    world.calls.clear()
+    pushed = world.registry_writes()
+    for _ in range(3):
+        target.observe()
+    assert world.writes() == [] and world.registry_writes() == pushed
+    # deploying the same version again finds its image and its version: only the alias is set again
+    target.deploy(rel, smoke(models))
+    assert world.writes() == ["UpdateAlias"] and world.registry_writes() == pushed
+
+
+def test_a_failed_update_names_its_reason_code_and_never_publishes_or_moves_the_alias(world, models):
+    target = world.target()
+    target.deploy(release(world, models, 1), smoke(models))
+    world.calls.clear()
+    with pytest.raises(DeploymentFailed) as failed:
+        target.deploy(release(world, models, 2, "b", broken=True), smoke(models, "b"))
+    text = str(failed.value)
+    assert "UpdateFunctionCode of scenario-models failed: LastUpdateStatus Failed (InvalidImage:" in text
+    assert text.endswith("v1 still serves")
+    assert "PublishVersion" not in world.writes() and world.alias()["FunctionVersion"] == "1"
+    assert target.observe().version == 1
+    # the next deploy of a good version updates the code again and succeeds
+    assert "v1 -> v3" in target.deploy(release(world, models, 3, "b"), smoke(models, "b"))
+
+
+def test_the_update_wait_is_bounded(world, models, monkeypatch):
+    target = world.target(update_timeout=20.0)
+    real = world.lam.get_function_configuration
+
+    def in_progress(**kwargs):
+        return {**real(**kwargs), "LastUpdateStatus": "InProgress"}
+
+    monkeypatch.setattr(world.lam, "get_function_configuration", in_progress)
+    with pytest.raises(DeploymentFailed, match=r"UpdateFunctionCode of scenario-models did not finish within 20 s "
+                                               r"\(LastUpdateStatus InProgress\); nothing was deployed before"):
+        target.deploy(release(world, models, 1), smoke(models))
+    assert world.time.sleeps == [5.0] * 4  # polls every 5 s, never sleeps for real
+    assert "CreateAlias" not in world.writes()
+
+
+def test_a_disagreeing_smoke_test_keeps_the_alias_and_a_retry_reuses_the_version(world, models):
+    target = world.target()
+    target.deploy(release(world, models, 1), smoke(models))
+    rel = release(world, models, 2, "b")
+    for _ in range(2):
+        world.calls.clear()
+        with pytest.raises(DeploymentFailed, match=r"smoke test of scenario-models version 2 \(model v2\) failed: "
+                                                   r"5 of 5 smoke predictions differ.*; v1 still serves"):
+            target.deploy(rel, smoke(models, "b", off=1.0))
+        assert world.alias()["FunctionVersion"] == "1"
+    assert world.writes() == []  # the second try found version 2 published: no update, no publish
+    assert target.observe().version == 1
+
+
+def test_a_rollback_points_the_alias_back_at_the_version_that_holds_the_model(world, models):
+    target = world.target()
+    target.deploy(release(world, models, 1), smoke(models))
+    target.deploy(release(world, models, 2, "b"), smoke(models, "b"))
+    world.calls.clear()
+    message = target.deploy(release(world, models, 1, uri=f"s3://greenlight-lambda-test/{GROUP}/v1/model.tar.gz"),
+                            smoke(models))
+    assert message.startswith("v2 -> v1 (function version 1,")
+    assert world.writes() == ["UpdateAlias"]
+    alias = world.alias()
+    assert (alias["FunctionVersion"], alias["Description"]) == ("1", "greenlight: previous version 2")
+
+
+def test_stop_throttles_and_a_deploy_removes_the_throttle_or_puts_it_back(world, models):
+    target = world.target()
+    target.deploy(release(world, models, 1), smoke(models))
+    assert "v1 -> stopped (scenario-models throttled: reserved concurrency 0" in target.stop()
+    observed = target.observe()
+    assert (observed.version, observed.active, observed.detail["throttled"]) == (1, False, True)
+    with pytest.raises(Exception, match="TooManyRequestsException"):
+        world.served()
+    with pytest.raises(DeploymentFailed, match="the alias stays on v1, throttled"):
+        target.deploy(release(world, models, 2, "b"), smoke(models, "b", off=1.0))
+    assert target.observe().detail["throttled"]
+    assert "v1 -> v1" in target.deploy(release(world, models, 1, uri=f"s3://greenlight-lambda-test/{GROUP}/v1/"
+                                                                 "model.tar.gz"), smoke(models))
+    assert target.observe().active and world.served()["statusCode"] == 200
+
+
+def test_retention_keeps_live_previous_kept_and_the_newest_and_their_images(world, models):
+    target = world.target(retention=1)
+    for v in range(1, 6):
+        target.deploy(release(world, models, v, "ab"[v % 2]), smoke(models, "ab"[v % 2]))
+    before = world.tags()
+    pruned = target.prune(frozenset({5, 4}))
+    assert pruned[:2] == ["function version 1 (model v1)", "function version 2 (model v2)"]
+    versions = {v["Version"] for v in world.lam.list_versions_by_function(FunctionName=world.function)["Versions"]}
+    assert versions == {"$LATEST", "3", "4", "5"}
+    # model tags of v1 and v2 go; their images stay, because kept versions run them under other tags (two
+    # models alternate: v1, v3, v5 are one image, v2 and v4 another); the base image's tag is never touched
+    after = world.tags()
+    assert set(after) == {BASE, f"{GROUP}-v3", f"{GROUP}-v4", f"{GROUP}-v5"}
+    assert set(after.values()) == set(before.values())
+    assert pruned[2:] == [f"model image tag {world.repository}:{GROUP}-v{v}" for v in (1, 2)]
+    assert target.prune(frozenset({5, 4})) == []  # nothing more: no write
+    assert world.served()["statusCode"] == 200 and world.alias()["FunctionVersion"] == "5"
+    # the previous version (4) can still take the alias back (its image is there)
+    assert target.deploy(release(world, models, 4, uri=f"s3://greenlight-lambda-test/{GROUP}/v4/model.tar.gz"),
+                         smoke(models, "a")).startswith("v5 -> v4 (function version 4,")
+
+
+def test_a_missing_function_or_model_is_one_clear_error(world, models, moto_endpoint, tmp_path):
+    target = world.target()
+    with pytest.raises(DeploymentFailed, match=r"cannot fetch v1's model s3://greenlight-lambda-test/nope.tar.gz: "
+                                               r"no model at .*; nothing was deployed before"):
+        target.deploy(release(world, models, 1, uri="s3://greenlight-lambda-test/nope.tar.gz"), smoke(models))
+    world.lam.delete_function(FunctionName=world.function)
+    with pytest.raises(NotFoundError, match="Lambda function scenario-models does not exist: the deploy stack "
+                                            "creates it"):
+        target.observe()
+
+
+def test_an_image_for_another_architecture_is_refused_before_any_lambda_write(world, models):
+    target = world.target(architecture="arm64")
+    with pytest.raises(DeploymentFailed, match=r"cannot build v1's image on greenlight-inference/\w+:base-.*arm64"):
+        target.deploy(release(world, models, 1), smoke(models))
+    assert world.writes() == []
+
+
+def test_the_composition_root_builds_the_target_from_the_configuration(moto_endpoint, monkeypatch, tmp_path):
+    from deploy.image import base_tag
+    from greenlight.workspace import Workspace
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    ws = Workspace.open("aws", home=tmp_path, region="us-east-1")
+    with pytest.raises(ConfigurationError, match=r"needs the ECR repository of its base image: set "
+                                                 r"lambda.ecr_repository \(GREENLIGHT_LAMBDA_ECR_REPOSITORY\)"):
+        ws._aws_lambda(ws.deploy_config())
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_ECR_REPOSITORY", "greenlight-inference")
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_ARCHITECTURE", "arm64")
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_MEMORY_MB", "8845")
+    target = ws._aws_lambda(ws.deploy_config(group="fraud"))
+    root = Path(__file__).resolve().parents[2]
+    assert (target.function, target.alias, target.repository, target.memory_mb) == (
+        "fraud", "live", "greenlight-inference", 8845)
+    assert target.base_tag == base_tag(root, "linux/arm64") != base_tag(root, "linux/amd64")
+    monkeypatch.setenv("GREENLIGHT_LAMBDA_BASE_IMAGE_TAG", "base-pinned")
+    assert ws._aws_lambda(ws.deploy_config()).base_tag == "base-pinned"
+    assert aws_client("lambda", moto_endpoint).list_functions()["Functions"] == []  # building it called nothing
+
+
+def test_a_changed_memory_publishes_the_same_model_again_with_its_threads(world, models):
+    world.target().deploy(release(world, models, 1), smoke(models))
+    smaller = world.target(memory_mb=1024)
+    observed = smaller.observe()
+    assert (observed.version, observed.active) == (1, False)
+    assert "its memory is 3538 MB and GREENLIGHT_PREDICT_THREADS differ" in observed.detail["configuration_drift"]
+    world.calls.clear()
+    message = smaller.deploy(release(world, models, 1, uri=f"s3://greenlight-lambda-test/{GROUP}/v1/model.tar.gz"),
+                             smoke(models))
+    assert message.startswith("v1 -> v1 (function version 2,")
+    assert world.writes() == ["UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias"]  # same image: no code
+    config = world.lam.get_function(FunctionName=world.function, Qualifier="2")["Configuration"]
+    assert (config["MemorySize"], config["Environment"]["Variables"]["GREENLIGHT_PREDICT_THREADS"]) == (1024, "1")
+    assert smaller.observe().active

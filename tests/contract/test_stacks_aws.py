@@ -1,0 +1,262 @@
+"""The stacks on moto's CloudFormation, through its HTTP server: `greenlight stack deploy` and `delete`.
+
+One story shares its stacks across the assertions (moto's CloudFormation is slow-ish): deploy creates
+the bootstrap stack (deploy/project.yaml without its pipeline) and the deploy stack (deploy/template.yaml)
+with the approval handler's real package uploaded; without a base image the inference Lambda waits;
+the base image found in ECR is the tag the next deploy uses; a stack created with it has the function,
+its `live` alias and the Function URL; a deploy with nothing new is "no changes"; a failed resource
+fails the deploy with its event; delete --purge removes everything. Every output is read
+back. moto is extended in this process (tests/support/moto_cloudformation.py): CloudFormation models
+for the types whose backends it has, and rollback on a failed resource. The types it lacks altogether
+are in moto_cloudformation.LACKING with the reason; project.yaml with its pipeline is created without them.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+from deploy.image.base_tag import base_tag
+from deploy.stack import Stacks
+from greenlight.errors import DeploymentFailed
+from tests.contract.conftest import REGION, aws_client
+from tests.support.moto_cloudformation import LACKING
+from tests.support.templates import PROJECT, ROOT, TEMPLATE, load
+
+GROUP = "stack-models"
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+                                  "digest": "sha256:" + "0" * 64}, "layers": []})
+
+
+def _reset(url: str) -> None:
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    from greenlight.cli import main
+
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def world(moto_server, tmp_path_factory):
+    """moto wiped once for the module, and the environment `greenlight stack` runs with against it."""
+    _reset(moto_server)
+    home = tmp_path_factory.mktemp("home")
+    env = {"AWS_ENDPOINT_URL": moto_server, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_MAX_ATTEMPTS": "1",
+           "AWS_EC2_METADATA_DISABLED": "true", "GREENLIGHT_HOME": str(home)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "GREENLIGHT_CONFIG", "SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID"):
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield moto_server
+
+
+@pytest.fixture(scope="module")
+def first(world):
+    """The first `stack deploy` (no base image yet), its output and exit code."""
+    from greenlight.cli import main
+
+    capture = _Capture()
+    with capture:
+        code = main(["stack", "deploy", "--group", GROUP, "--poll-seconds", "0", "--parameter", "ModelImagesKept=5"])
+    return code, capture.text
+
+
+class _Capture:
+    """stdout/stderr of a module-scoped CLI call (capsys is per test)."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self._out = io.StringIO()
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stdout(self._out))
+        self._stack.enter_context(contextlib.redirect_stderr(self._out))
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        self.text = self._out.getvalue()
+
+
+def _outputs(url: str, stack: str) -> dict[str, str]:
+    return Stacks(aws_client("cloudformation", url), echo=lambda line: None).outputs(stack)
+
+
+def test_deploy_creates_the_bootstrap_and_deploy_stacks_without_a_base_image(world, first):
+    code, text = first
+    assert code == 0, text
+    boot = _outputs(world, f"greenlight-{GROUP}-bootstrap")
+    assert set(boot) >= {"ArtifactBucket", "SageMakerPipelineRoleArn", "Group", "DeployStackName"}
+    assert boot["Group"] == GROUP and boot["DeployStackName"] == f"greenlight-{GROUP}"
+    assert boot["SageMakerPipelineRoleArn"].endswith(f":role/greenlight/{GROUP}/{GROUP}-pipeline")
+    out = _outputs(world, f"greenlight-{GROUP}")
+    assert out["StateTableName"] == f"{GROUP}-greenlight-state"
+    assert out["EndpointName"] == GROUP and out["RepositoryName"] == GROUP
+    assert out["SageMakerExecutionRoleArn"].endswith(f"/{GROUP}-sagemaker")
+    assert out["SchedulerRoleArn"].endswith(f"/{GROUP}-scheduler")
+    assert out["DeadLetterQueueArn"].endswith(f":{GROUP}-approval-dlq")
+    assert "FunctionUrl" not in out, "no inference Lambda before its base image exists"
+    assert "is not in ECR yet" in text and "next: build the inference Lambda's base image" in text
+    assert "CREATE_COMPLETE" in text  # progress is printed
+    # the handler's package went to the artifact bucket, and the function runs it
+    s3 = aws_client("s3", world)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=boot["ArtifactBucket"])["Contents"]]
+    assert [k for k in keys if k.startswith("greenlight/handler/greenlight-handler-")], keys
+    handler = aws_client("lambda", world).get_function(FunctionName=out["ApprovalHandlerArn"])["Configuration"]
+    assert handler["Handler"] == "deploy.handler.lambda_handler" and handler["Runtime"] == "python3.12"
+    assert handler["Timeout"] == 900
+    variables = handler["Environment"]["Variables"]
+    assert variables["GREENLIGHT_GROUP"] == GROUP and variables["GREENLIGHT_STATE_TABLE"] == out["StateTableName"]
+    assert variables["GREENLIGHT_ENDPOINT_ROLE_ARN"] == out["SageMakerExecutionRoleArn"]
+
+
+def test_the_resources_exist_as_the_template_says(world, first):
+    out = _outputs(world, f"greenlight-{GROUP}")
+    table = aws_client("dynamodb", world).describe_table(TableName=out["StateTableName"])["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    # (moto's table model ignores TimeToLiveSpecification; tests/unit/test_template_config.py checks it)
+    rule = aws_client("events", world).describe_rule(Name=f"{GROUP}-approval")
+    assert json.loads(rule["EventPattern"])["detail"] == {"ModelPackageGroupName": [GROUP]}
+    [target] = aws_client("events", world).list_targets_by_rule(Rule=f"{GROUP}-approval")["Targets"]
+    assert target["DeadLetterConfig"]["Arn"] == out["DeadLetterQueueArn"] and target["RetryPolicy"]
+    queue = aws_client("sqs", world).get_queue_attributes(QueueUrl=out["DeadLetterQueueUrl"], AttributeNames=["Policy"])
+    assert "events.amazonaws.com" in queue["Attributes"]["Policy"]
+    alarms = {a["AlarmName"]: a for a in aws_client("cloudwatch", world).describe_alarms()["MetricAlarms"]}
+    assert alarms[f"{GROUP}-approval-handler-errors"]["MetricName"] == "Errors"
+    assert alarms[f"{GROUP}-approval-dlq-not-empty"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    # moto's repository model ignores ImageScanningConfiguration, LifecyclePolicy and RepositoryPolicyText
+    # (cfn-lint and the unit tests check those properties); the repository itself exists:
+    assert aws_client("ecr", world).describe_repositories(repositoryNames=[GROUP])["repositories"]
+    logs = aws_client("logs", world).describe_log_groups(logGroupNamePrefix=f"/greenlight/{GROUP}/")["logGroups"]
+    assert {g["logGroupName"]: g.get("retentionInDays") for g in logs} == {
+        f"/greenlight/{GROUP}/approval-handler": 30, f"/greenlight/{GROUP}/inference": 30}
+
+
+@pytest.fixture(scope="module")
+def second(world, first):
+    """The deploy stack of another group, created with a base image tag: the inference Lambda, its alias and
+    URL. (A separate stack: moto applies an update that turns a condition on without creating the
+    resources it guards, so the first stack cannot show it.)"""
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in aws_client("cloudformation", world).describe_stacks(
+        StackName=f"greenlight-{GROUP}")["Stacks"][0]["Parameters"]}
+    tag = base_tag(ROOT, "linux/amd64")
+    lines: list[str] = []
+    result = Stacks(aws_client("cloudformation", world), echo=lines.append, poll=0).deploy(
+        "greenlight-url-models", TEMPLATE.read_text(), {**params, "Group": "url-models", "LambdaBaseImageTag": tag})
+    return result, "\n".join(lines), tag
+
+
+def test_the_base_image_found_in_ecr_is_the_one_deploy_uses(world, first):
+    from greenlight.cli.stack import _base_tag
+    from greenlight.workspace import Workspace
+
+    tag = base_tag(ROOT, "linux/amd64")
+    ws = Workspace.open("aws")
+    stacks = Stacks(ws.client("cloudformation"), echo=lambda line: None)
+    assert _base_tag(ws, stacks, f"greenlight-{GROUP}", GROUP, "x86_64", None) == ""
+    aws_client("ecr", world).put_image(repositoryName=GROUP, imageManifest=MANIFEST, imageTag=tag)
+    assert _base_tag(ws, stacks, f"greenlight-{GROUP}", GROUP, "x86_64", None) == tag
+    assert _base_tag(ws, stacks, f"greenlight-{GROUP}", GROUP, "x86_64", "base-given") == "base-given"
+
+
+def test_with_the_base_image_the_inference_lambda_its_alias_and_url_appear(world, second):
+    result, text, tag = second
+    out = result.outputs
+    assert out["FunctionUrl"].startswith("https://") and ".lambda-url." in out["FunctionUrl"], text
+    assert out["InferenceAliasArn"].endswith(":function:url-models:live")
+    # moto's function model drops PackageType (it reports Zip); the image is what the template gave
+    function = aws_client("lambda", world).get_function(FunctionName="url-models")
+    assert function["Code"]["ImageUri"].endswith(f"/url-models:{tag}")
+    alias = aws_client("lambda", world).get_alias(FunctionName="url-models", Name="live")
+    assert alias["FunctionVersion"] == "1"
+    assert aws_client("lambda", world).get_function_url_config(FunctionName="url-models")["AuthType"] == "AWS_IAM"
+    assert "add InferenceFunction (AWS::Lambda::Function)" in text
+    Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0).delete("greenlight-url-models")
+
+
+def test_a_deploy_with_nothing_new_is_no_changes(world, first, capsys):
+    # the same settings as the first deploy (whose base image tag was empty)
+    code, text = _cli(capsys, "stack", "deploy", "--group", GROUP, "--poll-seconds", "0", "--parameter",
+                      "ModelImagesKept=5", "--base-image-tag", "")
+    assert code == 0, text
+    assert f"greenlight-{GROUP}-bootstrap: no changes" in text and f"greenlight-{GROUP}: no changes" in text
+    assert "already in s3://" in text  # the same package is not uploaded twice
+
+
+def test_a_failed_resource_fails_with_its_event(world, first):
+    stacks = Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0)
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in
+              aws_client("cloudformation", world).describe_stacks(StackName=f"greenlight-{GROUP}")["Stacks"][0]["Parameters"]}
+    params.update(Group="broken-models", HandlerS3Bucket="no-such-bucket", LambdaBaseImageTag="")
+    with pytest.raises(DeploymentFailed) as failed:
+        stacks.deploy("greenlight-broken", TEMPLATE.read_text(), params)
+    message = str(failed.value)
+    assert message.startswith("stack greenlight-broken is ROLLBACK_COMPLETE: ApprovalHandler (AWS::Lambda::Function) "
+                              "CREATE_FAILED: "), message
+    assert "\n" not in message
+
+
+def _without(template: dict[str, Any], types: set[str]) -> dict[str, Any]:
+    """The template with resources of `types` removed, references to them replaced by a placeholder ARN, and
+    the outputs that show them dropped."""
+    gone = {name for name, r in template["Resources"].items() if r["Type"] in types}
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, dict):
+            target = node.get("Ref") or (node.get("Fn::GetAtt") or [None])[0]
+            if target in gone:
+                return f"arn:aws:codebuild:{REGION}:123456789012:project/{target}"
+            return {k: swap(v) for k, v in node.items()}
+        return [swap(v) for v in node] if isinstance(node, list) else node
+
+    kept = {n: swap(r) for n, r in template["Resources"].items() if n not in gone}
+    outputs = {n: o for n, o in template.get("Outputs", {}).items() if swap(o) == o}
+    return {**template, "Resources": kept, "Outputs": outputs}
+
+
+def test_the_project_template_with_its_pipeline(world):
+    from moto.cloudformation.parsing import get_model_map
+
+    project = load(PROJECT)
+    types = {r["Type"] for r in project["Resources"].values()} | {r["Type"] for r in load(TEMPLATE)["Resources"].values()}
+    supported = set(get_model_map())
+    assert types - supported == set(LACKING), "LACKING must list exactly the types moto cannot create"
+    stacks = Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0)
+    result = stacks.deploy("greenlight-proj-p-1234", json.dumps(_without(project, set(LACKING))),
+                           {"SageMakerProjectName": "proj", "SageMakerProjectId": "p-1234",
+                            "ConnectionArn": f"arn:aws:codeconnections:{REGION}:123456789012:connection/0a1b2c3d"})
+    assert result.outputs["Group"] == "proj-p-1234" and result.outputs["DeployStackName"] == "greenlight-proj-p-1234"
+    iam = aws_client("iam", world)
+    roles = {r["RoleName"] for r in iam.list_roles(PathPrefix="/greenlight/proj-p-1234/")["Roles"]}
+    assert roles == {f"proj-p-1234-{n}" for n in ("pipeline", "model-build", "image-build", "deploy-stack",
+                                                  "codepipeline")}
+    policy = aws_client("s3", world).get_bucket_policy(Bucket=result.outputs["ArtifactBucket"])["Policy"]
+    assert "aws:SecureTransport" in policy
+    # (moto's bucket model ignores PublicAccessBlockConfiguration; cfn-lint checks the property)
+    encryption = aws_client("s3", world).get_bucket_encryption(Bucket=result.outputs["ArtifactBucket"])
+    assert encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+
+
+def test_delete_purge_removes_the_stacks_the_images_and_the_bucket(world, first, capsys):
+    bucket = _outputs(world, f"greenlight-{GROUP}-bootstrap")["ArtifactBucket"]
+    code, text = _cli(capsys, "stack", "delete", "--group", GROUP, "--purge", "--poll-seconds", "0")
+    assert code == 0, text
+    stacks = Stacks(aws_client("cloudformation", world), echo=lambda line: None)
+    assert stacks.describe(f"greenlight-{GROUP}") is None and stacks.describe(f"greenlight-{GROUP}-bootstrap") is None
+    assert "deleted 1 image(s)" in text and f"deleted the artifact bucket {bucket}" in text
+    assert bucket not in [b["Name"] for b in aws_client("s3", world).list_buckets()["Buckets"]]
+    code, text = _cli(capsys, "stack", "delete", "--group", GROUP, "--poll-seconds", "0")
+    assert code == 0 and "nothing to delete" in text

@@ -1,0 +1,339 @@
+"""moto 5.2's CloudFormation, extended in the test process for what Greenlight's templates need.
+
+moto creates a resource type in a stack only if a model declares it; for the types below its service
+backends exist (and are what the resources' APIs use), but no CloudFormation model does, so each gets a
+small model that calls the backend: AWS::Lambda::Alias, AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
+AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy; and Fn::GetAtt of an
+AWS::SSM::Parameter's Value and an AWS::Lambda::Version's Version. Types moto has no backend for
+are listed in `LACKING` with the reason; the tests name them.
+
+moto also executes a change set without rollback and without computing the stack's outputs afterwards: an error while creating a resource escapes as an
+HTTP 500 and the stack stays "complete". `install()` wraps resource creation so such an error becomes
+what CloudFormation does: a CREATE_FAILED (or UPDATE_FAILED) event naming the resource and the reason,
+and the stack in ROLLBACK_COMPLETE (UPDATE_ROLLBACK_COMPLETE for an update).
+
+Call `install()` before the moto server starts (tests/contract/conftest.py does).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+
+__all__ = ["LACKING", "install"]
+
+# Resource types of the templates moto cannot create, and why (found by creating the templates).
+LACKING = {
+    "AWS::CodeBuild::Project": "moto has no CloudFormation model for it (its CodeBuild backend is not wired here)",
+    "AWS::CodePipeline::Pipeline": "moto has no CloudFormation model for it (its CodePipeline backend is not "
+                                   "wired here)",
+}
+
+
+def _lambda(account_id: str, region: str):
+    from moto.awslambda.models import lambda_backends
+
+    return lambda_backends[account_id][region]
+
+
+class _Model:
+    """What every model below shares (moto finds models as direct subclasses of CloudFormationModel)."""
+
+    attributes: tuple[str, ...] = ()
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.attributes
+
+    def is_created(self) -> bool:
+        return True
+
+
+class LambdaAlias(_Model, CloudFormationModel):
+    attributes = ("AliasArn",)
+
+    def __init__(self, alias, function: str):
+        self.alias, self.function = alias, function
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Alias"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        function = p["FunctionName"].split(":")[-1] if p["FunctionName"].startswith("arn:") else p["FunctionName"]
+        alias = _lambda(account_id, region_name).create_alias(p["Name"], function, str(p["FunctionVersion"]),
+                                                            p.get("Description", ""), p.get("RoutingConfig"))
+        return cls(alias, function)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alias.arn
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.alias.arn
+
+    def delete(self, account_id: str, region: str) -> None:
+        try:
+            _lambda(account_id, region).delete_alias(self.alias.name, self.function)
+        except Exception:  # moto deleted the function first
+            pass
+
+
+class LambdaUrl(_Model, CloudFormationModel):
+    attributes = ("FunctionUrl", "FunctionArn")
+
+    def __init__(self, config, arn: str):
+        self.config, self.arn = config, arn
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Url"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        config = _lambda(account_id, region_name).create_function_url_config(
+            p["TargetFunctionArn"], {"AuthType": p["AuthType"], "Cors": p.get("Cors"), "Qualifier": p.get("Qualifier")})
+        return cls(config, p["TargetFunctionArn"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.config.function.function_arn
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.config.url if attribute_name == "FunctionUrl" else self.config.function.function_arn
+
+    def delete(self, account_id: str, region: str) -> None:
+        try:
+            _lambda(account_id, region).delete_function_url_config(self.arn)
+        except Exception:  # the function went first
+            pass
+
+
+class LambdaEventInvokeConfig(_Model, CloudFormationModel):
+    def __init__(self, function: str):
+        self.function = function
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = dict(cloudformation_json["Properties"])
+        function = p.pop("FunctionName")
+        p.pop("Qualifier", None)
+        _lambda(account_id, region_name).put_function_event_invoke_config(function, p)
+        return cls(function)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.function
+
+    def delete(self, account_id: str, region: str) -> None:
+        pass
+
+
+class SqsQueuePolicy(_Model, CloudFormationModel):
+    def __init__(self, queues: list[str]):
+        self.queues = queues
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.sqs.models import sqs_backends
+
+        p = cloudformation_json["Properties"]
+        for url in p["Queues"]:
+            sqs_backends[account_id][region_name].set_queue_attributes(
+                url.rsplit("/", 1)[-1], {"Policy": json.dumps(p["PolicyDocument"])})
+        return cls(p["Queues"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return ",".join(self.queues)
+
+    def delete(self, account_id: str, region: str) -> None:
+        pass
+
+
+class CloudWatchAlarm(_Model, CloudFormationModel):
+    attributes = ("Arn",)
+
+    def __init__(self, alarm):
+        self.alarm = alarm
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=p.get("AlarmName", resource_name), namespace=p["Namespace"], metric_name=p["MetricName"],
+            comparison_operator=p["ComparisonOperator"], evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p["Period"]), threshold=float(p["Threshold"]), statistic=p["Statistic"],
+            description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
+            alarm_actions=p.get("AlarmActions") or [], treat_missing_data=p.get("TreatMissingData"))
+        return cls(alarm)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alarm.name
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.alarm.alarm_arn
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region].delete_alarms([self.alarm.name])
+
+
+class S3BucketPolicy(_Model, CloudFormationModel):
+    def __init__(self, bucket: str):
+        self.bucket = bucket
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.s3.models import s3_backends
+
+        p = cloudformation_json["Properties"]
+        s3_backends[account_id]["aws"].put_bucket_policy(p["Bucket"], json.dumps(p["PolicyDocument"]).encode())
+        return cls(p["Bucket"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.s3.models import s3_backends
+
+        try:
+            s3_backends[account_id]["aws"].delete_bucket_policy(self.bucket)
+        except Exception:  # the bucket is retained or already gone
+            pass
+
+
+def _missing_attributes() -> None:
+    """moto's AWS::SSM::Parameter and AWS::Lambda::Version models have no Fn::GetAtt (Value; Version)."""
+    from moto.awslambda.models import LambdaVersion
+    from moto.ssm.models import Parameter
+
+    if "get_cfn_attribute" not in vars(LambdaVersion):
+        LambdaVersion.get_cfn_attribute = lambda self, name: str(self.version)
+        LambdaVersion.has_cfn_attr = classmethod(lambda cls, name: name == "Version")
+
+    if "get_cfn_attribute" not in vars(Parameter):
+        Parameter.get_cfn_attribute = lambda self, name: self.value if name == "Value" else self.parameter_type
+        Parameter.has_cfn_attr = classmethod(lambda cls, name: name in ("Value", "Type"))
+
+
+def _tls_only_policies() -> None:
+    """moto enforces bucket policies but ignores their conditions ("Conditions are not taken into account",
+    S3Backend.put_bucket_policy), so the artifact bucket's TLS-only Deny (aws:SecureTransport false) would
+    refuse every request. boto3 talks to AWS over TLS, which such a Deny never matches; only moto's plain
+    HTTP would: enforcement here leaves out exactly that statement (get_bucket_policy still shows it)."""
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    if getattr(FakeBucket, "_greenlight_tls", False):
+        return
+    original = FakeBucket.get_permission
+
+    def get_permission(self, action, resource):
+        if self.policy is None:
+            return original(self, action, resource)
+        policy = json.loads(self.policy)
+        tls_only = {"Bool": {"aws:SecureTransport": "false"}}
+        kept = [st for st in policy.get("Statement", []) if st.get("Condition") != tls_only]
+        saved, self.policy = self.policy, json.dumps({**policy, "Statement": kept}).encode()
+        try:
+            return original(self, action, resource) if kept else PermissionResult.NEUTRAL
+        finally:
+            self.policy = saved
+
+    FakeBucket.get_permission = get_permission
+    FakeBucket._greenlight_tls = True
+
+
+MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy)
+
+
+def _with_rollback() -> None:
+    """Resource errors during a change set become FAILED events and a rolled-back stack (module docstring)."""
+    from moto.cloudformation import models, parsing
+
+    if getattr(parsing, "_greenlight_rollback", False):
+        return
+    original_create, original_execute = parsing.parse_and_create_resource, models.CloudFormationBackend.execute_change_set
+
+    def create(logical_id, resource_json, resources_map, account_id, region_name):
+        try:
+            return original_create(logical_id, resource_json, resources_map, account_id, region_name)
+        except Exception as exc:
+            if not hasattr(exc, "greenlight_resource"):  # the innermost resource: dependencies are created inside
+                exc.greenlight_resource = (logical_id, resource_json.get("Type", "?"))  # type: ignore[attr-defined]
+            raise
+
+    def execute(self, change_set_name, stack_name=None):
+        change_set = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None)
+        try:
+            original_execute(self, change_set_name, stack_name)
+        except Exception as exc:
+            where = getattr(exc, "greenlight_resource", None)
+            if where is None or change_set is None:
+                raise
+            stack = self.stacks[change_set.stack_id]
+            kind = change_set.change_set_type
+            reason = getattr(exc, "message", None) or str(exc)
+            stack.events.append(models.Event(stack_id=stack.stack_id, stack_name=stack.name,
+                                             logical_resource_id=where[0], physical_resource_id="",
+                                             resource_type=where[1], resource_status=f"{kind}_FAILED",
+                                             resource_status_reason=reason, resource_properties=None))
+            final = "ROLLBACK_COMPLETE" if kind == "CREATE" else "UPDATE_ROLLBACK_COMPLETE"
+            stack._add_stack_event(final.replace("COMPLETE", "IN_PROGRESS"),
+                                   resource_status_reason="The following resource(s) failed: " + where[0])
+            stack._add_stack_event(final)
+            stack.status = final
+            change_set.execution_status = "EXECUTE_FAILED"
+            return
+        # moto computes a stack's outputs when create_stack creates it, not when a change set changes it
+        stack = self.stacks[change_set.stack_id]
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+
+    parsing.parse_and_create_resource = create
+    models.CloudFormationBackend.execute_change_set = execute
+    parsing._greenlight_rollback = True
+
+
+def install() -> None:
+    """Register the models and the rollback (idempotent); before the server starts."""
+    from moto.cloudformation import parsing
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+    _with_rollback()
+    _missing_attributes()
+    _tls_only_policies()

@@ -1,0 +1,74 @@
+"""The CloudFormation templates as data: loading (cfn-lint's decoder: intrinsics as Fn::/Ref dicts) and
+walking their IAM policies, for the template tests."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "deploy" / "template.yaml"
+PROJECT = ROOT / "deploy" / "project.yaml"
+TEMPLATES = {"template.yaml": TEMPLATE, "project.yaml": PROJECT}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The template as plain dicts and lists (cfn-lint's decoder, which knows the short-form tags)."""
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(path))
+    assert not problems, f"{path.name} does not parse: {problems}"
+    return _plain(template)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return copy.copy(node) if not isinstance(node, str) else str(node)
+
+
+def branches(node: Any) -> Iterator[Any]:
+    """Every value `node` can take: both sides of each Fn::If (AWS::NoValue dropped), lists flattened."""
+    if isinstance(node, dict) and "Fn::If" in node:
+        for side in node["Fn::If"][1:]:
+            if side != NO_VALUE:
+                yield from branches(side)
+    elif isinstance(node, list):
+        for item in node:
+            yield from branches(item)
+    else:
+        yield node
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One IAM statement of an identity policy, with where it is."""
+
+    where: str
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[Any, ...]
+    condition: dict[str, Any]
+
+
+def identity_statements(template: dict[str, Any]) -> Iterator[Statement]:
+    """Every statement of every identity policy (roles' inline policies, AWS::IAM::Policy/ManagedPolicy)."""
+    for name, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [(f"{name}/{p.get('PolicyName')}", p["PolicyDocument"]) for p in branches(props.get("Policies", []))]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [(name, props["PolicyDocument"])]
+        for where, document in documents:
+            for i, statement in enumerate(branches(document["Statement"])):
+                actions = statement.get("Action", [])
+                yield Statement(f"{where} statement {statement.get('Sid', i)}", statement.get("Effect", ""),
+                                tuple(actions if isinstance(actions, list) else [actions]),
+                                tuple(branches(statement.get("Resource", []))), statement.get("Condition", {}))
