@@ -36,6 +36,11 @@ def _load(model_dir: Path, label: str):
     return served, sk
 
 
+def _invoke(served, body: bytes) -> tuple[bytes, str]:
+    """input_fn -> predict_fn -> output_fn, CSV in, JSON out, as the endpoint serves a request."""
+    return served.finish(served.parse(body, "text/csv"), "application/json")
+
+
 def _differing(expected: np.ndarray, actual: np.ndarray) -> int:
     """Rows whose float64 bits differ (NaN equal to NaN)."""
     expected, actual = np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64)
@@ -51,8 +56,7 @@ def single_row(model_dir: Path, rows: list[str]) -> dict:
     # Parity of the full path: every answer, parsed from its JSON, against scikit-learn's prediction
     checked = bodies[:PARITY_SINGLE_ROWS]
     expected = sk.predict(np.vstack(arrays[:len(checked)]))
-    answers = np.array([json.loads(served.invoke(b, "text/csv", "application/json")[0])["predictions"][0]
-                        for b in checked])
+    answers = np.array([json.loads(_invoke(served, b)[0])["predictions"][0] for b in checked])
     ours, theirs, round_p50s = [], [], []
     clock = time.perf_counter_ns
     for x in arrays[:5]:  # warm up scikit-learn too
@@ -62,7 +66,7 @@ def single_row(model_dir: Path, rows: list[str]) -> dict:
         for i in range(SINGLE_CALLS["greenlight"]):
             body = bodies[i % len(bodies)]
             t0 = clock()
-            served.invoke(body, "text/csv", "application/json")
+            _invoke(served, body)
             this_round.append(clock() - t0)
         ours.extend(this_round)
         round_p50s.append(percentiles(this_round)[0])
