@@ -71,11 +71,12 @@ THREADED_CHUNK_ROWS = 65_536
 COMPACT_AT = (0.6, 0.8)
 COMPACT_MIN_DONE = 0.2
 # Threads a large batch uses unless told otherwise. One: on this project's shared 2-core machine a
-# second thread rarely paid (idle: no faster on the default model, 1.2x on the 50,000-row forest; busy:
-# slower at every size, as each numpy call hands the GIL over and a thread descheduled by other work
-# holds the hand-over up), and serving runs where a second core is rarely free: Lambda and SageMaker
-# Serverless give a fraction of a vCPU below 1,769 MB, and the SageMaker container and the local
-# batch worker already run one process per CPU. GREENLIGHT_PREDICT_THREADS=auto for a dedicated host.
+# second thread pays only when the machine is idle (1.04x, 1.38x and 1.08x at the three benchmarked
+# sizes; with other work running, slower at every size: each numpy call hands the GIL over, and a
+# thread descheduled by other work holds the hand-over up), and serving runs where a second core is
+# rarely free: Lambda and SageMaker Serverless give a fraction of a vCPU below 1,769 MB, and the
+# SageMaker container and the local batch worker already run one process per CPU.
+# GREENLIGHT_PREDICT_THREADS=auto (or N) for a dedicated host.
 THREADS_DEFAULT = 1
 # A levels worker thread gets at least this many rows: below it, the GIL hand-offs between numpy
 # calls cost more than a second core gives (on 2 cores, 5,000-row halves ran at half one thread's speed).
