@@ -1,8 +1,8 @@
-"""A Random Forest regressor as flat numpy arrays: exported at training, evaluated with numpy only.
+"""A Random Forest regressor as flat numpy arrays, served with numpy alone, bit for bit scikit-learn's.
 
-`export_forest(model, path)` reads a fitted scikit-learn forest (duck-typed: `estimators_[i].tree_`)
-and writes `forest.npz`; `CompactForest.load(path).predict(X)` needs numpy and nothing else, and
-returns exactly what `RandomForestRegressor.predict(X)` returns, bit for bit:
+`forest_export.export_forest(model, directory)` writes the files at training time (forest_files.py
+has the format); `CompactForest.load(directory)` maps them, and `predict(X)` returns exactly what
+`RandomForestRegressor.predict(X)` returns:
 
 - X is cast to float32 first, as scikit-learn does; a node sends x left when `x <= threshold`
   (threshold float64). For a float32 x that equals `x <= floor32(threshold)` (the largest float32
@@ -11,129 +11,79 @@ returns exactly what `RandomForestRegressor.predict(X)` returns, bit for bit:
 - Per-tree leaf values (float64) are summed tree by tree from 0.0, then divided by the number of
   trees: the order of `sklearn.ensemble._forest._accumulate_prediction` with `n_jobs=1`.
 
-Stored layout (format `greenlight-forest/1`): nodes of all trees concatenated, each tree renumbered
-breadth-first so that an internal node's children are adjacent (`left`, `left + 1`); leaves have
-`left == -1`. Three evaluators share it, picked by batch size (`predict_each_way` runs all three):
-single rows walk a layout whose comparisons are set per feature with one `bisect` (internal nodes
-re-sorted by feature and threshold at load); mid-sized batches walk all trees at once, level by
-level, over chunks of (tree, row) pairs; large batches walk one tree at a time over row chunks.
-
-Batches: each level of the traversal is seven numpy calls writing into per-chunk buffers (`out=`,
-`mode="clip"`: indices are in range by construction, checked at load, and a `take` into `out=`
-with the default `mode="raise"` is about 25x slower). numpy releases the GIL inside each call, so
-chunks run on `threads` worker threads (default: the CPUs this process may use); a row's sum is
-computed inside one chunk in tree order, so the result does not depend on the thread count.
+Four evaluators, picked by batch size (`predict_each_way` runs every one this forest has):
+ROW_LAYOUT (one row through the row layout of forest_rows.py, stored only where it is the faster),
+ROW_WALK (one row, all trees walking together: a numpy call per field and level, so its cost grows
+with the depth, not the node count), ALL_TREES (mid-sized batches: (tree, row) pairs level by
+level) and TREE_BY_TREE (large batches: one tree at a time over row chunks, on threads). Batch
+levels are seven numpy calls writing into per-chunk buffers (`out=`, `mode="clip"`: indices are in
+range, checked at load, and a `take` into `out=` with the default `mode="raise"` is about 25x
+slower). numpy releases the GIL inside each call, so chunks may run on `threads` worker threads
+(default one; THREADS_DEFAULT says why); a row's sum is computed inside one chunk in tree order,
+so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import threading
-from bisect import bisect_left
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FOREST_FORMAT", "FOREST_FILE", "CompactForest", "ForestFormatError", "available_cpus", "export_forest"]
+from forest_files import (
+    FILE_PATTERN,
+    FOREST_FORMAT,
+    LEGACY_FILE,
+    LEGACY_FORMAT,
+    MANIFEST_FILE,
+    NODE_ARRAYS,
+    READABLE_FORMATS,
+    ForestFormatError,
+    ForestIntegrityError,
+    read_forest,
+)
+from forest_rows import RowLayout
 
-FOREST_FORMAT = "greenlight-forest/1"
-FOREST_FILE = "forest.npz"
-# Single rows use the per-feature comparison layout below this many nodes (its load-time build
-# and per-row fill grow with the node count); bigger forests walk level by level.
-SINGLE_ROW_LAYOUT_MAX_NODES = 500_000
-# Batch evaluators, chosen by batch size (crossovers measured on the default model, 2 cores;
-# `python -m benchmarks serving` and BENCHMARKS.md):
-SMALL_BATCH_ROWS = 24  # up to this many rows: one row at a time through the single-row layout
+__all__ = ["ALL_TREES", "FILE_PATTERN", "FOREST_FORMAT", "LEGACY_FILE", "LEGACY_FORMAT", "MANIFEST_FILE",
+           "READABLE_FORMATS", "ROW_LAYOUT", "ROW_WALK", "TREE_BY_TREE", "CompactForest", "ForestFormatError",
+           "ForestIntegrityError", "available_cpus"]
+
+# Batch evaluators, chosen by batch size (crossovers measured at the three benchmarked model sizes,
+# 2 cores, in CPU time; `python -m benchmarks serving` and BENCHMARKS.md):
+SMALL_BATCH_ROWS = 24  # up to this many rows: one row at a time, when the forest has the row layout
 # Below this many rows: all trees walk together over chunks of PAIRS_CHUNK (tree, row) pairs,
-# seven numpy calls per level of the deepest tree rather than per level of every tree, so call
-# overhead stays small while the arrays (about 41 bytes a pair) stay in cache.
-LEVELS_MIN_ROWS = 50_000
+# seven numpy calls per level of the deepest tree rather than per level of every tree (call
+# overhead dominates small batches); from it, one tree at a time (its nodes stay in cache). The
+# crossover was near 1,000 rows on the 4-million-node forests and 3,000 on the default model.
+LEVELS_MIN_ROWS = 2_000
 PAIRS_CHUNK = 100_000
-# From LEVELS_MIN_ROWS rows: one tree at a time over row chunks of up to CHUNK_ROWS rows, which
-# keeps one tree's nodes in cache (and is the only sane layout for forests of millions of nodes).
-CHUNK_ROWS = 65_536
+# One tree at a time over row chunks of up to CHUNK_ROWS rows: a chunk's working arrays (about 40
+# bytes a row) stay in the L2 cache. 8,192 rows ran 1.5x faster than 65,536 at every size measured.
+CHUNK_ROWS = 8_192
+# ...and of up to THREADED_CHUNK_ROWS when several threads share a batch: each numpy call hands the
+# GIL over, and 8,192-row calls are too short for two threads to gain anything (1 thread, 8,192:
+# 204k rows/s on the default model; 2 threads, 8,192: 156k; 2 threads, 65,536: 199k).
+THREADED_CHUNK_ROWS = 65_536
+# Rows on a leaf leave a large batch's arrays at these fractions of a tree's depth, if at least
+# COMPACT_MIN_DONE of them are (1.2x to 1.3x faster on fully grown trees; trees whose rows mostly
+# walk to the bottom, such as depth-limited ones, stop checking after their first chunk).
+COMPACT_AT = (0.6, 0.8)
+COMPACT_MIN_DONE = 0.2
+# Threads a large batch uses unless told otherwise. One: on this project's shared 2-core machine a
+# second thread pays only when the machine is idle (1.04x, 1.38x and 1.08x at the three benchmarked
+# sizes; with other work running, slower at every size: each numpy call hands the GIL over, and a
+# thread descheduled by other work holds the hand-over up), and serving runs where a second core is
+# rarely free: Lambda and SageMaker Serverless give a fraction of a vCPU below 1,769 MB, and the
+# SageMaker container and the local batch worker already run one process per CPU.
+# GREENLIGHT_PREDICT_THREADS=auto (or N) for a dedicated host.
+THREADS_DEFAULT = 1
 # A levels worker thread gets at least this many rows: below it, the GIL hand-offs between numpy
 # calls cost more than a second core gives (on 2 cores, 5,000-row halves ran at half one thread's speed).
 MIN_ROWS_PER_THREAD = 10_000
 
-
 # The evaluators' names (predict_each_way's keys).
-ROW_BY_ROW, ALL_TREES, TREE_BY_TREE = "row_by_row", "all_trees", "tree_by_tree"
-
-
-class ForestFormatError(ValueError):
-    """The forest file is not a greenlight-forest/1 file, or is inconsistent."""
-
-
-def export_forest(model, path: Path) -> dict:
-    """Write a fitted single-output forest regressor to path (.npz); return a summary dict."""
-    estimators = list(getattr(model, "estimators_", []))
-    if not estimators:
-        raise ForestFormatError("the model has no fitted estimators_")
-    if int(getattr(model, "n_outputs_", 1)) != 1:
-        raise ForestFormatError("only single-output regressors can be exported")
-    parts = [_renumber(est.tree_) for est in estimators]
-    sizes = np.array([len(p["value"]) for p in parts], dtype=np.int64)
-    roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    left = np.concatenate([np.where(p["left"] >= 0, p["left"] + r, -1) for p, r in zip(parts, roots, strict=True)])
-    arrays = {
-        "format": np.array(FOREST_FORMAT),
-        "n_features": np.array(int(model.n_features_in_), dtype=np.int64),
-        "roots": roots,
-        "depths": np.array([est.tree_.max_depth for est in estimators], dtype=np.int64),
-        "feature": np.concatenate([p["feature"] for p in parts]).astype(np.int32),
-        "threshold": np.concatenate([p["threshold"] for p in parts]).astype(np.float64),
-        "left": left.astype(np.int64),
-        "value": np.concatenate([p["value"] for p in parts]).astype(np.float64),
-        "missing_left": np.concatenate([p["missing_left"] for p in parts]).astype(np.bool_),
-    }
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-    return {"format": FOREST_FORMAT, "trees": len(estimators), "nodes": int(sizes.sum()),
-            "max_depth": int(arrays["depths"].max())}
-
-
-def _renumber(tree) -> dict[str, np.ndarray]:
-    """One tree's nodes in breadth-first order with each node's two children adjacent."""
-    cl, cr = np.asarray(tree.children_left), np.asarray(tree.children_right)
-    n = int(tree.node_count)
-    value = np.asarray(tree.value)
-    if value.ndim != 3 or value.shape[1] != 1 or value.shape[2] != 1:
-        raise ForestFormatError(f"tree values have shape {value.shape}; expected (nodes, 1, 1)")
-    missing = getattr(tree, "missing_go_to_left", None)
-    missing = np.zeros(n, dtype=bool) if missing is None else np.asarray(missing, dtype=bool)
-    new_id = np.full(n, -1, dtype=np.int64)
-    new_id[0] = 0
-    next_id, frontier = 1, np.array([0], dtype=np.int64)
-    while frontier.size:
-        internal = frontier[cl[frontier] != -1]
-        kids = np.empty(2 * internal.size, dtype=np.int64)
-        kids[0::2], kids[1::2] = cl[internal], cr[internal]
-        new_id[kids] = np.arange(next_id, next_id + kids.size)
-        next_id += kids.size
-        frontier = kids
-    if next_id != n or (new_id < 0).any():
-        raise ForestFormatError("tree has unreachable nodes")
-    old = np.empty(n, dtype=np.int64)
-    old[new_id] = np.arange(n)
-    is_leaf = cl[old] == -1
-    return {
-        "feature": np.where(is_leaf, 0, np.asarray(tree.feature)[old]),
-        "threshold": np.where(is_leaf, 0.0, np.asarray(tree.threshold)[old]),
-        "left": np.where(is_leaf, -1, new_id[np.where(is_leaf, 0, cl[old])]),
-        "value": value[old, 0, 0],
-        "missing_left": np.where(is_leaf, False, missing[old]),
-    }
-
-
-def _floor32(threshold: np.ndarray) -> np.ndarray:
-    """The largest float32 not above each float64 threshold."""
-    with np.errstate(over="ignore"):
-        t32 = threshold.astype(np.float32)
-    above = t32.astype(np.float64) > threshold
-    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
-    return t32
+ROW_LAYOUT, ROW_WALK, ALL_TREES, TREE_BY_TREE = "row_layout", "row_walk", "all_trees", "tree_by_tree"
 
 
 def available_cpus() -> int:
@@ -164,76 +114,59 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
     return math.ceil(q / p) if q > 0 and p > 0 else None
 
 
+# -- predicting ------------------------------------------------------------------------------------
+
 class CompactForest:
     """A loaded forest; `predict(X)` equals scikit-learn's `predict` bit for bit.
 
-    `threads` is how many threads a large batch may use (default: `available_cpus()`); set the
-    attribute to change it for later calls, or pass `threads=` to one call.
+    `threads` is how many threads a large batch may use (default 1; `available_cpus()` is how many
+    this process may run on); set the attribute to change it for later calls, or pass `threads=` to
+    one call.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], threads: int | None = None):
-        fmt = str(arrays.get("format", ""))
-        if fmt != FOREST_FORMAT:
-            raise ForestFormatError(f"forest format {fmt!r} is not supported (expected {FOREST_FORMAT!r})")
-        self.n_features = int(arrays["n_features"])
-        roots = arrays["roots"].astype(np.intp)
-        depths = arrays["depths"].astype(np.intp)
-        feature, threshold = arrays["feature"].astype(np.intp), arrays["threshold"].astype(np.float64)
-        left, value = arrays["left"].astype(np.intp), arrays["value"].astype(np.float64)
-        missing_left = arrays["missing_left"].astype(bool)
-        n = value.size
-        if not (feature.size == threshold.size == left.size == missing_left.size == n) or roots.size != depths.size:
+    def __init__(self, arrays: dict[str, np.ndarray], n_features: int, threads: int | None = None):
+        self.n_features = int(n_features)
+        roots, depths = arrays["roots"].astype(np.intp), arrays["depths"].astype(np.intp)
+        n = arrays["value"].size
+        if any(arrays[name].shape != (n,) for name in NODE_ARRAYS) or roots.shape != depths.shape:
             raise ForestFormatError("forest arrays have inconsistent lengths")
-        leaf = left < 0
-        internal = ~leaf
-        if ((left[internal] + 1 >= n).any() or (feature[internal] >= self.n_features).any() or (feature < 0).any()
-                or (roots < 0).any() or (roots >= n).any() or (depths < 0).any()):
-            raise ForestFormatError("forest arrays point outside the forest")
         self.n_trees, self.n_nodes = int(roots.size), int(n)
         self.max_depth = int(depths.max()) if depths.size else 0
-        self.has_missing_routing = bool(missing_left[internal].any())  # some NaN goes left somewhere
-        self._roots, self._depths, self._value = roots, depths.tolist(), value
+        self._roots, self._depths, self._levels = roots, depths.tolist(), range(self.max_depth)
+        self._feat, self._thr, self._child = arrays["feature"], arrays["threshold"], arrays["child"]
+        self._value, self._nan_right = arrays["value"], arrays["nan_right"]
         # All-trees walk: trees deepest first, so the pairs still walking at level L are a prefix.
         by_depth = np.argsort(-depths, kind="stable")
         self._pairs_roots = roots[by_depth]
         self._pairs_tree_rank = np.argsort(by_depth, kind="stable")  # tree t's row in the deepest-first order
-        self._pairs_walking = [int((depths > level).sum()) for level in range(self.max_depth)]
+        depth_list = self._depths  # (Python, not a numpy sum: a first bool sum costs a process 2 MB of RSS)
+        self._pairs_walking = [sum(d > level for d in depth_list) for level in range(self.max_depth)]
         self._threads = None if threads is None else max(1, int(threads))
-        # Level traversal, one contiguous array per field (numpy's contiguous loops are several
-        # times faster than strided ones over a record): next = base + go_right; a leaf loops on
-        # itself (threshold +inf, which no float32 exceeds).
-        self._base = np.where(leaf, np.arange(n), left).astype(np.intp)
-        self._thr = np.where(leaf, np.float32(np.inf), _floor32(threshold)).astype(np.float32)
-        self._feat = np.where(leaf, 0, feature).astype(np.intp)
-        self._nan_right = internal & ~missing_left
-        self._single = (_SingleRowLayout(self._base, self._thr, self._feat, self._nan_right, leaf, self.n_features,
-                                         roots, self.max_depth, value)
-                        if n <= SINGLE_ROW_LAYOUT_MAX_NODES else None)
+        self._compact_levels = [{int(d * f) for f in COMPACT_AT} - {0} for d in self._depths]
+        self._compacting = [True] * self.n_trees
+        self._rows = RowLayout(arrays, self.n_features, self.max_depth) if "row_left" in arrays else None
+
+    @classmethod
+    def load(cls, path: Path | str, threads: int | None = None) -> "CompactForest":
+        """Map a forest written by forest_files.write_forest (or read a legacy forest.npz); see `read_forest`.
+
+        Raises: ForestFormatError, ForestIntegrityError, OSError.
+        """
+        return cls(*read_forest(path), threads=threads)
 
     @property
     def threads(self) -> int:
-        """Threads a large batch may use; unless set, `available_cpus()`, read on first use (not on a cold start)."""
-        if self._threads is None:
-            self._threads = available_cpus()
-        return self._threads
+        """Threads a large batch may use: 1 unless set (see THREADS_DEFAULT)."""
+        return THREADS_DEFAULT if self._threads is None else self._threads
 
     @threads.setter
     def threads(self, value: int | None) -> None:
         self._threads = None if value is None else max(1, int(value))
 
-    @classmethod
-    def load(cls, path: Path | str, threads: int | None = None) -> "CompactForest":
-        """Read a forest.npz written by export_forest. Raises: ForestFormatError, OSError."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-        except (ValueError, KeyError, EOFError) as exc:
-            raise ForestFormatError(f"cannot read {path}: {exc}") from exc
-        missing = {"format", "n_features", "roots", "depths", "feature", "threshold", "left", "value",
-                   "missing_left"} - arrays.keys()
-        if missing:
-            raise ForestFormatError(f"{path} lacks arrays {sorted(missing)}")
-        return cls(arrays, threads=threads)
+    @property
+    def evaluators(self) -> tuple[str, ...]:
+        """The evaluators this forest has (`predict_each_way`'s keys)."""
+        return ((ROW_LAYOUT,) if self._rows is not None else ()) + (ROW_WALK, ALL_TREES, TREE_BY_TREE)
 
     def predict(self, X, threads: int | None = None) -> np.ndarray:
         """Mean of the trees' predictions for each row of X (n_rows, n_features), as float64.
@@ -243,18 +176,24 @@ class CompactForest:
         """
         X32 = self._float32(X)
         n_rows = X32.shape[0]
-        if n_rows <= SMALL_BATCH_ROWS and self._single is not None:
-            return self._row_by_row(X32)
+        if n_rows == 1 or (n_rows <= SMALL_BATCH_ROWS and self._rows is not None):
+            return self._row_by_row(X32, ROW_LAYOUT if self._rows is not None else ROW_WALK)
         return self._batch(X32, ALL_TREES if n_rows < LEVELS_MIN_ROWS else TREE_BY_TREE, threads)
 
     def predict_each_way(self, X, row_limit: int = 2_000) -> dict[str, np.ndarray]:
-        """X's predictions from every evaluator `predict` can pick, for parity checks.
+        """X's predictions from every evaluator this forest has, for parity checks.
 
-        Keys: ALL_TREES and TREE_BY_TREE (every row), ROW_BY_ROW (the first row_limit rows).
+        Keys: `evaluators`; the one-row evaluators get the first row_limit rows, the others every row.
         """
         X32 = self._float32(X)
-        return {ROW_BY_ROW: self._row_by_row(X32[:row_limit]), ALL_TREES: self._batch(X32, ALL_TREES, None),
-                TREE_BY_TREE: self._batch(X32, TREE_BY_TREE, None)}
+        return {name: self._row_by_row(X32[:row_limit], name) if name in (ROW_LAYOUT, ROW_WALK)
+                else self._batch(X32, name, None) for name in self.evaluators}
+
+    def predict_row(self, x32) -> float:
+        """One row to its prediction: a float32 array, or a list of floats already rounded to float32."""
+        if self._rows is not None:
+            return self._rows.leaf_sum(x32.tolist() if isinstance(x32, np.ndarray) else x32) / self.n_trees
+        return self._walk_row(np.asarray(x32, dtype=np.float32).reshape(-1)) / self.n_trees
 
     def _float32(self, X) -> np.ndarray:
         X = np.asarray(X)
@@ -265,18 +204,37 @@ class CompactForest:
         with np.errstate(over="ignore", invalid="ignore"):
             return np.ascontiguousarray(X, dtype=np.float32)
 
-    def _row_by_row(self, X32: np.ndarray) -> np.ndarray:
+    def _row_by_row(self, X32: np.ndarray, evaluator: str) -> np.ndarray:
+        one = self._rows.leaf_sum if evaluator == ROW_LAYOUT else self._walk_row
+        rows = X32.tolist() if evaluator == ROW_LAYOUT else X32
         out = np.empty(X32.shape[0], dtype=np.float64)
-        for i, row in enumerate(X32.tolist()):
-            out[i] = self.predict_row(row)
+        for i, row in enumerate(rows):
+            out[i] = one(row)
+        out /= self.n_trees
         return out
+
+    def _walk_row(self, x: np.ndarray) -> float:
+        """Sum, in tree order from 0.0, of one row's leaf values: all trees walk together, a call per field a level."""
+        node = self._roots
+        feature, threshold, child, xs = self._feat.take, self._thr.take, self._child.take, x.take
+        if np.isnan(x).any():  # NaN > t is False (left); nodes trained to send NaN right say so
+            nan_right = self._nan_right.take
+            for _ in self._levels:
+                v = xs(feature(node))
+                node = child(node) + ((v > threshold(node)) | (nan_right(node) & (v != v)))
+        else:
+            for _ in self._levels:
+                node = child(node) + (xs(feature(node)) > threshold(node))
+        # Left-to-right running sum, like the forest's loop; + 0.0 turns a -0.0 total into the
+        # +0.0 that a sum starting from 0.0 gives.
+        return float(_accumulate(self._value.take(node))[-1]) + 0.0
 
     def _batch(self, X32: np.ndarray, evaluator: str, threads: int | None) -> np.ndarray:
         n_rows = X32.shape[0]
         out = np.empty(n_rows, dtype=np.float64)
         threads = self.threads if threads is None else max(1, int(threads))
         if evaluator == ALL_TREES:
-            size, work = max(1, PAIRS_CHUNK // self.n_trees), self._sum_pairs
+            size, work = max(1, PAIRS_CHUNK // max(1, self.n_trees)), self._sum_pairs
             workers = max(1, min(threads, math.ceil(n_rows / size)))
         else:
             workers = max(1, min(threads, n_rows // MIN_ROWS_PER_THREAD))
@@ -299,31 +257,47 @@ class CompactForest:
         out /= self.n_trees
         return out
 
-    def predict_row(self, x32) -> float:
-        """One row to its prediction: a float32 array, or a list of floats already rounded to float32."""
-        if self._single is None:
-            return float(self._sum_chunk(np.asarray(x32, dtype=np.float32).reshape(1, -1))[0] / self.n_trees)
-        return self._single.leaf_sum(x32.tolist() if isinstance(x32, np.ndarray) else x32) / self.n_trees
+    def _sum_chunk(self, X32: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """Sum over trees (in tree order, from 0.0) of each row's leaf value, written into acc.
 
-    def _sum_chunk(self, X32: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
-        """Sum over trees (in tree order, from 0.0) of each row's leaf value, written into acc."""
+        At COMPACT_AT of a tree's depth, rows already on a leaf leave the arrays (their node is kept
+        in `final`) when at least COMPACT_MIN_DONE of them have; a tree where too few had stops
+        checking. Only the work shrinks: each row still adds its leaf values in tree order.
+        """
         k, nf = X32.shape
         flat = X32.ravel()
-        offsets = np.arange(k, dtype=np.intp) * nf
+        all_offsets = np.arange(k, dtype=np.intp) * nf
         has_nan = bool(np.isnan(flat).any())
-        if acc is None:
-            acc = np.empty(k, dtype=np.float64)
         acc.fill(0.0)
-        node, idx, bases = np.empty(k, np.intp), np.empty(k, np.intp), np.empty(k, np.intp)
-        x, thr, leafv = np.empty(k, np.float32), np.empty(k, np.float32), np.empty(k, np.float64)
-        go_right, nan_go = np.empty(k, np.bool_), np.empty(k, np.bool_)
+        buffers = (np.empty(k, np.intp), np.empty(k, self._feat.dtype), np.empty(k, np.float32),
+                   np.empty(k, np.float32), np.empty(k, np.bool_), np.empty(k, np.bool_),
+                   np.empty(k, self._child.dtype))
+        node_buffer, final, leafv = np.empty(k, np.intp), np.empty(k, np.intp), np.empty(k, np.float64)
         take, add, greater = np.take, np.add, np.greater
-        feat_of, thr_of, base_of, value, nan_right = self._feat, self._thr, self._base, self._value, self._nan_right
-        for root, depth in zip(self._roots.tolist(), self._depths, strict=True):
+        feat_of, thr_of, child_of, value, nan_right = self._feat, self._thr, self._child, self._value, self._nan_right
+        compacting = self._compacting
+        for tree, (root, depth) in enumerate(zip(self._roots.tolist(), self._depths, strict=True)):
+            node, offsets, rows = node_buffer, all_offsets, None  # rows: where the walking rows are, None: all
+            idx, feats, x, thr, go_right, nan_go, kids = buffers
             node.fill(root)
-            for _ in range(depth):
-                take(feat_of, node, out=idx, mode="clip")
-                add(idx, offsets, out=idx)
+            checks = self._compact_levels[tree] if compacting[tree] else ()
+            for level in range(depth):
+                if level in checks:
+                    take(child_of, node, out=kids, mode="clip")
+                    walking = np.flatnonzero(kids != node)  # a leaf is its own child (a split on NaN has t = +inf)
+                    if walking.size > (1.0 - COMPACT_MIN_DONE) * node.size:
+                        compacting[tree], checks = False, ()  # not worth it here (a race only costs time)
+                    else:
+                        if rows is None:
+                            final[:] = node
+                            rows = walking
+                        else:
+                            final[rows] = node
+                            rows = rows[walking]
+                        node, offsets = node[walking], offsets[walking]
+                        idx, feats, x, thr, go_right, nan_go, kids = (b[:walking.size] for b in buffers)
+                take(feat_of, node, out=feats, mode="clip")
+                add(feats, offsets, out=idx)
                 take(flat, idx, out=x, mode="clip")
                 take(thr_of, node, out=thr, mode="clip")
                 greater(x, thr, out=go_right)
@@ -331,8 +305,11 @@ class CompactForest:
                     take(nan_right, node, out=nan_go, mode="clip")
                     np.logical_and(nan_go, np.isnan(x), out=nan_go)
                     np.logical_or(go_right, nan_go, out=go_right)
-                take(base_of, node, out=bases, mode="clip")
-                add(bases, go_right, out=node)
+                take(child_of, node, out=kids, mode="clip")
+                add(kids, go_right, out=node)
+            if rows is not None:
+                final[rows] = node
+                node = final
             take(value, node, out=leafv, mode="clip")
             add(acc, leafv, out=acc)
         return acc
@@ -345,16 +322,17 @@ class CompactForest:
         has_nan = bool(np.isnan(flat).any())
         node = np.repeat(self._pairs_roots, k)
         offsets = np.tile(np.arange(k, dtype=np.intp) * nf, self.n_trees)
-        idx, bases = np.empty(n_pairs, np.intp), np.empty(n_pairs, np.intp)
+        idx = np.empty(n_pairs, np.intp)
+        feats, kids = np.empty(n_pairs, self._feat.dtype), np.empty(n_pairs, self._child.dtype)
         x, thr = np.empty(n_pairs, np.float32), np.empty(n_pairs, np.float32)
         go_right, nan_go = np.empty(n_pairs, np.bool_), np.empty(n_pairs, np.bool_)
         take, add, greater = np.take, np.add, np.greater
-        feat_of, thr_of, base_of, nan_right = self._feat, self._thr, self._base, self._nan_right
+        feat_of, thr_of, child_of, nan_right = self._feat, self._thr, self._child, self._nan_right
         for walking in self._pairs_walking:
             m = walking * k  # pairs of trees deeper than this level; the rest sit on their leaves
-            nd, ix, xv, th, gr, bs = node[:m], idx[:m], x[:m], thr[:m], go_right[:m], bases[:m]
-            take(feat_of, nd, out=ix, mode="clip")
-            add(ix, offsets[:m], out=ix)
+            nd, ix, xv, th, gr = node[:m], idx[:m], x[:m], thr[:m], go_right[:m]
+            take(feat_of, nd, out=feats[:m], mode="clip")
+            add(feats[:m], offsets[:m], out=ix)
             take(flat, ix, out=xv, mode="clip")
             take(thr_of, nd, out=th, mode="clip")
             greater(xv, th, out=gr)
@@ -363,8 +341,8 @@ class CompactForest:
                 take(nan_right, nd, out=ng, mode="clip")
                 np.logical_and(ng, np.isnan(xv), out=ng)
                 np.logical_or(gr, ng, out=gr)
-            take(base_of, nd, out=bs, mode="clip")
-            add(bs, gr, out=nd)
+            take(child_of, nd, out=kids[:m], mode="clip")
+            add(kids[:m], gr, out=nd)
         leaf_values = self._value.take(node).reshape(self.n_trees, k)
         acc.fill(0.0)
         for rank in self._pairs_tree_rank.tolist():  # tree order, from 0.0, as the forest sums
@@ -373,88 +351,10 @@ class CompactForest:
 
 
 def _piece_rows(n_rows: int, workers: int) -> int:
-    """Rows per chunk: at most CHUNK_ROWS, and a chunk count that is a multiple of workers."""
-    pieces = max(workers, math.ceil(n_rows / CHUNK_ROWS))
+    """Rows per chunk: at most CHUNK_ROWS (THREADED_CHUNK_ROWS on threads); the chunk count a multiple of workers."""
+    pieces = max(workers, math.ceil(n_rows / (CHUNK_ROWS if workers == 1 else THREADED_CHUNK_ROWS)))
     pieces = math.ceil(pieces / workers) * workers
     return max(1, math.ceil(n_rows / pieces))
-
-
-class _SingleRowLayout:
-    """Internal nodes re-numbered by (feature, threshold), so a row's go-right nodes are one prefix per feature.
-
-    `nxt[i]` is the child a row takes at node i. A row finds each feature's prefix with `bisect` on
-    that feature's sorted thresholds (float32 values held as Python floats: the comparison `t < x`
-    is exact), rewrites only the parts of `nxt` that differ from the previous row of this thread,
-    then walks `max_depth` steps of `node = nxt[node]`: one numpy call per level. Leaves point to
-    themselves.
-    """
-
-    def __init__(self, base_of: np.ndarray, thr_of: np.ndarray, feat_of: np.ndarray, nan_right: np.ndarray,
-                 leaf: np.ndarray, n_features: int, roots: np.ndarray, max_depth: int, value: np.ndarray):
-        n = leaf.size
-        internal_ids = np.flatnonzero(~leaf)
-        feat = feat_of[internal_ids]
-        thr = thr_of[internal_ids]
-        order = np.lexsort((thr, feat))
-        old_of_new = np.concatenate([internal_ids[order], np.flatnonzero(leaf)])
-        new_of_old = np.empty(n, dtype=np.intp)
-        new_of_old[old_of_new] = np.arange(n)
-        base = base_of[old_of_new]
-        is_leaf = leaf[old_of_new]
-        ids = np.arange(n, dtype=np.intp)
-        self._left = np.where(is_leaf, ids, new_of_old[base])
-        self._right = np.where(is_leaf, ids, new_of_old[np.where(is_leaf, 0, base + 1)])
-        self._nan_child = np.where(nan_right[old_of_new], self._right, self._left)
-        self._left_view, self._right_view = memoryview(self._left), memoryview(self._right)
-        self._nan_child_view = memoryview(self._nan_child)
-        sorted_feat, sorted_thr = feat[order], thr[order]
-        starts = np.searchsorted(sorted_feat, np.arange(n_features)).tolist()
-        ends = np.searchsorted(sorted_feat, np.arange(n_features), "right").tolist()
-        self._groups = [(g, a, b, sorted_thr[a:b].astype(np.float64).tolist())
-                        for g, (a, b) in enumerate(zip(starts, ends, strict=True)) if b > a]
-        self._roots = new_of_old[roots]
-        self._value = value[old_of_new]
-        self._steps = range(max_depth)
-        self._local = threading.local()
-
-    def _state(self) -> tuple[np.ndarray, memoryview, dict]:
-        """This thread's child table (array and memoryview of it) and, per feature, the prefix end it holds."""
-        state = getattr(self._local, "state", None)
-        if state is None:
-            nxt = self._left.copy()
-            state = self._local.state = (nxt, memoryview(nxt), {g: a for g, a, _, _ in self._groups})
-        return state
-
-    def leaf_sum(self, xs: list[float]) -> float:
-        """Sum, in tree order from 0.0, of the leaf values the trees give the row xs (float32 values)."""
-        nxt_array, nxt, held = self._state()
-        # Rewrites go through memoryviews: a memoryview slice copy costs a fraction of a numpy
-        # slice assignment's call overhead, and a row makes one or two per feature.
-        left, right = self._left_view, self._right_view
-        for g, a, b, thresholds in self._groups:
-            xv, was = xs[g], held[g]
-            if xv != xv:  # NaN: each node's own missing-value direction
-                nxt[a:b] = self._nan_child_view[a:b]
-                held[g] = None
-                continue
-            cut = a + bisect_left(thresholds, xv)  # nodes with threshold < x go right
-            if cut == was:
-                continue
-            if was is None:
-                nxt[a:cut] = right[a:cut]
-                nxt[cut:b] = left[cut:b]
-            elif cut > was:
-                nxt[was:cut] = right[was:cut]
-            else:
-                nxt[cut:was] = left[cut:was]
-            held[g] = cut
-        node = self._roots
-        take = nxt_array.take
-        for _ in self._steps:
-            node = take(node)
-        # Left-to-right running sum, like the forest's loop; + 0.0 turns a -0.0 total into the
-        # +0.0 that a sum starting from 0.0 gives.
-        return float(_accumulate(self._value.take(node))[-1]) + 0.0
 
 
 _accumulate = np.add.accumulate

@@ -5,9 +5,10 @@ training job's model.tar.gz under --model-dir and test.csv under --test-dir. Out
 `evaluation.json` in SageMaker's model-quality layout (`regression_metrics.<name>.value`), which
 the pipeline's Condition step reads through a PropertyFile.
 
-It also checks that the compact forest (forest.npz, evaluated by the model's own `code/`)
-predicts exactly what scikit-learn predicts on the test split, records the result under
-`predictor_parity`, and exits 1 (writing no evaluation.json) if any prediction differs by a bit.
+It also checks that the compact forest (the forest files, evaluated by the model's own `code/`)
+predicts exactly what scikit-learn predicts on the test split through every evaluator serving can
+pick, records the result under `predictor_parity`, and exits 1 (writing no evaluation.json) if any
+prediction differs by a bit.
 """
 
 from __future__ import annotations
@@ -72,19 +73,31 @@ def load_model(directory: Path):
 
 
 def load_compact_forest(directory: Path, metadata: dict):
-    """The model's forest file, read by the compact_forest.py shipped in its code/ (else this directory's)."""
+    """The model's forest, read by the compact_forest.py shipped in its code/ (else this directory's).
+
+    The forest file metadata.json names (the manifest, or a legacy forest.npz) is checked against its
+    sha256 here; the code checks the arrays the manifest lists as it maps them.
+    """
     forest_path = directory / metadata["forest_file"]
-    digest = hashlib.sha256(forest_path.read_bytes()).hexdigest()
+    with open(forest_path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
     if digest != metadata.get("forest_sha256"):
         raise EvaluationError(f"{forest_path.name} sha256 {digest} does not match metadata "
                               f"{metadata.get('forest_sha256')}")
-    source = directory / "code" / "compact_forest.py"
-    if not source.is_file():
-        source = Path(__file__).resolve().parent / "compact_forest.py"
-    spec = importlib.util.spec_from_file_location("greenlight_eval_compact_forest", source)
+    code = directory / "code"
+    if not (code / "compact_forest.py").is_file():
+        code = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location("greenlight_eval_compact_forest", code / "compact_forest.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CompactForest.load(forest_path)
+    sys.path.insert(0, str(code))  # for the modules compact_forest.py imports (forest_rows.py)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(code))
+    try:
+        return module.CompactForest.load(forest_path)
+    except module.ForestFormatError as exc:
+        raise EvaluationError(str(exc)) from exc
 
 
 def predictor_parity(expected: np.ndarray, actual: np.ndarray) -> dict:

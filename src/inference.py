@@ -3,8 +3,9 @@
 Runs in the stock scikit-learn serving image with nothing installed at start-up, in the Lambda
 image (through lambda_function.py) and in the local endpoint. The serving path imports numpy
 and the standard library only: predictions come from the compact forest (compact_forest.py),
-bit-identical to scikit-learn's `predict`; `model.joblib` is read only for a model directory
-without a forest file, and then only with the scikit-learn version that wrote it.
+bit-identical to scikit-learn's `predict`, its arrays memory-mapped once their digests are checked
+(so a cold start reads each forest file once and holds no copy); `model.joblib` is read only for a
+model directory without a forest file, and then only with the scikit-learn version that wrote it.
 
     model_fn(model_dir)                -> ServingModel (refuses a tampered or mismatched model)
     input_fn(body, content_type)       -> payload.Batch (decoded rows)
@@ -77,12 +78,8 @@ def model_fn(model_dir: str) -> ServingModel:
         schema = Schema(tuple(metadata["feature_names"]), bool(metadata.get("accepts_missing_values", False)))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"cannot read {directory / METADATA_FILE}: {exc}") from exc
-    # Every model file the metadata lists and the directory holds must match its checksum; the
-    # Lambda image carries the forest and metadata only.
-    for name_key, digest_key in (("model_file", "model_sha256"), ("forest_file", "forest_sha256")):
-        name = metadata.get(name_key)
-        if name and (directory / name).exists():
-            _verify_sha256(directory / name, metadata.get(digest_key))
+    # Only the files this model is served from are read, and each is checked against its digest
+    # first: the forest's (the Lambda image carries metadata.json and the forest only), else model.joblib.
     forest_name = metadata.get("forest_file")
     if forest_name and (directory / forest_name).exists():
         model = ServingModel(metadata, schema, _load_forest(directory / forest_name, metadata, schema))
@@ -122,8 +119,11 @@ def max_payload_bytes(default: int = MAX_PAYLOAD_BYTES) -> int:
 
 
 def predict_threads() -> int | None:
-    """GREENLIGHT_PREDICT_THREADS if set to a positive integer, else None (one per available CPU)."""
-    return _positive_int_setting(PREDICT_THREADS_ENV, "using one thread per available CPU")
+    """GREENLIGHT_PREDICT_THREADS: a positive integer, or "auto" for one per CPU this process may use;
+    else None (the predictor's default, one thread)."""
+    if os.environ.get(PREDICT_THREADS_ENV, "").strip().lower() == "auto":
+        return compact_forest.available_cpus()
+    return _positive_int_setting(PREDICT_THREADS_ENV, "using one thread")
 
 
 def _positive_int_setting(name: str, fallback: str) -> int | None:
@@ -142,23 +142,26 @@ def _positive_int_setting(name: str, fallback: str) -> int | None:
 
 
 def _verify_sha256(path: Path, expected) -> None:
-    digest = hashlib.sha256()
+    """Stream the file through sha256 (no copy of it is held). Raises: ModelIntegrityError."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    actual = digest.hexdigest()
+        actual = hashlib.file_digest(fh, "sha256").hexdigest()
     if actual != expected:
         raise ModelIntegrityError(f"refusing {path.name}: its sha256 is {actual}, but {METADATA_FILE} "
                                   f"records {expected}")
 
 
 def _load_forest(path: Path, metadata: dict, schema: Schema):
+    """The compact forest: its manifest (or legacy forest.npz) checked against metadata.json, its arrays
+    against the manifest while they are mapped."""
     recorded = metadata.get("forest_format")
-    if recorded != compact_forest.FOREST_FORMAT:
-        raise ModelIntegrityError(f"refusing {path.name}: {METADATA_FILE} says format {recorded!r}; this "
-                                  f"runtime reads {compact_forest.FOREST_FORMAT!r}")
+    if recorded not in compact_forest.READABLE_FORMATS:
+        raise ModelIntegrityError(f"refusing {path.name}: {METADATA_FILE} says format {recorded!r}; this runtime "
+                                  f"reads {' and '.join(map(repr, compact_forest.READABLE_FORMATS))}")
+    _verify_sha256(path, metadata.get("forest_sha256"))
     try:
         forest = compact_forest.CompactForest.load(path, threads=predict_threads())
+    except compact_forest.ForestIntegrityError as exc:
+        raise ModelIntegrityError(str(exc)) from exc
     except compact_forest.ForestFormatError as exc:
         raise ModelIntegrityError(f"refusing {path.name}: {exc}") from exc
     if forest.n_features != schema.n_features:
@@ -172,6 +175,7 @@ def _load_joblib(directory: Path, metadata: dict):
     name = metadata.get("model_file")
     if not name or not (directory / name).exists():
         raise ModelIntegrityError(f"{directory} has neither a forest file nor {name or 'a model file'}")
+    _verify_sha256(directory / name, metadata.get("model_sha256"))
     wrote = (metadata.get("versions") or {}).get("scikit-learn")
     try:
         import joblib

@@ -1,11 +1,14 @@
-"""Train step: fit a RandomForestRegressor and write model.joblib, forest.npz, metadata.json and code/.
+"""Train step: fit a RandomForestRegressor and write model.joblib, the forest files, metadata.json and code/.
 
 Runs as the entry script of a SageMaker training job (scikit-learn image). Data comes from the
 `train` (and optional `validation`) channels, hyperparameters from the command line, as the
 SageMaker toolkit passes them (`--n_estimators 100`). Everything under --model-dir is packed
 as model.tar.gz; `code/` in it is what the SageMaker scikit-learn serving container runs.
-`forest.npz` is the same forest as flat arrays (compact_forest.py), which the serving code
-evaluates with numpy alone; its sha256 and format are in metadata.json.
+The forest files (`forest.json` and its `forest.*.npy` arrays, forest_export.py) hold the same forest
+as flat arrays in the layout the serving code maps and evaluates with numpy alone; the manifest's
+sha256 and format are in metadata.json (`forest_file`, `forest_sha256`), and so is each array's
+(`forest_files`: file -> sha256, as in the manifest): metadata.json names every file serving reads with
+its digest, which is how deploy/image/model_files.py picks the Lambda image's model layer.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ import pandas as pd
 import sklearn
 from sklearn.ensemble import RandomForestRegressor
 
-import compact_forest
+import forest_export
+import forest_files
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 # Files of this directory that the serving container and the Lambda image need: every module
 # the serving path imports (tests/unit/test_inference_packaging.py checks the list).
-SERVING_CODE = ("inference.py", "payload.py", "serving_contract.py", "compact_forest.py", "sagemaker_entry.py",
-                "lambda_function.py")
+SERVING_CODE = ("inference.py", "payload.py", "serving_contract.py", "compact_forest.py", "forest_files.py",
+                "forest_rows.py", "sagemaker_entry.py", "lambda_function.py")
 
 
 class TrainingError(Exception):
@@ -105,32 +109,12 @@ def write_failure(message: str) -> None:
         (out / "failure").write_text(message + "\n", encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    hp = {
-        "n_estimators": args.n_estimators,
-        "max_depth": args.max_depth,
-        "min_samples_leaf": args.min_samples_leaf,
-        "max_features": args.max_features,
-        "random_state": args.random_state,
-        "n_jobs": args.n_jobs,
-    }
-    try:
-        train = load_split(args.train, "train")
-        validation = load_split(args.validation, "validation")
-        if train is None or len(train) < 2 or train.shape[1] < 2:
-            raise TrainingError("the train channel needs a header, a target column and at least 2 rows")
-        model, features, target = fit(train, hp)
-    except (TrainingError, ValueError, OSError) as exc:
-        message = f"train: error: {exc}"
-        print(message, file=sys.stderr)
-        write_failure(message)
-        return 1
-
-    model_dir = Path(args.model_dir)
+def save_model(model_dir: Path, model, features: list[str], target: str, train: pd.DataFrame,
+               validation: pd.DataFrame | None, hp: dict, code_dir_from: Path) -> dict:
+    """Write model.joblib, the forest files, metadata.json and code/ (from code_dir_from); return the metadata."""
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_dir / MODEL_FILE)
-    forest = compact_forest.export_forest(model, model_dir / compact_forest.FOREST_FILE)
+    forest = forest_export.export_forest(model, model_dir)
     metrics = {}
     if validation is not None and len(validation):
         pred = model.predict(validation[features].to_numpy(dtype="float64"))
@@ -141,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         "format": "greenlight-model/1",
         "model_file": MODEL_FILE,
         "model_sha256": sha256_of(model_dir / MODEL_FILE),
-        "forest_file": compact_forest.FOREST_FILE,
-        "forest_sha256": sha256_of(model_dir / compact_forest.FOREST_FILE),
+        "forest_file": forest_files.MANIFEST_FILE,
+        "forest_sha256": sha256_of(model_dir / forest_files.MANIFEST_FILE),
         "forest_format": forest["format"],
-        "forest": {"trees": forest["trees"], "nodes": forest["nodes"], "max_depth": forest["max_depth"]},
+        "forest": {key: forest[key] for key in ("trees", "nodes", "max_depth", "bytes", "row_layout")},
+        "forest_files": {spec["file"]: spec["sha256"] for spec in forest["arrays"].values()},
         "estimator": "sklearn.ensemble.RandomForestRegressor",
         "target": target,
         "feature_names": features,
@@ -167,8 +152,34 @@ def main(argv: list[str] | None = None) -> int:
     code_dir = model_dir / "code"
     code_dir.mkdir(exist_ok=True)
     for name in SERVING_CODE:
-        shutil.copy2(Path(args.code_dir) / name, code_dir / name)
-    print(f"train: {len(train)} rows, {len(features)} features, {args.n_estimators} trees -> {model_dir}")
+        shutil.copy2(code_dir_from / name, code_dir / name)
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    hp = {
+        "n_estimators": args.n_estimators,
+        "max_depth": args.max_depth,
+        "min_samples_leaf": args.min_samples_leaf,
+        "max_features": args.max_features,
+        "random_state": args.random_state,
+        "n_jobs": args.n_jobs,
+    }
+    try:
+        train = load_split(args.train, "train")
+        validation = load_split(args.validation, "validation")
+        if train is None or len(train) < 2 or train.shape[1] < 2:
+            raise TrainingError("the train channel needs a header, a target column and at least 2 rows")
+        model, features, target = fit(train, hp)
+    except (TrainingError, ValueError, OSError) as exc:
+        message = f"train: error: {exc}"
+        print(message, file=sys.stderr)
+        write_failure(message)
+        return 1
+
+    save_model(Path(args.model_dir), model, features, target, train, validation, hp, Path(args.code_dir))
+    print(f"train: {len(train)} rows, {len(features)} features, {args.n_estimators} trees -> {args.model_dir}")
     return 0
 
 

@@ -2,10 +2,10 @@
 
 metadata.json (written by src/train.py) names every file it vouches for, with its sha256:
 
-- each `<name>_file` key with a `<name>_sha256` beside it (today `forest_file` -> forest.npz and
-  `model_file` -> model.joblib);
-- each `<name>_files` key holding a mapping of relative path -> sha256 (a forest stored as several
-  arrays, say).
+- each `<name>_file` key with a `<name>_sha256` beside it (today `forest_file` -> forest.json, the
+  forest's manifest, and `model_file` -> model.joblib; models of earlier versions: forest.npz);
+- each `<name>_files` key holding a mapping of relative path -> sha256 (today `forest_files`: the
+  forest's arrays, forest.<array>.npy).
 
 The image takes metadata.json and every file so named, except the scikit-learn pickle (`model_file`):
 the image has no scikit-learn, and serving reads the pickle only when no forest file exists. A model

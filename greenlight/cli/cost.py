@@ -31,7 +31,8 @@ DEFAULT_BENCH_RESULTS = Path("benchmarks") / "results.json"
 
 _REQUESTS = typer.Option(..., "--requests-per-day", help="Requests a day (a month is 30 days).")
 _DURATION = typer.Option("200", "--duration-ms",
-                         help="Milliseconds per request, or 'measured' for the serving p50 of the latest `make bench`.")
+                         help="Milliseconds per request, or 'measured' for the serving p50 of the latest `make bench` "
+                              "(default model; 'measured:SIZE' or 'measured:MODEL_DIR' for the size nearest yours).")
 _PAYLOAD = typer.Option(1.0, "--payload-kb", help="KB in and KB out per request (each).")
 _LAMBDA_MEMORY = typer.Option(512, "--lambda-memory-mb", help="Lambda memory, 128-10,240 MB.")
 _LAMBDA_ARCH = typer.Option(Arch.X86.value, "--lambda-arch", help="Lambda architecture: x86 or arm.")
@@ -72,11 +73,14 @@ def cost(
     plot: Path | None = _PLOT,
 ) -> None:
     """Compare Lambda, SageMaker Serverless, a SageMaker endpoint, Fargate and Batch Transform."""
-    from greenlight.cost.loader import load_prices, measured_p50_ms
+    from greenlight.cost.loader import load_prices, measured_p50
 
     prices = load_prices(prices_file)
-    measured = duration_ms.strip().lower() == "measured"
-    duration = measured_p50_ms(bench_results) if measured else _milliseconds(duration_ms)
+    text = duration_ms.strip()
+    word, _, size = text.partition(":")
+    figure = measured_p50(bench_results, size.strip() or None) if word.strip().lower() == "measured" else None
+    measured = figure.model if figure else ""  # which model size the measured figure is for
+    duration = figure.ms if figure else _milliseconds(duration_ms)
     workload = Workload(
         requests_per_day=requests_per_day, duration_ms=duration, payload_kb=payload_kb,
         lambda_memory_mb=lambda_memory_mb, lambda_arch=Arch(lambda_arch), serverless_memory_mb=serverless_memory_mb,
@@ -91,7 +95,10 @@ def cost(
 
         draw(workload, prices, evens, plot, _subtitle(workload, prices, measured))
     if as_json:
-        typer.echo(json.dumps(_as_json(workload, costs, typical, evens, choice), indent=2))
+        rows = _as_json(workload, costs, typical, evens, choice)
+        for row in rows if measured else ():
+            row["duration_measured_on"] = measured
+        typer.echo(json.dumps(rows, indent=2))
     else:
         _print_report(workload, prices, costs, typical, evens, choice, measured)
     if plot is not None and not as_json:
@@ -135,7 +142,7 @@ def _as_json(workload: Workload, costs: tuple[OptionCost, ...], typical: tuple[O
     return rows
 
 
-def _print_report(workload: Workload, prices, costs, typical, evens, choice: Recommendation, measured: bool) -> None:
+def _print_report(workload: Workload, prices, costs, typical, evens, choice: Recommendation, measured: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -161,6 +168,8 @@ def _print_report(workload: Workload, prices, costs, typical, evens, choice: Rec
         cells += [f"${c.per_1000_usd:.4f}", c.latency.value, "; ".join(c.limits_broken) or "-"]
         table.add_row(*cells)
     console.print(table)
+    if measured:
+        console.print(f"Measured duration: the serving path's p50 {measured}.")
     console.print(f"\nRecommended (*): {choice.option.value}. Why: {choice.reason}.")
     pairs = first_per_pair(evens)
     if pairs:
@@ -174,7 +183,7 @@ def _print_report(workload: Workload, prices, costs, typical, evens, choice: Rec
         console.print("\nNo break-even between 1 and 1,000,000,000 requests a day: the order never changes.")
 
 
-def _subtitle(workload: Workload, prices, measured: bool) -> str:
+def _subtitle(workload: Workload, prices, measured: str) -> str:
     source = "measured p50 of the serving path" if measured else "per request"
     return (f"{workload.duration_ms:.3g} ms {source}, {workload.payload_kb:g} KB in/out, "
             f"{prices.region} prices read {prices.read_on}")

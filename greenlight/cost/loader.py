@@ -1,9 +1,11 @@
-"""Read the files the cost model needs: the price list (JSON, validated) and the serving benchmark's p50."""
+"""Read the files the cost model needs: the price list (JSON, validated) and the serving benchmark's p50s."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import (
@@ -27,7 +29,7 @@ from greenlight.cost.prices import (
 )
 from greenlight.errors import DataError
 
-__all__ = ["DEFAULT_PRICES", "load_prices", "measured_p50_ms"]
+__all__ = ["DEFAULT_PRICES", "MeasuredP50", "load_prices", "measured_p50", "measured_p50_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +121,23 @@ def load_prices(path: Path | None = None) -> Prices:
     return _to_prices(doc)
 
 
-def measured_p50_ms(results: Path) -> float:
-    """The serving path's warm single-row p50 from `make bench`'s results file, in ms. Raises: DataError."""
+@dataclass(frozen=True)
+class MeasuredP50:
+    """A warm single-row p50 of the serving path from `make bench`, and which model size it was measured on."""
+
+    ms: float
+    model: str
+
+
+def measured_p50(results: Path, model: str | None = None) -> MeasuredP50:
+    """The serving path's warm single-row p50 for a model size, from `make bench`'s results file.
+
+    The benchmark measures several model sizes (`serving.models`). model: a measured size's name
+    (e.g. "50k"); or a model directory (or its metadata.json), for the measured size nearest to
+    that forest (its trees, nodes and depth, compared on a log scale); None: the default model.
+    Results of earlier benchmark versions hold one figure, for the default model.
+    Raises: DataError (no results, no such size, an unreadable model).
+    """
     hint = "run `make bench` (or pass --bench-results FILE)"
     try:
         figures = json.loads(Path(results).read_text(encoding="utf-8"))
@@ -128,11 +145,63 @@ def measured_p50_ms(results: Path) -> float:
         raise DataError(f"no benchmark results at {results}; {hint}") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"cannot read benchmark results {results}: {exc}; {hint}") from exc
-    value = figures.get(BENCH_KEY[0], {}) if isinstance(figures, dict) else {}
-    value = value.get(BENCH_KEY[1]) if isinstance(value, dict) else None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise DataError(f"{results} has no {'.'.join(BENCH_KEY)} figure; {hint}")
-    return float(value) / 1000
+    serving = figures.get(BENCH_KEY[0], {}) if isinstance(figures, dict) else {}
+    serving = serving if isinstance(serving, dict) else {}
+    sizes = {key: m for key, m in (serving.get("models") or {}).items()
+             if isinstance(m, dict) and _positive(m.get(BENCH_KEY[1]))}
+    if not sizes:  # an earlier benchmark: one figure, the default model's
+        if model is None and _positive(serving.get(BENCH_KEY[1])):
+            return MeasuredP50(float(serving[BENCH_KEY[1]]) / 1000, "the default model")
+        raise DataError(f"{results} has no {'.'.join(BENCH_KEY)} figure"
+                        + (" per model size" if model is not None else "") + f"; {hint}")
+    if model is None:
+        key, why = ("default" if "default" in sizes else next(iter(sizes))), "the default model; other sizes: "
+        why += ", ".join(f"{k} {sizes[k][BENCH_KEY[1]] / 1000:.3g} ms" for k in sizes if k != key)
+    elif model in sizes:
+        key, why = model, "as asked"
+    else:
+        key, why = _nearest(sizes, _forest_of(Path(model), sizes))
+    m = sizes[key]
+    return MeasuredP50(float(m[BENCH_KEY[1]]) / 1000, f"measured on {key}: {_describe(m)} ({why})")
+
+
+def measured_p50_ms(results: Path, model: str | None = None) -> float:
+    """`measured_p50(results, model).ms`. Raises: DataError."""
+    return measured_p50(results, model).ms
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _describe(m: dict) -> str:
+    title = f"{m['title']}, " if m.get("title") else ""
+    return f"{title}{m.get('trees', '?')} trees, {m.get('nodes', 0):,} nodes, depth {m.get('max_depth', '?')}"
+
+
+def _forest_of(path: Path, sizes: dict) -> dict:
+    """The forest summary (trees, nodes, max_depth) of a model directory or metadata.json. Raises: DataError."""
+    meta = path / "metadata.json" if path.is_dir() else path
+    try:
+        forest = json.loads(meta.read_text(encoding="utf-8"))["forest"]
+        summary = {k: int(forest[k]) for k in ("trees", "nodes", "max_depth")}
+    except FileNotFoundError:
+        raise DataError(f"{path} is neither a measured model size ({', '.join(sizes)}) nor a model directory "
+                        "(with metadata.json)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"cannot read the forest's size from {meta}: {exc}") from exc
+    return summary
+
+
+def _nearest(sizes: dict, forest: dict) -> tuple[str, str]:
+    """The measured size whose trees, nodes and depth are nearest the forest's (sum of |log ratio|)."""
+    def distance(m: dict) -> float:
+        keys = ("trees", "nodes", "max_depth")
+        return sum(abs(math.log(max(1, forest[k]) / max(1, int(m.get(k) or 1)))) for k in keys)
+
+    key = min(sizes, key=lambda k: distance(sizes[k]))
+    return key, (f"the measured size nearest yours: {forest['trees']} trees, {forest['nodes']:,} nodes, "
+                 f"depth {forest['max_depth']}")
 
 
 def _to_prices(doc: _PriceFile) -> Prices:

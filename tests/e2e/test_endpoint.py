@@ -203,7 +203,7 @@ def test_a_version_that_fails_to_load_is_not_swapped_in(models, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(models["b"], broken)
     metadata = json.loads((broken / "metadata.json").read_text())
-    metadata["model_sha256"] = "0" * 64  # the model file no longer matches: model_fn refuses it
+    metadata["forest_sha256"] = "0" * 64  # the forest no longer matches: model_fn refuses it
     (broken / "metadata.json").write_text(json.dumps(metadata))
     a = FixedModelSource(models["a"], tmp_path / "cache").target
     switch = Switch(a)
@@ -383,7 +383,7 @@ def test_serving_path_imports_neither_pandas_nor_scikit_learn(models):
 def test_a_failed_cold_load_is_503_and_retried_after_the_retry_delay(models, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(models["a"], broken)
-    forest = next(p for p in broken.iterdir() if p.suffix == ".npz")
+    forest = broken / "forest.json"
     forest.write_bytes(forest.read_bytes() + b"tampered")
     clock = FakeClock()
     switch = Switch(ModelTarget("broken", broken))

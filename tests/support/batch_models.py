@@ -27,7 +27,7 @@ def _run(*args: str, cwd: Path) -> None:
 
 
 def train_model(work: Path, trees: int = 20, seed: int = 0, name: str = "model") -> Path:
-    """A model directory (forest.npz, model.joblib, metadata.json, code/) written by src/train.py."""
+    """A model directory (the forest files, model.joblib, metadata.json, code/) written by src/train.py."""
     from greenlight.data import write_default_dataset
 
     work.mkdir(parents=True, exist_ok=True)

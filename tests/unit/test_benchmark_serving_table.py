@@ -4,36 +4,57 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from benchmarks import serving
 from benchmarks.report import MARKDOWN, latest
 
 
-def test_recorded_figures_render_the_committed_table():
-    # GIVEN the figures of the last recorded serving run
-    figures = latest("serving")
-    assert figures is not None, "benchmarks/results.json has no serving run"
+@pytest.fixture
+def figures() -> dict:
+    recorded = latest("serving")
+    assert recorded is not None, "benchmarks/results.json has no serving run"
+    return copy.deepcopy(recorded)
+
+
+def test_recorded_figures_render_the_committed_table(figures):
+    # GIVEN the figures of the last recorded serving run, at every model size the issue asks for
+    assert set(figures["models"]) == {"default", "50k", "wide"}
     # WHEN the table is rendered from them
     markdown, checks = serving.table(figures)
     # THEN BENCHMARKS.md shows exactly that table, and the stored verdicts are the recomputed ones
     assert markdown.strip() in MARKDOWN.read_text(encoding="utf-8")
     assert checks == figures["pass"]
+    assert {f"{name}[{key}]" for name in serving.PER_MODEL_CHECKS for key in figures["models"]} <= set(checks)
 
 
-def test_batch_verdict_follows_the_ratio_to_single_thread_sklearn():
-    figures = copy.deepcopy(latest("serving"))
-    figures["batch_ratio"] = 0.99
-    markdown, checks = serving.table(figures)
-    assert not checks["batch"]
-    assert "0.99× " in markdown and "**FAIL**" in markdown
-    figures["batch_ratio"] = 1.0
-    assert serving.table(figures)[1]["batch"]
+@pytest.mark.parametrize(("field", "failing", "passing", "check"), [
+    ("single_row_speedup", 9.9, 10.0, "single_row"),
+    ("batch_ratio", 0.99, 1.0, "batch"),
+    ("cold_start_fraction", 0.34, 1 / 3, "cold_start"),
+    ("parity_batch_differing", 1, 0, "parity"),
+    ("parity_single_differing", 2, 0, "parity"),
+])
+def test_each_per_model_verdict_follows_its_target(figures, field, failing, passing, check):
+    for key in figures["models"]:
+        m = figures["models"][key]
+        m[field] = failing
+        markdown, checks = serving.table(figures)
+        assert not checks[f"{check}[{key}]"] and "**FAIL**" in markdown
+        m[field] = passing
+        assert serving.table(figures)[1][f"{check}[{key}]"]
 
 
-def test_single_row_verdict_needs_both_latency_and_speedup():
-    figures = copy.deepcopy(latest("serving"))
-    figures["greenlight_p50_us"], figures["single_row_speedup"] = 100.1, 200.0
-    assert not serving.table(figures)[1]["single_row"]
-    figures["greenlight_p50_us"], figures["single_row_speedup"] = 60.0, 49.0
-    assert not serving.table(figures)[1]["single_row"]
-    figures["single_row_speedup"] = 50.0
-    assert serving.table(figures)[1]["single_row"]
+def test_memory_verdict_is_the_serving_baseline_plus_1_3_times_the_forest(figures):
+    m = figures["models"]["50k"]
+    bound = m["baseline_serving_rss_mb"] + 1.3 * m["forest_mb"]
+    m["cold_start_peak_rss_mb"] = bound + 0.5
+    assert not serving.table(figures)[1]["cold_start_rss[50k]"]
+    m["cold_start_peak_rss_mb"] = bound
+    assert serving.table(figures)[1]["cold_start_rss[50k]"]
+
+
+def test_nan_parity_fails_on_any_evaluator(figures):
+    m = figures["models"]["wide"]
+    m["parity_nan_differing"]["tree_by_tree"] = 3
+    assert not serving.table(figures)[1]["parity[wide]"]

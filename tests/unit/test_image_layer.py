@@ -41,8 +41,10 @@ def model_copy(model_dir: Path, tmp_path: Path) -> Path:
 def test_model_layer_takes_metadata_and_the_forest_not_the_pickle_or_the_code(model_dir):
     files = model_layer_files(model_dir)
     meta = json.loads((model_dir / "metadata.json").read_text())
-    assert [f.name for f in files] == ["metadata.json", meta["forest_file"]]
-    assert files[1].sha256 == meta["forest_sha256"] == sha256(model_dir / meta["forest_file"])
+    # the forest: its manifest (forest_file) and its arrays (forest_files), each with its recorded digest
+    served = {meta["forest_file"]: meta["forest_sha256"], **meta["forest_files"]}
+    assert [f.name for f in files] == ["metadata.json", *sorted(served)]
+    assert all(f.sha256 == served[f.name] == sha256(model_dir / f.name) for f in files[1:])
     assert (model_dir / "model.joblib").exists() and (model_dir / "code").is_dir()  # there, but left out
 
 
@@ -70,7 +72,7 @@ def test_model_layer_follows_metadata_keys(model_dir, tmp_path):
     (lambda m: m.update(forest_file="../escape.npz"), "not a file inside the model directory"),
     (lambda m: m.update(forest_file="/etc/passwd"), "not a file inside the model directory"),
     (lambda m: m.update(forest_sha256="abc"), "not 64 lowercase hex digits"),
-    (lambda m: [m.pop("forest_file"), m.pop("forest_sha256")], "names no file to serve"),
+    (lambda m: [m.pop("forest_file"), m.pop("forest_sha256"), m.pop("forest_files")], "names no file to serve"),
 ])
 def test_bad_metadata_is_one_clear_error(model_dir, tmp_path, change, message):
     model = model_copy(model_dir, tmp_path)
@@ -134,20 +136,20 @@ def test_layer_entries_and_gzip_header_are_fixed(model_dir, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         members = tar.getmembers()
         names = [m.name for m in members]
-        assert names == sorted(names) == ["opt", "opt/ml", "opt/ml/model", "opt/ml/model/forest.npz",
-                                          "opt/ml/model/metadata.json"]
+        served = sorted(f"opt/ml/model/{f.name}" for f in model_layer_files(model_dir))
+        assert names == sorted(names) == ["opt", "opt/ml", "opt/ml/model", *served]
         for m in members:
             assert (m.uid, m.gid, m.uname, m.gname, m.mtime) == (0, 0, "root", "root", 0)
             assert m.mode == (0o755 if m.isdir() else 0o644)
         for f in model_layer_files(model_dir):
             assert tar.extractfile(f"opt/ml/model/{f.name}").read() == f.path.read_bytes()
-    assert layer.files == ("/opt/ml/model/forest.npz", "/opt/ml/model/metadata.json")
+    assert layer.files == tuple(f"/{name}" for name in served)
 
 
 def test_a_file_that_differs_from_its_recorded_digest_is_refused_and_nothing_left(model_dir, tmp_path):
     files = model_layer_files(model_dir)
     wrong = [LayerFile(f"{MODEL_PATH}/{f.name}", f.path, "0" * 64 if f.sha256 else None) for f in files]
-    with pytest.raises(DataError, match=r"refusing .*forest\.npz: its sha256 is [0-9a-f]{64}, but metadata.json"):
+    with pytest.raises(DataError, match=r"refusing .*forest\.[a-z_]+\.npy: its sha256 is [0-9a-f]{64}, but metadata.json"):
         build_layer(wrong, tmp_path / "layer.tar.gz")
     assert not (tmp_path / "layer.tar.gz").exists()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import types
@@ -89,10 +90,14 @@ def serve(inf, model, body, content_type, accept="application/json"):
 
 def test_metadata_and_layout(model, model_dir, src_modules):
     meta = model.metadata
-    assert meta["forest_file"] == "forest.npz" and meta["forest_format"] == "greenlight-forest/1"
+    assert meta["forest_file"] == "forest.json" and meta["forest_format"] == "greenlight-forest/2"
     assert meta["forest"]["trees"] == 20
     assert len(meta["forest_sha256"]) == 64
-    assert model.predictor_name == "greenlight-forest/1"
+    assert model.predictor_name == "greenlight-forest/2"
+    # metadata.json names every forest file with its sha256 (the image's model layer is taken from them)
+    arrays = sorted(p.name for p in model_dir.glob("forest.*.npy"))
+    assert sorted(meta["forest_files"]) == arrays and len(arrays) >= 7
+    assert all(src_modules.train.sha256_of(model_dir / name) == digest for name, digest in meta["forest_files"].items())
     assert sorted(p.name for p in (model_dir / "code").iterdir()) == sorted(src_modules.train.SERVING_CODE)
 
 
@@ -281,13 +286,16 @@ def copy_model(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("victim", ["forest.npz", "model.joblib"])
-def test_tampered_model_file_is_refused(inf, model_dir, tmp_path, victim):
+@pytest.mark.parametrize(("victim", "served_by"), [("forest.json", "forest"), ("forest.threshold.npy", "forest"),
+                                                   ("forest.child.npy", "forest"), ("model.joblib", "joblib")])
+def test_tampered_model_file_is_refused(inf, model_dir, tmp_path, victim, served_by):
     bad = copy_model(model_dir, tmp_path / "m")
+    if served_by == "joblib":  # model.joblib is read (and checked) only when there is no forest
+        (bad / "forest.json").unlink()
     data = bytearray((bad / victim).read_bytes())
     data[len(data) // 2] ^= 0x01
     (bad / victim).write_bytes(bytes(data))
-    with pytest.raises(inf.ModelIntegrityError, match=f"refusing {victim}: its sha256 is"):
+    with pytest.raises(inf.ModelIntegrityError, match=f"refusing {re.escape(victim)}: its sha256 is"):
         inf.model_fn(str(bad))
 
 
@@ -302,7 +310,7 @@ def test_forest_format_mismatch_is_refused(inf, model_dir, tmp_path):
 def test_joblib_fallback_needs_the_same_scikit_learn(inf, model_dir, tmp_path, reference):
     # GIVEN a model directory without a forest file (served by model.joblib through scikit-learn)
     old = copy_model(model_dir, tmp_path / "m")
-    (old / "forest.npz").unlink()
+    (old / "forest.json").unlink()
     meta = json.loads((old / "metadata.json").read_text())
     model = inf.model_fn(str(old))
     assert model.predictor_name == "scikit-learn"
@@ -412,11 +420,17 @@ def test_a_bad_limit_setting_falls_back_to_the_default(inf, monkeypatch, raw):
     assert inf.max_payload_bytes(6 * 1024 * 1024) == 6 * 1024 * 1024
 
 
+def src_cpus(inf) -> int:
+    return inf.compact_forest.available_cpus()
+
+
 def test_predict_threads_setting(inf, model_dir, monkeypatch, caplog):
     monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", "3")
     assert inf.model_fn(str(model_dir)).predictor.threads == 3
+    monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", "auto")
+    assert inf.model_fn(str(model_dir)).predictor.threads == src_cpus(inf)
     monkeypatch.delenv("GREENLIGHT_PREDICT_THREADS")
-    assert inf.predict_threads() is None
+    assert inf.predict_threads() is None and inf.model_fn(str(model_dir)).predictor.threads == 1
     for raw in ("two", "0", "-1"):
         monkeypatch.setenv("GREENLIGHT_PREDICT_THREADS", raw)
         with caplog.at_level("WARNING"):

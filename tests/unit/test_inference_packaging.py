@@ -140,6 +140,10 @@ def test_image_layout_serves_a_function_url_event(tmp_path):
     from deploy.image.model_files import stage_model_files
 
     stage_model_files(tmp_path / "trained", model)  # what `docker build` of the model stage copies
+    # the layer holds metadata.json, the forest's manifest and every array it lists; not the pickle
+    manifest = json.loads((tmp_path / "trained" / "forest.json").read_text())
+    assert sorted(p.name for p in model.iterdir()) == sorted(
+        ["metadata.json", "forest.json", *(a["file"] for a in manifest["arrays"].values())])
     event = (ROOT / "tests" / "events" / "lambda_url_predict_json.json").read_text()
     script = f"""
 import json, sys

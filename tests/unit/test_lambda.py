@@ -70,7 +70,7 @@ def test_health_route_reports_the_model(lam, model_dir):
     status, _, body = invoke(lam, "lambda_url_health.json")
     meta = json.loads((model_dir / "metadata.json").read_text())
     assert status == 200
-    assert body["status"] == "ok" and body["predictor"] == "greenlight-forest/1"
+    assert body["status"] == "ok" and body["predictor"] == "greenlight-forest/2"
     assert body["model_sha256"] == meta["model_sha256"] and body["forest_sha256"] == meta["forest_sha256"]
     assert body["feature_names"] == meta["feature_names"]
 
@@ -144,14 +144,14 @@ def test_tampered_model_is_503_with_the_reason(lam, model_dir, tmp_path, monkeyp
 
     bad = tmp_path / "model"
     shutil.copytree(model_dir, bad)
-    data = bytearray((bad / "forest.npz").read_bytes())
+    data = bytearray((bad / "forest.value.npy").read_bytes())
     data[100] ^= 0xFF
-    (bad / "forest.npz").write_bytes(bytes(data))
+    (bad / "forest.value.npy").write_bytes(bytes(data))
     monkeypatch.setenv("GREENLIGHT_MODEL_DIR", str(bad))
     for name in ("lambda_url_health.json", "lambda_url_predict_json.json"):
         status, _, body = invoke(lam, name)
         assert (status, body["error"]) == (503, "model_unavailable")
-        assert "refusing forest.npz" in body["message"]
+        assert "refusing forest.value.npy" in body["message"]
 
 
 def test_model_dir_resolution(lam, tmp_path):

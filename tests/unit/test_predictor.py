@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
+import mmap
 import threading
 from pathlib import Path
 
@@ -12,18 +11,21 @@ import pytest
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.ensemble import RandomForestRegressor
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from tests.conftest import imported_src_modules
+
+LAYOUTS = [True, False]  # with the row layout (small forests), and without (one row: the row walk)
 
 
 @pytest.fixture(scope="module")
-def cf():
-    """src/compact_forest.py imported by bare name, as the containers do; forgotten afterwards."""
-    sys.path.insert(0, str(SRC))
-    try:
-        yield importlib.import_module("compact_forest")
-    finally:
-        sys.path.remove(str(SRC))
-        sys.modules.pop("compact_forest", None)
+def mods():
+    """src/ modules imported by bare name, as the containers do; forgotten afterwards."""
+    with imported_src_modules(("compact_forest", "forest_files", "forest_rows", "forest_export")) as modules:
+        yield modules
+
+
+@pytest.fixture(scope="module")
+def cf(mods):
+    return mods.compact_forest
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +36,10 @@ def diabetes():
     return model, X
 
 
-def export_and_load(cf, model, tmp_path: Path):
-    path = tmp_path / "forest.npz"
-    summary = cf.export_forest(model, path)
-    return cf.CompactForest.load(path), summary
+def export_and_load(mods, model, tmp_path: Path, row_layout: bool | None = None, name: str = "forest"):
+    directory = tmp_path / name
+    manifest = mods.forest_export.export_forest(model, directory, row_layout=row_layout)
+    return mods.compact_forest.CompactForest.load(directory), manifest
 
 
 def assert_bit_identical(expected: np.ndarray, actual: np.ndarray) -> None:
@@ -48,49 +50,75 @@ def assert_bit_identical(expected: np.ndarray, actual: np.ndarray) -> None:
                                   f"{expected[mismatched[:5]]} vs {actual[mismatched[:5]]}")
 
 
-def test_export_summary_and_format(cf, diabetes, tmp_path):
+def assert_every_evaluator(forest, expected: np.ndarray, X: np.ndarray, row_limit: int = 2_000) -> None:
+    ways = forest.predict_each_way(X, row_limit=row_limit)
+    assert tuple(ways) == forest.evaluators
+    for name, got in ways.items():
+        assert_bit_identical(expected[:got.size], got)
+        assert got.size == min(row_limit, len(X)) if name in ("row_layout", "row_walk") else len(X)
+    singles = np.array([forest.predict_row(x) for x in X[:row_limit].astype(np.float32)])
+    assert_bit_identical(expected[:singles.size], singles)
+
+
+def mapped(array: np.ndarray) -> bool:
+    """Whether the array's memory is a file mapping (not a copy)."""
+    while array is not None and not isinstance(array, mmap.mmap):
+        array = getattr(array, "base", None)
+    return array is not None
+
+
+def test_export_files_and_manifest(mods, cf, diabetes, tmp_path):
     model, _ = diabetes
-    forest, summary = export_and_load(cf, model, tmp_path)
-    assert summary == {"format": "greenlight-forest/1", "trees": 100,
-                       "nodes": sum(e.tree_.node_count for e in model.estimators_),
-                       "max_depth": max(e.tree_.max_depth for e in model.estimators_)}
-    assert (forest.n_trees, forest.n_features, forest.max_depth) == (100, 10, summary["max_depth"])
+    forest, manifest = export_and_load(mods, model, tmp_path)
+    nodes = sum(e.tree_.node_count for e in model.estimators_)
+    assert {k: manifest[k] for k in ("format", "trees", "nodes", "max_depth", "n_features", "row_layout")} == {
+        "format": "greenlight-forest/2", "trees": 100, "nodes": nodes,
+        "max_depth": max(e.tree_.max_depth for e in model.estimators_), "n_features": 10, "row_layout": True}
+    # every file written is listed, named forest.*, and the arrays are .npy files in serving's dtypes
+    written = sorted(p.name for p in (tmp_path / "forest").iterdir())
+    assert written == sorted(manifest["files"]) and all(name.startswith("forest.") for name in written)
+    assert manifest["bytes"] == sum(np.load(tmp_path / "forest" / s["file"]).nbytes for s in manifest["arrays"].values())
+    dtypes = {name: spec["dtype"] for name, spec in manifest["arrays"].items()}
+    assert (dtypes["threshold"], dtypes["value"], dtypes["feature"], dtypes["child"]) == ("<f4", "<f8", "<i8", "<i8")
+    assert (forest.n_trees, forest.n_features, forest.n_nodes) == (100, 10, nodes)
+    # loading maps the files: no copy of the node arrays is made
+    assert all(mapped(a) for a in (forest._feat, forest._thr, forest._child, forest._value, forest._nan_right))
 
 
-def test_diabetes_parity_every_path(cf, diabetes, tmp_path, monkeypatch):
+def test_row_layout_is_stored_where_it_is_faster(mods, diabetes, tmp_path):
+    rows = mods.forest_rows.RowLayout
+    assert rows.pays(50_000, 10, 20) and not rows.pays(4_400_000, 10, 32) and not rows.pays(400_000, 40, 27)
+    model, _ = diabetes
+    assert export_and_load(mods, model, tmp_path, None)[0].evaluators == (
+        "row_layout", "row_walk", "all_trees", "tree_by_tree")
+    assert export_and_load(mods, model, tmp_path, False, "plain")[0].evaluators == (
+        "row_walk", "all_trees", "tree_by_tree")
+
+
+@pytest.mark.parametrize("row_layout", LAYOUTS)
+def test_diabetes_parity_every_path(mods, cf, diabetes, tmp_path, monkeypatch, row_layout):
     # GIVEN the research model (100 trees on the diabetes data) and its compact export
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path, row_layout)
     expected = model.predict(X)
-    # WHEN predicting as a batch (all trees together; one tree at a time), row by row, and as a small batch
-    monkeypatch.setattr(cf, "SMALL_BATCH_ROWS", 0)
-    pairs = forest.predict(X)
+    # WHEN predicting through every evaluator, and through predict at the batch sizes that pick them
+    assert_every_evaluator(forest, expected, X)
+    small = forest.predict(X[:20])
+    one = np.concatenate([forest.predict(x) for x in X[:30]])
     monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 0)
     levels = forest.predict(X)
-    rows = np.array([forest.predict_row(x) for x in X.astype(np.float32)])
-    monkeypatch.setattr(cf, "SMALL_BATCH_ROWS", 64)
-    small = forest.predict(X[:64])
     # THEN every path is bit-identical to scikit-learn
-    assert_bit_identical(expected, pairs)
+    assert_bit_identical(expected[:20], small)
+    assert_bit_identical(expected[:30], one)
     assert_bit_identical(expected, levels)
-    assert_bit_identical(expected, rows)
-    assert_bit_identical(expected[:64], small)
 
 
-def test_level_traversal_serves_single_rows_of_big_forests(cf, diabetes, tmp_path, monkeypatch):
-    model, X = diabetes
-    monkeypatch.setattr(cf, "SINGLE_ROW_LAYOUT_MAX_NODES", 10)  # as for a forest too big for the row layout
-    forest, _ = export_and_load(cf, model, tmp_path)
-    assert forest._single is None
-    assert_bit_identical(model.predict(X[:20]), np.array([forest.predict_row(x) for x in X[:20].astype(np.float32)]))
-    assert_bit_identical(model.predict(X[:20]), forest.predict(X[:20]))
-
-
-def test_values_at_thresholds_follow_float32_comparison(cf, diabetes, tmp_path):
+@pytest.mark.parametrize("row_layout", LAYOUTS)
+def test_values_at_thresholds_follow_float32_comparison(mods, diabetes, tmp_path, row_layout):
     # GIVEN rows whose values sit on, just below and just above the float32 image of split thresholds,
     # and float64 values that only collapse onto a threshold once cast to float32
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path, row_layout)
     tree = model.estimators_[0].tree_
     internal = np.flatnonzero(tree.children_left >= 0)[:200]
     rows = []
@@ -103,28 +131,28 @@ def test_values_at_thresholds_follow_float32_comparison(cf, diabetes, tmp_path):
             row[tree.feature[node]] = v
             rows.append(row)
     rows = np.array(rows)
-    # THEN the compact forest agrees with scikit-learn on every one
-    assert_bit_identical(model.predict(rows), forest.predict(rows))
-    assert_bit_identical(model.predict(rows[:50]), np.array([forest.predict_row(r) for r in rows[:50].astype(np.float32)]))
+    # THEN the compact forest agrees with scikit-learn on every one, through every evaluator
+    assert_every_evaluator(forest, model.predict(rows), rows, row_limit=300)
 
 
-def test_sum_order_matches_the_forest_loop(cf, tmp_path):
+@pytest.mark.parametrize("row_layout", LAYOUTS)
+def test_sum_order_matches_the_forest_loop(mods, tmp_path, row_layout):
     # GIVEN a forest whose leaf values span magnitudes, where the order of additions changes the last bit
     rng = np.random.default_rng(1)
     X = rng.normal(size=(400, 5))
     y = np.exp(rng.normal(scale=6, size=400)) * rng.choice([-1, 1], size=400)
     model = RandomForestRegressor(n_estimators=60, random_state=0, n_jobs=1).fit(X, y)
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path, row_layout)
     expected = model.predict(X)
     per_tree = np.stack([e.predict(X.astype(np.float32)) for e in model.estimators_])
     # (a pairwise sum, what np.sum does along a contiguous axis, differs in some rows: the test can tell)
     assert (np.sum(per_tree.T.copy(), axis=1) / 60 != expected).any()
     # THEN the compact forest's tree-by-tree sum is exactly scikit-learn's
-    assert_bit_identical(expected, forest.predict(X))
-    assert_bit_identical(expected, np.array([forest.predict_row(x) for x in X.astype(np.float32)]))
+    assert_every_evaluator(forest, expected, X)
 
 
-def test_missing_values_follow_missing_go_to_left(cf, tmp_path):
+@pytest.mark.parametrize("row_layout", LAYOUTS)
+def test_missing_values_follow_missing_go_to_left(mods, tmp_path, row_layout):
     # GIVEN a forest trained on data with NaN (scikit-learn routes NaN by missing_go_to_left)
     rng = np.random.default_rng(2)
     X = rng.normal(size=(600, 6))
@@ -132,47 +160,46 @@ def test_missing_values_follow_missing_go_to_left(cf, tmp_path):
     X[rng.random(X.shape) < 0.2] = np.nan
     y = y + np.isnan(X[:, 2]) * 4.0
     model = RandomForestRegressor(n_estimators=30, random_state=0, n_jobs=1).fit(X, y)
-    forest, _ = export_and_load(cf, model, tmp_path)
-    assert forest.has_missing_routing
+    forest, _ = export_and_load(mods, model, tmp_path, row_layout)
+    sends_nan = np.concatenate([e.tree_.missing_go_to_left[e.tree_.children_left >= 0] for e in model.estimators_])
+    assert sends_nan.any() and not sends_nan.all()  # NaN goes left at some nodes and right at others
     # WHEN predicting rows with NaN in any feature, and rows without
     X_test = rng.normal(size=(300, 6))
     X_test[rng.random(X_test.shape) < 0.3] = np.nan
-    expected = model.predict(X_test)
-    # THEN both paths match scikit-learn, NaN included
-    assert_bit_identical(expected, forest.predict(X_test))
-    assert_bit_identical(expected, np.array([forest.predict_row(x) for x in X_test.astype(np.float32)]))
+    # THEN every evaluator matches scikit-learn, NaN included
+    assert_every_evaluator(forest, model.predict(X_test), X_test)
 
 
-def test_nan_into_a_forest_trained_without_it_routes_like_sklearn(cf, diabetes, tmp_path):
+@pytest.mark.parametrize("row_layout", LAYOUTS)
+def test_nan_into_a_forest_trained_without_it_routes_like_sklearn(mods, diabetes, tmp_path, row_layout):
     # scikit-learn 1.9 predicts NaN even for a forest fitted without it (by missing_go_to_left); serving
     # refuses such rows, but the predictor itself must still agree
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path, row_layout)
     rows = X[:80].copy()
     rows[np.arange(80), np.arange(80) % 10] = np.nan
-    assert_bit_identical(model.predict(rows), forest.predict(rows))
-    assert_bit_identical(model.predict(rows), np.array([forest.predict_row(r) for r in rows.astype(np.float32)]))
+    assert_every_evaluator(forest, model.predict(rows), rows)
 
 
-def test_stumps_and_single_leaf_trees(cf, tmp_path):
+@pytest.mark.parametrize("row_layout", LAYOUTS)
+def test_stumps_and_single_leaf_trees(mods, tmp_path, row_layout):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(50, 3))
     constant = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, np.full(50, 2.5))
-    forest, summary = export_and_load(cf, constant, tmp_path)
-    assert summary["max_depth"] == 0
-    assert_bit_identical(constant.predict(X), forest.predict(X))
-    assert_bit_identical(constant.predict(X[:3]), np.array([forest.predict_row(r) for r in X[:3].astype(np.float32)]))
+    forest, manifest = export_and_load(mods, constant, tmp_path, row_layout)
+    assert manifest["max_depth"] == 0
+    assert_every_evaluator(forest, constant.predict(X), X)
     stumps = RandomForestRegressor(n_estimators=7, max_depth=1, random_state=0).fit(X, X[:, 0])
-    forest, _ = export_and_load(cf, stumps, tmp_path)
-    assert_bit_identical(stumps.predict(X), forest.predict(X))
+    forest, _ = export_and_load(mods, stumps, tmp_path, row_layout, "stumps")
+    assert_every_evaluator(forest, stumps.predict(X), X)
 
 
 @pytest.mark.parametrize("evaluator", ["pairs", "levels"])
-def test_batch_evaluators_agree_for_any_chunking_and_thread_count(cf, diabetes, tmp_path, monkeypatch, evaluator):
+def test_batch_evaluators_agree_for_any_chunking_and_thread_count(mods, cf, diabetes, tmp_path, monkeypatch, evaluator):
     # GIVEN the diabetes forest, a 6,000-row batch with noise and some NaN, and tiny chunks so that
     # both batch evaluators cut it into many chunks and several worker threads share them
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path)
     rng = np.random.default_rng(4)
     rows = X[rng.integers(len(X), size=6_000)] + rng.normal(0, 0.01, size=(6_000, X.shape[1]))
     with_nan = rows.copy()
@@ -180,6 +207,7 @@ def test_batch_evaluators_agree_for_any_chunking_and_thread_count(cf, diabetes, 
     monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 10**9 if evaluator == "pairs" else 0)
     monkeypatch.setattr(cf, "PAIRS_CHUNK", 100 * 170)  # 170 rows per all-trees chunk
     monkeypatch.setattr(cf, "CHUNK_ROWS", 700)
+    monkeypatch.setattr(cf, "THREADED_CHUNK_ROWS", 700)
     monkeypatch.setattr(cf, "MIN_ROWS_PER_THREAD", 500)
     worker_threads = set()
     chunk_fn = "_sum_pairs" if evaluator == "pairs" else "_sum_chunk"
@@ -201,11 +229,41 @@ def test_batch_evaluators_agree_for_any_chunking_and_thread_count(cf, diabetes, 
         assert len(worker_threads) == threads, worker_threads
 
 
-def test_thread_count_defaults_to_the_cpus_the_process_may_use(cf, diabetes, tmp_path, monkeypatch):
+@pytest.mark.parametrize("min_done", [0.0, 1.0])
+def test_rows_leaving_a_large_batch_early_change_no_prediction(mods, cf, tmp_path, monkeypatch, min_done):
+    # GIVEN a forest trained with NaN (some splits have threshold +inf: not leaves) and fully grown trees,
+    # and rows on a leaf leaving the arrays at every check (0.0) or never (1.0)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3_000, 6))
+    y = X[:, 0] * 3 + X[:, 1] ** 2
+    X[rng.random(X.shape) < 0.1] = np.nan
+    model = RandomForestRegressor(n_estimators=12, random_state=0, n_jobs=1).fit(X, y)
+    forest, _ = export_and_load(mods, model, tmp_path, False)
+    monkeypatch.setattr(cf, "COMPACT_MIN_DONE", min_done)
+    X_test = rng.normal(size=(5_000, 6))
+    X_test[rng.random(X_test.shape) < 0.05] = np.nan
+    # THEN the large-batch evaluator matches scikit-learn either way
+    assert_bit_identical(model.predict(X_test), forest.predict_each_way(X_test)["tree_by_tree"])
+    assert forest._compacting == [min_done < 1.0] * 12  # a tree where too few rows were done stops checking
+
+
+def test_depth_limited_trees_stop_checking_for_finished_rows(mods, tmp_path):
+    X, y = make_regression(n_samples=4_000, n_features=8, random_state=0)
+    model = RandomForestRegressor(n_estimators=6, max_depth=6, random_state=0, n_jobs=1).fit(X, y)
+    forest, _ = export_and_load(mods, model, tmp_path)
+    assert_bit_identical(model.predict(X), forest.predict_each_way(X)["tree_by_tree"])
+    assert not any(forest._compacting)  # nearly every row walks to the bottom: checking did not pay
+
+
+def test_thread_count_defaults_to_one(mods, cf, diabetes, tmp_path, monkeypatch):
     model, _ = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
-    assert forest.threads == cf.available_cpus() >= 1
-    assert cf.CompactForest.load(tmp_path / "forest.npz", threads=3).threads == 3
+    forest, _ = export_and_load(mods, model, tmp_path)
+    assert forest.threads == 1 and cf.available_cpus() >= 1
+    assert cf.CompactForest.load(tmp_path / "forest", threads=3).threads == 3
+    forest.threads = 2
+    assert forest.threads == 2
+    forest.threads = None
+    assert forest.threads == 1
     monkeypatch.setattr(cf, "cgroup_cpu_quota", lambda: 1)
     assert cf.available_cpus() == 1
 
@@ -224,73 +282,93 @@ def test_cgroup_cpu_quota(cf, tmp_path, files, expected):
     assert cf.cgroup_cpu_quota(str(tmp_path)) == expected
 
 
-def test_row_state_is_per_thread(cf, diabetes, tmp_path):
+def test_row_state_is_per_thread(mods, diabetes, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path)
     X32 = X.astype(np.float32)
     with ThreadPoolExecutor(4) as pool:
         got = np.array(list(pool.map(forest.predict_row, list(X32) * 3)))
     assert_bit_identical(np.tile(model.predict(X), 3), got)
 
 
-def test_bad_files_are_refused(cf, diabetes, tmp_path):
-    model, _ = diabetes
-    path = tmp_path / "forest.npz"
-    cf.export_forest(model, path)
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    np.savez(tmp_path / "old.npz", **{**arrays, "format": np.array("greenlight-forest/0")})
-    with pytest.raises(cf.ForestFormatError, match="not supported"):
-        cf.CompactForest.load(tmp_path / "old.npz")
-    np.savez(tmp_path / "short.npz", **{k: v for k, v in arrays.items() if k != "value"})
-    with pytest.raises(cf.ForestFormatError, match="lacks arrays"):
-        cf.CompactForest.load(tmp_path / "short.npz")
-    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
-    with pytest.raises(cf.ForestFormatError):
-        cf.CompactForest.load(tmp_path / "junk.npz")
-    np.savez(tmp_path / "wild.npz", **{**arrays, "feature": arrays["feature"] + 50})
-    with pytest.raises(cf.ForestFormatError, match="outside"):
-        cf.CompactForest.load(tmp_path / "wild.npz")
-
-
-def test_no_rows_give_no_predictions(cf, diabetes, tmp_path, monkeypatch):
+def test_no_rows_give_no_predictions(mods, diabetes, tmp_path):
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
     empty = np.empty((0, X.shape[1]))
-    assert forest.predict(empty).shape == (0,)
-    assert {name: got.shape for name, got in forest.predict_each_way(empty).items()} == {
-        "row_by_row": (0,), "all_trees": (0,), "tree_by_tree": (0,)}
-    monkeypatch.setattr(cf, "SINGLE_ROW_LAYOUT_MAX_NODES", 0)
-    assert cf.CompactForest.load(tmp_path / "forest.npz").predict(empty).shape == (0,)
+    for row_layout in LAYOUTS:
+        forest, _ = export_and_load(mods, model, tmp_path, row_layout, f"f{row_layout}")
+        assert forest.predict(empty).shape == (0,)
+        assert {name: got.shape for name, got in forest.predict_each_way(empty).items()} == {
+            name: (0,) for name in forest.evaluators}
 
 
-def test_wrong_width_is_a_value_error(cf, diabetes, tmp_path):
+def test_wrong_width_is_a_value_error(mods, diabetes, tmp_path):
     model, X = diabetes
-    forest, _ = export_and_load(cf, model, tmp_path)
+    forest, _ = export_and_load(mods, model, tmp_path)
     with pytest.raises(ValueError, match="expected"):
         forest.predict(X[:, :9])
 
 
 @pytest.mark.slow
-def test_parity_on_a_large_deep_forest(cf, tmp_path, monkeypatch):
+def test_parity_on_a_large_deep_forest(mods, cf, tmp_path, monkeypatch):
     # GIVEN a forest of deep trees on 100,000 rows x 20 features (fewer trees than production, same depth)
     X, y = make_regression(n_samples=100_000, n_features=20, noise=10.0, random_state=0)
     model = RandomForestRegressor(n_estimators=4, random_state=0, n_jobs=-1).fit(X, y)
     model.set_params(n_jobs=1)
-    forest, summary = export_and_load(cf, model, tmp_path)
-    assert summary["max_depth"] >= 30
+    forest, manifest = export_and_load(mods, model, tmp_path)
+    assert manifest["max_depth"] >= 30 and not manifest["row_layout"]  # too big for the row layout to pay
     X_test, _ = make_regression(n_samples=20_000, n_features=20, noise=10.0, random_state=1)
     expected = model.predict(X_test)
-    # THEN both batch evaluators (several chunks each) and the single-row path agree with scikit-learn
+    # THEN every evaluator (several chunks each for the batch ones) agrees with scikit-learn
+    assert_every_evaluator(forest, expected, X_test, row_limit=300)
     assert_bit_identical(expected, forest.predict(X_test))
     monkeypatch.setattr(cf, "LEVELS_MIN_ROWS", 0)
     assert_bit_identical(expected, forest.predict(X_test))
-    singles = np.array([forest.predict_row(x) for x in X_test[:300].astype(np.float32)])
-    assert_bit_identical(expected[:300], singles)
-    # AND with the row layout switched off (how forests above its node limit serve single rows)
-    monkeypatch.setattr(cf, "SINGLE_ROW_LAYOUT_MAX_NODES", 0)
-    big = cf.CompactForest.load(tmp_path / "forest.npz")
-    assert big._single is None
-    assert_bit_identical(expected[:50], np.array([big.predict_row(x) for x in X_test[:50].astype(np.float32)]))
+    # AND with the row layout forced on (what a smaller forest of such trees would serve single rows with)
+    rows, _ = export_and_load(mods, model, tmp_path, True, "rows")
+    assert_bit_identical(expected[:300], np.array([rows.predict_row(x) for x in X_test[:300].astype(np.float32)]))
+
+
+def generated(rows: int, features: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Data as the serving benchmark generates it: standard normal features, a linear target plus noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, features))
+    return X, X @ rng.uniform(-10, 10, features) + rng.normal(0, 1, rows)
+
+
+def assert_parity_at_size(mods, model, tmp_path, X_test: np.ndarray) -> dict:
+    forest, manifest = export_and_load(mods, model, tmp_path)
+    expected = model.predict(X_test)
+    assert_every_evaluator(forest, expected, X_test, row_limit=300)
+    assert_bit_identical(expected, forest.predict(X_test))  # threads, as served
+    with_nan = X_test[:2_000].copy()
+    with_nan[np.random.default_rng(1).random(with_nan.shape) < 0.1] = np.nan
+    assert_every_evaluator(forest, model.predict(with_nan), with_nan, row_limit=300)
+    return manifest
+
+
+@pytest.mark.slow
+def test_parity_at_the_size_of_a_50k_row_csv(mods, tmp_path):
+    # GIVEN the benchmark's second size: default hyperparameters (100 fully grown trees) on the 35,000
+    # training rows of a generated 50,000 x 10 CSV: about 4.4 million nodes, too big for the row layout
+    X, y = generated(50_000, 10)
+    model = RandomForestRegressor(n_estimators=100, random_state=0, n_jobs=-1).fit(X[:35_000], y[:35_000])
+    model.set_params(n_jobs=None)
+    # THEN every evaluator, threads included, and NaN rows agree with scikit-learn bit for bit
+    manifest = assert_parity_at_size(mods, model, tmp_path, X[35_000:45_000])
+    assert manifest["nodes"] > 4_000_000 and not manifest["row_layout"]
+    # big forests store the narrowest index types: 19 bytes a node
+    assert (manifest["arrays"]["feature"]["dtype"], manifest["arrays"]["child"]["dtype"]) == ("<i2", "<i4")
+    assert manifest["bytes"] < 19.01 * manifest["nodes"]
+
+
+@pytest.mark.slow
+def test_parity_on_a_wide_shallow_forest(mods, tmp_path):
+    # GIVEN a stand-in for the benchmark's third size (500 trees, MaxDepth=12, 200,000 x 20): the same
+    # shape of forest, many depth-limited trees on 20 features, on fewer rows and trees
+    X, y = generated(25_000, 20, seed=1)
+    model = RandomForestRegressor(n_estimators=100, max_depth=12, random_state=0, n_jobs=-1).fit(X[:15_000], y[:15_000])
+    model.set_params(n_jobs=None)
+    manifest = assert_parity_at_size(mods, model, tmp_path, X[15_000:])
+    assert manifest["max_depth"] == 12 and not manifest["row_layout"]

@@ -40,9 +40,9 @@ def test_parity_is_recorded_in_evaluation_json(trained, tmp_path):
     parity = report["predictor_parity"]
     rows = report["test_rows"]
     exact = {"bit_identical": True, "mismatched_rows": 0, "max_abs_diff": 0.0, "max_rel_diff": 0.0}
-    assert parity == {"checked": True, "predictor": "greenlight-forest/1", "rows": rows, **exact,
+    assert parity == {"checked": True, "predictor": "greenlight-forest/2", "rows": rows, **exact,
                       "evaluators": {name: {"rows": rows, **exact}
-                                     for name in ("row_by_row", "all_trees", "tree_by_tree")}}
+                                     for name in ("row_layout", "row_walk", "all_trees", "tree_by_tree")}}
     assert "bit-identical" in done.stdout
 
 
@@ -59,12 +59,14 @@ def test_parity_is_checked_inside_model_tar_gz(trained, tmp_path):
     assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["predictor_parity"]["bit_identical"]
 
 
-DRIFTS = {  # one evaluator off by one part in 1e15; the others untouched
-    "all_trees": ("leaf_values = self._value.take(node).reshape(self.n_trees, k)",
+DRIFTS = {  # one evaluator off by one part in 1e15 (module, code, drifted code); the others untouched
+    "all_trees": ("compact_forest.py", "leaf_values = self._value.take(node).reshape(self.n_trees, k)",
                   "leaf_values = self._value.take(node).reshape(self.n_trees, k) * (1 + 1e-15)"),
-    "tree_by_tree": ('            take(value, node, out=leafv, mode="clip")\n',
+    "tree_by_tree": ("compact_forest.py", '            take(value, node, out=leafv, mode="clip")\n',
                      '            take(value, node, out=leafv, mode="clip")\n            leafv *= 1 + 1e-15\n'),
-    "row_by_row": ("return float(_accumulate(self._value.take(node))[-1]) + 0.0",
+    "row_walk": ("compact_forest.py", "return float(_accumulate(self._value.take(node))[-1]) + 0.0",
+                 "return float(_accumulate(self._value.take(node))[-1]) * (1 + 1e-15) + 0.0"),
+    "row_layout": ("forest_rows.py", "return float(_accumulate(self._value.take(node))[-1]) + 0.0",
                    "return float(_accumulate(self._value.take(node))[-1]) * (1 + 1e-15) + 0.0"),
 }
 
@@ -76,9 +78,9 @@ def test_a_predictor_that_drifts_fails_the_step(trained, tmp_path, evaluator):
 
     model = tmp_path / "model"
     shutil.copytree(trained / "model", model)
-    code = model / "code" / "compact_forest.py"
+    module, old, new = DRIFTS[evaluator]
+    code = model / "code" / module
     text = code.read_text()
-    old, new = DRIFTS[evaluator]
     assert text.count(old) == 1
     code.write_text(text.replace(old, new))
     # WHEN it is evaluated
@@ -96,12 +98,15 @@ def test_a_tampered_forest_fails_the_step(trained, tmp_path):
 
     model = tmp_path / "model"
     shutil.copytree(trained / "model", model)
-    data = bytearray((model / "forest.npz").read_bytes())
-    data[-200] ^= 0x10
-    (model / "forest.npz").write_bytes(bytes(data))
-    done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
-               "--output-dir", tmp_path / "out")
-    assert done.returncode == 1 and "forest.npz sha256" in done.stderr
+    for victim, message in (("forest.value.npy", "refusing forest.value.npy: its sha256 is"),
+                            ("forest.json", "forest.json sha256")):
+        data = bytearray((model / victim).read_bytes())
+        data[-200] ^= 0x10
+        (model / victim).write_bytes(bytes(data))
+        done = run("evaluate.py", "--model-dir", model, "--test-dir", trained / "splits" / "test",
+                   "--output-dir", tmp_path / "out")
+        assert done.returncode == 1 and message in done.stderr, done.stderr
+        assert not (tmp_path / "out" / "evaluation.json").exists()
 
 
 def test_a_model_shipping_older_serving_code_is_checked_through_predict(trained, tmp_path):
