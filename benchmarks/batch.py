@@ -242,7 +242,7 @@ def table(runs: list[dict]) -> tuple[str, dict]:
 
 
 def main() -> None:
-    from benchmarks.serving import train_default_model
+    from benchmarks.serving_models import train_default_model
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="greenlight-bench-batch-") as tmp:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import ROOT, write_section
-from benchmarks.serving import train_default_model
+from benchmarks.serving_models import train_default_model
 from deploy.image import LayerFile, RegistryClient, append_model, build_layer, model_layer_files, push_image
 from deploy.image.base_tag import base_inputs
 from deploy.image.layer import COMPRESS_LEVEL, directory_files

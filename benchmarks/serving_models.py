@@ -154,3 +154,10 @@ def clear_stale(keep: set[str]) -> None:
         for entry in CACHE.iterdir():
             if entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def train_default_model(work: Path) -> tuple[Path, list[str], list[str]]:
+    """The default (diabetes) model, trained as `greenlight run` trains it: (model dir, headerless CSV rows
+    of the test split, feature names). Other benchmarks (image, batch) start from it."""
+    trained = prepare(MODELS[0], Path(work))
+    return trained.model_dir, trained.rows, trained.features
