@@ -107,7 +107,9 @@ def main() -> None:
 
 `greenlight models approve 2` / `reject 2` against a running `greenlight endpoint serve` (default 1 s
 poll), {len(command)} transitions (v1 -> v2 and back), one client sending single-row requests throughout.
-Medians; baseline `greenlight models list` in the same run.
+Each command deploys every local target with its smoke test: the endpoint (through the running
+endpoint), the Lambda (in-process, no `lambda serve` runs here) and the batch schedule (a local transform
+of the smoke rows). Medians; baseline `greenlight models list` in the same run.
 
 | measure | median |
 |---|---|

@@ -112,7 +112,8 @@ def run_greenlight(path: Path, output: Path, home: Path) -> dict:
     env = {**os.environ, "GREENLIGHT_HOME": str(home)}
     cpu_before = _children_cpu()
     started = time.perf_counter()
-    proc = subprocess.Popen([PY, "-m", "greenlight.cli", "batch", "run", "--input", str(path), "--output", str(output)],
+    proc = subprocess.Popen([PY, "-m", "greenlight.cli", "batch", "run", "--input", str(path), "--output", str(output),
+                             "--model-version", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_tree = peak_pss = peak_single = processes = 0
     while proc.poll() is None:
