@@ -24,7 +24,8 @@ from types import ModuleType
 
 from greenlight.errors import NotFoundError
 
-__all__ = ["CODE_DIR", "ENTRY_MODULE", "LoadedModel", "import_inference_code", "load_version"]
+__all__ = ["CODE_DIR", "ENTRY_MODULE", "LoadedModel", "forget", "import_inference_code", "import_isolated",
+           "load_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,44 +78,69 @@ def _code_digest(code_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def import_isolated(code_dir: Path, entry: str, prefix: str) -> tuple[ModuleType, bool]:
+    """Import `code_dir/<entry>.py` under `<prefix>_<hash of directory and content>`, once; (module, new).
+
+    The entry imports its siblings by bare name: while it is imported, modules of those names already
+    loaded (another version's, or src/'s) are set aside and put back afterwards, `code_dir` is on
+    sys.path only during the import, and the siblings it loaded are taken out of sys.modules again (the
+    module keeps its own references), so each version gets exactly its own code. The caller checks the
+    module's interface (`new` tells it the module has not been checked yet) and may `forget` it.
+    """
+    code_dir = Path(code_dir).resolve()
+    key = f"{prefix}_{_code_digest(code_dir)[:16]}"
+    with _import_lock:
+        module = _modules.get(key)
+        if module is not None:
+            return module, False
+        path = code_dir / f"{entry}.py"
+        siblings = {p.stem for p in code_dir.glob("*.py")} - {entry}
+        set_aside = {n: sys.modules.pop(n) for n in siblings if n in sys.modules}
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        before = set(sys.modules)
+        sys.modules[key] = module  # dataclasses and pickle look classes up by module name
+        sys.path.insert(0, str(code_dir))
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(key, None)
+            raise
+        finally:
+            sys.path.remove(str(code_dir))
+            for added in set(sys.modules) - before - {key}:
+                origin = getattr(sys.modules[added], "__file__", None) or ""
+                if origin and Path(origin).resolve().is_relative_to(code_dir):
+                    del sys.modules[added]  # the module object keeps its own reference
+            sys.modules.update(set_aside)
+        _modules[key] = module
+        return module, True
+
+
+def forget(module: ModuleType) -> None:
+    """Drop a module import_isolated made (its interface check failed)."""
+    with _import_lock:
+        _modules.pop(module.__name__, None)
+        sys.modules.pop(module.__name__, None)
+
+
 def import_inference_code(code_dir: Path) -> ModuleType:
     """Import `code_dir/inference.py` under a name unique to the directory and its content (once).
 
     Raises:
         NotFoundError: there is no inference.py, or it lacks one of the four handlers.
     """
-    code_dir = Path(code_dir).resolve()
-    entry = code_dir / f"{ENTRY_MODULE}.py"
+    entry = Path(code_dir).resolve() / f"{ENTRY_MODULE}.py"
     if not entry.is_file():
-        raise NotFoundError(f"no {CODE_DIR}/{ENTRY_MODULE}.py in {code_dir.parent}: not a SageMaker model directory")
-    key = _code_digest(code_dir)
-    with _import_lock:
-        module = _modules.get(key)
-        if module is not None:
-            return module
-        name = f"greenlight_inference_{key[:16]}"
-        spec = importlib.util.spec_from_file_location(name, entry)
-        module = importlib.util.module_from_spec(spec)
-        before = set(sys.modules)
-        sys.modules[name] = module  # dataclasses and pickle look classes up by module name
-        sys.path.insert(0, str(code_dir))
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            sys.path.remove(str(code_dir))
-            for added in set(sys.modules) - before - {name}:
-                origin = getattr(sys.modules[added], "__file__", None) or ""
-                if origin and Path(origin).resolve().is_relative_to(code_dir):
-                    del sys.modules[added]  # the module object keeps its own reference
+        raise NotFoundError(f"no {CODE_DIR}/{ENTRY_MODULE}.py in {entry.parent.parent}: not a SageMaker model "
+                            "directory")
+    module, new = import_isolated(entry.parent, ENTRY_MODULE, "greenlight_inference")
+    if new:
         missing = [h for h in _HANDLERS if not callable(getattr(module, h, None))]
         if missing:
-            sys.modules.pop(name, None)
+            forget(module)
             raise NotFoundError(f"{entry} does not define {', '.join(missing)}")
-        _modules[key] = module
-        return module
+    return module
 
 
 def load_version(version: str, model_dir: Path) -> LoadedModel:

@@ -18,17 +18,14 @@ the handler's 503 `model_unavailable` with the reason.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from deploy.endpoint.loader import forget, import_isolated
 from greenlight.errors import NotFoundError
 
 __all__ = ["CODE_DIR", "HANDLER_MODULE", "LoadedFunction", "import_handler", "load_function"]
@@ -37,9 +34,6 @@ log = logging.getLogger(__name__)
 
 CODE_DIR = "code"
 HANDLER_MODULE = "lambda_function"
-
-_modules: dict[str, ModuleType] = {}
-_import_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -62,55 +56,23 @@ class LoadedFunction:
         return module.handle(event, self.model, max_bytes=max_bytes, load_error=self.load_error)
 
 
-def _digest(code_dir: Path) -> str:
-    digest = hashlib.sha256(str(code_dir).encode() + b"\0")
-    for path in sorted(code_dir.rglob("*.py")):
-        digest.update(str(path.relative_to(code_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def import_handler(code_dir: Path) -> ModuleType:
-    """Import `code_dir/lambda_function.py` with its own siblings, under a name unique to directory and content.
+    """Import `code_dir/lambda_function.py` with its own siblings, under a name unique to directory and content
+    (deploy.endpoint.loader.import_isolated, which imports inference.py the same way).
 
     Raises:
         NotFoundError: no lambda_function.py there, or it lacks `handle` or its `inference` module.
     """
-    code_dir = Path(code_dir).resolve()
-    entry = code_dir / f"{HANDLER_MODULE}.py"
+    entry = Path(code_dir).resolve() / f"{HANDLER_MODULE}.py"
     if not entry.is_file():
-        raise NotFoundError(f"no {CODE_DIR}/{HANDLER_MODULE}.py in {code_dir.parent}: this model version has no "
+        raise NotFoundError(f"no {CODE_DIR}/{HANDLER_MODULE}.py in {entry.parent.parent}: this model version has no "
                             "Lambda handler (trained by an older Greenlight?)")
-    key = _digest(code_dir)
-    with _import_lock:
-        module = _modules.get(key)
-        if module is not None:
-            return module
-        name = f"greenlight_lambda_{key[:16]}"
-        siblings = {p.stem for p in code_dir.glob("*.py")} - {HANDLER_MODULE}
-        set_aside = {n: sys.modules.pop(n) for n in siblings if n in sys.modules}
-        spec = importlib.util.spec_from_file_location(name, entry)
-        module = importlib.util.module_from_spec(spec)
-        before = set(sys.modules)
-        sys.modules[name] = module  # dataclasses and pickle look classes up by module name
-        sys.path.insert(0, str(code_dir))
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            sys.path.remove(str(code_dir))
-            for added in set(sys.modules) - before - {name}:
-                origin = getattr(sys.modules[added], "__file__", None) or ""
-                if origin and Path(origin).resolve().is_relative_to(code_dir):
-                    del sys.modules[added]  # the handler module keeps its own references
-            sys.modules.update(set_aside)
-        inference = getattr(module, "inference", None)
-        if not callable(getattr(module, "handle", None)) or not callable(getattr(inference, "model_fn", None)):
-            sys.modules.pop(name, None)
-            raise NotFoundError(f"{entry} does not define handle() over an inference module with model_fn")
-        _modules[key] = module
-        return module
+    module, new = import_isolated(entry.parent, HANDLER_MODULE, "greenlight_lambda")
+    inference = getattr(module, "inference", None)
+    if new and (not callable(getattr(module, "handle", None)) or not callable(getattr(inference, "model_fn", None))):
+        forget(module)
+        raise NotFoundError(f"{entry} does not define handle() over an inference module with model_fn")
+    return module
 
 
 def load_function(version: str, model_dir: Path, code_dir: Path | None = None) -> LoadedFunction:
