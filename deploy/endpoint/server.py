@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from deploy.endpoint.lifecycle import ServedHTTP
 from deploy.endpoint.slot import ModelSlot
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
@@ -219,64 +219,17 @@ class EndpointServer(ThreadingHTTPServer):
         logger.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-class Endpoint:
+class Endpoint(ServedHTTP):
     """The server plus its watcher thread (hot swap and idle drop every poll_seconds)."""
+
+    name = "endpoint"
 
     def __init__(self, slot: ModelSlot, host: str = "127.0.0.1", port: int = 8080, *,
                  poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES):
+        super().__init__()
         self.slot = slot
         self.poll_seconds = poll_seconds
         self.httpd = EndpointServer((host, port), slot, max_body_bytes)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._serving = False
 
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.slot.tick()
-            except Exception:  # the watcher must outlive any one bad tick
-                logger.exception("endpoint watcher step failed")
-
-    def _start_watcher(self) -> None:
-        watcher = threading.Thread(target=self._watch, name="endpoint-watcher", daemon=True)
-        watcher.start()
-        self._threads.append(watcher)
-
-    def start(self) -> "Endpoint":
-        """Serve in background threads (for tests and benchmarks)."""
-        self._start_watcher()
-        self._serving = True
-        server = threading.Thread(target=self.httpd.serve_forever, name="endpoint-http", daemon=True)
-        server.start()
-        self._threads.append(server)
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until close() or KeyboardInterrupt."""
-        self._start_watcher()
-        self._serving = True
-        try:
-            self.httpd.serve_forever()
-        finally:
-            self._serving = False
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._serving:
-            self.httpd.shutdown()
-            self._serving = False
-        self.httpd.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> "Endpoint":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def tick(self) -> None:
+        self.slot.tick()

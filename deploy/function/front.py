@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from deploy.endpoint.lifecycle import ServedHTTP
 from deploy.endpoint.slot import ModelSlot, ModelTarget
 from deploy.function.events import function_url_event, http_response
 from deploy.function.handler import load_function
@@ -64,27 +65,22 @@ class _Answer(Exception):
         self.status, self.body, self.error_type = status, body, error_type
 
 
-class FunctionFront:
+class FunctionFront(ServedHTTP):
     """The HTTP front plus one ModelSlot per function version and a watcher thread (idle drop, pruned versions)."""
+
+    name = "function-front"
 
     def __init__(self, home: Path, group: str, function: str, alias: str = "live", host: str = "127.0.0.1",
                  port: int = 0, *, idle_seconds: float = 300.0, poll_seconds: float = 1.0, retry_seconds: float = 30.0,
                  max_body_bytes: int = MAX_BODY_BYTES):
+        super().__init__()
         self.group, self.function, self.alias = group, function, alias
         self.state = StateReader(home, group, function, alias)
         self.idle_seconds, self.poll_seconds, self.retry_seconds = idle_seconds, poll_seconds, retry_seconds
         self.max_body_bytes = max_body_bytes
         self._slots: dict[int, ModelSlot] = {}
         self._slots_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._serving = False
         self.httpd = _Server((host, port), self)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- what serves -------------------------------------------------------------------------
 
@@ -135,60 +131,16 @@ class FunctionFront:
         with self._slots_lock:
             return sorted(n for n, slot in self._slots.items() if slot.current is not None)
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                existing = set(self.state().versions)
+    def tick(self) -> None:
+        """Drop idle versions; forget versions pruned from the state (none of their requests running)."""
+        existing = set(self.state().versions)
+        with self._slots_lock:
+            slots = list(self._slots.items())
+        for number, slot in slots:
+            slot.drop_if_idle()
+            if number not in existing and slot.in_flight == 0:  # pruned: forget it
                 with self._slots_lock:
-                    slots = list(self._slots.items())
-                for number, slot in slots:
-                    slot.drop_if_idle()
-                    if number not in existing and slot.in_flight == 0:  # pruned: forget it
-                        with self._slots_lock:
-                            self._slots.pop(number, None)
-            except Exception:  # the watcher must outlive any one bad step
-                log.exception("function front watcher step failed")
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    def _start_watcher(self) -> None:
-        watcher = threading.Thread(target=self._watch, name="function-front-watcher", daemon=True)
-        watcher.start()
-        self._threads.append(watcher)
-
-    def start(self) -> FunctionFront:
-        """Serve in background threads (tests)."""
-        self._start_watcher()
-        self._serving = True
-        server = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                  name="function-front-http", daemon=True)
-        server.start()
-        self._threads.append(server)
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until close() or KeyboardInterrupt."""
-        self._start_watcher()
-        self._serving = True
-        try:
-            self.httpd.serve_forever()
-        finally:
-            self._serving = False
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._serving:
-            self.httpd.shutdown()
-            self._serving = False
-        self.httpd.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FunctionFront:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+                    self._slots.pop(number, None)
 
 
 class _Server(ThreadingHTTPServer):
