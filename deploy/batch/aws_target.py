@@ -28,20 +28,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deploy.batch.aws import create_schedule, get_schedule, update_schedule
 from deploy.batch.aws_requests import (
     ModelRef,
-    ScheduleInputError,
-    model_from_schedule,
     previous_model,
-    schedule_drift,
     schedule_request,
     update_request_from,
 )
 from deploy.batch.aws_smoke import SmokeTransform, validate_request
 from deploy.batch.config import BatchConfig
+from deploy.batch.observed import observed_schedule, schedule_model
 from deploy.endpoint.aws_resources import GroupResources
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.smoke import SmokeTest
@@ -77,20 +75,14 @@ class SageMakerBatchTarget:
         self.smoke = SmokeTransform(sagemaker, s3, self.config, timeout=self.config.smoke_timeout_seconds, poll=poll,
                                     sleep=sleep, clock=clock)
 
+    @property
+    def _label(self) -> str:
+        return f"batch schedule {self.schedule}"
+
     def observe(self) -> Observed:
         schedule = get_schedule(self._scheduler, self.schedule)
-        if schedule is None:
-            return Observed(self.name, self.kind, None, False, {"schedule": self.schedule, "state": "absent"})
-        ref = self._ours(schedule)
-        drift = schedule_drift(schedule, schedule_request(self.config, ref))
-        if drift:
-            log.warning("batch schedule %s differs from the configuration (%s); the next deployment replaces it",
-                        self.schedule, ", ".join(drift))
-        return Observed(self.name, self.kind, ref.version, schedule.get("State") == "ENABLED" and not drift,
-                        {"schedule": self.schedule, "state": schedule.get("State"), "model": ref.model_name,
-                         "expression": schedule.get("ScheduleExpression"),
-                         "timezone": schedule.get("ScheduleExpressionTimezone"), "drift": drift,
-                         "input": self.config.input, "output": self.config.output})
+        return observed_schedule(self.name, self.schedule, self._label, schedule, self.config, self.group,
+                                 local=False)
 
     def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
         before = get_schedule(self._scheduler, self.schedule)
@@ -150,13 +142,9 @@ class SageMakerBatchTarget:
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _ours(self, schedule: dict[str, Any]) -> ModelRef:
+    def _ours(self, schedule: dict) -> ModelRef:
         """The version a schedule runs. Raises: ScheduleInputError if it is not this group's."""
-        ref = model_from_schedule(schedule)
-        if ref.group != self.group:
-            raise ScheduleInputError(f"batch schedule {self.schedule} runs {ref.label}, a version of another group; "
-                                     f"set batch.schedule_name to a schedule Greenlight may manage for {self.group}")
-        return ref
+        return schedule_model(schedule, self.group, self._label)
 
     def _smoke(self, ref: ModelRef, smoke: SmokeTest | None) -> str:
         if smoke is None:

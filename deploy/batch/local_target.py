@@ -30,12 +30,10 @@ from pathlib import Path
 from deploy.batch.aws_requests import (
     LOCAL_ROLE_ARN,
     ModelRef,
-    ScheduleInputError,
-    model_from_schedule,
-    schedule_drift,
     schedule_request,
 )
 from deploy.batch.config import BatchConfig
+from deploy.batch.observed import observed_schedule, schedule_model
 from deploy.batch.jobs import JobStore
 from deploy.batch.local_schedule import disable_local_schedule, put_local_schedule, read_local_schedule
 from deploy.batch.runner import BatchJobFailed, JobSpec, run_job
@@ -69,20 +67,14 @@ class LocalBatchTarget:
         self.schedule = self.config.schedule_name
         self._model_path = model_path  # s3:// URI of model.tar.gz -> local file (the artifact store)
 
+    @property
+    def _label(self) -> str:
+        return f"local batch schedule {self.schedule}"
+
     def observe(self) -> Observed:
         schedule = read_local_schedule(self.home, self.schedule)
-        if schedule is None:
-            return Observed(self.name, self.kind, None, False, {"schedule": self.schedule, "state": "absent"})
-        ref = self._ours(schedule)
-        drift = schedule_drift(schedule, schedule_request(self.config, ref, local=True))
-        if drift:
-            log.warning("local batch schedule %s differs from the configuration (%s); the next deployment "
-                        "replaces it", self.schedule, ", ".join(drift))
-        return Observed(self.name, self.kind, ref.version, schedule.get("State") == "ENABLED" and not drift,
-                        {"schedule": self.schedule, "state": schedule.get("State"), "model": ref.model_name,
-                         "expression": schedule.get("ScheduleExpression"),
-                         "timezone": schedule.get("ScheduleExpressionTimezone"), "drift": drift,
-                         "input": self.config.input, "output": self.config.output})
+        return observed_schedule(self.name, self.schedule, self._label, schedule, self.config, self.group,
+                                 local=True)
 
     def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
         before = read_local_schedule(self.home, self.schedule)
@@ -126,12 +118,7 @@ class LocalBatchTarget:
 
     def _ours(self, schedule: dict) -> ModelRef:
         """The version a schedule runs. Raises: ScheduleInputError if it is not this group's."""
-        ref = model_from_schedule(schedule)
-        if ref.group != self.group:
-            raise ScheduleInputError(f"local batch schedule {self.schedule} runs {ref.label}, a version of another "
-                                     f"group; set batch.schedule_name to a schedule Greenlight may manage for "
-                                     f"{self.group}")
-        return ref
+        return schedule_model(schedule, self.group, self._label)
 
     def _smoke(self, release: Release, model_dir: Path, smoke: SmokeTest | None) -> str:
         """The smoke rows through a local transform job of the version, compared exactly. Raises: DeploymentFailed."""
