@@ -253,8 +253,7 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     """Per target: the running version, the desired one (newest Approved), drift, warnings, the last failure."""
     settings = ws.deploy_config(config, group=group)
     reconciler = ws.reconciler(settings)
-    plan = reconciler.plan()
-    observed, unobservable = reconciler.observe()
+    plan, observed, unobservable = reconciler.survey()  # each target observed once
     saved = reconciler.status.load() or {}
     rows = []
     for step in plan.targets:

@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 
 from greenlight.errors import NotFoundError
+from greenlight.processes import pid_alive
 
 __all__ = ["MAX_LISTED_BAD_ROWS", "BadRow", "JobRecord", "JobStatus", "JobStore", "new_job_id", "now_iso"]
 
@@ -97,16 +98,6 @@ class JobRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class JobStore:
     """Job records under `root` (GREENLIGHT_HOME/batch/jobs)."""
 
@@ -130,7 +121,7 @@ class JobStore:
             record = JobRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise NotFoundError(f"no batch job {job_id!r} (greenlight batch jobs lists them)") from None
-        if record.status == JobStatus.IN_PROGRESS.value and not _alive(record.pid):
+        if record.status == JobStatus.IN_PROGRESS.value and not pid_alive(record.pid):
             record.status = JobStatus.FAILED.value
             record.failure_reason = f"the process running it (pid {record.pid}) ended without finishing it"
         return record

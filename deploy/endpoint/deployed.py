@@ -18,6 +18,7 @@ from typing import Any
 
 from deploy.endpoint.slot import ModelTarget
 from deploy.engine.local_state import deployment_dir, read_json, write_json
+from greenlight.processes import pid_alive
 
 __all__ = ["DeployedSource", "EndpointState", "ServingRecord", "read_serving", "register_serving", "state_path",
            "unregister_serving", "version_label"]
@@ -118,10 +119,6 @@ def read_serving(home: Path, group: str, target: str = "endpoint") -> ServingRec
         return None
     if not data or not isinstance(data.get("pid"), int):
         return None
-    try:
-        os.kill(data["pid"], 0)
-    except ProcessLookupError:
+    if not pid_alive(data["pid"]):
         return None
-    except PermissionError:
-        pass
     return ServingRecord(str(data["url"]), data["pid"])

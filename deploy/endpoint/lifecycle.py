@@ -1,4 +1,10 @@
-"""What the local endpoint and the local Lambda front share: an HTTP server plus a watcher thread.
+"""What the local endpoint and the local Lambda front share: the HTTP handler's plumbing, and an HTTP
+server plus a watcher thread.
+
+`ContractHandler` is the request handler's common part: HTTP/1.1 keep-alive, Nagle off on every accepted
+socket, http.server's own errors and body refusals (chunked 411, bad Content-Length 400, over the limit
+413 after draining the body) in the serving contract's JSON shape. A subclass provides
+`_send_json(status, body)`.
 
 A subclass sets `httpd` (a socketserver), `poll_seconds` and `name`, and implements `tick()` (one
 watcher step: hot swap, idle drop ...). `start()` serves in background threads (tests, notebooks),
@@ -9,12 +15,67 @@ the watcher goes on.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from typing import Self
 
-__all__ = ["ServedHTTP"]
+from src import serving_contract
+
+__all__ = ["ContractHandler", "ServedHTTP"]
 
 log = logging.getLogger(__name__)
+
+DRAIN_LIMIT = 64 * 1024 * 1024  # read (and discard) at most this much of a refused body
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 501: "method_not_allowed"}
+
+
+class ContractHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    sys_version = ""
+    timeout = 120  # seconds an idle keep-alive connection is kept
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
+        logging.getLogger(type(self).__module__).debug("%s %s", self.address_string(), format % args)
+
+    def _send_error(self, code: str, message: str, status: int | None = None) -> None:
+        """An error in the serving contract's shape, with the status its code has there (or `status`)."""
+        self._send_json(status or serving_contract.STATUS[code], serving_contract.error_body(code, message))
+
+    def send_error(self, code, message=None, explain=None) -> None:
+        """http.server's own errors (bad request line, unsupported method) in the contract's shape."""
+        self.close_connection = True
+        status = int(code)
+        self._send_error(_HTTP_ERRORS.get(status, "bad_request"), message or HTTPStatus(status).phrase, status)
+
+    def _read_body(self, limit: int) -> bytes | None:
+        """The request body, or None after answering 411/400/413 (a refused body is drained)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            self._send_error("length_required", "chunked bodies are not supported; send Content-Length")
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send_error("bad_request", "Content-Length is not a number")
+            return None
+        if length > limit:
+            remaining = min(length, DRAIN_LIMIT)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            self.close_connection = True
+            self._send_error("payload_too_large", f"the body is {length} bytes; the limit is {limit}")
+            return None
+        return self.rfile.read(length) if length else b""
 
 
 class ServedHTTP:

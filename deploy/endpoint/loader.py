@@ -46,6 +46,7 @@ class LoadedModel:
     code: ModuleType
     model: object
     load_seconds: float = field(default=0.0, compare=False)
+    takes_max_bytes: bool = field(default=False, compare=False)  # input_fn has `max_bytes` (read once, at load)
 
     def parse(self, body: bytes, content_type: str, max_bytes: int | None = None):
         """input_fn(body, content_type), with the caller's body limit where the code takes one.
@@ -53,7 +54,7 @@ class LoadedModel:
         The endpoint's --max-body-bytes must win over the serving code's own default (4 MiB);
         serving code older than the `max_bytes` parameter keeps its own limit.
         """
-        if max_bytes is not None and _takes_max_bytes(self.code.input_fn):
+        if max_bytes is not None and self.takes_max_bytes:
             return self.code.input_fn(body, content_type, max_bytes=max_bytes)
         return self.code.input_fn(body, content_type)
 
@@ -152,4 +153,4 @@ def load_version(version: str, model_dir: Path) -> LoadedModel:
     seconds = time.perf_counter() - started
     logger.info("loaded model version %s from %s in %.3f s (code module %s)", version, model_dir, seconds,
                 code.__name__)
-    return LoadedModel(version, model_dir, code, model, seconds)
+    return LoadedModel(version, model_dir, code, model, seconds, _takes_max_bytes(code.input_fn))

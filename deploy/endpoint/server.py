@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from deploy.endpoint.lifecycle import ServedHTTP
+from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
 from deploy.endpoint.slot import ModelSlot
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
@@ -36,7 +35,6 @@ VERSION_HEADER = "X-Greenlight-Model-Version"
 DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker assumes when Content-Type is missing
 DEFAULT_ACCEPT = "application/json"  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT's default
 MAX_BODY_BYTES = serving_contract.SAGEMAKER_MAX_PAYLOAD_BYTES
-_DRAIN_LIMIT = 64 * 1024 * 1024  # read (and discard) at most this much of a refused body
 
 
 def _json(payload: dict) -> bytes:
@@ -64,19 +62,9 @@ def _client_status(exc: BaseException, stage: str) -> int | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(ContractHandler):
     server_version = "greenlight-endpoint"
-    sys_version = ""
-    timeout = 120  # seconds an idle keep-alive connection is kept
     server: "EndpointServer"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
-        logger.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, status: int, body: bytes, content_type: str, version: str) -> None:
         close = self.close_connection
@@ -94,41 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, _json(payload), "application/json",
                    version if version is not None else self.server.slot.version_hint())
 
-    def _send_error(self, code: str, message: str, version: str | None = None) -> None:
-        """An error in the serving contract's shape, with the status its code has there."""
+    def _send_contract_error(self, code: str, message: str, version: str) -> None:
+        """A contract error answered with the version that was asked (not the slot's hint)."""
         self._send_json(serving_contract.STATUS[code], serving_contract.error_body(code, message), version)
-
-    def send_error(self, code, message=None, explain=None) -> None:
-        """http.server's own errors (bad request line, unsupported method) in the contract's shape."""
-        self.close_connection = True
-        status = int(code)
-        name = {404: "not_found", 405: "method_not_allowed", 501: "method_not_allowed"}.get(status, "bad_request")
-        self._send_json(status, serving_contract.error_body(name, message or HTTPStatus(status).phrase))
-
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering 411/413 (and draining the refused body)."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._send_error("length_required", "chunked bodies are not supported; send Content-Length")
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            self._send_error("bad_request", "Content-Length is not a number")
-            return None
-        limit = self.server.max_body_bytes
-        if length > limit:
-            remaining = min(length, _DRAIN_LIMIT)
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            self.close_connection = True
-            self._send_error("payload_too_large", f"the body is {length} bytes; the limit is {limit}")
-            return None
-        return self.rfile.read(length) if length else b""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]
@@ -153,14 +109,14 @@ class _Handler(BaseHTTPRequestHandler):
             logger.warning("ping: cannot ask the model source which version is current: %s", exc)
             target = None
         if target is None:
-            self._send_error("model_unavailable", "no model version is available", "none")
+            self._send_contract_error("model_unavailable", "no model version is available", "none")
             return
         self._send_json(200, {"status": "healthy", "model_version": target.version, "loaded": False},
                         target.version)
 
     def do_POST(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
-        body = self._read_body()
+        body = self._read_body(self.server.max_body_bytes)
         if body is None:
             return
         if path != "/invocations":
@@ -196,8 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
             status = _client_status(exc, stage)
             if status is None:
                 logger.exception("model version %s failed in %s stage", model.version, stage)
-                self._send_error("internal_error", f"the inference code failed ({type(exc).__name__}); see the "
-                                 "endpoint's log", model.version)
+                self._send_contract_error("internal_error", f"the inference code failed ({type(exc).__name__}); see "
+                                          "the endpoint's log", model.version)
             else:
                 self._send(status, _error_body(exc), "application/json", model.version)
             return

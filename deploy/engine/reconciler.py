@@ -120,8 +120,12 @@ class Reconciler:
 
     def plan(self) -> Plan:
         """The plan as things are now (no write call); unobservable targets are left out."""
-        observed, _ = self.observe()
-        return make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY)
+        return self.survey()[0]
+
+    def survey(self) -> tuple[Plan, list[Observed], dict[str, str]]:
+        """One read of everything (no write call): the plan, each target's observation, the unobservable."""
+        observed, failed = self.observe()
+        return make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY), observed, failed
 
     # -- reconcile ---------------------------------------------------------------------------
 
@@ -150,8 +154,8 @@ class Reconciler:
         return report
 
     def _plan_with_failures(self) -> tuple[Plan, dict[str, str]]:
-        observed, failed = self.observe()
-        return make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY), failed
+        plan, _, failed = self.survey()
+        return plan, failed
 
     def _kind(self, name: str) -> TargetKind:
         return next(t.kind for t in self.targets if t.name == name)

@@ -29,15 +29,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from deploy.endpoint.lifecycle import ServedHTTP
+from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
 from deploy.endpoint.slot import ModelSlot, ModelTarget
 from deploy.function.events import function_url_event, http_response
 from deploy.function.handler import load_function
@@ -54,7 +53,6 @@ VERSION_HEADER = "X-Greenlight-Model-Version"  # the same header as the local en
 FUNCTION_VERSION_HEADER = "X-Greenlight-Function-Version"
 MAX_BODY_BYTES = serving_contract.LAMBDA_MAX_PAYLOAD_BYTES  # Lambda's synchronous payload limit
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<function>[^/]+)/invocations")
-_DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class _Answer(Exception):
@@ -155,19 +153,9 @@ class _Server(ThreadingHTTPServer):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(ContractHandler):
     server_version = "greenlight-lambda"
-    sys_version = ""
-    timeout = 120
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
-        log.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Server: {self.server_version}",
@@ -182,41 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"Content-Type": "application/json", VERSION_HEADER: "none", **(headers or {})},
                    json.dumps(body).encode("utf-8"))
 
-    def send_error(self, code, message=None, explain=None) -> None:
-        """http.server's own errors (bad request line ...) in the serving contract's shape."""
-        self.close_connection = True
-        status = int(code)
-        name = {404: "not_found", 405: "method_not_allowed", 501: "method_not_allowed"}.get(status, "bad_request")
-        self._send_json(status, serving_contract.error_body(name, message or HTTPStatus(status).phrase))
-
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering 411/413 (a refused body is drained)."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._send_json(411, serving_contract.error_body("length_required", "send Content-Length, not chunks"))
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            self._send_json(400, serving_contract.error_body("bad_request", "Content-Length is not a number"))
-            return None
-        limit = self.server.front.max_body_bytes
-        if length > limit:
-            remaining = min(length, _DRAIN_LIMIT)
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            self.close_connection = True
-            self._send_json(413, serving_contract.error_body("payload_too_large",
-                                                             f"the body is {length} bytes; the limit is {limit}"))
-            return None
-        return self.rfile.read(length) if length else b""
-
     def _dispatch(self) -> None:
-        body = self._read_body()
+        body = self._read_body(self.server.front.max_body_bytes)
         if body is None:
             return
         path, _, query = self.path.partition("?")

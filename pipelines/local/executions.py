@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 
 from greenlight.errors import NotFoundError
+from greenlight.processes import pid_alive
 
 __all__ = ["ExecutionRecord", "ExecutionStatus", "ExecutionStore", "StepRecord", "now_iso"]
 
@@ -65,16 +66,6 @@ class ExecutionRecord:
         return cls(**data, steps=steps)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ExecutionStore:
     """Reads and writes ExecutionRecords under `root`."""
 
@@ -102,7 +93,7 @@ class ExecutionStore:
             raise NotFoundError(f"no local execution {execution_id!r}" +
                                 (f"; recent: {', '.join(known)}" if known else "; none yet (greenlight run)"))
         record = ExecutionRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        if record.status == ExecutionStatus.EXECUTING.value and not _alive(record.pid):
+        if record.status == ExecutionStatus.EXECUTING.value and not pid_alive(record.pid):
             record.status = ExecutionStatus.FAILED.value
             record.failure_reason = f"the process running it (pid {record.pid}) ended without finishing it"
             for step in record.steps:
