@@ -44,6 +44,8 @@ class TrainResult:
     version: int | None
     steps: tuple[dict[str, Any], ...]
     deliveries: tuple[dict[str, Any], ...] = ()
+    arn: str | None = None  # the registered model package version
+    registered_as: str | None = None  # its approval status at registration
 
 
 def definition(region: str = "us-east-1", **flags: Any) -> dict[str, Any]:
@@ -101,7 +103,8 @@ def train(ws: Workspace, data: Path | None = None, params: Mapping[str, str] | N
     deliveries = tuple(deliver_pending(ws)) if registered else ()
     return TrainResult(record.execution_id, record.status, registered.get("group"), registered.get("version"),
                        tuple({"name": s.name, "type": s.type, "status": s.status, "outcome": s.outcome,
-                              "failure_reason": s.failure_reason} for s in record.steps), deliveries)
+                              "failure_reason": s.failure_reason} for s in record.steps), deliveries,
+                       registered.get("arn"), registered.get("status"))
 
 
 def upsert_pipeline(ws: Workspace, **flags: Any):
@@ -144,10 +147,11 @@ def _train_on_aws(ws: Workspace, data: Path | None, params: Mapping[str, str] | 
     result = wait_for_execution(sagemaker, arn, poll_seconds=30.0, timeout_seconds=4 * 3600.0,
                                 on_step=on_step or (lambda step: None))
     newest = ws.registry.list_versions(config.model_package_group)
-    version = newest[0].version if newest else None
-    return TrainResult(arn.rsplit("/", 1)[-1], result.status, config.model_package_group, version,
+    return TrainResult(arn.rsplit("/", 1)[-1], result.status, config.model_package_group,
+                       newest[0].version if newest else None,
                        tuple({"name": s.get("StepName"), "status": s.get("StepStatus"),
-                              "failure_reason": s.get("FailureReason")} for s in result.steps))
+                              "failure_reason": s.get("FailureReason")} for s in result.steps), (),
+                       newest[0].arn if newest else None, newest[0].status.value if newest else None)
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -178,6 +182,7 @@ def show(ws: Workspace, version: int | str, group: str | None = None) -> dict[st
 class ApprovalResult:
     group: str
     version: int
+    arn: str
     before: str
     after: str
     changed: bool
@@ -205,7 +210,7 @@ def _set_status(ws: Workspace, version: int | str, status: ApprovalStatus, descr
     before = resolve_version(ws.registry, str(version), _group(ws, group))
     after = ws.registry.update_status(before.group, before.version, status, description)
     deliveries = tuple(deliver_pending(ws)) if ws.target is Target.LOCAL else ()
-    return ApprovalResult(after.group, after.version, before.status.value, after.status.value,
+    return ApprovalResult(after.group, after.version, after.arn, before.status.value, after.status.value,
                           before.status is not status, deliveries)
 
 

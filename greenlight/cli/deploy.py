@@ -13,7 +13,7 @@ import typer
 
 from greenlight.cli.options import JSON, REGION, TARGET, echo_json, workspace
 
-__all__ = ["deliver_pending", "deploy", "print_deliveries", "print_report", "status"]
+__all__ = ["deploy", "print_deliveries", "print_report", "status"]
 
 GROUP = typer.Option(None, "--group", "-g", help="Model package group (default: the configuration's, "
                                                  "greenlight-models unless set).")
@@ -42,15 +42,6 @@ def print_deliveries(results: list[dict[str, Any]]) -> None:
         typer.echo("  every target already ran the newest Approved version: nothing changed")
     if any(not r["ok"] for r in reconciled):
         raise typer.Exit(1)
-
-
-def deliver_pending(ws, config: Path | None = None) -> list[dict[str, Any]]:
-    """Locally, deliver the outbox's undelivered events to the approval handler and print what changed."""
-    from greenlight.api import deliver_pending as deliver
-
-    results = deliver(ws, config)
-    print_deliveries(results)
-    return results
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -129,6 +129,5 @@ def _set_status(ws: Workspace, ref: str, status: ApprovalStatus, description: st
     if not result.changed:
         typer.echo(f"Version {result.version} of {result.group} was already {status.value}; nothing changed.")
     else:
-        typer.echo(f"{status.value} version {result.version} of {result.group} (was {result.before}): "
-                   f"{ws.registry.get(result.group, result.version).arn}")
+        typer.echo(f"{status.value} version {result.version} of {result.group} (was {result.before}): {result.arn}")
     print_deliveries(list(result.deliveries))

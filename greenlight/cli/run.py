@@ -87,8 +87,7 @@ def run(
         result = api.train(ws, data, overrides, on_step=progress)
     typer.echo(f"execution {result.execution_id} {result.status}")
     if result.version is not None:
-        version = ws.registry.get(result.group, result.version)
-        typer.echo(f"registered {version.group} version {version.version} as {version.status.value} ({version.arn})")
+        typer.echo(f"registered {result.group} version {result.version} as {result.registered_as} ({result.arn})")
         print_deliveries(list(result.deliveries))  # registered as Approved (ModelApprovalStatus=Approved) deploys
 
 
