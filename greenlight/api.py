@@ -294,7 +294,9 @@ def cost(requests_per_day: float, duration_ms: float = 200.0, *, offline: bool =
     Raises:
         ParameterError / NotFoundError: a value outside an option's limits, an unknown instance type.
     """
-    from greenlight.cost import Workload, break_evens, estimate, load_prices, recommend
+    from greenlight.cost.decision import break_evens, recommend
+    from greenlight.cost.loader import load_prices
+    from greenlight.cost.model import Workload, estimate
 
     price_list = load_prices(prices)
     load = Workload(requests_per_day=requests_per_day, duration_ms=duration_ms, **workload)
@@ -343,7 +345,8 @@ class Serving:
 def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
     """Serve the group's deployed version on a local endpoint in a background thread (local only), registered
     so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process."""
-    from deploy.endpoint import Endpoint, ModelSlot
+    from deploy.endpoint.server import Endpoint
+    from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 
     group = _group(ws, group)
@@ -392,7 +395,7 @@ def predict(ws: Workspace, rows: list[list[float]] | str, target: str = "endpoin
         raise DataError(f"unknown target {target!r}: predictions come from 'endpoint' or 'lambda'")
     if ws.target is Target.AWS:
         return _predict_on_aws(ws, config, body, target)
-    from deploy.endpoint import invoke
+    from deploy.endpoint.client import invoke
     from deploy.endpoint.deployed import read_serving
 
     serving = read_serving(ws.home, config.group, target)

@@ -10,14 +10,9 @@ from pathlib import Path
 
 import typer
 
-from greenlight.cost import (
-    Arch,
-    OptionCost,
-    Workload,
-    break_evens,
-    estimate,
-    recommend,
-)
+from greenlight.cost.decision import break_evens, recommend
+from greenlight.cost.model import OptionCost, Workload, estimate
+from greenlight.cost.prices import Arch
 from greenlight.cost.decision import BreakEven, Recommendation, first_per_pair
 from greenlight.errors import ParameterError
 

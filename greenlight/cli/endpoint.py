@@ -69,7 +69,9 @@ def serve(
     `greenlight models approve`), swaps to a newly deployed version without failing a request, and
     answers 503 while nothing is deployed.
     """
-    from deploy.endpoint import Endpoint, FixedModelSource, ModelSlot
+    from deploy.endpoint.server import Endpoint
+    from deploy.endpoint.slot import ModelSlot
+    from deploy.endpoint.sources import FixedModelSource
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 
     if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
@@ -107,7 +109,7 @@ def invoke(
     file: Path | None = typer.Option(None, "--file", help="Read the payload from this file ('-' for stdin)."),
 ) -> None:
     """Send one request to an endpoint's /invocations and print the prediction."""
-    from deploy.endpoint import invoke as post
+    from deploy.endpoint.client import invoke as post
 
     if (body is None) == (file is None):
         raise UsageError("pass exactly one of --body TEXT or --file F")

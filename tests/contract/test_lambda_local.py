@@ -120,7 +120,7 @@ def test_nothing_deployed_is_503_and_a_stopped_function_is_429_everywhere(env):
 
 
 def test_greenlight_invoke_calls_the_front(env, capsys):
-    from deploy.endpoint import invoke
+    from deploy.endpoint.client import invoke
     from greenlight.cli import main
 
     v1 = env.register()

@@ -20,13 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.endpoint import (
-    MAX_BODY_BYTES,
-    VERSION_HEADER,
-    FixedModelSource,
-    ModelTarget,
-    load_version,
-)
+from deploy.endpoint.loader import load_version
+from deploy.endpoint.server import MAX_BODY_BYTES, VERSION_HEADER
+from deploy.endpoint.slot import ModelTarget
+from deploy.endpoint.sources import FixedModelSource
 from tests.support.endpoints import BOUND_SECONDS, OTHER_ROW, ROW, Client, Switch, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -368,7 +365,10 @@ def test_endpoint_serve_command_serves_until_terminated(models, tmp_path):
 def test_serving_path_imports_neither_pandas_nor_scikit_learn(models):
     script = (
         "import sys; from pathlib import Path\n"
-        "from deploy.endpoint import Endpoint, FixedModelSource, ModelSlot, invoke\n"
+        "from deploy.endpoint.client import invoke\n"
+        "from deploy.endpoint.server import Endpoint\n"
+        "from deploy.endpoint.slot import ModelSlot\n"
+        "from deploy.endpoint.sources import FixedModelSource\n"
         f"slot = ModelSlot(FixedModelSource(Path({str(models['a'])!r}), Path({str(models['a'].parent / 'cache')!r})))\n"
         "with Endpoint(slot, '127.0.0.1', 0) as endpoint:\n"
         f"    assert invoke(endpoint.url, {ROW!r}.encode()).status == 200\n"

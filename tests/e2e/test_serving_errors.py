@@ -16,7 +16,8 @@ import types
 
 import pytest
 
-from deploy.endpoint import FixedModelSource, load_version
+from deploy.endpoint.loader import load_version
+from deploy.endpoint.sources import FixedModelSource
 from tests.conftest import imported_src_modules
 from tests.support.endpoints import ROW, Client, Switch, serving
 

@@ -28,7 +28,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from deploy.endpoint import Endpoint, ModelSlot
+from deploy.endpoint.server import Endpoint
+from deploy.endpoint.slot import ModelSlot
 from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 from deploy.engine.smoke import SMOKE_KEY
 from greenlight.registry.model import ApprovalStatus

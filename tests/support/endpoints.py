@@ -5,7 +5,8 @@ from __future__ import annotations
 import http.client
 from contextlib import contextmanager
 
-from deploy.endpoint import Endpoint, ModelSlot, ModelTarget
+from deploy.endpoint.server import Endpoint
+from deploy.endpoint.slot import ModelSlot, ModelTarget
 
 ROW = "0.0380759,0.0506801,0.0616962,0.0218724,-0.0442235,-0.0348208,-0.0434008,-0.00259226,0.0199075,-0.0176461"
 OTHER_ROW = "-0.00188202,-0.0446416,-0.0514741,-0.0263275,-0.00844872,-0.0191633,0.0744116,-0.0394934,-0.0683315,-0.092204"

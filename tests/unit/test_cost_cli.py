@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from greenlight.cli import main
-from greenlight.cost import DEFAULT_PRICES
+from greenlight.cost.loader import DEFAULT_PRICES
 
 ROOT = Path(__file__).resolve().parents[2]
 GREENLIGHT = ROOT / ".venv" / "bin" / "greenlight"

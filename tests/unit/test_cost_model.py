@@ -9,18 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from greenlight.cost import (
-    DEFAULT_PRICES,
-    Arch,
-    LatencyClass,
-    Option,
-    Workload,
-    break_evens,
-    estimate,
-    load_prices,
-    measured_p50_ms,
-    recommend,
-)
+from greenlight.cost.decision import break_evens, recommend
+from greenlight.cost.loader import DEFAULT_PRICES, load_prices, measured_p50_ms
+from greenlight.cost.model import LatencyClass, Option, Workload, estimate
+from greenlight.cost.prices import Arch
 from greenlight.errors import DataError, NotFoundError, ParameterError, UsageError
 
 RAW = json.loads(DEFAULT_PRICES.read_text(encoding="utf-8"))

@@ -26,6 +26,7 @@ VIOLATIONS = {
     "clients-are-injected": ("deploy/endpoint/client.py", "import greenlight.workspace"),
     "pure-decisions-no-aws": ("greenlight/cost/model.py", "import boto3"),
     "handler-path-small": ("greenlight/registry/model.py", "import pandas"),
+    "deploy-is-lean": ("deploy/batch/scheduler.py", "import pandas"),
 }
 
 
@@ -66,3 +67,18 @@ def test_every_code_directory_is_a_package():
                if d.is_dir() and "__pycache__" not in d.parts and any(d.glob("*.py"))
                and not (d / "__init__.py").exists()]
     assert missing == []
+
+
+def test_no_package_hides_imports_behind_lazy_re_exports():
+    """A module-level __getattr__ that imports on demand (the old `_EXPORTS` tables) hides the import from
+    import-linter: `from deploy.batch import run_due` in the handler passed every contract while the direct
+    import broke one. Packages import nothing lazily; callers import the submodule."""
+    import ast
+
+    hiding = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            if any(isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body):
+                hiding.append(str(path.relative_to(ROOT)))
+    assert hiding == []
