@@ -193,7 +193,7 @@ class _Handler(ContractHandler):
         qualifier = (urllib.parse.parse_qs(query).get("Qualifier") or [None])[0]
         version = front.resolve(qualifier)
         try:
-            event = json.loads(body or b"{}")
+            event = serving_contract.load_json(body or b"{}")
         except ValueError as exc:
             raise _Answer(400, {"Type": "User", "message": f"Could not parse request body into json: {exc}"},
                           "InvalidRequestContentException") from None
