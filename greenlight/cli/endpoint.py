@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from deploy.endpoint.server import MAX_BODY_BYTES
-from greenlight.cli.options import workspace
+from greenlight.cli.options import (PORT_RANGE, check_finite_positive, check_header_value, check_url,
+                                    warn_unknown_group, workspace)
 from greenlight.errors import UsageError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
@@ -50,7 +51,7 @@ def _stop_on_sigterm() -> None:
 
 @app.command("serve")
 def serve(
-    port: int = typer.Option(8080, "--port", help="TCP port (0 picks a free one)."),
+    port: int = typer.Option(8080, "--port", **PORT_RANGE, help="TCP port, 0-65535 (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the endpoint."),
     model: Path | None = typer.Option(None, "--model", help="Serve this model directory or model.tar.gz "
                                          "instead of the version deployed for --group."),
@@ -74,10 +75,11 @@ def serve(
     from deploy.endpoint.sources import FixedModelSource
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 
-    if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
-        raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
+    check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     _log_serving_decisions()
     ws = workspace("local")
+    if model is None:
+        warn_unknown_group(ws, group)
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)
@@ -111,6 +113,9 @@ def invoke(
     """Send one request to an endpoint's /invocations and print the prediction."""
     from deploy.endpoint.client import invoke as post
 
+    check_url("--endpoint", endpoint)
+    check_header_value("--content-type", content_type)
+    check_header_value("--accept", accept)
     if (body is None) == (file is None):
         raise UsageError("pass exactly one of --body TEXT or --file F")
     if body is not None:

@@ -9,7 +9,7 @@ import threading
 
 import typer
 
-from greenlight.cli.options import workspace
+from greenlight.cli.options import PORT_RANGE, check_finite_positive, warn_unknown_group, workspace
 from greenlight.errors import UsageError
 
 __all__ = ["app"]
@@ -39,8 +39,8 @@ def _log_serving_decisions() -> None:
 
 @app.command("serve")
 def serve(
-    port: int = typer.Option(9000, "--port", help="TCP port (0 picks a free one). 9000, as Lambda's runtime "
-                                                  "interface emulator."),
+    port: int = typer.Option(9000, "--port", **PORT_RANGE, help="TCP port, 0-65535 (0 picks a free one). 9000, "
+                                                                "as Lambda's runtime interface emulator."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the function."),
     group: str | None = typer.Option(None, "--group", "-g", help="Model package group whose function is served "
                                                                  "(default: the deployment configuration's)."),
@@ -61,10 +61,10 @@ def serve(
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
 
-    if idle_seconds <= 0 or poll_seconds <= 0:
-        raise UsageError("--idle-seconds and --poll-seconds must be positive")
+    check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     ws = workspace("local")
     config = ws.deploy_config(group=group)
+    warn_unknown_group(ws, config.group)
     _log_serving_decisions()
     try:
         front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, host, port,
