@@ -150,6 +150,7 @@ CASES = [
     Case(["endpoint", "serve", "--model", "/no/such/model"], "no model at /no/such/model", 2),
     Case(["lambda", "serve", "--idle-seconds", "0"], "--idle-seconds 0.0: must be positive", 2),
     Case(["lambda", "serve", "--poll-seconds", "nan"], "--poll-seconds nan: must be positive", 2),
+    Case(["lambda", "serve", "--poll-seconds", "inf"], "--poll-seconds inf: must be positive (a finite number", 2),
     Case(["lambda", "serve", "--port", "70000"], "Invalid value for '--port': Input should be less than or equal to "
                                                  "65535", 2),
     Case(["lambda", "serve", "--group", "bad_group!"], "group = 'bad_group!' (the command line): must be", 2),
