@@ -87,8 +87,9 @@ def check_url(flag: str, url: str, schemes: tuple[str, ...] = ("http", "https"))
                          "e.g. http://127.0.0.1:8080")
     if port == 0:
         raise UsageError(f"{flag} {url!r}: port 0 cannot be connected to")
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
-        raise UsageError(f"{flag} {url!r}: a URL holds no spaces or control characters")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url) or not url.isascii():
+        raise UsageError(f"{flag} {url!r}: a URL holds no spaces, control characters or non-ASCII characters "
+                         "(percent-encode them; an international host name in its xn-- form)")
     return url
 
 

@@ -193,10 +193,19 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_registry_refusal_fails_the_execution_instead_of_stopping_it(local):
+def test_a_registry_refusal_fails_the_execution_instead_of_stopping_it(local, monkeypatch):
     runner, definition, _ = local
-    with pytest.raises(ExecutionFailed, match="ModelApprovalStatus|approval status"):
+    # A bad approval status no longer reaches the registry: the parameter table refuses it before any step.
+    with pytest.raises(ParameterError, match="ModelApprovalStatus=Maybe is out of range"):
         runner.run(definition, FAST | {"ModelApprovalStatus": "Maybe"})
+    assert runner.executions.list() == []
+
+    def refuse(request):
+        raise ParameterError("invalid ModelApprovalStatus 'Maybe' (unknown approval status)")
+
+    monkeypatch.setattr(runner.registry, "create_model_package", refuse)  # a registry that still refuses
+    with pytest.raises(ExecutionFailed, match="ModelApprovalStatus|approval status"):
+        runner.run(definition, FAST)
     record = runner.executions.list()[0]
     assert record.status == "Failed" and record.steps[-1].name == "Register"
     assert record.steps[-1].status == "Failed"

@@ -159,6 +159,7 @@ CASES = [
     Case(["invoke", "--body", "1,2", "--endpoint", "notaurl"], "--endpoint 'notaurl' is not a URL: expected", 2),
     Case(["invoke", "--body", "1,2", "--endpoint", "http://[::1"], "is not a URL: Invalid IPv6 URL", 2),
     Case(["invoke", "--body", "1,2", "--endpoint", "http://127.0.0.1:70000"], "is not a URL: Port out of range", 2),
+    Case(["invoke", "--body", "1,2", "--endpoint", "http://bücher.example/x y"], "no spaces, control characters", 2),
     Case(["invoke", "--body", "1,2", "--content-type", "text/csv\r\nX-Evil: 1"],
          "--content-type 'text/csv\\r\\nX-Evil: 1': a header value holds no line breaks", 2),
     Case(["invoke", "--body", "1,2", "--accept", "application/json\n"], "--accept", 2),
