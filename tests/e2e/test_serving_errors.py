@@ -147,3 +147,17 @@ def test_deeply_nested_json_is_a_400_on_the_local_endpoint(models, tmp_path, dep
             assert (status, json.loads(data)["error"]) == (400, "malformed_json"), data[:300]
         assert client.invoke(ROW.encode(), "text/csv", "application/json")[0] == 200
         client.close()
+
+
+def test_deeply_nested_json_is_a_400_in_the_lambda_and_sagemaker_entry_points(models, serving_toolkit, monkeypatch):
+    """The same 10,000-level body through the Lambda handler and SageMaker's transform_fn, at their default limits."""
+    monkeypatch.delenv("GREENLIGHT_MAX_PAYLOAD_BYTES", raising=False)
+    deep = b"[" * 10_000 + b"]" * 10_000
+    with imported_src_modules(("lambda_function", "sagemaker_entry", "inference")) as src:
+        model = src.inference.model_fn(str(models["a"]))
+        event = {"rawPath": "/invocations", "requestContext": {"http": {"method": "POST", "path": "/invocations"}},
+                 "headers": {"content-type": "application/json"}, "body": deep.decode()}
+        response = src.lambda_function.handle(event, model)
+        assert (response["statusCode"], json.loads(response["body"])["error"]) == (400, "malformed_json")
+        answer = src.sagemaker_entry.transform_fn(model, deep, "application/json", "application/json")
+        assert (answer.status, json.loads(answer.response)["error"]) == (400, "malformed_json")
