@@ -86,13 +86,15 @@ def json_depth_exceeds(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     other unbalanced text False (the parser then names what is wrong with it).
     """
     if isinstance(text, str):
+        if text.count("[") + text.count("{") <= limit:
+            return False
         data = text.encode("utf-8", "surrogatepass")
     else:
         data = bytes(text)
         if b"\x00" in data[:4]:  # UTF-16 or UTF-32, which json.loads accepts too
             data = data.decode(json.detect_encoding(data)).encode("utf-8", "surrogatepass")
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return False
+        if data.count(b"[") + data.count(b"{") <= limit:
+            return False
     if b"\\" in data:  # an escaped backslash first, so that \\" stays a closing quote
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     skeleton = data.translate(_BRACKETS, _NOT_STRUCTURE)
