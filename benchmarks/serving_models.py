@@ -4,7 +4,8 @@ Four sizes (MODELS): the default model (100 trees on the bundled diabetes data);
 generated 50,000 x 10 CSV and a generated 40,000 x 12 CSV of uniform features, with default
 hyperparameters (100 fully grown trees); and a wide, shallow forest on a generated 200,000 x 20 CSV
 with `NEstimators=500`, `MaxDepth=12`. A generated CSV has standard normal (or uniform on [0, 1))
-features and target = X @ w + noise, from numpy `default_rng(seed)`, so it is the same on every run. Each CSV is split by src/preprocess.py (as the pipeline's Preprocess step does) and
+features and target = X @ w + noise, from numpy `default_rng(seed)`, so it is the same on every run.
+Each CSV is split by src/preprocess.py (as the pipeline's Preprocess step does) and
 fitted by src/train.py's `fit` with the step's defaults for everything not named.
 
 Fitting the large forests takes minutes, so the fitted estimator is cached under
