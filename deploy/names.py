@@ -83,11 +83,11 @@ LAMBDA_FUNCTION = NameRule("Lambda function name", 64, r"[a-zA-Z0-9_-]+",
                            "Lambda quotas (function name: 64 characters); botocore lambda FunctionName pattern")
 IAM_ROLE = NameRule("IAM role name", 64, r"[\w+=,.@-]+", "botocore iam roleNameType")
 IAM_POLICY = NameRule("IAM policy name", 128, r"[\w+=,.@-]+", "botocore iam policyNameType")
-IAM_PATH = NameRule("IAM path", 512, r"(/)|(/[\u0021-\u007E]+/)", "botocore iam pathType")
-SCHEDULE = NameRule("EventBridge Scheduler schedule name", 64, r"[0-9a-zA-Z_.-]+", "botocore scheduler Name")
-EVENTS_RULE = NameRule("EventBridge rule name", 64, r"[.\-_A-Za-z0-9]+", "botocore events RuleName")
+IAM_PATH = NameRule("IAM path", 512, r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", "botocore iam pathType")
+SCHEDULE = NameRule("EventBridge Scheduler schedule name", 64, r"[0-9a-zA-Z-_.]+", "botocore scheduler Name")
+EVENTS_RULE = NameRule("EventBridge rule name", 64, r"[\.\-_A-Za-z0-9]+", "botocore events RuleName")
 ECR_REPOSITORY = NameRule("ECR repository name", 256,
-                          r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*",
+                          r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*",
                           "botocore ecr RepositoryName", min_length=2, lower=True)
 IMAGE_TAG = NameRule("image tag", 128, r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
                      "OCI distribution spec tag grammar (ECR's ImageTag allows 300)")
@@ -95,7 +95,7 @@ DYNAMODB_TABLE = NameRule("DynamoDB table name", 255, r"[a-zA-Z0-9_.-]+",
                           "DynamoDB naming rules (3-255 of a-z A-Z 0-9 _ - .)", min_length=3)
 SQS_QUEUE = NameRule("SQS queue name", 80, r"[a-zA-Z0-9_-]+",
                      "SQS quotas (queue name: 80 alphanumerics, hyphens and underscores)")
-LOG_GROUP = NameRule("CloudWatch Logs log group name", 512, r"[.\-_/#A-Za-z0-9]+", "botocore logs LogGroupName")
+LOG_GROUP = NameRule("CloudWatch Logs log group name", 512, r"[\.\-_/#A-Za-z0-9]+", "botocore logs LogGroupName")
 ALARM = NameRule("CloudWatch alarm name", 255, r"[^\x00-\x1f]+", "botocore cloudwatch AlarmName")
 STACK = NameRule("CloudFormation stack name", 128, r"[a-zA-Z][-a-zA-Z0-9]*",
                  "botocore cloudformation StackNameOrId pattern; CloudFormation quotas (128 characters)")
