@@ -8,6 +8,9 @@ Every setting the engine reads (deploy.config.ENV_FIELDS) is a parameter of depl
 after its variable (GREENLIGHT_ENDPOINT_MEMORY_MB -> EndpointMemoryMb), except the few that name a
 resource the stack creates itself (STACK_OWNED); tests/unit/test_template_config.py holds the template
 to that, so the stack's handler reads exactly the greenlight.toml / GREENLIGHT_* the CLI reads.
+What CloudFormation cannot derive from the group is derived here by deploy/names.py: GroupLowerCase
+(SageMaker ARNs, the ECR repository) and, when the configuration leaves it unset, the batch job name
+prefix (DERIVED: the template has no default for it).
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from deploy.config import ENV_FIELDS, DeployConfig
+from deploy.names import GroupNames
 
-__all__ = ["LAMBDA_PLATFORMS", "STACK_OWNED", "parameter_name", "stack_names", "template_configuration",
+__all__ = ["DERIVED", "LAMBDA_PLATFORMS", "STACK_OWNED", "parameter_name", "stack_names", "template_configuration",
            "template_parameters"]
 
 # Variables the template sets from a resource it creates, not from a parameter.
 STACK_OWNED = frozenset({"GREENLIGHT_STATE_TABLE", "GREENLIGHT_ENDPOINT_ROLE_ARN", "GREENLIGHT_LAMBDA_FUNCTION_NAME",
                          "GREENLIGHT_LAMBDA_ECR_REPOSITORY", "GREENLIGHT_BATCH_ROLE_ARN",
                          "GREENLIGHT_BATCH_DEAD_LETTER_ARN"})
+# Variables whose parameter is always given: the configured value, else the name deploy/names.py derives.
+DERIVED = {"GREENLIGHT_BATCH_JOB_NAME_PREFIX": lambda names: names.job_prefix}
 LAMBDA_PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 
@@ -67,7 +73,10 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
         value = _text(_value(config, path))
         if variable in S3_OR_DEFAULT and not value.startswith("s3://"):
             value = ""  # a local folder: the stack's own bucket prefix instead
+        if variable in DERIVED and not value:
+            value = DERIVED[variable](config.names)
         parameters[parameter_name(variable)] = value
+    parameters["GroupLowerCase"] = GroupNames(config.group).arn_name
     return parameters
 
 
@@ -79,4 +88,4 @@ def template_configuration(parameters: Mapping[str, str], tags: Mapping[str, str
 
 def stack_names(group: str) -> tuple[str, str]:
     """(the bootstrap stack: artifact bucket and pipeline role; the deploy stack) of `group`."""
-    return f"greenlight-{group}-bootstrap", f"greenlight-{group}"
+    return GroupNames(group).stacks

@@ -168,7 +168,7 @@ PLANTED = [
     ("template.yaml", "SchedulerRole", "StartTransformJobs",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:transform-job/*"}},
      "names no resource of the project"),
-    ("template.yaml", "SchedulerRole", "JobsRunAsTheExecutionRole", {"Condition": {}},
+    ("template.yaml", "ApprovalHandlerRole", "SchedulesRunAsTheSchedulerRole", {"Condition": {}},
      "iam:PassRole without an iam:PassedToService condition"),
     ("project.yaml", "SageMakerPipelineRole", "JobsRunAsThisRole",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/greenlight/*"}},
