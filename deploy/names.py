@@ -255,8 +255,13 @@ class GroupNames:
 
     @property
     def pipeline(self) -> str:
-        """The SageMaker Pipeline and the CodePipeline pipeline of a project."""
-        return fit(CODEPIPELINE, self.group)
+        """The SageMaker Pipeline (`greenlight pipeline upsert` in a project)."""
+        return fit(SAGEMAKER, self.group)
+
+    @property
+    def codepipeline(self) -> str:
+        """The CodePipeline pipeline of a SageMaker Project (deploy/project.yaml)."""
+        return fit(CODEPIPELINE, f"greenlight-{self.group}")
 
     @property
     def stacks(self) -> tuple[str, str]:

@@ -99,8 +99,8 @@ def every_name(names: GroupNames) -> list[tuple[N.NameRule, str, list[tuple[str,
           for kind in ("approval-handler-errors", "approval-dlq-not-empty", "batch-dlq-not-empty")],
         *[(N.CODEBUILD_PROJECT, names.codebuild(kind), SHAPES["CODEBUILD_PROJECT"])
           for kind in ("model-build", "image-build")],
-        (N.CODEPIPELINE, names.pipeline, []),
-        (N.SAGEMAKER, names.pipeline[:63], [("sagemaker", "CreatePipeline", "PipelineName")]),
+        (N.CODEPIPELINE, names.codepipeline, []),
+        (N.SAGEMAKER, names.pipeline, [("sagemaker", "CreatePipeline", "PipelineName")]),
         *[(N.STACK, stack, [("cloudformation", "CreateChangeSet", "StackName")]) for stack in names.stacks],
         (N.S3_KEY, names.s3_prefix("batch", "input"), []),
         *[(N.SAGEMAKER, versioned(names.group, version, kind, "0123abcd"), SHAPES["SAGEMAKER"][:2])
