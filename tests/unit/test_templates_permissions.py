@@ -13,7 +13,6 @@ Planted omissions show each check fails when a permission is missing.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from functools import cache
 from typing import Any
