@@ -123,7 +123,7 @@ def test_each_service_allows_what_the_handler_role_names_and_denies_the_rest(mot
     with enforcing(url):
         for service, call in calls.items():
             client = client_as(service, url, creds)
-            results[service] = (code_of(lambda: call(client, True)), code_of(lambda: call(client, False)))
+            results[service] = tuple(code_of(lambda c=client, f=call, m=mine: f(c, m)) for mine in (True, False))
     assert all(mine != "AccessDenied" and other == "AccessDenied" for mine, other in results.values()), results
 
 
