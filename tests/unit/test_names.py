@@ -203,3 +203,33 @@ def test_a_long_group_configures_and_names_every_target(tmp_path, monkeypatch):
     batch = config.batch.names_for(config.group)
     assert len(batch.job_name_prefix) <= 26 and batch.schedule_name == "churn-prediction-models-p-abcdefghijkl-batch"
     assert config.endpoint_name == config.function_name == config.group
+
+
+def test_a_dry_run_deploy_of_a_project_group_exits_0(tmp_path, monkeypatch, capsys):
+    """Issue 20's must-show: before deploy/names.py the batch target refused this group at the handler's start."""
+    from greenlight.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["deploy", "--dry-run", "--group", "churn-prediction-models-p-abcdefghijkl"]) == 0
+    out = capsys.readouterr().out
+    assert "churn-prediction-models-p-abcdefghijkl" in out and "batch:" in out, out
+
+
+def test_the_aws_composition_builds_every_target_for_a_long_group(tmp_path, monkeypatch):
+    """The approval handler's start (Workspace.reconciler on AWS) with a project's long group: no name refused."""
+    from greenlight.workspace import Workspace
+
+    env = {"AWS_REGION": "us-east-1", "GREENLIGHT_STATE_TABLE": "t", "GREENLIGHT_ENDPOINT_ROLE_ARN":
+           "arn:aws:iam::123456789012:role/r", "GREENLIGHT_LAMBDA_ECR_REPOSITORY": "repo",
+           "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-1", "GREENLIGHT_BATCH_ROLE_ARN": "arn:aws:iam::123456789012:role/s",
+           "GREENLIGHT_BATCH_DEAD_LETTER_ARN": "arn:aws:sqs:us-east-1:123456789012:q",
+           "GREENLIGHT_BATCH_INPUT": "s3://bucket-a/in/", "GREENLIGHT_BATCH_OUTPUT": "s3://bucket-a/out/"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.open("aws", home=tmp_path)
+    reconciler = ws.reconciler(ws.deploy_config(group="Churn-Prediction-Models-For-EU-p-abcdefghijkl"))
+    kinds = sorted(t.kind.value for t in reconciler.targets)
+    assert kinds == ["batch", "endpoint", "lambda"]
+    batch = next(t for t in reconciler.targets if t.kind.value == "batch")
+    assert batch.config.job_name_prefix == GroupNames("Churn-Prediction-Models-For-EU-p-abcdefghijkl").job_prefix
