@@ -139,6 +139,14 @@ def test_every_derived_name_fits_its_rule_and_botocore(group):
 
 
 @PROPERTY
+@given(GROUPS, st.integers(1, 10 ** 9))
+def test_the_image_tag_the_lambda_target_writes_is_names_py(group, version):
+    from deploy.image.refs import model_tag
+
+    assert model_tag(group, version) == GroupNames(group).image_tag(version)
+
+
+@PROPERTY
 @given(PROJECT_NAMES, PROJECT_IDS)
 def test_a_project_group_is_name_dash_id_and_every_name_fits(project, project_id):
     group = project_group(project, project_id)
