@@ -198,13 +198,14 @@ CASES = [
     Case(["stack", "deploy", "--parameter", "AlarmTopicArn"], "--parameter 'AlarmTopicArn' is not KEY=VALUE", 2),
     Case(["stack", "package"], "missing --bucket / ARTIFACT_BUCKET", 2),
     Case(["stack", "delete", "--timeout", "0"], "--timeout", 2),
+    Case(["stack", "project", "--poll-seconds", "-1"], "--poll-seconds", 2),
 ]
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
     names = set()
     for name, command in group.commands.items():
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):  # a group: typer vendors its own click, so not a click.Group
             names |= _commands(command, prefix + (name,))
         else:
             names.add(prefix + (name,))
