@@ -351,7 +351,7 @@ def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Se
 
     group = _group(ws, group)
     endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", port, poll_seconds=0.2).start()
-    register_serving(ws.home, group, endpoint.url)
+    register_serving(ws.home, group, endpoint.url, token=endpoint.token)
 
     def close() -> None:
         unregister_serving(ws.home, group)

@@ -2,19 +2,21 @@
 
     schedule_model(schedule, group, label)      the ModelRef a schedule names, refused if another group's
     observed_schedule(...)                      the engine's Observed for a schedule (or for none)
+    staged_schedule(...) / unstaged_schedule(...)  the schedule a deployment switches to, and back
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from deploy.batch.aws_requests import (ModelRef, ScheduleInputError, model_from_schedule, schedule_drift,
-                                       schedule_request)
+                                       schedule_request, update_request_from)
 from deploy.batch.config import BatchConfig
-from deploy.engine.model import Observed, TargetKind
+from deploy.engine.model import Observed, Release, TargetKind
 
-__all__ = ["observed_schedule", "schedule_model"]
+__all__ = ["observed_schedule", "schedule_model", "staged_schedule", "unstaged_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +44,24 @@ def observed_schedule(target: str, schedule_name: str, label: str, schedule: dic
                      "expression": schedule.get("ScheduleExpression"),
                      "timezone": schedule.get("ScheduleExpressionTimezone"), "drift": drift,
                      "input": config.input, "output": config.output})
+
+
+def staged_schedule(config: BatchConfig, group: str, label: str, release: Release, model: str,
+                    before: dict[str, Any] | None, *, local: bool) -> dict[str, Any]:
+    """The Staged.ref of a schedule change (both adapters): the model, the request, the schedule to go back to."""
+    prior = schedule_model(before, group, label) if before is not None else None
+    ref = ModelRef(group, release.version, model)
+    request = schedule_request(config, ref, local=local, previous=prior)
+    restore = None if before is None else update_request_from(before)
+    return json.loads(json.dumps({"model": model, "request": request, "restore": restore}, default=str))
+
+
+def unstaged_schedule(ref: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The request that undoes a switch to `ref` (None: the schedule does not run the staged model)."""
+    try:
+        switched = json.loads(current["Target"]["Input"]) == json.loads(ref["request"]["Target"]["Input"])
+    except (TypeError, KeyError, ValueError):
+        switched = False
+    if not switched:
+        return None
+    return ref["restore"] or update_request_from(current, State="DISABLED")

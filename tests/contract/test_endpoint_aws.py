@@ -23,6 +23,7 @@ from greenlight.errors import DeploymentFailed
 from greenlight.registry import SageMakerModelRegistry
 from tests.contract.conftest import REGION, aws_client
 from tests.support.moto_sagemaker import FAKE, post_results
+from tests.support.deploy_env import deploy
 
 GROUP = "churn"
 ROLE = "arn:aws:iam::123456789012:role/greenlight-endpoint"
@@ -84,7 +85,7 @@ class World:
     def deployed(self, target: SageMakerEndpointTarget, *releases: Release) -> None:
         for release in releases:
             self.answer(AGREE)
-            target.deploy(release, SMOKE)
+            deploy(target, release, SMOKE)
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_deploy_creates_a_tagged_serverless_endpoint_from_the_versioned_package(
     target = world.target(memory_mb=3072, max_concurrency=7, provisioned_concurrency=2)
     v1 = world.release()
     world.answer(AGREE)
-    message = target.deploy(v1, SMOKE)
+    message = deploy(target, v1, SMOKE)
 
     assert message == "nothing -> v1 (smoke test passed at endpoint churn)"
     endpoint = world.endpoint()
@@ -123,7 +124,7 @@ def test_an_update_moves_the_endpoint_and_records_the_previous_config(world):
     world.deployed(target, v1)
     first = world.endpoint()["EndpointConfigName"]
     world.answer(AGREE)
-    assert target.deploy(v2, SMOKE) == "v1 -> v2 (smoke test passed at endpoint churn)"
+    assert deploy(target, v2, SMOKE) == "v1 -> v2 (smoke test passed at endpoint churn)"
     endpoint = world.endpoint()
     assert endpoint["EndpointConfigName"] != first and FAKE.updates == 1
     assert world.tags(endpoint["EndpointArn"])[PREVIOUS_TAG] == first
@@ -168,7 +169,7 @@ def test_a_failed_update_leaves_the_previous_config_serving_and_names_the_reason
     world.calls.clear()
     FAKE.fail(v2.package_arn, "CannotStartContainerError: the model server did not answer /ping")
     with pytest.raises(DeploymentFailed) as failed:
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     message = str(failed.value)
     assert "CannotStartContainerError: the model server did not answer /ping" in message
     assert "SageMaker kept the previous config: v1 still serves" in message
@@ -186,7 +187,7 @@ def test_an_update_ending_update_rollback_failed_is_returned_to_the_previous_con
     FAKE.fail(v2.package_arn, "rollback of AllTraffic failed", status="UpdateRollbackFailed")
     with pytest.raises(DeploymentFailed, match="rollback of AllTraffic failed.*UpdateRollbackFailed.*returned to the "
                                                "previous config: v1 still serves"):
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     assert world.endpoint()["EndpointConfigName"] == before and FAKE.updates == 2
 
 
@@ -197,7 +198,7 @@ def test_an_update_ending_failed_reports_that_the_return_failed_too(world):
     FAKE.fail(v2.package_arn, "capacity unavailable", status="Failed")
     with pytest.raises(DeploymentFailed, match=r"capacity unavailable \(status Failed\); returning to v1 .* failed: "
                                                r"the endpoint is Failed on churn-v1-"):
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     observed = target.observe()  # an odd state, reported: it serves nothing
     assert (observed.version, observed.active, observed.detail["status"]) == (1, False, "Failed")
     assert observed.detail["failure_reason"] == "capacity unavailable"
@@ -214,7 +215,7 @@ def test_a_disagreeing_smoke_test_returns_the_endpoint_to_the_previous_config(wo
     with pytest.raises(DeploymentFailed, match=r"smoke test at endpoint churn: 1 of 2 smoke predictions differ.*"
                                                r"row 1: got 2\.75, recorded 2\.5; returned to the previous config: "
                                                "v1 still serves"):
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     endpoint = world.endpoint()
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", before)
     assert FAKE.updates == 2  # to v2, and back
@@ -226,7 +227,7 @@ def test_a_failed_first_deployment_leaves_no_endpoint(world):
     target = world.target()
     world.answer(DISAGREE)
     with pytest.raises(DeploymentFailed, match="nothing was deployed before, so nothing is"):
-        target.deploy(world.release(), SMOKE)
+        deploy(target, world.release(), SMOKE)
     assert target.observe().version is None and target.observe().detail["status"] == "absent"
 
 
@@ -235,7 +236,7 @@ def test_a_failed_creation_is_deleted_and_reported(world):
     v1 = world.release()
     FAKE.fail(v1.package_arn, "image not found")
     with pytest.raises(DeploymentFailed, match=r"image not found \(status Failed\); nothing was deployed before"):
-        target.deploy(v1, SMOKE)
+        deploy(target, v1, SMOKE)
     assert target.observe().detail["status"] == "absent"
 
 
@@ -248,7 +249,7 @@ def test_waits_are_bounded_by_the_update_timeout(world):
     world.time.sleeps.clear()
     FAKE.settle_after(100)
     with pytest.raises(DeploymentFailed, match="still Updating after 30 s"):
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     assert world.time.sleeps == [10, 10, 10]
     assert "InvokeEndpoint" not in world.calls[-5:]
 
@@ -266,7 +267,7 @@ def test_an_endpoint_left_on_an_unverified_config_is_smoke_tested_again(world):
     # WHEN it is deployed again and the smoke test disagrees THEN it returns to the last verified config
     world.answer(DISAGREE)
     with pytest.raises(DeploymentFailed, match="v1 still serves"):
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     assert target.observe().version == 1 and target.observe().active
 
 
