@@ -1,7 +1,7 @@
 """The endpoint target, AWS adapter: a SageMaker Serverless Inference endpoint behind DeployTarget.
 
 The primitives of the deploy transaction (deploy.engine.protocol); the decision of how a version is
-probed before it takes traffic is docs/decisions/0101-verify-before-switch.md:
+probed before it takes traffic is the decision record docs/decisions/*-verify-before-switch.md:
 
     fetch    nothing: SageMaker reads the model from the versioned model package
     stage    (after waiting for the endpoint to settle, bounded) the version's SageMaker Model and an

@@ -7,7 +7,7 @@ answers canned results, which these tests post to moto's `/moto-api/static/sagem
 (agreeing and disagreeing smoke answers, one per invocation: the verification endpoint's probe first,
 then the live endpoint's confirmation). Waits use an injected clock and a sleep that does not sleep;
 every call the target makes is recorded through botocore's event system, so "no write call" is
-checked, not assumed. docs/decisions/0101-verify-before-switch.md says why a version is probed on a
+checked, not assumed. docs/decisions/*-verify-before-switch.md says why a version is probed on a
 verification endpoint before UpdateEndpoint.
 """
 
