@@ -33,12 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deploy.batch.aws_requests import ModelRef, previous_model, update_request_from
+from deploy.batch.aws_requests import ModelRef, previous_model
 from deploy.batch.aws_smoke import SmokeTransform, validate_request
 from deploy.batch.config import BatchConfig
-from deploy.batch.observed import observed_schedule, schedule_model, staged_schedule, unstaged_schedule
+from deploy.batch.observed import ScheduleTarget, schedule_model
 from deploy.endpoint.aws_resources import GroupResources
-from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.model import Release
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeTest
@@ -69,14 +69,14 @@ def get_schedule(client: EventBridgeSchedulerClient, name: str) -> dict[str, Any
     return {key: value for key, value in response.items() if key != "ResponseMetadata"}
 
 
-class SageMakerBatchTarget:
+class SageMakerBatchTarget(ScheduleTarget):
     """DeployTarget for the EventBridge Scheduler schedule of one group's Batch Transform jobs.
 
     `config` must have input, output (s3://), role_arn and dead_letter_arn (the composition root checks);
     `model_role_arn` is the SageMaker execution role the version's Model runs as (the endpoint's).
     """
 
-    kind = TargetKind.BATCH
+    local = False
 
     def __init__(self, scheduler: EventBridgeSchedulerClient, sagemaker: SageMakerClient, s3: S3Client,
                  config: BatchConfig, group: str, model_role_arn: str, *, name: str = "batch", poll: float = 15.0,
@@ -84,21 +84,18 @@ class SageMakerBatchTarget:
         self.group, self.name, self.model_role_arn = group, name, model_role_arn
         self.config = config.names_for(group)
         self.schedule = self.config.schedule_name
+        self.label = f"batch schedule {self.schedule}"
         self._scheduler, self._sm = scheduler, sagemaker
         self.models = GroupResources(sagemaker, group)
         self.smoke = SmokeTransform(sagemaker, s3, self.config, timeout=self.config.smoke_timeout_seconds, poll=poll,
                                     sleep=sleep, clock=clock)
 
-    @property
-    def _label(self) -> str:
-        return f"batch schedule {self.schedule}"
+    def _read(self) -> dict[str, Any] | None:
+        return get_schedule(self._scheduler, self.schedule)
 
-    def observe(self) -> Observed:
-        schedule = get_schedule(self._scheduler, self.schedule)
-        return observed_schedule(self.name, self.schedule, self._label, schedule, self.config, self.group,
-                                 local=False)
-
-    # -- the deploy primitives -------------------------------------------------------------------
+    def _write(self, request: dict[str, Any], exists: bool) -> None:
+        aws_call("UpdateSchedule" if exists else "CreateSchedule",
+                 self._scheduler.update_schedule if exists else self._scheduler.create_schedule, **request)
 
     def fetch(self, release: Release, scratch: Path) -> Artifact:
         return Artifact(release.version, release.model_data_url)  # SageMaker reads it from the model package
@@ -108,15 +105,13 @@ class SageMakerBatchTarget:
         try:
             model = self.models.ensure_model(release, self.model_role_arn)
             step = "check the job request"
-            ref = staged_schedule(self.config, self.group, self._label, release, model,
-                                  get_schedule(self._scheduler, self.schedule), local=False)
-            validate_request(self._sm, json.loads(ref["request"]["Target"]["Input"]))
+            staged = self._staged(release, model)
+            validate_request(self._sm, json.loads(staged.ref["request"]["Target"]["Input"]))
         except DeploymentFailed:
             raise
         except GreenlightError as exc:
-            raise DeploymentFailed(f"batch schedule {self.schedule}: could not {step} for v{release.version}: "
-                                   f"{exc}") from exc
-        return Staged(self.name, release.version, ref)
+            raise DeploymentFailed(f"{self.label}: could not {step} for v{release.version}: {exc}") from exc
+        return staged
 
     def probe(self, staged: Staged, smoke: SmokeTest) -> str:
         ref = ModelRef(self.group, staged.version, staged.ref["model"])
@@ -125,51 +120,13 @@ class SageMakerBatchTarget:
                     "a valid CreateTransformJob request")
         return self.smoke.run(ref, smoke)
 
-    def switch(self, staged: Staged) -> str:
-        request = staged.ref["request"]
-        exists = staged.ref["restore"] is not None
-        try:
-            aws_call("UpdateSchedule" if exists else "CreateSchedule",
-                     self._scheduler.update_schedule if exists else self._scheduler.create_schedule, **request)
-        except GreenlightError as exc:
-            raise DeploymentFailed(f"batch schedule {self.schedule}: could not {'update' if exists else 'create'} "
-                                   f"the schedule for v{staged.version}: {exc}") from exc
-        return (f"schedule {self.schedule} ENABLED, {self.config.schedule} {self.config.timezone}, model "
-                f"{staged.ref['model']}")
-
-    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
-        return None  # the schedule names a Model its probe ran: nothing more to check
-
-    def unstage(self, staged: Staged) -> None:
-        request = unstaged_schedule(staged.ref, get_schedule(self._scheduler, self.schedule))
-        if request is not None:
-            log.warning("%s: putting back the schedule it had before", self._label)
-            aws_call("UpdateSchedule", self._scheduler.update_schedule, **request)
-
-    def stop(self) -> str:
-        before = get_schedule(self._scheduler, self.schedule)
-        if before is None:
-            return f"nothing to stop: no batch schedule {self.schedule}"
-        version = self._ours(before).version
-        try:
-            aws_call("UpdateSchedule", self._scheduler.update_schedule, **update_request_from(before, State="DISABLED"))
-        except GreenlightError as exc:
-            raise DeploymentFailed(f"could not disable batch schedule {self.schedule}: {exc}") from exc
-        return f"v{version} -> stopped (schedule {self.schedule} DISABLED; it keeps its Input)"
-
     def prune(self, keep: frozenset[int]) -> list[str]:
         """Delete the group's Models beyond `retention` that no schedule or endpoint config uses (docstring)."""
         held: set[str] = set()
-        schedule = get_schedule(self._scheduler, self.schedule)
+        schedule = self._read()
         if schedule is not None:
-            held |= {self._ours(schedule).model_name, previous_model(schedule) or ""}
+            held |= {schedule_model(schedule, self.group, self.label).model_name, previous_model(schedule) or ""}
         held |= {m for config in self.models.listed("c") for m in [self.models.model_of(config)] if m}
         models = self.models.listed("m")
         return [f"model {name} (v{models[name]})" for name in doomed(models, held, keep, self.config.retention)
                 if self.models.delete_owned("m", name)]
-
-    # -- helpers -----------------------------------------------------------------------------------
-
-    def _ours(self, schedule: dict) -> ModelRef:
-        """The version a schedule runs. Raises: ScheduleInputError if it is not this group's."""
-        return schedule_model(schedule, self.group, self._label)

@@ -27,12 +27,10 @@ __all__ = ["HttpRequest", "HttpResponse", "InvocationResult", "MockTransport", "
 VERSION_HEADER = "X-Greenlight-Model-Version"
 
 
-class TransportError(GreenlightError):
-    """The server could not be reached (refused, timed out, reset)."""
-
-
 @dataclass(frozen=True)
 class HttpRequest:
+    """One request, as a transport sends it."""
+
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -42,12 +40,18 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpResponse:
+    """The server's answer, whatever its status."""
+
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+
+class TransportError(GreenlightError):
+    """The server could not be reached (refused, timed out, reset)."""
 
 
 class Transport(Protocol):
