@@ -66,68 +66,45 @@ class Staged:
 
 @runtime_checkable
 class DeployTarget(Protocol):
-    """The primitives of the deploy transaction (module docstring); the engine owns the order."""
+    """The primitives of the deploy transaction (module docstring); the engine owns their order."""
 
     name: str
     kind: TargetKind
 
     def observe(self) -> Observed:
-        """What the target runs now. Read-only. Raises: GreenlightError if it cannot be read."""
+        """What the target runs now; read-only. Raises: GreenlightError if it cannot be read."""
         ...
 
     def fetch(self, release: Release, scratch: Path) -> Artifact:
-        """The release's model, fetched and checked (`scratch` is a temporary directory the engine removes).
-
-        Raises:
-            GreenlightError: the model cannot be fetched or is not a usable model.
-        """
+        """The release's model, fetched and checked (`scratch`: a temporary directory the engine removes)."""
         ...
 
     def stage(self, release: Release, artifact: Artifact) -> Staged:
-        """Make the release ready beside what serves (a loaded slot, a published version, a Model ...).
-
-        Raises:
-            DeploymentFailed: naming the step; what serves is unchanged.
-        """
+        """The release ready beside what serves (a loaded slot, a published version, a Model ...)."""
         ...
 
     def probe(self, staged: Staged, smoke: SmokeTest) -> str:
-        """Send the smoke rows to the staged version (no live request can reach it) and compare exactly.
-
-        Returns where it passed, in words ('not run (<why>)' when the target's own configuration skips
-        it). Raises: DeploymentFailed saying what differed.
-        """
+        """Where the staged version answered the smoke rows exactly ('not run (<why>)' if the target's own
+        configuration skips it). Raises: DeploymentFailed saying what differed."""
         ...
 
     def switch(self, staged: Staged) -> str:
-        """Make the staged version serve. Returns what changed in words ('' when nothing to add)."""
+        """Make the staged version serve; what changed, in words ('' when nothing to add)."""
         ...
 
     def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
-        """After the switch, check the live path serves the staged version (with `smoke` when there is one).
-
-        Returns words for the report, or None when the target has nothing to check after its switch.
-        Raises: DeploymentFailed.
-        """
+        """After the switch, check the live path (with `smoke` when there is one); None: nothing to check."""
         ...
 
     def unstage(self, staged: Staged) -> None:
-        """Return the target to what served before `staged` was staged, and drop the staged version.
-
-        Idempotent; works from another process than the one that staged (the recovery of a reconcile
-        that died). Raises: GreenlightError if the target could not be returned.
-        """
+        """Return to what served before `staged` and drop it; idempotent, callable from another process."""
         ...
 
     def stop(self) -> str:
-        """Take the target down (or disable it) when nothing is Approved; return what changed.
-
-        Raises:
-            DeploymentFailed: the target could not be stopped.
-        """
+        """Take the target down (or disable it) when nothing is Approved; what changed, in words."""
         ...
 
     def prune(self, keep: frozenset[int]) -> list[str]:
-        """Delete what earlier deployments left beyond retention (deploy.engine.retention.retained), never a
-        version in `keep`. Returns what was deleted, in words; failures are logged and skipped."""
+        """Delete what earlier deployments left beyond retention, never a version in `keep`; what went, in
+        words. Failures are logged and skipped."""
         ...

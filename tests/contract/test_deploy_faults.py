@@ -140,3 +140,33 @@ def test_a_corrupted_state_file_is_reported_and_rebuilt_and_never_blocks_an_appr
     assert status["results"][0]["desired"] == v2 and json.loads(own.read_text())
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(own) in w or "unreadable" in w for w in warnings), warnings
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs (mounting needs root: CI runs as root; elsewhere the test says why it cannot run)."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_mount_and_the_file_and_leaves_no_temp_file(full_disk):
+    from deploy.engine.faults import fault_line
+    from deploy.engine.local_state import LocalStatusStore
+
+    store = LocalStatusStore(full_disk, "g")
+    store.save({"ok": True})
+    with pytest.raises(OSError) as full:
+        store.save({"ok": True, "padding": "x" * 200_000})
+    assert fault_line(full.value) == (f"no space left on {full_disk} while writing {full_disk}/deployments/g/"
+                                      "status.json")
+    assert store.load() == {"ok": True}  # the last good file is intact
+    assert sorted(p.name for p in (full_disk / "deployments" / "g").iterdir()) == ["status.json"]
