@@ -170,3 +170,22 @@ def test_a_full_disk_is_one_line_naming_the_mount_and_the_file_and_leaves_no_tem
                                       "status.json")
     assert store.load() == {"ok": True}  # the last good file is intact
     assert sorted(p.name for p in (full_disk / "deployments" / "g").iterdir()) == ["status.json"]
+
+
+@pytest.mark.parametrize("deploy_env", [("local", "endpoint")], ids=["endpoint"], indirect=True)
+def test_status_names_a_deployment_a_dead_reconcile_left_until_the_next_reconcile_undoes_it(deploy_env):
+    from deploy.engine.protocol import Staged
+    from deploy.engine.transaction import Intent
+    from greenlight import api
+
+    env = deploy_env
+    v1, v2 = _on_v1_with_v2_approved(env)
+    staged = Staged("endpoint", v2, {"label": f"{env.group}/{v2}", "model_dir": "/nowhere", "digest": None,
+                                     "server": None, "previous": None})
+    left = Intent("endpoint", v2, v1, "probe", staged, "pid 1 on elsewhere", "t0", "t1")
+    env.reconciler().status.save_intent("endpoint", left.to_dict())
+    [row] = api.status(env.ws, env.group)["targets"]
+    assert row["interrupted"] == f"probing v{v2} on endpoint; previous v{v1}" and row["running"] == v1
+    [result] = env.reconciler().reconcile().results
+    assert result.ok and result.warning.startswith(f"a reconcile (pid 1 on elsewhere, t1) stopped while probing v{v2}")
+    assert api.status(env.ws, env.group)["targets"][0]["interrupted"] is None and env.served_version() == v2
