@@ -92,13 +92,17 @@ def train(ws: Workspace, data: Path | None = None, params: Mapping[str, str] | N
         check_input_uri(ws.store, overrides["InputDataUrl"])
     else:
         overrides["InputDataUrl"] = stage_data(ws.store, config, data)
-    quiet_sdk(config.region)
-    with gc_paused():
-        built = json.loads(build_definition(config, offline_session(config, ws.store.put_bytes)))
     runner = LocalRunner(ws.store, ws.registry, ExecutionStore(ws.home / "executions"))
+    runner.prepare()  # the job processes' imports run on another CPU while the definition is built
     if on_step is not None:
         runner.on_step = on_step
-    record = runner.run(built, overrides, pipeline_name=config.pipeline_name)
+    try:
+        quiet_sdk(config.region)
+        with gc_paused():
+            built = json.loads(build_definition(config, offline_session(config, ws.store.put_bytes)))
+        record = runner.run(built, overrides, pipeline_name=config.pipeline_name)
+    finally:
+        runner.close()
     registered = record.registered or {}
     deliveries = tuple(deliver_pending(ws)) if registered else ()
     return TrainResult(record.execution_id, record.status, registered.get("group"), registered.get("version"),

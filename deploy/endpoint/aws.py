@@ -35,9 +35,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deploy.endpoint.aws_resources import SERVING, SETTLING, VERSION_TAG, EndpointResources
 from deploy.engine.model import Observed, Release, TargetKind
@@ -45,7 +44,8 @@ from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
 from greenlight.aws_errors import aws_errors as _aws
-from greenlight.errors import AwsError, ConfigurationError, DeploymentFailed, GreenlightError
+from deploy.names import SAGEMAKER, GroupNames, fit
+from greenlight.errors import AwsError, DeploymentFailed, GreenlightError
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -67,8 +67,8 @@ class SageMakerEndpointTarget:
     The endpoint is `config.name`, else the group's name. `sleep` and `clock` (monotonic seconds)
     pace and bound the waits; `poll` is the seconds between DescribeEndpoint calls while waiting.
 
-    Raises:
-        ConfigurationError: the endpoint's name leaves no room for its verification endpoint's.
+    The verification endpoint is `<endpoint>-verify`, fitted by deploy.names (cut and hashed past 56
+    characters, which the deploy stack's policy does not name: such a group needs the policy widened).
     """
 
     kind = TargetKind.ENDPOINT
@@ -77,12 +77,8 @@ class SageMakerEndpointTarget:
                  group: str, role_arn: str, *, name: str = "endpoint", poll: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.config, self.group, self.role_arn, self.name = config, group, role_arn, name
-        self.endpoint = config.name or group
-        self.verify_endpoint = f"{self.endpoint}{VERIFY_SUFFIX}"
-        if len(self.verify_endpoint) > 63:
-            raise ConfigurationError(f"endpoint name {self.endpoint!r} is longer than {63 - len(VERIFY_SUFFIX)} "
-                                     f"characters: its verification endpoint {self.verify_endpoint!r} would exceed "
-                                     "SageMaker's 63; set endpoint.name to a shorter name")
+        self.endpoint = config.name or GroupNames(group).endpoint
+        self.verify_endpoint = fit(SAGEMAKER, self.endpoint, VERIFY_SUFFIX)  # cut + hash when it would not fit
         self._runtime = runtime
         self.aws = EndpointResources(sagemaker, group, self.endpoint, timeout=config.update_timeout_seconds,
                                      poll=poll, sleep=sleep, clock=clock)

@@ -246,7 +246,9 @@ def test_the_aws_batch_target_names_every_missing_setting_at_once(unset, monkeyp
             ws.reconciler(ws.deploy_config())
 
 
-def test_a_group_too_long_for_a_job_name_prefix_is_refused_when_the_target_is_built(monkeypatch, tmp_path):
+def test_a_group_too_long_for_a_job_name_prefix_gets_a_derived_one_when_the_target_is_built(monkeypatch, tmp_path):
+    """Issue 20: the prefix is derived from the group by deploy/names.py (its head and a hash), never refused."""
+    from deploy.names import GroupNames
     from greenlight.workspace import Workspace
     from tests.support.deploy_env_batch import aws_batch_environment
 
@@ -255,8 +257,9 @@ def test_a_group_too_long_for_a_job_name_prefix_is_refused_when_the_target_is_bu
                         "GREENLIGHT_STATE_TABLE": "t"}.items():
         monkeypatch.setenv(name, value)
     ws = Workspace.open("aws", home=tmp_path, region="us-east-1", environ={})
-    with pytest.raises(ConfigurationError, match="set batch.job_name_prefix"):
-        ws.reconciler(ws.deploy_config(group="a-model-package-group-of-30-ch"))
+    [target] = ws.reconciler(ws.deploy_config(group="a-model-package-group-of-30-ch")).targets
+    assert target.config.job_name_prefix == GroupNames("a-model-package-group-of-30-ch").job_prefix
+    assert len(target.config.job_name_prefix) <= 26
     monkeypatch.setenv("GREENLIGHT_BATCH_JOB_NAME_PREFIX", "churn")
     [target] = ws.reconciler(ws.deploy_config(group="a-model-package-group-of-30-ch")).targets
     assert (target.schedule, target.config.job_name_prefix) == ("a-model-package-group-of-30-ch-batch", "churn")
