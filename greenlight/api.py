@@ -305,10 +305,11 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     rows = []
     for step in plan.targets:
         detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
+        left = reconciler.status.load_intent(step.target) or {}  # a deployment a dead reconcile left half-done
         rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
                      "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
                      "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
-                     "detail": detail})
+                     "interrupted": left.get("summary"), "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
@@ -394,7 +395,7 @@ def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Se
     group = _group(ws, group)
     endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
                         poll_seconds=0.2).start()
-    register_serving(ws.home, group, endpoint.url)
+    register_serving(ws.home, group, endpoint.url, token=endpoint.token)
 
     def close() -> None:
         unregister_serving(ws.home, group)

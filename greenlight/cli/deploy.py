@@ -109,6 +109,9 @@ def status(
         typer.echo(f"  {row['target']}: runs {_version(row['running'])}, desired {_version(row['desired'])}{drift}")
         if row["warning"]:
             typer.echo(f"  {row['target']}: warning: {row['warning']}")
+        if row.get("interrupted"):
+            typer.echo(f"  {row['target']}: an interrupted deployment ({row['interrupted']}) is finished or undone "
+                       "by the next reconcile")
     failure = doc["last_failure"]
     if failure:
         for name, message in failure["targets"].items():

@@ -63,12 +63,16 @@ def serve(
                                        "version and for idleness."),
     max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Refuse larger request "
                                        "bodies with 413 (SageMaker Serverless Inference's limit is 4 MB)."),
+    replace: bool = typer.Option(False, "--replace", help="Take over the group's registration from a running "
+                                 "`endpoint serve` (by default a second one for the same group is refused)."),
 ) -> None:
     """Serve a model over HTTP until interrupted.
 
     Without --model it serves the version deployed for --group (approving a version deploys it, see
     `greenlight models approve`), swaps to a newly deployed version without failing a request, and
-    answers 503 while nothing is deployed.
+    answers 503 while nothing is deployed. A deployment first loads the new version beside the serving
+    one and smoke-tests it there; only a version that passed is ever served. One server per group:
+    a second is refused (exit 2) unless --replace.
     """
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
@@ -87,10 +91,15 @@ def serve(
         endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    record = None
+    if model is None:
+        try:
+            record = register_serving(ws.home, group, endpoint.url, replace=replace, token=endpoint.token)
+        except BaseException:
+            endpoint.close()
+            raise
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
     typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
-    if model is None:
-        register_serving(ws.home, group, endpoint.url)
     _stop_on_sigterm()
     try:
         endpoint.serve_forever()
@@ -98,8 +107,8 @@ def serve(
         typer.echo("greenlight endpoint: stopped", err=True)
     finally:
         endpoint.close()
-        if model is None:
-            unregister_serving(ws.home, group)
+        if record is not None:
+            unregister_serving(ws.home, group, record=record)
 
 
 def invoke(

@@ -47,6 +47,8 @@ def serve(
     idle_seconds: float = typer.Option(300.0, "--idle-seconds", help="Drop a version's handler and model after "
                                        "this long without a request; the next request is a cold start."),
     poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to drop idle versions."),
+    replace: bool = typer.Option(False, "--replace", help="Take over the group's registration from a running "
+                                 "`lambda serve` (by default a second one for the same group is refused)."),
 ) -> None:
     """Serve the group's function until interrupted: its Function URL on the alias, and Lambda's Invoke API.
 
@@ -55,7 +57,7 @@ def serve(
     --endpoint http://127.0.0.1:9000` calls it. POST /2015-03-31/functions/<function>/invocations?Qualifier=N
     invokes version N with an event (the deployer's smoke test, before it moves the alias). Answers 503 while
     nothing is deployed and 429 while the function is stopped (throttled); a deployment moves the alias
-    without failing a request in flight.
+    without failing a request in flight. One server per group: a second is refused (exit 2) unless --replace.
     """
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
@@ -71,9 +73,13 @@ def serve(
                               idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        record = register_serving(ws.home, config.group, front.url, TARGET, replace=replace)
+    except BaseException:
+        front.close()
+        raise
     typer.echo(f"greenlight lambda: serving {config.function_name}:{config.lambda_.alias} (group {config.group}) "
                f"on {front.url} (Ctrl-C to stop)", err=True)
-    register_serving(ws.home, config.group, front.url, TARGET)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -86,4 +92,4 @@ def serve(
         typer.echo("greenlight lambda: stopped", err=True)
     finally:
         front.close()
-        unregister_serving(ws.home, config.group, TARGET)
+        unregister_serving(ws.home, config.group, TARGET, record)

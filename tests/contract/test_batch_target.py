@@ -15,7 +15,7 @@ local scheduler (`greenlight batch scheduler`'s run_due), and its job runs the a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -23,6 +23,7 @@ import pytest
 from deploy.batch.aws_requests import previous_model
 from greenlight.errors import ConfigurationError
 from tests.contract.conftest import only_target
+from tests.support.deploy_env import deploy
 
 BATCH_WORLDS = [("local", "batch"), ("aws", "batch")]
 batch_worlds = pytest.mark.parametrize("deploy_env", BATCH_WORLDS, ids=["local-batch", "aws-batch"], indirect=True)
@@ -105,6 +106,7 @@ def _schedule(env) -> dict:
 @pytest.mark.parametrize("deploy_env", [("local", "batch")], ids=["local-batch"], indirect=True)
 def test_the_local_scheduler_runs_the_approved_version(deploy_env, monkeypatch, models):
     from deploy.batch.jobs import JobStore
+    from deploy.batch.local_schedule import read_local_state
     from deploy.batch.scheduler import run_due
     from tests.support.batch_models import read_floats, sklearn_predict, write_rows
 
@@ -114,9 +116,7 @@ def test_the_local_scheduler_runs_the_approved_version(deploy_env, monkeypatch, 
     parts = {"registry": env.registry, "store": env.ws.store, "cache_dir": env.home / "model-cache", "workers": 1}
     env.approve(v1)
     env.handle(env.event(v1, "Approved"))
-    # After the deployment, which anchors the rate schedule at its own clock reading: taken before, on a
-    # loaded machine the deployment's smoke job could end more than a second later, and nothing was due.
-    now = datetime.now(UTC)
+    _, now, _ = read_local_state(env.home, env.target.schedule)  # a rate schedule starts when it is put
     rows = write_rows(env.home / "batch" / "groups" / env.group / "input" / "rows.csv", 50, seed=3)
     [first] = run_due(env.home, now=now + timedelta(seconds=1), **parts)  # a rate schedule fires at its start
     assert (first.status, first.model_version, first.rows) == ("Completed", v1, 50)
@@ -148,9 +148,9 @@ def test_a_smoke_job_is_found_by_its_name_and_a_failed_one_is_retried(deploy_env
 
     env = deploy_env
     v1 = env.register()
-    env.target.deploy(release(env, v1), smoke(env, v1))
+    deploy(env.target, release(env, v1), smoke(env, v1))
     assert FAKE_BATCH.jobs_run == 1
-    env.target.deploy(release(env, v1), smoke(env, v1))  # a reconcile that stopped waiting finds the job
+    deploy(env.target, release(env, v1), smoke(env, v1))  # a reconcile that stopped waiting finds the job
     assert FAKE_BATCH.jobs_run == 1
 
     sagemaker = aws_client("sagemaker", env.moto_url)
@@ -160,7 +160,7 @@ def test_a_smoke_job_is_found_by_its_name_and_a_failed_one_is_retried(deploy_env
 
     failed = sagemaker_backends["123456789012"]["us-east-1"].transform_jobs[job["TransformJobName"]]
     failed.transform_job_status, failed.failure_reason = "Failed", "CapacityError: no ml.m5.large"
-    message = env.target.deploy(release(env, v1), smoke(env, v1))
+    message = deploy(env.target, release(env, v1), smoke(env, v1))
     assert FAKE_BATCH.jobs_run == 2 and job["TransformJobName"][:-2] + "-2" in message
 
 
@@ -185,7 +185,7 @@ def test_prune_keeps_the_live_previous_and_endpoint_models(deploy_env, monkeypat
     env = deploy_env
     versions = [env.register(model=m) for m in ("a", "b", "a", "b", "a")]
     for v in versions:
-        env.target.deploy(release(env, v), smoke(env, v))
+        deploy(env.target, release(env, v), smoke(env, v))
     sagemaker = aws_client("sagemaker", env.moto_url)
     models = {m["ModelName"] for m in sagemaker.list_models()["Models"]}
     assert len(models) == 5

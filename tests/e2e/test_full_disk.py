@@ -10,8 +10,7 @@ WHEN the space is freed
 THEN `greenlight deploy` brings every target to version 1.
 
 The second test holds what per-target isolation adds (every target attempted, each failure naming the
-space problem, the last failure recorded): it needs i18core's reconciler (issue 18 item 4) and is
-marked xfail(strict=True) until that merges, so it fails the day it starts passing.
+space problem, the last failure recorded).
 
 Runs as root only (a tmpfs mount); CI runs as root and fails on a skip (tests/support/disks.py).
 """
@@ -110,9 +109,6 @@ def test_a_full_disk_is_named_in_one_line_and_the_deployment_converges_after(tmp
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs i18core's per-target isolation in the reconciler (issue 18 item 4): "
-                                       "today the first target's OSError ends the reconcile; remove this mark "
-                                       "when i18core merges")
 def test_on_a_full_disk_every_target_fails_on_its_own_and_the_failure_is_recorded(tmp_path, models):
     with tmpfs(tmp_path / "disk", "40m") as disk:
         home = disk / "home"
