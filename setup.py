@@ -49,6 +49,11 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6.29",
+            # The type checker (tests/unit/test_types.py, mypy.ini) and the boto3 client stubs it reads:
+            # one extra per AWS service Greenlight calls.
+            "mypy>=2.4",
+            "boto3-stubs[cloudformation,cloudwatch,dynamodb,ecr,events,iam,lambda,logs,s3,sagemaker,"
+            "sagemaker-runtime,scheduler,sqs,sts]>=1.43",
         ],
     },
     entry_points={"console_scripts": ["greenlight=greenlight.cli:run"]},
