@@ -278,9 +278,9 @@ def _mark(data: dict, path: tuple[str, ...], source: str, sources: dict) -> None
 
 def _fields_at(loc: tuple[str, ...]) -> set[str]:
     """The field names of the section at `loc` (empty when `loc` is not a section)."""
-    model: Any = DeployConfig
+    model: type[BaseModel] = DeployConfig
     for key in loc:
-        info = model.model_fields.get(key) if isinstance(model, type) else None
+        info = model.model_fields.get(key)
         if info is None or not (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)):
             return set()
         model = info.annotation

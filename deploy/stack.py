@@ -218,7 +218,7 @@ class Stacks:
 
     def _events(self, name: str, marker: str | None) -> list[dict[str, Any]]:
         """The events after `marker` (this operation's), oldest first. CloudFormation lists newest first."""
-        events = []
+        events: list[dict[str, Any]] = []
         try:
             with _aws("DescribeStackEvents", lambda: _Gone(name)):
                 for page in self._cf.get_paginator("describe_stack_events").paginate(StackName=name):

@@ -160,6 +160,14 @@ def _transitions(result, narrator: _Narrator, rolled_back: bool = False) -> None
             narrator.echo(f"  {r['target']}: {r['message']}")
 
 
+def _registered(result, narrator: _Narrator) -> int:
+    """The version a training run registered. Raises: DemoFailed when it registered none."""
+    if result.version is None:
+        raise narrator.fail(f"training ended {result.status} without registering a version "
+                            f"(execution {result.execution_id})")
+    return result.version
+
+
 def _predict(ws, narrator: _Narrator, expect: int) -> None:
     from greenlight import api
 
@@ -239,35 +247,37 @@ def run_demo(home: Path, echo=print) -> None:
             v1 = api.train(ws, params={"NEstimators": "50", "RandomState": "0"},
                            on_step=lambda step, s: s is not None and echo(f"  {step.name:<12} {step.status} "
                                                                           f"in {s:.1f}s"))
-            echo(f"  registered {v1.group} v{v1.version} as PendingManualApproval")
+            first = _registered(v1, narrator)
+            echo(f"  registered {v1.group} v{first} as PendingManualApproval")
 
             narrator.heading("start the local endpoint and the local Lambda (nothing deployed yet: they answer 503)")
             for target in ("endpoint", "lambda"):
                 proc = children.start(target, target, "serve", "--port", "0")
                 echo(f"  {target}: {_wait_for_serving(home, group, target, proc, narrator)} (pid {proc.pid})")
 
-            narrator.heading(f"approve v{v1.version}: the approval handler deploys every target")
-            _transitions(api.approve(ws, v1.version, description="demo: first version"), narrator)
-            _check_all_on(ws, v1.version, narrator)
+            narrator.heading(f"approve v{first}: the approval handler deploys every target")
+            _transitions(api.approve(ws, first, description="demo: first version"), narrator)
+            _check_all_on(ws, first, narrator)
 
-            narrator.heading(f"predictions from v{v1.version}: the endpoint, the Lambda and a batch run")
-            _predict(ws, narrator, v1.version)
-            _batch(ws, home, narrator, v1.version)
+            narrator.heading(f"predictions from v{first}: the endpoint, the Lambda and a batch run")
+            _predict(ws, narrator, first)
+            _batch(ws, home, narrator, first)
 
             narrator.heading("retrain with other hyperparameters: version 2")
             v2 = api.train(ws, params={"NEstimators": "80", "MaxDepth": "8", "RandomState": "1"})
-            echo(f"  registered {v2.group} v{v2.version}; v{v1.version} still serves everywhere")
+            second = _registered(v2, narrator)
+            echo(f"  registered {v2.group} v{second}; v{first} still serves everywhere")
 
-            narrator.heading(f"approve v{v2.version}: everything moves to v{v2.version}")
-            _transitions(api.approve(ws, v2.version, description="demo: more trees"), narrator)
-            _check_all_on(ws, v2.version, narrator)
-            _predict(ws, narrator, v2.version)
+            narrator.heading(f"approve v{second}: everything moves to v{second}")
+            _transitions(api.approve(ws, second, description="demo: more trees"), narrator)
+            _check_all_on(ws, second, narrator)
+            _predict(ws, narrator, second)
 
-            narrator.heading(f"reject v{v2.version}: everything is rolled back to v{v1.version}")
-            _transitions(api.reject(ws, v2.version, description="demo: rolled back"), narrator, rolled_back=True)
-            _check_all_on(ws, v1.version, narrator)
-            _predict(ws, narrator, v1.version)
-            echo(f"  rolled back: every target serves v{v1.version} again")
+            narrator.heading(f"reject v{second}: everything is rolled back to v{first}")
+            _transitions(api.reject(ws, second, description="demo: rolled back"), narrator, rolled_back=True)
+            _check_all_on(ws, first, narrator)
+            _predict(ws, narrator, first)
+            echo(f"  rolled back: every target serves v{first} again")
 
             narrator.heading("what serving costs: 10,000 requests a day on each AWS option")
             costs = api.cost(10_000)

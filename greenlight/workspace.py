@@ -328,8 +328,9 @@ class Workspace:
              "could not start", batch.dead_letter_arn),
             ("endpoint.role_arn (GREENLIGHT_ENDPOINT_ROLE_ARN): the SageMaker execution role the jobs' Model "
              "runs as", config.endpoint.role_arn)) if not ok]
-        if missing:
+        role_arn = config.endpoint.role_arn
+        if missing or not role_arn:
             raise ConfigurationError("the batch target on AWS needs " + "; ".join(missing) + " (the deploy stack "
                                      "sets them all), or set batch.enabled = false")
         return SageMakerBatchTarget(self.client("scheduler"), self.client("sagemaker"), self.client("s3"), batch,
-                                    config.group, config.endpoint.role_arn)
+                                    config.group, role_arn)

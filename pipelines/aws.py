@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from greenlight.aws_errors import aws_call, aws_errors
 from greenlight.errors import AwsError, ExecutionFailed, WaitTimeout
@@ -61,8 +62,9 @@ def upsert_pipeline(client, *, name: str, definition: str, role_arn: str, tags: 
 def start_execution(client, *, name: str, parameters: Mapping[str, str] | None = None,
                     display_name: str | None = None) -> str:
     """Start an execution with parameter overrides; returns its ARN."""
-    kwargs = {"PipelineName": name,
-              "PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in (parameters or {}).items()]}
+    kwargs: dict[str, Any] = {
+        "PipelineName": name,
+        "PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in (parameters or {}).items()]}
     if display_name:
         kwargs["PipelineExecutionDisplayName"] = display_name
     return aws_call("StartPipelineExecution", client.start_pipeline_execution, **kwargs)["PipelineExecutionArn"]
@@ -78,7 +80,7 @@ class ExecutionResult:
 
 def _steps(client, arn: str) -> tuple[dict, ...]:
     steps: list[dict] = []
-    kwargs = {"PipelineExecutionArn": arn, "SortOrder": "Ascending"}
+    kwargs: dict[str, Any] = {"PipelineExecutionArn": arn, "SortOrder": "Ascending"}
     while True:
         page = aws_call("ListPipelineExecutionSteps", client.list_pipeline_execution_steps, **kwargs)
         steps.extend(page.get("PipelineExecutionSteps", []))

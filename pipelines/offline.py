@@ -19,7 +19,7 @@ __all__ = ["OfflineAws", "PLACEHOLDER_ACCOUNT"]
 log = logging.getLogger(__name__)
 PLACEHOLDER_ACCOUNT = "000000000000"
 
-Sink = Callable[[str, bytes], None]  # (s3 uri, bytes)
+Sink = Callable[[str, bytes], object]  # (s3 uri, bytes); what it returns is ignored
 
 
 class OfflineAws:
@@ -42,11 +42,12 @@ class OfflineAws:
 
     def _answer(self, model, params, **_):
         from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
 
         service = model.service_model.service_name
         operation = model.name
         api = params.get("context", {}).get("greenlight_params", {})
-        ok = AWSResponse(None, 200, {}, None)
+        ok = AWSResponse("", 200, HTTPHeaders(), None)
         meta = {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}}}
         if service == "s3" and operation == "PutObject":
             body = api.get("Body", b"")

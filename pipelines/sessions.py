@@ -34,7 +34,7 @@ def quiet_sdk(region: str) -> None:
     warnings.filterwarnings("ignore", message="Running within a PipelineSession")
 
 
-def offline_session(config: PipelineConfig, sink: Callable[[str, bytes], None] | None = None):
+def offline_session(config: PipelineConfig, sink: Callable[[str, bytes], object] | None = None):
     """A PipelineSession whose AWS calls are answered locally (see pipelines.offline)."""
     prepare_environment(config.region)
     # No instance-metadata lookups for credentials: this session never signs a request.

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -205,8 +207,13 @@ class CompactForest:
             return np.ascontiguousarray(X, dtype=np.float32)
 
     def _row_by_row(self, X32: np.ndarray, evaluator: str) -> np.ndarray:
-        one = self._rows.leaf_sum if evaluator == ROW_LAYOUT else self._walk_row
-        rows = X32.tolist() if evaluator == ROW_LAYOUT else X32
+        one: Callable[[Any], float]
+        if evaluator == ROW_LAYOUT:
+            if self._rows is None:
+                raise ValueError(f"evaluator {ROW_LAYOUT!r}: this forest has no row layout")
+            one, rows = self._rows.leaf_sum, X32.tolist()
+        else:
+            one, rows = self._walk_row, X32
         out = np.empty(X32.shape[0], dtype=np.float64)
         for i, row in enumerate(rows):
             out[i] = one(row)
@@ -271,9 +278,10 @@ class CompactForest:
         has_nan = bool(np.isnan(flat).any())
         nan_columns = [np.isnan(X32[:, j]) for j in range(nf)] if has_nan else None
         acc.fill(0.0)
-        buffers = (np.empty(k, np.intp), np.empty(k, self._feat.dtype), np.empty(k, np.float32),
-                   np.empty(k, np.float32), np.empty(k, np.bool_), np.empty(k, np.bool_),
-                   np.empty(k, self._child.dtype))
+        buffers: tuple[np.ndarray, ...] = (np.empty(k, np.intp), np.empty(k, self._feat.dtype),
+                                           np.empty(k, np.float32),
+                                           np.empty(k, np.float32), np.empty(k, np.bool_), np.empty(k, np.bool_),
+                                           np.empty(k, self._child.dtype))
         node_buffer, final, leafv = np.empty(k, np.intp), np.empty(k, np.intp), np.empty(k, np.float64)
         add, greater, equal, count = np.add, np.greater, np.equal, np.count_nonzero
         feat_of, thr_of, child_of, nan_right = self._feat, self._thr, self._child, self._nan_right
@@ -285,7 +293,7 @@ class CompactForest:
                 node.fill(c0)
             else:
                 greater(X32[:, f0], t0, out=go_right)
-                if has_nan and nan0:
+                if nan_columns is not None and nan0:  # nan_columns: only when X has a NaN
                     np.logical_or(go_right, nan_columns[f0], out=go_right)
                 add(go_right, c0, out=node)
             for level in range(1, depth):

@@ -88,6 +88,8 @@ def load_compact_forest(directory: Path, metadata: dict):
     if not (code / "compact_forest.py").is_file():
         code = Path(__file__).resolve().parent
     spec = importlib.util.spec_from_file_location("greenlight_eval_compact_forest", code / "compact_forest.py")
+    if spec is None or spec.loader is None:  # only for a path without a .py suffix
+        raise ImportError(f"cannot import {code / 'compact_forest.py'}")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(code))  # for the modules compact_forest.py imports (forest_rows.py)
     try:

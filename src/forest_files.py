@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def serving_arrays(feature, threshold, left, value, missing_left, roots, depths,
 def write_forest(directory: Path, arrays: dict[str, np.ndarray], n_features: int) -> dict:
     """Write the arrays as .npy files and the manifest; return the manifest (its "files" key lists them all)."""
     directory = Path(directory)
-    specs = {}
+    specs: dict[str, dict[str, Any]] = {}
     for name, array in arrays.items():
         path = directory / array_file(name)
         np.save(path, np.ascontiguousarray(array), allow_pickle=False)
@@ -140,6 +141,7 @@ def _read_manifest(path: Path) -> tuple[dict[str, np.ndarray], int]:
     if fmt != FOREST_FORMAT:
         raise ForestFormatError(f"{path.name}: forest format {fmt!r} is not supported (this code reads "
                                 f"{FOREST_FORMAT!r}, and {LEGACY_FORMAT!r} in {LEGACY_FILE})")
+    expected: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, int | None] | None]]
     expected = {name: (dtypes, (n_trees,), (0, n - 1) if name == "roots" else (0, None))
                 for name, dtypes in TREE_ARRAYS.items()}
     expected.update({name: (dtypes, (n,), None) for name, dtypes in NODE_ARRAYS.items()})
@@ -167,24 +169,26 @@ def _map_verified(directory: Path, name: str, spec: dict, dtypes: tuple[str, ...
                                 f" expected {array_file(name)!r}, one of {list(dtypes)}, shape {list(shape)}")
     path = directory / file
     with open(path, "rb") as fh:
+        header: tuple[tuple[int, ...], bool, np.dtype] | None = None
+        bad_header: Exception | None = None
         try:
             version = np.lib.format.read_magic(fh)
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
             header, offset = read_header(fh), fh.tell()
         except Exception as exc:  # a damaged header: ValueError, SyntaxError or tokenize.TokenError from numpy
-            header, offset = exc, 0
+            bad_header, offset = exc, 0
         fh.seek(0)
-        digest, size, low, high = _stream(fh, offset, dtype if bounds and not isinstance(header, Exception) else None)
+        digest, size, low, high = _stream(fh, offset, dtype if bounds and header is not None else None)
     if digest != recorded:
         raise ForestIntegrityError(f"refusing {file}: its sha256 is {digest}, but {MANIFEST_FILE} records {recorded}")
-    if isinstance(header, Exception):
-        raise ForestFormatError(f"{file} is not a .npy file: {header}")
+    if header is None:
+        raise ForestFormatError(f"{file} is not a .npy file: {bad_header}")
     stored_shape, fortran, stored_dtype = header
     if stored_shape != shape or fortran or stored_dtype != dtype or size != dtype.itemsize * math.prod(shape):
         raise ForestFormatError(f"{file} holds {size} bytes of {stored_dtype} {stored_shape}; {MANIFEST_FILE} says "
                                 f"{dtype} {shape}")
-    if low is not None and (low < bounds[0] or (bounds[1] is not None and high > bounds[1])):
+    if bounds is not None and low is not None and (low < bounds[0] or (bounds[1] is not None and high > bounds[1])):
         raise ForestFormatError(f"{file} holds values from {low} to {high}: outside the forest "
                                 f"[{bounds[0]}, {bounds[1]}]")
     if size == 0:
@@ -192,7 +196,7 @@ def _map_verified(directory: Path, name: str, spec: dict, dtypes: tuple[str, ...
     return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))  # a plain ndarray over the mapping
 
 
-def _stream(fh, offset: int, dtype: np.dtype | None) -> tuple[str, int, object, object]:
+def _stream(fh, offset: int, dtype: np.dtype | None) -> tuple[str, int, Any, Any]:
     """(sha256 of the whole file, bytes after offset, min and max of those as dtype or None): one pass, one buffer."""
     digest = hashlib.sha256(fh.read(offset))
     buffer = bytearray(READ_CHUNK)

@@ -60,9 +60,10 @@ class RowLayout:
 
     def __init__(self, arrays: dict[str, np.ndarray], n_features: int, max_depth: int):
         self._left, self._right, self._nan = arrays["row_left"], arrays["row_right"], arrays["row_nan"]
-        self._left_view, self._right_view = memoryview(self._left), memoryview(self._right)
-        self._nan_view = memoryview(self._nan)
-        self._thresholds = memoryview(arrays["row_threshold"])
+        self._left_view = memoryview(self._left)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
+        self._right_view = memoryview(self._right)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
+        self._nan_view = memoryview(self._nan)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
+        self._thresholds = memoryview(arrays["row_threshold"])  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
         n_leaves = arrays["row_value"].size
         starts = arrays["row_starts"].tolist()
         # (feature, first node, end node, first and end position in row_threshold) per feature used
@@ -95,7 +96,8 @@ class RowLayout:
         state = getattr(self._local, "state", None)
         if state is None:
             nxt = self._left.copy()
-            state = self._local.state = (nxt, memoryview(nxt), {g: a for g, a, _, _, _ in self._groups})
+            view = memoryview(nxt)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
+            state = self._local.state = (nxt, view, {g: a for g, a, _, _, _ in self._groups})
         return state
 
     def leaf_sum(self, xs: list[float]) -> float:

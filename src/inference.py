@@ -30,6 +30,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -53,13 +54,20 @@ class ModelIntegrityError(Exception):
     """The model directory cannot be trusted or used: a checksum, format or version does not match."""
 
 
+class Predictor(Protocol):
+    """What serves a model: a compact_forest.CompactForest, or (models exported without one) scikit-learn's
+    forest."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class ServingModel:
     """A loaded model: its metadata, its input schema, and the predictor that serves it."""
 
     metadata: dict
     schema: Schema
-    predictor: object = field(repr=False)
+    predictor: Predictor = field(repr=False)
     predictor_name: str = compact_forest.FOREST_FORMAT
 
     @property
@@ -102,8 +110,9 @@ def predict_fn(data, model: ServingModel) -> np.ndarray:
     if not (isinstance(data, Batch) and data.schema is model.schema):
         data = payload.check(data if isinstance(data, Batch) else Batch(np.asarray(data, dtype=np.float64)),
                              model.schema)
-    if data.row is not None and model.predictor_name == compact_forest.FOREST_FORMAT:
-        return np.array([model.predictor.predict_row(data.row)])
+    forest = model.predictor
+    if data.row is not None and isinstance(forest, compact_forest.CompactForest):
+        return np.array([forest.predict_row(data.row)])
     return model.predictor.predict(data.values)
 
 

@@ -94,6 +94,7 @@ def decode(body, content_type: str | None, *, max_bytes: int, schema: Schema | N
                            status_code=415)
     if size == 0 or (size < 64 and not body.strip()):
         raise PayloadError("empty_body", "the body is empty")
+    batch: Batch | list[float]
     if kind == NPY:
         batch = _decode_npy(body)
     else:
@@ -109,6 +110,8 @@ def check(batch: Batch, schema: Schema) -> Batch:
     if batch.schema is schema:
         return batch
     if batch.values is None:
+        if batch.row is None:  # a Batch holds values, a row, or both
+            raise PayloadError("empty_body", "the batch holds no rows")
         return _check_row(batch.row, schema)
     values = batch.values
     if values.ndim != 2:
@@ -203,7 +206,8 @@ def _decode_csv(text: str) -> Batch | list[float]:
 
 def _csv_rows_checked(text: str) -> np.ndarray:
     """Row-by-row parse that names the first bad row and column."""
-    rows, width = [], None
+    rows: list[list[float]] = []
+    width = None
     for line in text.splitlines():
         if not line.strip():
             continue

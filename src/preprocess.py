@@ -41,7 +41,7 @@ def read_inputs(input_path: Path) -> pd.DataFrame:
         raise DataError(f"input path {input_path} does not exist")
     if not files:
         raise DataError(f"empty input: no .csv files under {input_path}")
-    frames = []
+    frames: list[pd.DataFrame] = []
     for path in files:
         try:
             frame = pd.read_csv(path)

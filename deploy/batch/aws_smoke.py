@@ -30,8 +30,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from deploy.batch.aws_requests import ModelRef, substitute_context, transform_job_input
 from deploy.batch.config import BatchConfig
@@ -49,8 +49,16 @@ __all__ = ["SmokeTransform", "smoke_job_base", "validate_request"]
 log = logging.getLogger(__name__)
 
 DONE = frozenset({"Completed", "Failed", "Stopped"})
-SAMPLE_CONTEXT = {"schedule_arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/sample",
-                  "scheduled_time": "2026-01-01T00:00:00Z", "execution_id": "d32c5kddcf5bb8c3"}
+
+
+class _Context(TypedDict):
+    schedule_arn: str
+    scheduled_time: str
+    execution_id: str
+
+
+SAMPLE_CONTEXT: _Context = {"schedule_arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/sample",
+                             "scheduled_time": "2026-01-01T00:00:00Z", "execution_id": "d32c5kddcf5bb8c3"}
 
 
 def _python_pattern(pattern: str) -> str:
@@ -88,6 +96,8 @@ def validate_request(sagemaker: SageMakerClient, request: dict[str, Any]) -> Non
     text = substitute_context(json.dumps(request), **SAMPLE_CONTEXT)
     concrete = json.loads(text)
     shape = sagemaker.meta.service_model.operation_model("CreateTransformJob").input_shape
+    if shape is None:  # botocore's model of CreateTransformJob always has one
+        raise DeploymentFailed("botocore's service model has no CreateTransformJob request shape to check against")
     report = ParamValidator().validate(concrete, shape)
     problems = [report.generate_report()] if report.has_errors() else []
     problems += _strict(shape, concrete, "CreateTransformJob")
@@ -119,16 +129,17 @@ class SmokeTransform:
         """Where the smoke test passed, in words. Raises: DeploymentFailed (the job failed, timed out, or
         its predictions differ from the recorded ones)."""
         base = smoke_job_base(self.config, ref, smoke)
-        name, job = self._latest(base)
-        if job is None or job["TransformJobStatus"] in ("Failed", "Stopped"):
-            if job is not None:
-                log.warning("smoke transform job %s was %s (%s); starting another", name, job["TransformJobStatus"],
-                            job.get("FailureReason") or "no reason given")
-            attempt = 1 if name is None else int(name.rsplit("-", 1)[1]) + 1
+        latest = self._latest(base)
+        if latest is None or latest[1]["TransformJobStatus"] in ("Failed", "Stopped"):
+            if latest is not None:
+                log.warning("smoke transform job %s was %s (%s); starting another", latest[0],
+                            latest[1]["TransformJobStatus"], latest[1].get("FailureReason") or "no reason given")
+            attempt = 1 if latest is None else int(latest[0].rsplit("-", 1)[1]) + 1
             name = f"{base}-{attempt}"
             self._start(name, ref, smoke)
         else:
-            log.info("smoke transform job %s exists (%s); using it", name, job["TransformJobStatus"])
+            name = latest[0]
+            log.info("smoke transform job %s exists (%s); using it", name, latest[1]["TransformJobStatus"])
         job = self._wait(name)
         if job["TransformJobStatus"] != "Completed":
             raise DeploymentFailed(f"smoke test: transform job {name} of v{ref.version} ended "
@@ -143,24 +154,25 @@ class SmokeTransform:
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _latest(self, base: str) -> tuple[str | None, dict[str, Any] | None]:
-        """The newest attempt named `<base>-<n>` and its description (None, None: none yet)."""
+    def _latest(self, base: str) -> tuple[str, Mapping[str, Any]] | None:
+        """The newest attempt named `<base>-<n>` and its description (None: none yet)."""
         with _aws("ListTransformJobs"):
             pages = self._sm.get_paginator("list_transform_jobs").paginate(NameContains=base)
             names = [j["TransformJobName"] for page in pages for j in page.get("TransformJobSummaries", [])]
         attempts = sorted((int(n.rsplit("-", 1)[1]), n) for n in names
                           if n.startswith(f"{base}-") and n.rsplit("-", 1)[1].isdigit())
         if not attempts:
-            return None, None
+            return None
         name = attempts[-1][1]
         return name, self._describe(name)
 
-    def _describe(self, name: str) -> dict[str, Any]:
+    def _describe(self, name: str) -> Mapping[str, Any]:
         with _aws("DescribeTransformJob"):
             return self._sm.describe_transform_job(TransformJobName=name)
 
     def _start(self, name: str, ref: ModelRef, smoke: SmokeTest) -> None:
-        base = f"{self.config.output.rstrip('/')}/{name}"
+        _, output = self.config.require_io()
+        base = f"{output.rstrip('/')}/{name}"
         bucket, key = split_s3_uri(f"{base}/input/smoke.csv")
         body = smoke.body if smoke.body.endswith("\n") else smoke.body + "\n"
         with _aws("PutObject"):
@@ -175,7 +187,7 @@ class SmokeTransform:
             self._sm.create_transform_job(**request)
         log.info("started smoke transform job %s of %s on %d rows", name, ref.label, len(smoke.predictions))
 
-    def _wait(self, name: str) -> dict[str, Any]:
+    def _wait(self, name: str) -> Mapping[str, Any]:
         deadline = self._clock() + self.timeout
         while True:
             job = self._describe(name)

@@ -83,7 +83,7 @@ class SageMakerBatchTarget(ScheduleTarget):
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.group, self.name, self.model_role_arn = group, name, model_role_arn
         self.config = config.names_for(group)
-        self.schedule = self.config.schedule_name
+        self.schedule = self.config.schedule_name_for(group)
         self.label = f"batch schedule {self.schedule}"
         self._scheduler, self._sm = scheduler, sagemaker
         self.models = GroupResources(sagemaker, group)

@@ -194,10 +194,10 @@ class BatchConfig(BaseModel):
 
     def require_io(self) -> tuple[str, str]:
         """(input, output). Raises: ConfigurationError naming what is missing."""
+        if self.input and self.output:
+            return self.input, self.output
         missing = [f"{name} ({ENV_PREFIX}{name.upper()})" for name in ("input", "output") if not getattr(self, name)]
-        if missing:
-            raise ConfigurationError(f"the batch target needs {' and '.join(missing)}")
-        return self.input, self.output
+        raise ConfigurationError(f"the batch target needs {' and '.join(missing)}")
 
     def names_for(self, group: str) -> BatchConfig:
         """This configuration with schedule_name and job_name_prefix filled in for `group`: the configured

@@ -90,7 +90,7 @@ class CronExpression:
         return any(_dow_matches(item, day, last) for item in self.day_of_week or ())
 
 
-def parse_schedule_expression(text: str) -> RateExpression | CronExpression:
+def parse_schedule_expression(text: object) -> RateExpression | CronExpression:
     """Parse a `rate()` or `cron()` expression. Raises: ScheduleExpressionError naming the rule."""
     if not isinstance(text, str) or not text.strip():
         raise ScheduleExpressionError("a schedule expression is required: cron(...) or rate(...)")
@@ -125,7 +125,11 @@ def _parse_rate(text: str) -> RateExpression:
 
 
 def _parse_cron(text: str) -> CronExpression:
-    body = _CRON.match(text).group(1).split()
+    match = _CRON.match(text)
+    if match is None:
+        raise ScheduleExpressionError(f"{text!r}: a cron expression is cron(minutes hours day-of-month month "
+                                      "day-of-week year), closed by ')'")
+    body = match.group(1).split()
     if len(body) != 6:
         raise ScheduleExpressionError(f"{text!r}: a cron expression has six fields (minutes hours day-of-month "
                                       f"month day-of-week year); this one has {len(body)}")

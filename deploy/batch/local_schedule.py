@@ -120,7 +120,7 @@ def _load(folder: Path, name: str) -> dict | None:
     the next put rewrites it, as if the schedule had been deleted."""
     try:
         entry = read_json(folder / f"{name}.json")
-        if entry is not None and (not isinstance(entry.get("schedule"), dict) or "anchor" not in entry):
+        if entry is not None and (not isinstance(entry.get("schedule"), dict) or not entry.get("anchor")):
             raise CorruptState(f"{folder / f'{name}.json'} holds no schedule")
         if entry is not None:
             _parse_time(entry.get("anchor")), _parse_time(entry.get("last_scheduled_time"))
@@ -173,9 +173,10 @@ def read_local_schedule(home: Path, name: str) -> dict | None:
 def read_local_state(home: Path, name: str) -> tuple[dict, datetime, datetime | None] | None:
     """(schedule, start, last scheduled time fired) or None."""
     entry = _load(schedules_dir(home), name)
-    if entry is None:
+    start = None if entry is None else _parse_time(entry["anchor"])
+    if entry is None or start is None:  # _load gives no entry without a start
         return None
-    return entry["schedule"], _parse_time(entry["anchor"]), _parse_time(entry.get("last_scheduled_time"))
+    return entry["schedule"], start, _parse_time(entry.get("last_scheduled_time"))
 
 
 def list_local_schedules(home: Path) -> list[dict]:

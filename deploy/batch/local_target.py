@@ -60,7 +60,7 @@ class LocalBatchTarget(ScheduleTarget):
                  name: str = "batch"):
         self.home, self.group, self.name = Path(home), group, name
         self.config = local_io(home, group, config).names_for(group)
-        self.schedule = self.config.schedule_name
+        self.schedule = self.config.schedule_name_for(group)
         self.label = f"local batch schedule {self.schedule}"
         self._model_path = model_path  # s3:// URI of model.tar.gz -> local file (the artifact store)
 
@@ -68,8 +68,9 @@ class LocalBatchTarget(ScheduleTarget):
         return read_local_schedule(self.home, self.schedule)
 
     def _write(self, request: dict, exists: bool) -> None:
-        if "://" not in self.config.input:  # a local folder (an s3:// input lives in the artifact store)
-            Path(self.config.input).mkdir(parents=True, exist_ok=True)
+        source, _ = self.config.require_io()  # both set by local_io
+        if "://" not in source:  # a local folder (an s3:// input lives in the artifact store)
+            Path(source).mkdir(parents=True, exist_ok=True)
         put_local_schedule(self.home, request)
 
     def fetch(self, release: Release, scratch: Path) -> Artifact:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from deploy.batch.aws_requests import (ModelRef, ScheduleInputError, model_from_schedule, schedule_drift,
@@ -61,8 +62,10 @@ def staged_schedule(config: BatchConfig, group: str, label: str, release: Releas
     return json.loads(json.dumps({"model": model, "request": request, "restore": restore}, default=str))
 
 
-def unstaged_schedule(ref: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any] | None:
+def unstaged_schedule(ref: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The request that undoes a switch to `ref` (None: the schedule does not run the staged model)."""
+    if current is None:
+        return None
     try:
         switched = json.loads(current["Target"]["Input"]) == json.loads(ref["request"]["Target"]["Input"])
     except (TypeError, KeyError, ValueError):

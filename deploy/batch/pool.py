@@ -56,6 +56,9 @@ class _Worker:
         self.index = index
         self.proc = subprocess.Popen([sys.executable, "-m", "deploy.batch.worker", json.dumps(settings)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        if self.proc.stdin is None or self.proc.stdout is None:  # never with PIPE; typeshed says Optional
+            raise OSError("the batch worker was started without pipes")
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.ready = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -112,7 +115,7 @@ class WorkerPool:
             if abort and worker.proc.poll() is None:
                 worker.proc.terminate()
             try:
-                worker.proc.stdin.close()
+                worker.stdin.close()
             except OSError:
                 pass
         for worker in self._workers:
@@ -121,8 +124,9 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 worker.proc.kill()
                 worker.proc.wait()
-            worker.thread.join(STOP_SECONDS)
-            worker.proc.stdout.close()
+            if worker.thread is not None:
+                worker.thread.join(STOP_SECONDS)
+            worker.stdout.close()
 
     def _break(self, error: WorkerFailed) -> WorkerFailed:
         with self._lock:
@@ -134,7 +138,7 @@ class WorkerPool:
         """The parent's side of one worker: READY first, then unit -> answer until the sentinel."""
         pid = worker.proc.pid
         try:
-            message = read_message(worker.proc.stdout)
+            message = read_message(worker.stdout)
         except (OSError, EOFError, ValueError):
             message = None
         if message is None or message[0] != READY:
@@ -149,8 +153,8 @@ class WorkerPool:
                 future.set_exception(self._broken)
                 continue
             try:
-                write_message(worker.proc.stdin, WORK, data)
-                message = read_message(worker.proc.stdout)
+                write_message(worker.stdin, WORK, data)
+                message = read_message(worker.stdout)
             except (OSError, EOFError, ValueError):
                 message = None
             if message is None or message[0] != RESULT:
@@ -167,7 +171,7 @@ class WorkerPool:
     def _failure(worker: _Worker, message) -> WorkerFailed:
         if message is not None and message[0] == FATAL:
             return WorkerFailed(json.loads(message[1])["error"])
-        code = worker.proc.poll()
+        code: int | str | None = worker.proc.poll()
         if code is None:
             try:
                 code = worker.proc.wait(1.0)

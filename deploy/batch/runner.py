@@ -25,6 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from deploy.batch.config import MB, BatchStrategy
 from deploy.batch.jobs import BadRow, JobRecord, JobStatus, JobStore, new_job_id, now_iso
@@ -67,8 +68,22 @@ class JobSpec:
     schedule: dict | None = None
 
 
-class JobObserver:
-    """What a job reports as it goes (the CLI draws progress from it); every method is optional."""
+class JobObserver(Protocol):
+    """What a job reports as it goes (the CLI draws progress from it); _Quiet reports nothing."""
+
+    def started(self, record: JobRecord, files: list[InputFile]) -> None: ...
+
+    def progress(self, done_bytes: int, rows: int, bad_rows: int) -> None: ...
+
+    def bad_row(self, bad: BadRow) -> None: ...
+
+    def file_done(self, relative: str, rows: int, bad_rows: int) -> None: ...
+
+    def finished(self, record: JobRecord) -> None: ...
+
+
+class _Quiet:
+    """The observer of a job nobody watches."""
 
     def started(self, record: JobRecord, files: list[InputFile]) -> None: ...
 
@@ -89,7 +104,7 @@ def run_job(spec: JobSpec, store: JobStore, observer: JobObserver | None = None)
             input, the model failed to load or its code raised); the message names the cause.
         KeyboardInterrupt: interrupted; the record says Stopped and no output was written.
     """
-    observer = observer or JobObserver()
+    observer = observer or _Quiet()
     record = JobRecord(
         job_id=spec.job_id or new_job_id(), model_group=spec.model_group, model_version=spec.model_version,
         input=spec.input_label or str(spec.input), output=spec.output_label or str(spec.output),
@@ -190,7 +205,7 @@ class _OrderedWriter:
         self.pending: deque = deque()
         self.units = 0
         self.done_bytes = 0
-        self._out = None
+        self._out: BinaryIO | None = None  # the staged file being written (between "open" and "close")
         self._file_rows = self._file_bad = 0
 
     def drain_all(self) -> None:
@@ -204,14 +219,16 @@ class _OrderedWriter:
             self._out = open(self.staging.file_for(file.relative), "wb")
             self._file_rows = self._file_bad = 0
             return
+        out = self._out
+        assert out is not None, "a unit or a close came before its file's open"
         if kind == "close":
-            self._out.close()
+            out.close()
             self.observer.file_done(file.relative, self._file_rows, self._file_bad)
             return
         _, _, first_line, size, future = entry
         self.units -= 1
         result = _result(future)
-        self._out.write(result.output)
+        out.write(result.output)
         rows = result.records - len(result.bad)
         self.record.rows += rows
         self._file_rows += rows

@@ -90,15 +90,16 @@ def run_due(home: Path, *, registry, store, cache_dir: Path, now: datetime | Non
                 mark_fired(home, decision.name, decision.consumed_until)
             continue
         mark_fired(home, decision.name, decision.run_at)
-        record = _fire(schedule, decision, jobs, registry=registry, store=store, cache_dir=cache_dir,
+        record = _fire(schedule, decision, decision.run_at, jobs, registry=registry, store=store, cache_dir=cache_dir,
                        workers=workers, observer=observer_for() if observer_for else None)
         if record is not None:
             records.append(record)
     return records
 
 
-def _fire(schedule: dict, decision: FireDecision, jobs: JobStore, *, observer, **resolve) -> JobRecord | None:
-    scheduled = decision.run_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _fire(schedule: dict, decision: FireDecision, run_at: datetime, jobs: JobStore, *, observer,
+          **resolve) -> JobRecord | None:
+    scheduled = run_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     execution_id = _execution_id()
     text = substitute_context(schedule["Target"].get("Input") or "", schedule_arn=schedule["Arn"],
                               scheduled_time=scheduled, execution_id=execution_id)

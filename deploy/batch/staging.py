@@ -50,8 +50,9 @@ class Staging:
         self.output.mkdir(parents=True, exist_ok=True)
         self.path = self.output / f"{PREFIX}{job_id}"
         tmp = Path(tempfile.mkdtemp(dir=self.output, prefix=CREATING))
-        self._fd = os.open(tmp / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = os.open(tmp / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+        self._fd: int | None = fd  # None once discarded
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.rename(tmp, self.path)
         self._moves: list[tuple[str, str]] = []
 

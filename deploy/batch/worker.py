@@ -20,7 +20,7 @@ import signal
 import struct
 import sys
 import traceback
-from typing import BinaryIO
+from typing import IO
 
 __all__ = ["FATAL", "READY", "RESULT", "WORK", "read_message", "write_message"]
 
@@ -29,7 +29,7 @@ _FRAME = struct.Struct("!BQ")
 RESULT_HEADER = struct.Struct("!QQ")
 
 
-def write_message(stream: BinaryIO, kind: int, *parts: bytes) -> None:
+def write_message(stream: IO[bytes], kind: int, *parts: bytes) -> None:
     """One framed message (the parts are concatenated)."""
     stream.write(_FRAME.pack(kind, sum(len(p) for p in parts)))
     for part in parts:
@@ -37,7 +37,7 @@ def write_message(stream: BinaryIO, kind: int, *parts: bytes) -> None:
     stream.flush()
 
 
-def read_message(stream: BinaryIO) -> tuple[int, bytes] | None:
+def read_message(stream: IO[bytes]) -> tuple[int, bytes] | None:
     """The next message, or None at end of stream. Raises: EOFError on a truncated message."""
     header = stream.read(_FRAME.size)
     if not header:
@@ -51,7 +51,7 @@ def read_message(stream: BinaryIO) -> tuple[int, bytes] | None:
     return kind, payload
 
 
-def _fatal(out: BinaryIO, what: str, exc: BaseException) -> None:
+def _fatal(out: IO[bytes], what: str, exc: BaseException) -> None:
     frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {frame[0].filename}:{frame[0].lineno})" if frame else ""
     write_message(out, FATAL, json.dumps({"error": f"{what}: {type(exc).__name__}: {exc}{where}"}).encode())

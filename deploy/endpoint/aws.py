@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,7 +204,7 @@ class SageMakerEndpointTarget:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _prior(self, before: dict[str, Any] | None) -> tuple[str | None, int | None]:
+    def _prior(self, before: Mapping[str, Any] | None) -> tuple[str | None, int | None]:
         """The verified config a failure returns to, and its version (None, None: nothing was verified)."""
         if before is None or before["EndpointStatus"] not in SERVING:
             return None, None
@@ -250,7 +250,7 @@ class SageMakerEndpointTarget:
         except (AwsError, SmokeMismatch) as exc:
             raise DeploymentFailed(f"smoke test at endpoint {endpoint}{when}: {exc}") from exc
 
-    def _tag_verified(self, endpoint: dict[str, Any], target: str, version: int, prior: str | None) -> None:
+    def _tag_verified(self, endpoint: Mapping[str, Any], target: str, version: int, prior: str | None) -> None:
         tags = {VERSION_TAG: str(version), CONFIG_TAG: target}
         if prior is not None and prior != target:
             tags[PREVIOUS_TAG] = prior

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from deploy.names import SAGEMAKER, parse_versioned, versioned, versioned_prefix
 
 if TYPE_CHECKING:
+    from mypy_boto3_sagemaker.type_defs import ProductionVariantServerlessConfigTypeDef
+
     from deploy.config import EndpointConfig
 
 __all__ = ["MAX_NAME", "config_name", "model_name", "name_prefix", "parse_name", "serverless_config"]
@@ -26,9 +28,10 @@ __all__ = ["MAX_NAME", "config_name", "model_name", "name_prefix", "parse_name",
 MAX_NAME = SAGEMAKER.max_length
 
 
-def serverless_config(config: EndpointConfig) -> dict[str, int]:
+def serverless_config(config: EndpointConfig) -> ProductionVariantServerlessConfigTypeDef:
     """The ServerlessConfig of an endpoint config for these settings."""
-    settings = {"MemorySizeInMB": config.memory_mb, "MaxConcurrency": config.max_concurrency}
+    settings: ProductionVariantServerlessConfigTypeDef = {"MemorySizeInMB": config.memory_mb,
+                                                          "MaxConcurrency": config.max_concurrency}
     if config.provisioned_concurrency is not None:
         settings["ProvisionedConcurrency"] = config.provisioned_concurrency
     return settings

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from deploy.endpoint.aws_names import config_name, model_name, name_prefix, parse_name, serverless_config
@@ -26,6 +26,7 @@ from greenlight.errors import AwsError, DeploymentFailed, NotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import TagTypeDef
 
     from deploy.config import EndpointConfig
 
@@ -36,8 +37,6 @@ log = logging.getLogger(__name__)
 GROUP_TAG, VERSION_TAG = "greenlight:group", "greenlight:model-version"
 SETTLING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 SERVING = frozenset({"InService", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"})
-_LISTS = {"c": ("list_endpoint_configs", "ListEndpointConfigs", "EndpointConfigs", "EndpointConfigName"),
-          "m": ("list_models", "ListModels", "Models", "ModelName")}
 
 
 class _Gone(NotFoundError):
@@ -67,15 +66,20 @@ class GroupResources:
 
     def listed(self, kind: str) -> dict[str, int]:
         """{name: version} of the group's endpoint configs (kind 'c') or models ('m')."""
-        operation, label, key, field = _LISTS[kind]
-        with _aws(label):
-            pages = self._sm.get_paginator(operation).paginate(NameContains=name_prefix(self.group))
-            names = [item[field] for page in pages for item in page.get(key, [])]
+        prefix = name_prefix(self.group)
+        if kind == "c":
+            with _aws("ListEndpointConfigs"):
+                pages = self._sm.get_paginator("list_endpoint_configs").paginate(NameContains=prefix)
+                names = [item["EndpointConfigName"] for page in pages for item in page.get("EndpointConfigs", [])]
+        else:
+            with _aws("ListModels"):
+                models = self._sm.get_paginator("list_models").paginate(NameContains=prefix)
+                names = [item["ModelName"] for page in models for item in page.get("Models", [])]
         return {n: parsed[0] for n in names for parsed in [parse_name(self.group, n, kind)] if parsed}
 
     # -- writes --------------------------------------------------------------------------------------
 
-    def _version_tags(self, version: int) -> list[dict[str, str]]:
+    def _version_tags(self, version: int) -> list[TagTypeDef]:
         return [{"Key": GROUP_TAG, "Value": self.group}, {"Key": VERSION_TAG, "Value": str(version)}]
 
     def ensure_model(self, release: Release, role_arn: str) -> str:
@@ -148,7 +152,7 @@ class EndpointResources(GroupResources):
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    def describe(self) -> dict[str, Any] | None:
+    def describe(self) -> Mapping[str, Any] | None:
         """DescribeEndpoint, or None when there is no endpoint."""
         try:
             with _aws("DescribeEndpoint", lambda: _Gone(self.endpoint)):
@@ -180,7 +184,7 @@ class EndpointResources(GroupResources):
         raise DeploymentFailed(f"endpoint {self.endpoint} runs {config} (model {model}), which is not a Greenlight "
                                f"deployment of {self.group}; set endpoint.name to an endpoint Greenlight may manage")
 
-    def settle(self, why: str) -> dict[str, Any] | None:
+    def settle(self, why: str) -> Mapping[str, Any] | None:
         """DescribeEndpoint until it leaves the settling states (None: it is gone), bounded by `timeout`.
 
         Raises:

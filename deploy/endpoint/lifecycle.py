@@ -18,8 +18,8 @@ import logging
 import socket
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from typing import Self
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Self
 
 from src import serving_contract
 
@@ -42,6 +42,10 @@ class ContractHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
         logging.getLogger(type(self).__module__).debug("%s %s", self.address_string(), format % args)
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        """Answer `status` with `body` as JSON; each server writes its own headers."""
+        raise NotImplementedError
 
     def _send_error(self, code: str, message: str, status: int | None = None) -> None:
         """An error in the serving contract's shape, with the status its code has there (or `status`)."""
@@ -81,7 +85,7 @@ class ContractHandler(BaseHTTPRequestHandler):
 class ServedHTTP:
     name = "server"
     poll_seconds = 1.0
-    httpd = None
+    httpd: HTTPServer  # set by the subclass's __init__
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -91,7 +95,7 @@ class ServedHTTP:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def tick(self) -> None:
         """One watcher step; subclasses override."""

@@ -98,6 +98,8 @@ def import_isolated(code_dir: Path, entry: str, prefix: str) -> tuple[ModuleType
         siblings = {p.stem for p in code_dir.glob("*.py")} - {entry}
         set_aside = {n: sys.modules.pop(n) for n in siblings if n in sys.modules}
         spec = importlib.util.spec_from_file_location(key, path)
+        if spec is None or spec.loader is None:  # only for a path without a .py suffix
+            raise ImportError(f"cannot import {path}: not a Python source file")
         module = importlib.util.module_from_spec(spec)
         before = set(sys.modules)
         sys.modules[key] = module  # dataclasses and pickle look classes up by module name

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from deploy.endpoint.client import VERSION_HEADER
 from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
+from deploy.endpoint.loader import LoadedModel
 from deploy.endpoint.slot import ModelSlot, ModelTarget
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
@@ -229,7 +230,7 @@ class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], slot: ModelSlot, max_body_bytes: int = MAX_BODY_BYTES,
+    def __init__(self, address: tuple[str, int], slot: ModelSlot[LoadedModel], max_body_bytes: int = MAX_BODY_BYTES,
                  token: str | None = None):
         self.slot = slot
         self.max_body_bytes = max_body_bytes
@@ -245,7 +246,7 @@ class Endpoint(ServedHTTP):
 
     name = "endpoint"
 
-    def __init__(self, slot: ModelSlot, host: str = "127.0.0.1", port: int = 8080, *,
+    def __init__(self, slot: ModelSlot[LoadedModel], host: str = "127.0.0.1", port: int = 8080, *,
                  poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES, token: str | None = None):
         super().__init__()
         self.slot = slot

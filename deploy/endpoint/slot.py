@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, overload
 
 from deploy.endpoint.loader import LoadedModel, load_version
 from greenlight.errors import ServingUnavailable
@@ -58,17 +58,41 @@ class ModelLoadFailed(ServingUnavailable):
     """The named model version could not be loaded (the endpoint answers 503)."""
 
 
-class ModelSlot:
+class Loaded(Protocol):
+    """What a slot needs of a loaded version: a LoadedModel, or the Lambda front's LoadedFunction."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def model_dir(self) -> Path: ...
+
+    @property
+    def load_seconds(self) -> float: ...
+
+
+LoadedT = TypeVar("LoadedT", bound=Loaded)
+
+
+class ModelSlot(Generic[LoadedT]):
     """Holds at most one loaded model version; thread-safe; see the module docstring."""
 
+    @overload
+    def __init__(self: ModelSlot[LoadedModel], source: Source, *, idle_seconds: float = ...,
+                 clock: Callable[[], float] = ..., retry_seconds: float = ...) -> None: ...
+
+    @overload
+    def __init__(self, source: Source, *, idle_seconds: float = ..., loader: Callable[[str, Path], LoadedT],
+                 clock: Callable[[], float] = ..., retry_seconds: float = ...) -> None: ...
+
     def __init__(self, source: Source, *, idle_seconds: float = 300.0,
-                 loader: Callable[[str, Path], LoadedModel] = load_version,
-                 clock: Callable[[], float] = time.monotonic, retry_seconds: float = 30.0):
+                 loader: Callable[[str, Path], Any] = load_version,
+                 clock: Callable[[], float] = time.monotonic, retry_seconds: float = 30.0) -> None:
         self._source = source
-        self._loader = loader
+        self._loader: Callable[[str, Path], LoadedT] = loader
         self._clock = clock
         self.idle_seconds = idle_seconds
-        self._current: LoadedModel | None = None
+        self._current: LoadedT | None = None
         self._load_lock = threading.Lock()  # one load or swap at a time; never taken by warm requests
         self._use_lock = threading.Lock()  # guards the in-flight count and last-use time
         self._in_flight = 0
@@ -76,7 +100,7 @@ class ModelSlot:
         self._last_target: str | None = None
         self.retry_seconds = retry_seconds
         self._failed: dict[str, tuple[str, float]] = {}  # ModelTarget.key -> (reason, when it failed)
-        self._staged: tuple[ModelTarget, LoadedModel, float] | None = None  # (target, model, when staged)
+        self._staged: tuple[ModelTarget, LoadedT, float] | None = None  # (target, model, when staged)
         self._stage_lock = threading.Lock()  # one staging load at a time; never taken by requests
         self._last: ModelTarget | None = None
         self.loads = 0
@@ -84,7 +108,7 @@ class ModelSlot:
         self.drops = 0
 
     @property
-    def current(self) -> LoadedModel | None:
+    def current(self) -> LoadedT | None:
         return self._current
 
     @property
@@ -97,7 +121,7 @@ class ModelSlot:
         current = self._current
         return current.version if current is not None else (self._last_target or "none")
 
-    def acquire(self) -> LoadedModel:
+    def acquire(self) -> LoadedT:
         """The model to serve one request with, loading it if the slot is empty; pair with release().
 
         Raises:
@@ -127,7 +151,7 @@ class ModelSlot:
         self._last = target
         return target
 
-    def _cold_load(self) -> LoadedModel:
+    def _cold_load(self) -> LoadedT:
         with self._load_lock:
             if self._current is not None:  # another request loaded it while we waited
                 return self._current
@@ -215,7 +239,7 @@ class ModelSlot:
 
     # -- staging ---------------------------------------------------------------------------------
 
-    def stage(self, target: ModelTarget) -> LoadedModel:
+    def stage(self, target: ModelTarget) -> LoadedT:
         """Load `target` beside the serving version (no request reaches it); the same target staged already
         is kept. Raises: whatever the loader raises (the version's own code failed)."""
         with self._stage_lock:
@@ -230,7 +254,7 @@ class ModelSlot:
                     target.version, self.version_hint(), loaded.load_seconds)
         return loaded
 
-    def staged_model(self) -> LoadedModel | None:
+    def staged_model(self) -> LoadedT | None:
         staged = self._staged
         return None if staged is None else staged[1]
 
@@ -242,7 +266,7 @@ class ModelSlot:
             logger.info("dropped staged model version %s", staged[0].version)
         return staged is not None
 
-    def _take_staged(self, target: ModelTarget) -> LoadedModel | None:
+    def _take_staged(self, target: ModelTarget) -> LoadedT | None:
         """The staged model if it is exactly `target` (then it leaves the staging slot)."""
         with self._stage_lock:
             staged = self._staged

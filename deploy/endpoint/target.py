@@ -167,7 +167,7 @@ class LocalEndpointTarget:
             self._call(serving, "DELETE", STAGED_PATH, b"", {}, timeout=5.0)
         except DeploymentFailed as exc:  # the server drops an unpromoted staged model by itself when idle
             log.warning("could not drop the staged %s at %s: %s", ref["label"], serving.url, exc)
-        if switched:
+        if current is not None and switched:
             previous_label = None if current.previous is None or current.previous.get("version") is None \
                 else version_label(self.group, current.previous["version"])
             try:

@@ -45,7 +45,8 @@ def describe_event(event: Any) -> str:
     """'event <id>: v<version> of <group> is <status>' (for logs and the report's trigger)."""
     if not isinstance(event, Mapping):
         return "a malformed event"
-    detail = event.get("detail") if isinstance(event.get("detail"), Mapping) else {}
+    raw_detail = event.get("detail")
+    detail: Mapping[str, Any] = raw_detail if isinstance(raw_detail, Mapping) else {}
     if (event.get("source"), event.get("detail-type")) == (RESYNC_SOURCE, RESYNC_DETAIL_TYPE):
         return f"resync {event.get('id', '?')} of {detail.get('ModelPackageGroupName', '?')}"
     return (f"event {event.get('id', '?')}: v{detail.get('ModelPackageVersion', '?')} of "

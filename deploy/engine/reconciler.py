@@ -238,13 +238,16 @@ class Reconciler:
             log.warning("%s: %s; %s", step.target, step.reason, step.warning)
             return result(True, step.reason)
         started = time.monotonic()
-        failure = None
+        failure: str | None = None
+        message = ""
         try:
             if step.action is Action.STOP:
                 log.warning("%s: stopping: %s", step.target, step.reason)
                 message = target.stop()
             elif smoke_error is not None:
                 failure = f"{smoke_error}; {self.transaction.serves(target, before)}"
+            elif release is None:  # plan() deploys only a version it found in the registry
+                failure = f"no release of v{step.desired} to deploy; {self.transaction.serves(target, before)}"
             else:
                 log.info("%s: deploying v%s: %s", step.target, step.desired, step.reason)
                 message = self.transaction.deploy(target, release, smoke, before)

@@ -138,9 +138,9 @@ def what_serves(before: Observed | None, after: Observed | None, error: str | No
     """What serves now, in words, from an observation made after the failure (`error`: it could not be made)."""
     if after is None:
         return f"what serves now cannot be observed ({error})"
-    had = before is not None and before.version is not None
+    served = before is not None and before.version is not None and before.active
     if after.version is None:
-        return "nothing serves now" if had and before.active else "nothing was deployed before, so nothing is"
+        return "nothing serves now" if served else "nothing was deployed before, so nothing is"
     if not after.active:
         return f"it stays on v{after.version}, not serving"
     same = before is not None and before.version == after.version and before.active
@@ -244,13 +244,13 @@ class Transaction:
 
     def _undo(self, target: DeployTarget, staged: Staged | None, before: Observed) -> str:
         """Unstage (when something was staged), clear the intent, and say what serves now."""
-        try:
-            if staged is not None:
+        if staged is not None:
+            try:
                 target.unstage(staged)
-        except Exception as exc:
-            log.error("%s: cannot undo the deployment of v%s: %s", target.name, staged.version, fault_line(exc))
-            return (f"undoing it failed ({fault_line(exc)}); the next reconcile finishes or undoes it; "
-                    f"{self.serves(target, before)}")
+            except Exception as exc:
+                log.error("%s: cannot undo the deployment of v%s: %s", target.name, staged.version, fault_line(exc))
+                return (f"undoing it failed ({fault_line(exc)}); the next reconcile finishes or undoes it; "
+                        f"{self.serves(target, before)}")
         try:
             self.intents.save_intent(target.name, None)
         except Exception as exc:  # the record is only a hint: the next reconcile observes and cleans up

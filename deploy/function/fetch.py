@@ -40,9 +40,10 @@ def unpack_serving_files(archive: Path, out: Path) -> Path:
         with tarfile.open(archive, "r:*") as tar:
             members = {_name(m): m for m in tar.getmembers()}
             meta = members.get(METADATA_FILE)
-            if meta is None or not meta.isfile():
+            meta_file = tar.extractfile(meta) if meta is not None and meta.isfile() else None
+            if meta_file is None:
                 raise DataError(f"{archive.name} holds no {METADATA_FILE}: not a model trained by Greenlight")
-            metadata = json.load(tar.extractfile(meta))
+            metadata = json.load(meta_file)
             skipped = {str(metadata[k]) for k in NOT_SERVED if isinstance(metadata, dict) and metadata.get(k)}
             wanted = [m for name, m in members.items()
                       if name not in skipped and (PurePosixPath(name).parts or ("",))[0] not in LEFT_OUT_DIRS]

@@ -39,7 +39,7 @@ from typing import Any
 from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
 from deploy.endpoint.slot import ModelSlot, ModelTarget
 from deploy.function.events import function_url_event, http_response
-from deploy.function.handler import load_function
+from deploy.function.handler import LoadedFunction, load_function
 from deploy.function.model import model_label
 from deploy.function.state import FunctionVersion, StateReader
 from greenlight.errors import ServingUnavailable
@@ -76,7 +76,7 @@ class FunctionFront(ServedHTTP):
         self.state = StateReader(home, group, function, alias)
         self.idle_seconds, self.poll_seconds, self.retry_seconds = idle_seconds, poll_seconds, retry_seconds
         self.max_body_bytes = max_body_bytes
-        self._slots: dict[tuple[int, str], ModelSlot] = {}
+        self._slots: dict[tuple[int, str], ModelSlot[LoadedFunction]] = {}
         self._slots_lock = threading.Lock()
         self.httpd = _Server((host, port), self)
 
@@ -102,7 +102,7 @@ class FunctionFront(ServedHTTP):
                           "ResourceNotFoundException")
         return version
 
-    def _slot(self, version: FunctionVersion) -> ModelSlot:
+    def _slot(self, version: FunctionVersion) -> ModelSlot[LoadedFunction]:
         key = (version.number, version.model_dir)  # a number reused after a lost state file is another version
         with self._slots_lock:
             slot = self._slots.get(key)
@@ -186,7 +186,8 @@ class _Handler(ContractHandler):
         if urllib.parse.unquote(function) not in (front.function, f"{front.function}:{front.alias}"):
             raise _Answer(404, {"Type": "User", "Message": f"Function not found: {function}"},
                           "ResourceNotFoundException")
-        qualifier = (urllib.parse.parse_qs(query).get("Qualifier") or [None])[0]
+        qualifiers = urllib.parse.parse_qs(query).get("Qualifier")
+        qualifier = qualifiers[0] if qualifiers else None
         version = front.resolve(qualifier)
         try:
             event = serving_contract.load_json(body or b"{}")

@@ -130,13 +130,13 @@ class LocalLambdaTarget:
         event = smoke_event(smoke)
         what = f"smoke test of function version {number} (model v{version.model_version})"
         serving = read_serving(self.home, self.group, TARGET)
+        where = f"through the local front at {serving.url}" if serving is not None else \
+            "in-process (no local Lambda front is running)"
         try:
             if serving is not None:
-                where = f"through the local front at {serving.url}"
                 response = FrontInvoker(serving.url, self.smoke_timeout, self.transport).invoke(
                     self.function, str(number), event)
             else:
-                where = "in-process (no local Lambda front is running)"
                 response = load_function(str(number), Path(version.model_dir)).invoke(event)
         except GreenlightError as exc:
             raise DeploymentFailed(f"{what} failed: {exc}") from exc

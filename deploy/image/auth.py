@@ -90,7 +90,7 @@ class EcrCredentials:
             return self._cached[3]
 
     def _fetch(self) -> tuple[str, str, float, str]:
-        kwargs = {"registryIds": [self._registry_id]} if self._registry_id else {}
+        kwargs: dict[str, Any] = {"registryIds": [self._registry_id]} if self._registry_id else {}
         answer = aws_call("GetAuthorizationToken", self._ecr.get_authorization_token, **kwargs)
         self.fetches += 1
         try:

@@ -17,11 +17,15 @@ import hashlib
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
     from greenlight.errors import DataError as _ErrorBase
-except ImportError:  # run as a script in CodeBuild: only the stdlib is there
-    _ErrorBase = Exception
+else:
+    try:
+        from greenlight.errors import DataError as _ErrorBase
+    except ImportError:  # run as a script in CodeBuild: only the stdlib is there
+        _ErrorBase = Exception
 
 __all__ = ["BASE_STAGE", "DOCKERFILE", "BaseTagError", "base_digest", "base_inputs", "base_tag", "dockerfile_steps"]
 

@@ -185,7 +185,7 @@ class RegistryClient:
                                        "Content-Range": f"{offset}-{offset + length - 1}"},
                                       body=piece(offset, length), expect=CHUNK_ACCEPTED)
                     location = self._location(step, repository, resp, previous=location)
-                body = b""
+                body: bytes | FileSlice = b""
             else:
                 body = piece(0, size)
             sep = "&" if "?" in location else "?"
@@ -281,7 +281,7 @@ class RegistryClient:
             return True
         if scheme == "basic":
             fresh = self.credentials.basic(refresh=isinstance(self.credentials, EcrCredentials))
-            return bool(fresh) and {"Authorization": basic_header(*fresh)} != sent
+            return fresh is not None and {"Authorization": basic_header(*fresh)} != sent
         return False
 
     def error(self, step: str, repository: str, status: int | None = None, detail: str = "") -> ImageError:

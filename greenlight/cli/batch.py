@@ -7,10 +7,16 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from greenlight.cli.options import GROUP, JSON, workspace
+
+if TYPE_CHECKING:  # imported by the command itself, so `--help` stays fast
+    from rich.progress import Progress, TaskID
+
+    from deploy.batch.jobs import JobRecord
 
 __all__ = ["app"]
 
@@ -56,9 +62,10 @@ class _Progress:
 
     def __init__(self) -> None:
         self.live = sys.stderr.isatty()
-        self.bar = self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
         self.started_at = time.monotonic()
-        self.record = None
+        self.record: JobRecord | None = None
 
     # JobObserver's methods
     def started(self, record, files) -> None:
@@ -68,14 +75,15 @@ class _Progress:
         if self.live:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                TextColumn("{task.fields[rows]}"), TimeElapsedColumn(), transient=True,
-                                console=_console(stderr=True))
-            self.task = self.bar.add_task("transforming", total=max(record.bytes, 1), rows="")
-            self.bar.start()
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                           TextColumn("{task.fields[rows]}"), TimeElapsedColumn(), transient=True,
+                           console=_console(stderr=True))
+            self.task = bar.add_task("transforming", total=max(record.bytes, 1), rows="")
+            bar.start()
+            self.bar = bar
 
     def progress(self, done_bytes: int, rows: int, bad_rows: int) -> None:
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:
             rate = rows / max(time.monotonic() - self.started_at, 1e-9)
             bad = f", {bad_rows:,} bad" if bad_rows else ""
             self.bar.update(self.task, completed=done_bytes, rows=f"{rows:,} rows ({rate:,.0f}/s){bad}")
@@ -159,19 +167,20 @@ def run(
          "join_source": "Input" if join_input else "None"},
         name=lambda field: _FLAGS.get(field, field))
     ws = workspace("local")
-    folder, prefix = local_location(config.input, ws.store)
+    source, target = config.require_io()
+    folder, prefix = local_location(source, ws.store)
     if not folder.exists():
-        raise NotFoundError(f"--input {config.input}: {folder} does not exist")
-    destination, _ = local_location(config.output, ws.store)
-    check_output_folder(destination, config.output)
+        raise NotFoundError(f"--input {source}: {folder} does not exist")
+    destination, _ = local_location(target, ws.store)
+    check_output_folder(destination, target)
     if model_version is None:
         schedule = ws.deploy_config(group=group).batch.schedule_name_for(group)
         model_version = deployed_version(ws.home, group, schedule)
         typer.echo(f"using {group} version {model_version}: the version the local batch schedule {schedule} runs "
                    "(deployed on approval)", err=True)
     model_dir = model_dir_for(ws.registry, ws.store, group, model_version, ws.home / "model-cache")
-    spec = JobSpec(input=folder, input_prefix=prefix, input_label=config.input, output=destination,
-                   output_label=config.output, model_group=group, model_version=model_version,
+    spec = JobSpec(input=folder, input_prefix=prefix, input_label=source, output=destination,
+                   output_label=target, model_group=group, model_version=model_version,
                    model_dir=model_dir, strategy=config.strategy, max_payload_mb=config.max_payload_mb,
                    join_input=config.join_input, max_bad_rows=max_bad_rows, workers=workers)
     _stop_on_sigterm()
@@ -247,14 +256,17 @@ def scheduler(
     typer.echo(f"greenlight batch scheduler: {started} job(s) started", err=True)
 
 
+class _BatchLogHandler(logging.StreamHandler):
+    """The handler _log_decisions adds (found again by its class)."""
+
+
 def _log_decisions() -> None:
     """The scheduler says what it starts and why: deploy.batch logs at INFO (or lower with -v) on stderr."""
     level = min(logging.INFO, logging.getLogger().getEffectiveLevel())
     batch_logger = logging.getLogger("deploy.batch")
-    for old in [h for h in batch_logger.handlers if getattr(h, "greenlight_batch", False)]:
+    for old in [h for h in batch_logger.handlers if isinstance(h, _BatchLogHandler)]:
         batch_logger.removeHandler(old)  # a second call in one process (tests) replaces, not doubles
-    handler = logging.StreamHandler(sys.stderr)
-    handler.greenlight_batch = True
+    handler = _BatchLogHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(level)
     batch_logger.addHandler(handler)

@@ -129,6 +129,8 @@ def invoke(
         raise UsageError("pass exactly one of --body TEXT or --file F")
     if body is not None:
         payload = body.encode("utf-8")
+    elif file is None:
+        raise UsageError("pass exactly one of --body TEXT or --file F")
     elif str(file) == "-":
         payload = sys.stdin.buffer.read()
     else:

@@ -76,11 +76,13 @@ def _demo(
 
 
 def _register() -> None:
-    from greenlight.cli import batch, cost, deploy, endpoint, lambda_, models, pipeline, run, stack
+    from greenlight.cli import batch, cost, deploy, endpoint, lambda_, models, pipeline, stack
+    # not `from greenlight.cli import run`: the package's `run` is main.run (the console script), not the module
+    from greenlight.cli.run import executions_app, run as run_command
 
     app.add_typer(pipeline.app, name="pipeline")
-    app.command("run")(run.run)
-    app.add_typer(run.executions_app, name="executions")
+    app.command("run")(run_command)
+    app.add_typer(executions_app, name="executions")
     app.command("cost", help="Compare the monthly cost of each AWS serving option for a workload.")(cost.cost)
     app.add_typer(endpoint.app, name="endpoint")
     app.command("invoke")(endpoint.invoke)
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         code = _os_error(exc) if isinstance(exc, OSError) else _usage_error(exc)
         if code is not None:
             return code
-        summary = f"{type(exc).__name__}: {_one_line(exc)}" if str(exc) else type(exc).__name__
+        summary = f"{type(exc).__name__}: {_one_line(str(exc))}" if str(exc) else type(exc).__name__
         if _state["debug"]:
             traceback.print_exception(exc)
             typer.echo(f"greenlight: internal error: {summary}", err=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import typer
 
@@ -17,7 +17,12 @@ from greenlight.workspace import Target
 __all__ = ["GROUP", "JSON", "PORT_RANGE", "REGION", "TARGET", "check_finite_positive", "check_header_value",
            "check_url", "echo_json", "local_homes", "parse_pairs", "warn_unknown_group", "workspace"]
 
-PORT_RANGE = {"min": 0, "max": 65535}  # typer.Option(..., **PORT_RANGE): a TCP port, 0 picks a free one
+class _Range(TypedDict):
+    min: int
+    max: int
+
+
+PORT_RANGE: _Range = {"min": 0, "max": 65535}  # typer.Option(..., **PORT_RANGE): a TCP port, 0 picks a free one
 _local_homes: list[Path] = []  # the local homes this command opened (main() warns when their disk is full)
 
 

@@ -49,9 +49,9 @@ def _settings(ws, config: Path | None, group: str | None):
 
     from deploy.names import project_group
 
-    project = os.environ.get("SAGEMAKER_PROJECT_NAME"), os.environ.get("SAGEMAKER_PROJECT_ID")
-    if group is None and all(project) and not os.environ.get("GREENLIGHT_GROUP"):
-        group = project_group(*project)
+    name, project_id = os.environ.get("SAGEMAKER_PROJECT_NAME"), os.environ.get("SAGEMAKER_PROJECT_ID")
+    if group is None and name and project_id and not os.environ.get("GREENLIGHT_GROUP"):
+        group = project_group(name, project_id)
     return ws.deploy_config(config, group=group)
 
 
@@ -196,7 +196,7 @@ def deploy(
 
 @app.command()
 def package(
-    bucket: str = typer.Option(None, "--bucket", help="Artifact bucket to upload the handler to (default: "
+    bucket: str | None = typer.Option(None, "--bucket", help="Artifact bucket to upload the handler to (default: "
                                                      "$ARTIFACT_BUCKET)."),
     output: Path = typer.Option(Path("stack-config.json"), "--output", "-o",
                                 help="Where to write the template configuration (JSON)."),

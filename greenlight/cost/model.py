@@ -181,7 +181,7 @@ def endpoint_cost(w: Workload, prices: Prices) -> OptionCost:
     p = prices.endpoint
     instance = p.instances[w.endpoint_instance]
     count = _units(w, instance.vcpus)
-    hours = count * HOURS_PER_MONTH
+    hours: float = count * HOURS_PER_MONTH
     if w.free_tier and w.endpoint_instance in p.free_instances:
         hours = max(0.0, hours - p.free_hours)
     limits = _payload_and_timeout(w, ENDPOINT_PAYLOAD_KB, ENDPOINT_TIMEOUT_MS, "real-time endpoint", "60 s")
@@ -249,9 +249,11 @@ def _check_fargate(vcpu: float, memory_gb: float) -> None:
         raise ParameterError(f"Fargate vCPU {vcpu:g} is not one of Fargate's sizes, "
                              f"{', '.join(f'{v:g}' for v in FARGATE_MEMORY_GB)}")
     low, high, step = FARGATE_MEMORY_GB[vcpu]
-    allowed = (0.5, 1.0, 2.0) if step is None else None
-    fits = memory_gb in allowed if allowed else low <= memory_gb <= high and (memory_gb - low) % step == 0
+    if step is None:  # the smallest size takes three memory sizes, not a range
+        fits, sizes = memory_gb in (0.5, 1.0, 2.0), "0.5, 1 or 2 GB"
+    else:
+        fits = low <= memory_gb <= high and (memory_gb - low) % step == 0
+        sizes = f"{low:g}-{high:g} GB in {step:g} GB steps"
     if not fits:
-        sizes = "0.5, 1 or 2 GB" if allowed else f"{low:g}-{high:g} GB in {step:g} GB steps"
         raise ParameterError(f"Fargate memory {memory_gb:g} GB is outside Fargate's limits for "
                              f"{vcpu:g} vCPU: {sizes}")

@@ -7,7 +7,7 @@ NotFoundError, any other failure AwsError, both `from` the original.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from greenlight.aws_errors import aws_errors as _aws
@@ -94,7 +94,7 @@ class SageMakerModelRegistry:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _summaries(self, group: str, status: ApprovalStatus | None = None) -> Iterator[dict[str, Any]]:
+    def _summaries(self, group: str, status: ApprovalStatus | None = None) -> Iterator[Mapping[str, Any]]:
         kwargs: dict[str, Any] = {"ModelPackageGroupName": group, "SortBy": "CreationTime",
                                   "SortOrder": "Descending"}
         if status is not None:

@@ -212,7 +212,7 @@ class LocalModelRegistry:
                 (group, version, arn, checked["ModelApprovalStatus"], json.dumps(checked, sort_keys=True),
                  now.isoformat(), now.isoformat()),
             )
-            row = self._row(conn, group, version)
+            row = self._require(conn, group, version)
             self._emit(conn, row, now)
         log.info("registered version %s of %s as %s", version, group, checked["ModelApprovalStatus"])
         return version_from_description(self._describe(row))
@@ -250,7 +250,7 @@ class LocalModelRegistry:
                 " WHERE group_name = ? AND version = ?",
                 (status.value, new_description, now.isoformat(), group, version),
             )
-            updated = self._row(conn, group, version)
+            updated = self._require(conn, group, version)
             self._emit(conn, updated, now)
         log.info("version %s of %s: %s -> %s (%s)", version, group, row["status"], status.value,
                  new_description or "no description")

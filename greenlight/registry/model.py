@@ -8,6 +8,7 @@ request with `check_create_request` before touching storage.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -186,7 +187,7 @@ def check_create_request(request: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def version_from_description(desc: dict[str, Any]) -> ModelVersion:
+def version_from_description(desc: Mapping[str, Any]) -> ModelVersion:
     """A ModelVersion from a DescribeModelPackage response (or our local equivalent)."""
     spec = desc.get("InferenceSpecification") or {}
     container = (spec.get("Containers") or [{}])[0]

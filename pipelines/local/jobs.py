@@ -24,7 +24,7 @@ from pathlib import Path
 
 from greenlight.errors import DataError, DefinitionError, ExecutionFailed
 from greenlight.store import LocalArtifactStore
-from pipelines.local.warm import WarmStarter
+from pipelines.local.warm import WarmProcess, WarmStarter
 
 __all__ = ["JobFailed", "check_image", "check_job", "run_processing", "run_training"]
 
@@ -91,7 +91,8 @@ def _run(step: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Pa
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = starter.launch(cmd, env, cwd, log_path) if starter is not None else None
+        proc: WarmProcess | subprocess.Popen[bytes] | None = \
+            starter.launch(cmd, env, cwd, log_path) if starter is not None else None
         if proc is None:
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -17,7 +17,6 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from greenlight.errors import DefinitionError, ExecutionFailed, GreenlightError
@@ -181,11 +180,11 @@ class LocalRunner:
             args = evaluate(step.get("Arguments", {}), ctx) if kind != "Condition" else {}
             if kind == "Processing":
                 properties[name], step_record.process_seconds = run_processing(
-                    name, args, self.store, job_dir, Path(step_record.log_path), self.starter)
+                    name, args, self.store, job_dir, log_path, self.starter)
             elif kind == "Training":
                 job = f"pipelines-{record.execution_id}-{name}".lower()
                 properties[name], step_record.process_seconds = run_training(
-                    name, args, self.store, job_dir, Path(step_record.log_path), job, self.starter)
+                    name, args, self.store, job_dir, log_path, job, self.starter)
             elif kind == "Condition":
                 outcome = all(evaluate_condition(c, ctx) for c in step["Arguments"]["Conditions"])
                 step_record.outcome = str(outcome)

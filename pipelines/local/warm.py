@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 __all__ = ["PRELOAD", "WarmProcess", "WarmStarter", "eligible"]
 
@@ -51,7 +52,7 @@ class WarmStarter:
 
     def __init__(self, preload: tuple[str, ...] = PRELOAD):
         self.preload = preload
-        self._server: subprocess.Popen | None = None
+        self._server: subprocess.Popen[bytes] | None = None
         self._env: dict[str, str] = {}
         self._ready = False
 
@@ -83,8 +84,9 @@ class WarmStarter:
                     raise OSError(answer.get("error", f"unexpected answer {answer}"))
                 self._ready = True
             request = {"argv": list(cmd[1:]), "env": dict(env), "cwd": str(cwd), "log": str(log_path)}
-            self._server.stdin.write((json.dumps(request) + "\n").encode())
-            self._server.stdin.flush()
+            stdin, _ = self._pipes()
+            stdin.write((json.dumps(request) + "\n").encode())
+            stdin.flush()
             pid = self._answer()["pid"]
         except (OSError, ValueError, KeyError) as exc:
             log.info("starting %s cold: the warm server cannot serve (%s)", cmd[1:2], exc)
@@ -101,18 +103,27 @@ class WarmStarter:
         server.wait()
         for stream in (server.stdin, server.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
 
+    def _pipes(self) -> tuple[IO[bytes], IO[bytes]]:
+        """The server's stdin and stdout. Raises: OSError (no server: never started, or closed)."""
+        server = self._server
+        if server is None or server.stdin is None or server.stdout is None:
+            raise OSError("the warm job server is not running")
+        return server.stdin, server.stdout
+
     def _answer(self, timeout: float | None = None) -> dict:
         """The server's next answer. Raises: OSError (it ended), TimeoutError."""
-        stream = self._server.stdout
+        _, stream = self._pipes()
         if timeout is not None and not select.select([stream], [], [], timeout)[0]:
             raise TimeoutError
         line = stream.readline()
         if not line:
-            raise OSError(f"the warm job server ended (exit code {self._server.wait()})")
+            server = self._server
+            raise OSError(f"the warm job server ended (exit code {server.wait() if server else 'unknown'})")
         return json.loads(line)
 
 
@@ -134,7 +145,7 @@ class WarmProcess:
                     self.returncode = int(self._starter._answer(left if left is not None else 0.5)["exit"])
                     break
                 except TimeoutError:
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if timeout is not None and deadline is not None and time.monotonic() >= deadline:
                         raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout) from None
         return self.returncode
 

@@ -89,12 +89,12 @@ def main(modules: list[str]) -> int:
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # a stray print in an import must not reach the answers
     os.close(null)
-    try:
-        for name in modules:
+    for name in modules:
+        try:
             __import__(name)
-    except Exception as exc:  # noqa: BLE001 - reported to the CLI, whose jobs then start cold
-        answers.write(json.dumps({"error": f"importing {name}: {type(exc).__name__}: {exc}"}) + "\n")
-        return 1
+        except Exception as exc:  # noqa: BLE001 - reported to the CLI, whose jobs then start cold
+            answers.write(json.dumps({"error": f"importing {name}: {type(exc).__name__}: {exc}"}) + "\n")
+            return 1
     answers.write(json.dumps({"ready": True}) + "\n")
     for line in requests:
         job = json.loads(line)

@@ -52,6 +52,7 @@ def test_valid_expressions_parse(text):
     ("cron(0 L * * ? *)", "not a number"), ("cron(0 2 ?5 * ? *)", "'?' stands alone"),
     ("cron(0 2 * * ? */0)", "positive number"), ("at(2026-01-01T00:00:00)", "one-time"), ("", "required"),
     ("every day", "neither cron"),
+    ("cron(0 12 * * ? *", "cron(minutes hours"),  # no closing parenthesis: once an AttributeError (found by mypy)
 ])
 def test_invalid_expressions_name_the_rule(text, rule):
     if rule is None:  # a valid control in the middle of the table
