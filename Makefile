@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 DEMO_HOME ?= .greenlight-demo
 
-.PHONY: venv tools demo test test-fast bench definition-snapshot lint clean
+.PHONY: venv tools demo test test-slow bench definition-snapshot lint clean
 
 # constraints.txt pins the whole resolved set (pip freeze of a working .venv): installs are
 # reproducible and skip pip's long backtracking through the SageMaker SDK's dependencies.
@@ -44,13 +44,14 @@ tools: $(TOOLS)
 demo: $(STAMP)
 	$(BIN)/greenlight demo --home $(DEMO_HOME)
 
-## test: the whole suite, slow checks included (what CI runs)
+## test: every test not marked slow, the type check (mypy) included; under five minutes once installed
 test: $(STAMP) $(TOOLS)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
-
-## test-fast: skip the tests marked slow
-test-fast: $(STAMP) $(TOOLS)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+
+## test-slow: the tests marked slow (whole pipeline runs, big models, the demo, the notebooks); CI runs
+## `make test` then `make test-slow`, so together they run everything
+test-slow: $(STAMP) $(TOOLS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m slow $(PYTEST_ARGS)
 
 ## bench: rerun the benchmarks and rewrite their sections of BENCHMARKS.md
 bench: $(STAMP) $(TOOLS)

@@ -24,15 +24,17 @@ def test_phases_install_lint_test_then_upsert_start_and_package():
     assert list(spec["phases"]) == ["install", "pre_build", "build"]
     flat = commands(spec)
     order = [next(i for i, c in enumerate(flat) if needle in c)
-             for needle in ("make venv", "make lint", "make test", "pipeline upsert", "pipeline start", "stack package")]
+             for needle in ("make venv", "make lint", "make test ", "make test-slow", "pipeline upsert", "pipeline start",
+                            "stack package")]
     assert order == sorted(order)
     # deploy/project.yaml's deploy actions read this build's artifact as their TemplateConfiguration
     assert spec["artifacts"]["files"] == ["stack-config.json"]
     assert any("--output stack-config.json" in c for c in flat)
     assert "StackConfig::stack-config.json" in (ROOT / "deploy" / "project.yaml").read_text()
     report = spec["reports"]["greenlight-tests"]
-    assert report["file-format"] == "JUNITXML" and report["files"] == ["junit.xml"]
-    assert any("--junitxml=reports/junit.xml" in c for c in flat)
+    assert report["file-format"] == "JUNITXML" and report["files"] == ["junit.xml", "junit-slow.xml"]
+    assert any("make test " in c and "--junitxml=reports/junit.xml" in c for c in flat)
+    assert any("make test-slow" in c and "--junitxml=reports/junit-slow.xml" in c for c in flat)
 
 
 def test_every_greenlight_command_and_flag_exists():

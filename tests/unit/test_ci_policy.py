@@ -29,3 +29,18 @@ def test_skip_fails_under_ci(tmp_path):
 def test_skip_is_a_skip_outside_ci(tmp_path):
     proc = run_pytest(tmp_path, "")
     assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout
+
+
+def test_ci_runs_the_tests_make_test_leaves_out():
+    """`make test` deselects the slow tests and `make test-slow` selects exactly them; .ci/run runs both."""
+    recipes: dict[str, str] = {}
+    target = None
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line and not line[0].isspace() and ":" in line and not line.startswith("#"):
+            target = line.split(":")[0].strip()
+        elif line.startswith("\t") and target:
+            recipes[target] = recipes.get(target, "") + line
+    assert '-m "not slow"' in recipes["test"] and "pytest" in recipes["test"]
+    assert "-m slow" in recipes["test-slow"] and "pytest" in recipes["test-slow"]
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("make")]
+    assert ci == ["make test || status=$?", "make test-slow || status=$?"], ci
