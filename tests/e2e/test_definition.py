@@ -13,15 +13,21 @@ from tests.snapshots import DEFINITION, REGENERATE, build_definition, definition
 
 
 @pytest.fixture(scope="module")
-def two_builds(tmp_path_factory):
+def first_build(tmp_path_factory):
+    """One offline build: what `make test` checks (the snapshot, no socket, the steps)."""
     tmp = tmp_path_factory.mktemp("definition")
-    first, second = build_definition(tmp), build_definition(tmp)
-    return tmp, first, second
+    return tmp, build_definition(tmp)
 
 
-@pytest.mark.slow
-def test_definition_builds_offline_with_no_socket_opened(two_builds):
-    tmp, first, _ = two_builds
+@pytest.fixture(scope="module")
+def two_builds(first_build):
+    """A second build beside the first, for reproducibility (slow: another SDK start-up)."""
+    tmp, first = first_build
+    return tmp, first, build_definition(tmp)
+
+
+def test_definition_builds_offline_with_no_socket_opened(first_build):
+    tmp, first = first_build
     assert first.returncode == 0, first.stderr
     log = tmp / "sockets.log"
     assert not log.exists() or log.read_text() == "", f"sockets were attempted:\n{log.read_text()}"
@@ -43,11 +49,10 @@ def test_two_builds_are_byte_identical(two_builds):
     assert first.stdout.endswith("\n") and json.loads(first.stdout)
 
 
-@pytest.mark.slow
-def test_definition_matches_the_committed_snapshot_byte_for_byte(two_builds):
+def test_definition_matches_the_committed_snapshot_byte_for_byte(first_build):
     # GIVEN the first offline build WHEN it differs from the committed snapshot THEN the failure says
     # how to regenerate it and shows what changed, so a definition change is reviewed as a diff.
-    _, first, _ = two_builds
+    _, first = first_build
     assert first.returncode == 0, first.stderr
     if first.stdout.encode("utf-8") != DEFINITION.read_bytes():
         pytest.fail(f"the pipeline definition differs from its committed snapshot {DEFINITION.name}; if the "
@@ -87,9 +92,8 @@ def _all_steps(steps):
         yield from _all_steps(step.get("Arguments", {}).get("ElseSteps", []))
 
 
-@pytest.mark.slow
-def test_definition_has_the_five_step_kinds_wired_by_data(two_builds):
-    _, first, _ = two_builds
+def test_definition_has_the_five_step_kinds_wired_by_data(first_build):
+    _, first = first_build
     definition = json.loads(first.stdout)
     steps = {s["Name"]: s for s in _all_steps(definition["Steps"])}
     assert {s["Type"] for s in steps.values()} == {"Processing", "Training", "Condition", "RegisterModel", "Fail"}
