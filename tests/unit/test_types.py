@@ -3,7 +3,8 @@
 Two passes, as the code is laid out: greenlight/, deploy/ and pipelines/ as packages (the files
 mypy.ini names), then src/ from inside the folder, since the container scripts import each other by
 bare name (`import payload`). The boto3 clients are typed by the boto3-stubs the test extra installs.
-The cache (.mypy_cache/, git-ignored) keeps a rerun to about a second.
+The cache (.mypy_cache/, git-ignored; one folder per test, so two xdist workers never write the same
+one) keeps a rerun to about a second.
 
 The last test plants the fault the type checker is here for, a None passed where the deploy protocol
 says SmokeTest, and expects mypy to name it; a configuration that could not catch it fails this suite.
@@ -51,7 +52,7 @@ def test_the_container_code_type_checks():
 def test_none_where_the_protocol_says_smoketest_fails(tmp_path):
     planted = tmp_path / "planted_smoke_none.py"
     planted.write_text(PLANTED, encoding="utf-8")
-    result = mypy(str(planted))
+    result = mypy(str(planted), cache=CACHE / "planted")
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'Argument 2 to "probe" of "DeployTarget" has incompatible type "None"; expected "SmokeTest"' \
         in result.stdout, result.stdout
