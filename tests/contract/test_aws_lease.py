@@ -102,7 +102,7 @@ def run_together(moto_endpoint: str, tmp_path: Path, n: int, **spec) -> tuple[Pa
 
 
 @pytest.mark.parametrize("n, lease, hold", [
-    (4, 30.0, 0.2),
+    pytest.param(4, 30.0, 0.2, marks=pytest.mark.slow),  # four processes against moto; make test-slow
     # renewed every 0.5 s: a renewal slower than a second (a very loaded machine) would lose it, as it
     # would on AWS; the production lease is 17 minutes
     pytest.param(3, 1.5, 2.0, marks=pytest.mark.slow),

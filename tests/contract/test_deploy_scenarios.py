@@ -53,6 +53,7 @@ def test_reject_rolls_back_to_the_previous_approved_version(deploy_env):
     assert env.served_version() == v1
 
 
+@pytest.mark.slow  # 12 worlds; the rule has a unit test (test_reconciler.py) and a per-target contract test
 @pytest.mark.parametrize("kind", ["broken", "disagree"])
 def test_a_failed_update_or_smoke_test_keeps_the_previous_version_and_is_reported(deploy_env, kind):
     env = deploy_env
@@ -112,6 +113,7 @@ def test_nothing_approved_with_stop_takes_the_endpoint_down(deploy_env):
     assert env.handle(env.event(v1, "Approved"))["ok"] and env.served_version() == v1
 
 
+@pytest.mark.slow  # 42 cases (changes x worlds); the filter itself: test_why_ignored in test_smoke_and_events.py
 @pytest.mark.parametrize("change", ["other group", "other source", "other detail-type", "other account",
                                     "other region", "no detail", "not a dict"])
 def test_foreign_or_malformed_events_are_ignored_with_a_log_line(deploy_env, change, caplog):
@@ -141,6 +143,7 @@ def test_foreign_or_malformed_events_are_ignored_with_a_log_line(deploy_env, cha
     assert env.target_writes() == writes and env.served_version() is None
 
 
+@pytest.mark.slow  # two reconcile processes per world
 def test_two_reconciles_at_once_in_separate_processes_stay_consistent(deploy_env, tmp_path):
     env = deploy_env
     v1, v2 = env.register(), env.register(model="b")

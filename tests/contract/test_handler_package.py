@@ -23,6 +23,9 @@ from tests.support.deploy_env import canned_event
 from tests.support.deploy_env_aws import ACCOUNT, REGION
 from tests.support.handler_package import clean_handler, isolated_command
 
+# The module's fixture builds the package with pip and each test runs it in a clean interpreter: make test-slow.
+pytestmark = pytest.mark.slow
+
 RUN = r"""
 import json, sys, types
 import deploy.handler
