@@ -60,10 +60,12 @@ class RowLayout:
 
     def __init__(self, arrays: dict[str, np.ndarray], n_features: int, max_depth: int):
         self._left, self._right, self._nan = arrays["row_left"], arrays["row_right"], arrays["row_nan"]
-        self._left_view = memoryview(self._left)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
-        self._right_view = memoryview(self._right)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
-        self._nan_view = memoryview(self._nan)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
-        self._thresholds = memoryview(arrays["row_threshold"])  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
+        # `type: ignore[arg-type]` on memoryview(ndarray) here and in _state: numpy's stubs declare
+        # ndarray.__buffer__ for Python 3.12 and later only, and mypy checks for 3.11 (setup.py's minimum)
+        self._left_view = memoryview(self._left)  # type: ignore[arg-type]
+        self._right_view = memoryview(self._right)  # type: ignore[arg-type]
+        self._nan_view = memoryview(self._nan)  # type: ignore[arg-type]
+        self._thresholds = memoryview(arrays["row_threshold"])  # type: ignore[arg-type]
         n_leaves = arrays["row_value"].size
         starts = arrays["row_starts"].tolist()
         # (feature, first node, end node, first and end position in row_threshold) per feature used
@@ -96,7 +98,7 @@ class RowLayout:
         state = getattr(self._local, "state", None)
         if state is None:
             nxt = self._left.copy()
-            view = memoryview(nxt)  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
+            view = memoryview(nxt)  # type: ignore[arg-type]  # numpy: ndarray.__buffer__ only for 3.12+
             state = self._local.state = (nxt, view, {g: a for g, a, _, _, _ in self._groups})
         return state
 
