@@ -11,6 +11,12 @@ target is observed, planned and brought to the desired version by the deploy tra
 error, a bug) is that target's failure, in one line, in the report and `last_failure`; the others
 still reconcile. Every result is reported and saved (`status`), and every decision is logged with
 its reason. Ctrl-C saves what was done so far, then stops.
+
+With a deadline (deploy.engine.deadline; the approval handler passes its invocation's), each target
+that acts gets an equal share of the time left, and a wait that would outlast it hands over: the
+target's result is "in progress" (ok, `in_progress`), its intent is kept, and the next reconcile
+continues it when the same version is still desired, or finishes or undoes it first when not. A target
+reached with no time left is not started ("in progress" too). The lease ends with the invocation.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from deploy.engine.deadline import Deadline, within
 from deploy.engine.faults import fault_line
 from deploy.engine.model import Action, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
 from deploy.engine.protocol import DeployTarget
 from deploy.engine.smoke import SMOKE_KEY, SmokeTest
-from deploy.engine.transaction import DeploymentInterrupted, IntentStore, Transaction
+from deploy.engine.transaction import DeploymentInProgress, DeploymentInterrupted, Intent, IntentStore, Transaction
 from greenlight.errors import NotFoundError
 
 __all__ = ["Reconciler", "Report", "StatusStore", "TargetResult"]
@@ -54,11 +61,12 @@ class TargetResult:
     ok: bool
     message: str
     warning: str | None = None
+    in_progress: bool = False  # handed over at a long wait: a later reconcile continues it
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "kind": self.kind.value, "action": self.action.value,
                 "running": self.running, "desired": self.desired, "ok": self.ok, "message": self.message,
-                "warning": self.warning}
+                "warning": self.warning, "in_progress": self.in_progress}
 
 
 @dataclass(frozen=True)
@@ -140,8 +148,9 @@ class Reconciler:
 
     # -- reconcile ---------------------------------------------------------------------------
 
-    def reconcile(self, *, dry_run: bool = False, trigger: str = "manual") -> Report:
+    def reconcile(self, *, dry_run: bool = False, trigger: str = "manual", deadline: Deadline | None = None) -> Report:
         """Plan and (unless dry_run) apply, under the group's lock; the report is saved when applied.
+        `deadline`: hand long waits over to a later reconcile rather than outlast it (module docstring).
 
         Raises:
             ConflictError: another reconcile of the group held the lock for too long.
@@ -151,8 +160,8 @@ class Reconciler:
         if dry_run:
             plan, _, failed = self.survey()
             return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed))
-        with self._lock():
-            notes, unrecovered = self._recover()
+        with within(deadline), self._lock():
+            notes, unrecovered, handed = self._recover()
             plan, observed, failed = self.survey(skip=tuple(unrecovered))
             failed.update(unrecovered)
             log.info("reconcile of %s (%s): newest Approved is %s; approved versions %s", self.group, trigger,
@@ -161,8 +170,14 @@ class Reconciler:
             try:
                 smoke, smoke_error = self._smoke(plan)
                 befores = {o.target: o for o in observed}
+                acting = [s.target for s in plan.targets if s.action in (Action.DEPLOY, Action.STOP)]
                 for step in plan.targets:
-                    result = self._apply(step, plan.desired, smoke, smoke_error, befores[step.target])
+                    share = None if deadline is None else deadline.share(len(acting))
+                    if step.target in acting:
+                        acting.remove(step.target)
+                    with within(share):
+                        result = self._continue(step, plan.desired, smoke, smoke_error, befores[step.target],
+                                                handed.get(step.target), share)
                     results.append(replace(result, warning=_joined(notes.get(step.target), result.warning)))
             except KeyboardInterrupt as exc:
                 message = exc.message if isinstance(exc, DeploymentInterrupted) else "interrupted (Ctrl-C)"
@@ -172,16 +187,22 @@ class Reconciler:
                             for i, s in enumerate(s for s in plan.targets if s.target not in done)]
                 self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results)))
                 raise
-            self._prune(results)
+            if deadline is None or deadline.remaining() > 0:  # housekeeping only with time to spare
+                self._prune(results)
             report = Report(self.group, trigger, False, started, _now(), plan, tuple(results))
             self._save(report)
         return report
 
-    def _recover(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Finish or undo what a dead reconcile left on each target: (notes, targets that failed it)."""
-        notes, failed = {}, {}
+    def _recover(self) -> tuple[dict[str, str], dict[str, str], dict[str, Intent]]:
+        """Finish or undo what a dead reconcile left on each target: (notes, targets that failed it, the
+        deployments handed over at a long wait, which _continue takes up)."""
+        notes, failed, handed = {}, {}, {}
         for target in self.targets:
             try:
+                intent = self.transaction.handed_over(target)
+                if intent is not None:
+                    handed[target.name] = intent
+                    continue
                 note = self.transaction.recover(target)
             except Exception as exc:
                 log.error("%s: cannot finish or undo an interrupted deployment: %s", target.name, fault_line(exc))
@@ -189,7 +210,29 @@ class Reconciler:
                 continue
             if note is not None:
                 notes[target.name] = note
-        return notes, failed
+        return notes, failed, handed
+
+    def _continue(self, step: TargetPlan, release: Release | None, smoke: SmokeTest | None, smoke_error: str | None,
+                  before: Observed, handed: Intent | None, share: Deadline | None) -> TargetResult:
+        """_apply, taking up a handed-over deployment (or finishing or undoing it first when the plan moved
+        on), or leaving the target for the next reconcile when its share of the time is gone."""
+        target = next(t for t in self.targets if t.name == step.target)
+        resumes = handed is not None and step.action is Action.DEPLOY and step.desired == handed.version
+        if share is not None and share.remaining() <= 0 and (step.action is Action.DEPLOY or handed is not None):
+            log.warning("%s: not started: this invocation's time is up; the next reconcile does it", step.target)
+            return TargetResult(step.target, step.kind, step.action, step.running, step.desired, True,
+                                "in progress: not started, this invocation's time is up; the next reconcile does it",
+                                step.warning, in_progress=True)
+        note = None
+        if handed is not None and not resumes:
+            try:
+                note = self.transaction.recover(target)
+            except Exception as exc:
+                return TargetResult(step.target, step.kind, step.action, step.running, step.desired, False,
+                                    f"cannot finish or undo a deployment handed over earlier: {fault_line(exc)}")
+            before = None
+        result = self._apply(step, release, smoke, smoke_error, before, handed if resumes else None)
+        return replace(result, warning=_joined(note, result.warning))
 
     def _kind(self, name: str) -> TargetKind:
         return next(t.kind for t in self.targets if t.name == name)
@@ -224,7 +267,7 @@ class Reconciler:
             return None, f"cannot read v{release.version}'s smoke-test data at {release.smoke_uri}: {fault_line(exc)}"
 
     def _apply(self, step: TargetPlan, release: Release | None, smoke: SmokeTest | None,
-               smoke_error: str | None, before: Observed) -> TargetResult:
+               smoke_error: str | None, before: Observed | None, resume: Intent | None = None) -> TargetResult:
         target = next(t for t in self.targets if t.name == step.target)
 
         def result(ok: bool, message: str) -> TargetResult:
@@ -247,7 +290,10 @@ class Reconciler:
                 failure = f"{smoke_error}; {self.transaction.serves(target, before)}"
             else:
                 log.info("%s: deploying v%s: %s", step.target, step.desired, step.reason)
-                message = self.transaction.deploy(target, release, smoke, before)
+                message = self.transaction.deploy(target, release, smoke, before, resume=resume)
+        except DeploymentInProgress as exc:  # handed over at a long wait: not a failure
+            log.info("%s: %s", step.target, exc)
+            return replace(result(True, str(exc)), in_progress=True)
         except Exception as exc:  # any fault is this target's failure; the others still reconcile
             failure = fault_line(exc)
         if failure is not None:

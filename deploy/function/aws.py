@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.engine.deadline import hand_over_before_sleep
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
@@ -238,6 +239,10 @@ class AwsLambdaTarget:
     def _publish(self, release: Release, digest: str, image_uri: str, label: str) -> str:
         latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
         config = latest.get("Configuration") or {}
+        if config.get("LastUpdateStatus") == "InProgress":  # a reconcile handed over (or died) during an update
+            self._wait("an earlier update")
+            latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
+            config = latest.get("Configuration") or {}
         same_code = (image_digest((latest.get("Code") or {}).get("ImageUri")) == digest
                      and config.get("Architectures", ["x86_64"]) == [self.architecture]
                      and config.get("LastUpdateStatus", "Successful") == "Successful")  # not after a failed update
@@ -278,6 +283,7 @@ class AwsLambdaTarget:
             if self._clock() >= deadline:
                 raise DeploymentFailed(f"{operation} of {self.function} did not finish within "
                                        f"{self.update_timeout:g} s (LastUpdateStatus {status})")
+            hand_over_before_sleep(f"{operation} of {self.function} (LastUpdateStatus {status})", self.poll)
             self._sleep(self.poll)
 
     def _active(self, number: str) -> str | None:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from deploy.engine.deadline import hand_over_before_sleep
 from deploy.function.events import function_url_event
 from deploy.function.invoke import Invoker
 from greenlight.aws_errors import aws_call
@@ -64,4 +65,5 @@ def wait_active(client: Any, invoker: Invoker, function: str, number: str, *, ti
         if clock() - start >= timeout:
             raise DeploymentFailed(f"{function} version {number} did not become Active within {timeout:g} s "
                                    f"(State {state}: {_reason(config)})")
+        hand_over_before_sleep(f"{function} version {number} to become Active (State {state})", poll)
         sleep(poll)

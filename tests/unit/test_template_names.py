@@ -115,7 +115,7 @@ class _Reconciler:
     def __init__(self):
         self.triggers = []
 
-    def reconcile(self, trigger):
+    def reconcile(self, trigger, deadline=None):
         self.triggers.append(trigger)
 
         class Report:
