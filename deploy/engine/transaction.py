@@ -212,7 +212,7 @@ class Transaction:
         before = target.observe() if before is None else before
         started = _now()
         if resume is not None and resume.version == release.version and resume.step in _ORDER:
-            intent, staged = resume.at(resume.step, waiting=None), resume.staged
+            intent, staged = replace(resume.at(resume.step), holder=self.holder), resume.staged
             log.info("%s: continuing %s (it waited for %s)", target.name, intent.describe(), resume.waiting)
         else:
             intent = Intent(target.name, release.version, before.version, "stage", None, self.holder, started, started)
