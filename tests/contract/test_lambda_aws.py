@@ -321,3 +321,26 @@ def test_a_stuck_version_fails_only_its_target_in_a_reconcile(world, models):
         "deploy failed: scenario-models version 2 did not become Active within 20 s (State Pending: Creating: "
         "The function version is Pending (made so by the test).); v1 still serves")
     assert world.alias()["FunctionVersion"] == "1" and world.served()["statusCode"] == 200
+
+
+def test_under_a_deadline_a_pending_version_is_handed_over_and_continued_by_the_next_reconcile(world, models):
+    from deploy.engine.deadline import Deadline, within
+    from deploy.engine.transaction import DeploymentInProgress, Intent, MemoryIntents, Transaction
+
+    target = world.target(update_timeout=300.0)
+    deploy(target, release(world, models, 1), smoke(models))
+    FAKE_LAMBDA.publish_pending = 10**9
+    intents = MemoryIntents()
+    rel = release(world, models, 2, "b")
+    with within(Deadline.after(30, clock=world.time.clock)), pytest.raises(DeploymentInProgress) as handed:
+        Transaction(intents).deploy(target, rel, smoke(models, "b"))
+    assert str(handed.value) == ("in progress: probing v2 on lambda; previous v1, waiting for scenario-models version 2 "
+                                 "to become Active (State Pending); v1 still serves; the next reconcile continues it")
+    assert world.time.sleeps[-5:] == [5.0] * 5 and world.alias()["FunctionVersion"] == "1"
+    FAKE_LAMBDA.pending(world.function, "2", 1)  # Lambda finishes creating it
+    world.calls.clear()
+    resumed = Intent.from_dict(intents.load_intent("lambda"))
+    message = Transaction(intents).deploy(target, rel, smoke(models, "b"), resume=resumed)
+    assert message.startswith("v1 -> v2 (function version 2,") and "continued from an earlier reconcile" in message
+    assert world.writes() == ["UpdateAlias"]  # no second update or publish: continued at the probe
+    assert world.alias()["FunctionVersion"] == "2" and intents.load_intent("lambda") is None
