@@ -305,11 +305,14 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     rows = []
     for step in plan.targets:
         detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
-        left = reconciler.status.load_intent(step.target) or {}  # a deployment a dead reconcile left half-done
+        left = reconciler.status.load_intent(step.target) or {}  # handed over at a long wait, or left by a dead one
+        waiting = f"{left.get('summary')}, waiting for {left['waiting']}" if left.get("waiting") else None
         rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
                      "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
                      "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
-                     "interrupted": left.get("summary"), "detail": detail})
+                     "interrupted": None if left.get("waiting") else left.get("summary"),
+                     "in_progress": waiting,
+                     "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),

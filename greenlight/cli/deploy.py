@@ -112,6 +112,8 @@ def status(
         if row.get("interrupted"):
             typer.echo(f"  {row['target']}: an interrupted deployment ({row['interrupted']}) is finished or undone "
                        "by the next reconcile")
+        if row.get("in_progress"):
+            typer.echo(f"  {row['target']}: in progress ({row['in_progress']}); the next reconcile continues it")
     failure = doc["last_failure"]
     if failure:
         for name, message in failure["targets"].items():
