@@ -30,7 +30,8 @@ failure nor undone: the intent is kept with what it waits for (`waiting`), the d
 DeploymentInProgress, and the next reconcile passes that intent back (`deploy(..., resume=intent)`),
 which continues at the recorded step with the recorded Staged (each primitive is written to be run
 again: it finds what an earlier run started). Nothing switches before its probe passed, in whichever
-invocation that happens.
+invocation that happens. A deployment still handing over `handover_limit` seconds (an hour) after it
+started fails like any other and is undone: something stuck (a version that stays Pending) ends.
 
 `hook(step, target)` is called at every step boundary (intent, fetched, staged, probed, switched,
 confirmed, done): the fault-injection tests raise there.
@@ -45,6 +46,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 
 STEPS = ("intent", "fetched", "staged", "probed", "switched", "confirmed", "done")
 _ORDER = ("stage", "probe", "switch", "confirm")  # Intent.step: the step about to run
+HANDOVER_LIMIT_SECONDS = 3600.0  # a deployment still handed over this long after it started fails (and is undone)
 NOT_SMOKE_TESTED = "smoke test not run: no smoke-test data and smoke.required = false"
 _VERBS = {"stage": "staging", "probe": "probing", "switch": "switching to", "confirm": "confirming"}
 
@@ -105,8 +108,16 @@ class MemoryIntents:
             self.records[target] = intent
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _now(epoch: float | None = None) -> str:
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _epoch(stamp: str) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _label(version: int | None) -> str:
@@ -184,10 +195,12 @@ class Transaction:
     """The deploy transaction and the recovery of a half-done one (module docstring)."""
 
     def __init__(self, intents: IntentStore | None = None, *, hook: Callable[[str, str], None] | None = None,
-                 scratch_dir: Path | None = None):
+                 scratch_dir: Path | None = None, handover_limit: float = HANDOVER_LIMIT_SECONDS,
+                 wall: Callable[[], float] = time.time):
         self.intents = intents if intents is not None else MemoryIntents()
         self.hook = hook
         self.scratch_dir = scratch_dir
+        self.handover_limit, self._wall = handover_limit, wall
         self.holder = f"pid {os.getpid()} on {socket.gethostname()}"
 
     def _step(self, step: str, target: DeployTarget) -> None:
@@ -210,7 +223,7 @@ class Transaction:
             DeploymentInterrupted: Ctrl-C or SIGTERM; undone, and `message` says what serves.
         """
         before = target.observe() if before is None else before
-        started = _now()
+        started = _now(self._wall())
         if resume is not None and resume.version == release.version and resume.step in _ORDER:
             intent, staged = replace(resume.at(resume.step), holder=self.holder), resume.staged
             log.info("%s: continuing %s (it waited for %s)", target.name, intent.describe(), resume.waiting)
@@ -244,6 +257,13 @@ class Transaction:
                 self.intents.save_intent(target.name, None)
                 self._step("done", target)
         except HandedOver as exc:
+            begun = _epoch(intent.started)
+            age = None if begun is None else self._wall() - begun
+            if age is not None and age >= self.handover_limit:  # handed over for too long: a failure after all
+                serves = self._undo(target, staged, before)
+                raise DeploymentFailed(f"{intent.describe()}: still waiting for {exc.waiting} {age:.0f} s after it "
+                                       f"started, over several reconciles (limit {self.handover_limit:g} s); "
+                                       f"{serves}") from None
             self._record(intent.at(intent.step, staged, waiting=exc.waiting))
             log.warning("%s: %s: waiting for %s; handed over to the next reconcile", target.name,
                         intent.describe(), exc.waiting)

@@ -13,7 +13,7 @@ import pytest
 
 from deploy.engine.deadline import Deadline, HandedOver, current, hand_over_before_sleep, within
 from deploy.engine.protocol import Staged
-from deploy.engine.transaction import Intent
+from deploy.engine.transaction import Intent, Transaction
 from greenlight.registry.model import ApprovalStatus
 from tests.unit.test_reconciler import FakeRegistry, FakeTarget, MemoryStatus, reconciler, version
 
@@ -146,3 +146,22 @@ def test_an_intent_without_waiting_is_still_finished_or_undone_by_recover():
     status.save_intent("endpoint", Intent("endpoint", 2, 1, "switch", staged, "pid 1", "t", "t").to_dict())
     report = reconciler(FakeRegistry(version(1), version(2)), target, status=status).reconcile()
     assert "undone" in (report.results[0].warning or "") and target.serving == 2
+
+
+def test_a_deployment_still_handed_over_an_hour_after_it_started_fails_and_is_undone():
+    """GIVEN a version that never becomes ready WHEN resyncs keep continuing it THEN after the hand-over limit
+    the deployment fails in one line, is undone, and the last good version serves."""
+    clock, wall = Clock(), Clock()
+    wall.now = 1_800_000_000.0
+    target = SlowTarget(clock, "probe", waits=10**6, serving=1)
+    status = MemoryStatus()
+    engine = reconciler(FakeRegistry(version(1), version(2)), target, status=status)
+    engine.transaction = Transaction(status, wall=wall, handover_limit=3600)
+    for _ in range(6):  # a resync every 10 minutes: in progress each time, within the limit
+        assert engine.reconcile(deadline=Deadline.after(60, clock=clock)).results[0].in_progress
+        wall.now += 600
+    [result] = engine.reconcile(deadline=Deadline.after(60, clock=clock)).results
+    assert not result.ok and not result.in_progress and target.serving == 1
+    assert result.message == ("deploy failed: probing v2 on endpoint; previous v1: still waiting for endpoint to be "
+                              "ready 3600 s after it started, over several reconciles (limit 3600 s); v1 still serves")
+    assert status.load_intent("endpoint") is None and "unstage" in target.calls
