@@ -198,3 +198,36 @@ def test_a_killed_invocation_converges_on_the_next_resync_once_its_lease_has_pas
     if endpoint["in_progress"]:
         converge(world, v2, most=4)
     assert world.serves() == (v2, True) and world.item(f"lease#{GROUP}") is None
+
+
+def test_a_smoke_transform_job_still_running_is_handed_over_and_found_by_its_name_next_time(moto_endpoint, models,
+                                                                                          tmp_path, monkeypatch):
+    """The batch target's smoke job (moto extended: InProgress for K describes) under a 60 s deadline: the
+    invocation returns with the batch target in progress and the schedule unchanged; the next one finds the
+    same job by its name (no second job), reads its result, and moves the schedule."""
+    from tests.support.deploy_env import GROUP as BATCH_GROUP
+    from tests.support.deploy_env_batch import AwsBatchDeployEnv
+    from tests.support.moto_batch import FAKE_BATCH
+
+    env = AwsBatchDeployEnv(moto_endpoint, tmp_path / "home", models, monkeypatch, BATCH_GROUP)
+    try:
+        time = FakeTime()
+        engine = env.reconciler()
+        [target] = engine.targets
+        target.smoke._sleep, target.smoke._clock = time.sleep, time.clock
+        v1 = env.register()
+        env.approve(v1)
+        FAKE_BATCH.slow_jobs = 5  # each describe is a poll of batch.smoke poll seconds
+        report = engine.reconcile(trigger="resync", deadline=Deadline.after(INVOCATION, clock=time.clock))
+        [result] = report.results
+        assert report.ok and result.in_progress and "waiting for smoke transform job" in result.message
+        assert time.now - 1000.0 <= INVOCATION - 6 and env.served_version() is None and FAKE_BATCH.jobs_run == 1
+        for _ in range(3):
+            [result] = engine.reconcile(trigger="resync", deadline=Deadline.after(INVOCATION, clock=time.clock)).results
+            if not result.in_progress:
+                break
+        assert result.ok and not result.in_progress, result.message
+        assert "continued from an earlier reconcile" in result.message and env.served_version() == v1
+        assert FAKE_BATCH.jobs_run == 1  # the job started in the first invocation was found by its name
+    finally:
+        env.close()
