@@ -22,6 +22,7 @@ import logging
 import os
 from pathlib import Path
 
+import capture
 import inference
 import serving_contract
 from payload import JSON, PayloadError
@@ -36,6 +37,7 @@ HEALTH_PATHS = frozenset({"/health", "/ping"})
 INVOKE_PATHS = frozenset({"/", "/invocations"})
 
 _loaded: dict = {}  # "model" or "error", set once per execution environment
+capture.serving_as("lambda")  # capture records of this handler's predictions name the Lambda (capture.py)
 
 
 def model_dir(environ=os.environ) -> Path:
