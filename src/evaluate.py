@@ -9,8 +9,8 @@ It writes `baseline.json` beside it: the statistics of the training split under 
 model's predictions for it, which the drift monitor (greenlight/monitor/) compares live traffic with.
 Values are read as the model reads them, cast to float32. A column with at most CATEGORICAL_MAX_VALUES
 distinct values (the diabetes data's `sex`) is binned by value, since quantile bins over two values
-collapse; any other column gets the edges between QUANTILE_BINS quantile bins (deduplicated where ties
-make two quantiles equal), bin i holding edges[i-1] < x <= edges[i] with open first and last bins
+collapse; any other column gets about QUANTILE_BINS bins: each edge in the widest gap between training
+values within half a bin of a decile (so small changes of a value do not cross it), bin i holding edges[i-1] < x <= edges[i] with open first and last bins
 (numpy's `searchsorted(side="left")`, Python's `bisect_left`: the monitor counts live values exactly as
 the training values were counted). Missing values are a share, outside the bins, mean and std.
 (SageMaker runs this one file, so the statistics live here rather than in a sibling module.)
@@ -179,7 +179,18 @@ def column_statistics(values) -> dict:
     if distinct.size <= CATEGORICAL_MAX_VALUES:
         return {"kind": "categorical", **stats, "values": [float(v) for v in distinct],
                 "counts": [int(c) for c in counts]}
-    edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, QUANTILE_BINS + 1)[1:-1]).astype(np.float32))
+    # Each edge sits in the widest gap between observed values within half a bin of its quantile, so a small
+    # change of a value (noise, rounding) does not move rows across it, even beside a heavy tie.
+    ordered, last = np.sort(present), present.size - 1
+    edges = []
+    for q in np.arange(1, QUANTILE_BINS) / QUANTILE_BINS:
+        low = ordered[max(0, int(np.floor((q - 0.5 / QUANTILE_BINS) * last)))]
+        high = ordered[min(last, int(np.ceil((q + 0.5 / QUANTILE_BINS) * last)))]
+        window = distinct[(distinct >= low) & (distinct <= high)].astype(np.float64)
+        if window.size > 1:  # else one value fills the window: no edge inside it
+            j = int(np.argmax(np.diff(window)))
+            edges.append((window[j] + window[j + 1]) / 2)
+    edges = np.unique(np.asarray(edges, dtype=np.float32))
     counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=edges.size + 1)
     return {"kind": "numeric", **stats, "edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 

@@ -73,11 +73,13 @@ def serve(
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.sources import FixedModelSource
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
+    from greenlight.monitor.local import enable_capture
 
     if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
         raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
     _log_serving_decisions()
     ws = workspace("local")
+    enable_capture(ws.home, group)  # the served predictions' capture records, for `greenlight monitor`
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)

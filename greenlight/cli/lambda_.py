@@ -60,11 +60,13 @@ def serve(
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
+    from greenlight.monitor.local import enable_capture
 
     if idle_seconds <= 0 or poll_seconds <= 0:
         raise UsageError("--idle-seconds and --poll-seconds must be positive")
     ws = workspace("local")
     config = ws.deploy_config(group=group)
+    enable_capture(ws.home, config.group)  # the served predictions' capture records, for `greenlight monitor`
     _log_serving_decisions()
     try:
         front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, host, port,
