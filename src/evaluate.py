@@ -9,8 +9,8 @@ It writes `baseline.json` beside it: the statistics of the training split under 
 model's predictions for it, which the drift monitor (greenlight/monitor/) compares live traffic with.
 Values are read as the model reads them, cast to float32. A column with at most CATEGORICAL_MAX_VALUES
 distinct values (the diabetes data's `sex`) is binned by value, since quantile bins over two values
-collapse; any other column gets about QUANTILE_BINS bins: each edge in the widest gap between training
-values within half a bin of a decile (so small changes of a value do not cross it), bin i holding edges[i-1] < x <= edges[i] with open first and last bins
+collapse; any other column gets up to QUANTILE_BINS bins, their edges between training values near the
+deciles where small changes of a value (NOISE_SHARE of its std) move the fewest rows across, bin i holding edges[i-1] < x <= edges[i] with open first and last bins
 (numpy's `searchsorted(side="left")`, Python's `bisect_left`: the monitor counts live values exactly as
 the training values were counted). Missing values are a share, outside the bins, mean and std.
 (SageMaker runs this one file, so the statistics live here rather than in a sibling module.)
@@ -53,6 +53,7 @@ BASELINE_FILE = "baseline.json"
 BASELINE_FORMAT = "greenlight-baseline/1"
 QUANTILE_BINS = 10
 CATEGORICAL_MAX_VALUES = 10
+NOISE_SHARE = 0.05  # of a column's std: changes this small should not move rows across a bin edge
 
 
 class EvaluationError(Exception):
@@ -179,20 +180,41 @@ def column_statistics(values) -> dict:
     if distinct.size <= CATEGORICAL_MAX_VALUES:
         return {"kind": "categorical", **stats, "values": [float(v) for v in distinct],
                 "counts": [int(c) for c in counts]}
-    # Each edge sits in the widest gap between observed values within half a bin of its quantile, so a small
-    # change of a value (noise, rounding) does not move rows across it, even beside a heavy tie.
-    ordered, last = np.sort(present), present.size - 1
+    edges = _stable_edges(np.sort(present), distinct, counts, NOISE_SHARE * stats["std"])
+    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=edges.size + 1)
+    return {"kind": "numeric", **stats, "edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def _stable_edges(ordered: np.ndarray, distinct: np.ndarray, counts: np.ndarray, sigma: float) -> np.ndarray:
+    """Bin edges near the deciles where a change of about `sigma` moves the fewest rows across them.
+
+    Candidates are the midpoints between neighbouring observed values within half a bin of each decile; the
+    one across which normal noise of `sigma` would change the counts least (rows pushed right minus rows
+    pushed left: about nothing in a smooth density, a lot beside a heavy tie) wins, and a decile where even
+    that would move over a tenth of a bin's rows (a heavy tie fills the window) gets no edge.
+    """
+    last, per_bin = ordered.size - 1, ordered.size / QUANTILE_BINS
+    wide = distinct.astype(np.float64)
+    middles = (wide[:-1] + wide[1:]) / 2
     edges = []
     for q in np.arange(1, QUANTILE_BINS) / QUANTILE_BINS:
         low = ordered[max(0, int(np.floor((q - 0.5 / QUANTILE_BINS) * last)))]
         high = ordered[min(last, int(np.ceil((q + 0.5 / QUANTILE_BINS) * last)))]
-        window = distinct[(distinct >= low) & (distinct <= high)].astype(np.float64)
-        if window.size > 1:  # else one value fills the window: no edge inside it
-            j = int(np.argmax(np.diff(window)))
-            edges.append((window[j] + window[j + 1]) / 2)
-    edges = np.unique(np.asarray(edges, dtype=np.float32))
-    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=edges.size + 1)
-    return {"kind": "numeric", **stats, "edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+        candidates = middles[(middles > low) & (middles < high)]
+        if candidates.size > 200:
+            candidates = candidates[np.linspace(0, candidates.size - 1, 200).astype(int)]
+        best, least = None, math.inf
+        for edge in candidates:
+            i = int(np.searchsorted(wide, edge))
+            near = slice(max(0, i - 3), i + 3)
+            # rows noise pushes across from the left minus those it pushes across from the right
+            moved = abs(sum((1 if v < edge else -1) * int(c) * 0.5 * math.erfc(abs(v - edge) / (sigma * math.sqrt(2)))
+                            for v, c in zip(wide[near], counts[near], strict=True)))
+            if moved < least:
+                best, least = edge, moved
+        if best is not None and least <= 0.1 * per_bin:
+            edges.append(best)
+    return np.unique(np.asarray(edges, dtype=np.float32))
 
 
 def build_baseline(X: np.ndarray, feature_names, predictions, model: dict, source: str) -> dict:

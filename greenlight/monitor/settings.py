@@ -20,7 +20,9 @@ __all__ = ["DEFAULT_WINDOW", "ENV", "thresholds"]
 DEFAULT_WINDOW = "24h"
 ENV = {"psi": "GREENLIGHT_MONITOR_PSI", "p_value": "GREENLIGHT_MONITOR_P_VALUE",
        "min_rows": "GREENLIGHT_MONITOR_MIN_ROWS", "window": "GREENLIGHT_MONITOR_WINDOW"}
-_LIMITS = {"psi": (float, 0.0, 10.0), "p_value": (float, 0.0, 1.0), "min_rows": (int, 1, 10_000_000)}
+_LIMITS = {"psi": (float, 0.0, 10.0, "a number above 0 and at most 10"),
+           "p_value": (float, 0.0, 1.0, "a number above 0 and at most 1"),
+           "min_rows": (int, 0, 10_000_000, "a whole number from 1 to 10,000,000")}
 
 
 def thresholds(environ: Mapping[str, str], **flags: float | int | None) -> Thresholds:
@@ -30,7 +32,7 @@ def thresholds(environ: Mapping[str, str], **flags: float | int | None) -> Thres
         ConfigurationError: a value that is not a number within its limits, naming where it came from.
     """
     values = {}
-    for name, (kind, low, high) in _LIMITS.items():
+    for name, (kind, low, high, rule) in _LIMITS.items():
         raw, where = flags.get(name), f"--{name.replace('_', '-')}"
         if raw is None:
             raw, where = environ.get(ENV[name]), ENV[name]
@@ -41,7 +43,6 @@ def thresholds(environ: Mapping[str, str], **flags: float | int | None) -> Thres
         except (TypeError, ValueError):
             value = None
         if value is None or not low < value <= high:
-            raise ConfigurationError(f"{where}={raw!r} is not a {'whole ' if kind is int else ''}number above {low} "
-                                     f"and at most {high}")
+            raise ConfigurationError(f"{where}={raw!r} must be {rule}")
         values[name] = value
     return Thresholds(**values)

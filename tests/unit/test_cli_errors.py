@@ -57,6 +57,10 @@ CASES = [
     (["stack", "deploy", "--parameter", "AlarmTopicArn"], "--parameter 'AlarmTopicArn' is not KEY=VALUE", 2),
     (["stack", "package"], "missing --bucket / ARTIFACT_BUCKET", 2),
     (["stack", "delete", "--timeout", "0"], "--timeout", 2),
+    (["monitor", "--since", "yesterday"], "bad --since 'yesterday': give a duration such as", 2),
+    (["monitor", "--since", "2h"], "no capture records of greenlight-models since", 2),
+    (["monitor", "--serving", "kiosk"], "unknown serving target(s) kiosk", 2),
+    (["monitor", "--psi", "-1"], "--psi=-1.0 must be a number above 0 and at most 10", 2),
 ]
 
 
