@@ -10,9 +10,10 @@ model's predictions for it, which the drift monitor (greenlight/monitor/) compar
 Values are read as the model reads them, cast to float32. A column with at most CATEGORICAL_MAX_VALUES
 distinct values (the diabetes data's `sex`) is binned by value, since quantile bins over two values
 collapse; any other column gets up to QUANTILE_BINS bins, their edges between training values near the
-deciles where small changes of a value (NOISE_SHARE of its std) move the fewest rows across, bin i holding edges[i-1] < x <= edges[i] with open first and last bins
-(numpy's `searchsorted(side="left")`, Python's `bisect_left`: the monitor counts live values exactly as
-the training values were counted). Missing values are a share, outside the bins, mean and std.
+deciles where small changes of a value (NOISE_SHARE of its std) move the fewest rows across. Bin i
+holds edges[i-1] < x <= edges[i], the first and last bins open (numpy's `searchsorted(side="left")`,
+Python's `bisect_left`: the monitor counts live values exactly as the training values were counted).
+Missing values are a share, outside the bins, the mean and the std.
 (SageMaker runs this one file, so the statistics live here rather than in a sibling module.)
 
 It also checks that the compact forest (the forest files, evaluated by the model's own `code/`)

@@ -10,7 +10,6 @@ other feature, exits 3, and `--report DIR` holds a PNG for `bmi`.
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import math
 import os
@@ -20,14 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from greenlight.data import default_dataset_csv
+from tests.support.drift_traffic import requests_from_the_bundled_data
 
 GROUP = "greenlight-models"
 BOUND_SECONDS = 120
-NOISE = 0.05  # of each feature's standard deviation: "small noise"
 GAP_SECONDS = 5.0  # between the two phases, so a --since window can hold the second one only
 
 
@@ -52,21 +49,6 @@ def serving_url(home: Path, proc: subprocess.Popen) -> str:
                 pass
         time.sleep(0.05)
     pytest.fail("endpoint serve never registered itself")
-
-
-def requests_from_the_bundled_data(n: int, seed: int, shift: dict[str, float] | None = None) -> np.ndarray:
-    """n rows drawn from the bundled data with small noise (not on `sex`, a two-valued code), shifted by
-    shift[feature] standard deviations."""
-    data = pd.read_csv(io.BytesIO(default_dataset_csv())).drop(columns="target")
-    rng = np.random.default_rng(seed)
-    rows = data.to_numpy()[rng.integers(0, len(data), n)]
-    std = data.std().to_numpy()
-    noise = rng.normal(0.0, NOISE * std, rows.shape)
-    noise[:, list(data.columns).index("sex")] = 0.0
-    rows = rows + noise
-    for feature, sigmas in (shift or {}).items():
-        rows[:, list(data.columns).index(feature)] += sigmas * std[list(data.columns).index(feature)]
-    return rows
 
 
 def send(url: str, rows: np.ndarray) -> None:

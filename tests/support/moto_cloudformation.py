@@ -3,7 +3,7 @@
 moto creates a resource type in a stack only if a model declares it; for the types below its service
 backends exist (and are what the resources' APIs use), but no CloudFormation model does, so each gets a
 small model that calls the backend: AWS::Lambda::Alias, AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
-AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy; and Fn::GetAtt of an
+AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy, AWS::Scheduler::Schedule; and Fn::GetAtt of an
 AWS::SSM::Parameter's Value and an AWS::Lambda::Version's Version. Types moto has no backend for
 are listed in `LACKING` with the reason; the tests name them.
 
@@ -233,6 +233,43 @@ class S3BucketPolicy(_Model, CloudFormationModel):
             pass
 
 
+class SchedulerSchedule(_Model, CloudFormationModel):
+    """The drift monitor's schedule (issue 25): stored by moto's EventBridge Scheduler, which never fires it."""
+
+    attributes = ("Arn",)
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Scheduler::Schedule"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.scheduler.models import scheduler_backends
+
+        p = cloudformation_json["Properties"]
+        schedule = scheduler_backends[account_id][region_name].create_schedule(
+            description=p.get("Description"), end_date=p.get("EndDate"), flexible_time_window=p["FlexibleTimeWindow"],
+            group_name=p.get("GroupName"), kms_key_arn=p.get("KmsKeyArn"), name=p.get("Name", resource_name),
+            schedule_expression=p["ScheduleExpression"], schedule_expression_timezone=p.get("ScheduleExpressionTimezone"),
+            start_date=p.get("StartDate"), state=p.get("State"), target=p["Target"], action_after_completion=None)
+        return cls(schedule)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.schedule.name
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.schedule.arn
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.scheduler.models import scheduler_backends
+
+        scheduler_backends[account_id][region].delete_schedule(None, self.schedule.name)
+
+
 def _missing_attributes() -> None:
     """moto's AWS::SSM::Parameter and AWS::Lambda::Version models have no Fn::GetAtt (Value; Version)."""
     from moto.awslambda.models import LambdaVersion
@@ -275,7 +312,8 @@ def _tls_only_policies() -> None:
     FakeBucket._greenlight_tls = True
 
 
-MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy)
+MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy,
+          SchedulerSchedule)
 
 
 def _with_rollback() -> None:

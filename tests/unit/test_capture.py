@@ -76,7 +76,7 @@ def test_a_served_request_is_one_line_with_its_rows_predictions_and_identity(src
 
 def test_named_json_columns_are_recorded_in_the_models_feature_order(src_modules, model, capture, tmp_path):
     shuffled = list(reversed(FEATURES))
-    body = json.dumps([{name: dict(zip(FEATURES, ROW))[name] for name in shuffled}] * 2)
+    body = json.dumps([{name: dict(zip(FEATURES, ROW, strict=True))[name] for name in shuffled}] * 2)
     serve(src_modules, model, body, "application/json")
     capture.flush()
     [record] = records(tmp_path / "capture")

@@ -69,7 +69,7 @@ def test_small_noise_moves_few_rows_across_the_edges_even_beside_heavy_ties(docu
         noisy = values + rng.normal(0, 0.05 * values.std(), values.size)
         counts, _ = column.count(noisy.tolist() if not column.categorical else values.tolist())
         # THEN no bin gains or loses more than a few percent of the rows
-        moved = sum(abs(a - b) for a, b in zip(counts, column.baseline_counts())) / 2
+        moved = sum(abs(a - b) for a, b in zip(counts, column.baseline_counts(), strict=True)) / 2
         assert moved <= 0.04 * values.size, (column.name, counts, column.baseline_counts())
 
 

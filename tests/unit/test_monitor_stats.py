@@ -56,7 +56,7 @@ def test_psi_matches_its_formula_with_the_pseudo_count():
     base, live = [50, 30, 20], [20, 30, 50]
     b = [(x + 0.5) / (sum(base) + 1.5) for x in base]
     a = [(x + 0.5) / (sum(live) + 1.5) for x in live]
-    assert stats.psi(base, live) == pytest.approx(sum((y - x) * math.log(y / x) for x, y in zip(b, a)))
+    assert stats.psi(base, live) == pytest.approx(sum((y - x) * math.log(y / x) for x, y in zip(b, a, strict=True)))
 
 
 def test_an_empty_live_bin_has_a_finite_index():
