@@ -6,7 +6,8 @@
 
 Every serving path runs inference.predict_fn, so one hook covers the SageMaker container (endpoint and
 Batch Transform), the Lambda handler, and locally the endpoint, the Lambda front and the batch runner.
-Settings come from the environment at the first request (`configure` overrides them in tests):
+Settings come from the environment at the first request, and again at most every RECHECK seconds while
+capture is off (`configure` overrides them in tests):
 
     GREENLIGHT_CAPTURE              where records go: "stdout" (on AWS: CloudWatch Logs, set by the model
                                     package and the stack), a directory (local hosts: one <target>.jsonl in
@@ -63,6 +64,7 @@ DEFAULT_MAX_ROWS = 100
 WRITE_INTERVAL = 0.2
 MAX_PENDING = 10_000
 WARN_EVERY = 60.0
+RECHECK = 1.0
 
 
 class Settings:
@@ -124,6 +126,7 @@ class _State:
         self.dropped = 0
         self.failures = 0
         self.last_warning = -math.inf
+        self.recheck_at = -math.inf
 
 
 _state = _State()
@@ -135,6 +138,14 @@ def settings() -> Settings:
     if current is None:
         current = _state.settings = _resolve(os.environ, _state.overrides)
     return current
+
+
+def _reread() -> Settings:
+    """The settings again: while capture is off the environment is read again at most every RECHECK seconds,
+    so a host that turns capture on after this code served (a smoke test in the same process) is obeyed."""
+    _state.settings = None
+    _state.recheck_at = time.monotonic() + RECHECK
+    return settings()
 
 
 def configure(**overrides) -> Settings:
@@ -156,6 +167,7 @@ def reset() -> None:
         _state.settings = None
         _state.pending.clear()
         _state.dropped = _state.failures = 0
+        _state.recheck_at = -math.inf
 
 
 def predicted(predict, data, model):
@@ -172,7 +184,9 @@ def predicted(predict, data, model):
 
 def _observe(data, out, model, error) -> None:
     try:
-        current = _state.settings or settings()
+        current = _state.settings
+        if current is None or (current.sink is None and time.monotonic() >= _state.recheck_at):
+            current = _reread()
         if current.sink is None or (current.rate < 1.0 and random.random() >= current.rate):
             return
         item = (time.time(), data, out, model, error)

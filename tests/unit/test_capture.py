@@ -225,3 +225,16 @@ def test_stdout_is_the_sink_on_aws(src_modules, model, capture, capsys, monkeypa
     capture.flush()
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["greenlight_capture"] == 1
+
+
+def test_capture_turned_on_after_the_code_served_is_obeyed(src_modules, model, capture, tmp_path, monkeypatch):
+    # GIVEN this copy of the code served while capture was off (an in-process smoke test)
+    monkeypatch.delenv("GREENLIGHT_CAPTURE")
+    serve(src_modules, model, ",".join(map(repr, ROW)))
+    # WHEN a host turns capture on for the process (api.serve_endpoint) and a second has passed
+    monkeypatch.setenv("GREENLIGHT_CAPTURE", str(tmp_path / "capture"))
+    capture._state.recheck_at = 0.0  # as if RECHECK seconds had passed
+    serve(src_modules, model, ",".join(map(repr, ROW)))
+    capture.flush()
+    # THEN the new request is captured
+    assert len(records(tmp_path / "capture")) == 1
