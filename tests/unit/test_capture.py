@@ -148,6 +148,14 @@ def test_a_capture_failure_never_fails_a_request(src_modules, model, capture, tm
         # THEN the answer is the same, and the failure is counted (and logged) instead of raised
         assert got.tolist() == expected.tolist()
         assert capture._state.failures >= 1
+    # AND a writer thread that cannot start (the process is out of threads) fails nothing
+    capture.reset()
+    capture.configure(sink=str(tmp_path / "capture"), synchronous=False)
+    capture._state.writer = None  # as in a process that has not started it yet
+    with monkeypatch.context() as patch:
+        patch.setattr(capture.threading.Thread, "start", lambda self: (_ for _ in ()).throw(RuntimeError("no")))
+        assert serve(src_modules, model, ",".join(map(repr, ROW))).tolist() == expected.tolist()
+    assert capture._state.failures == 1
     # AND a record that cannot even be built (a model without metadata) fails nothing either
     capture.reset()
     capture.configure(synchronous=True)
