@@ -64,6 +64,7 @@ DEFAULT_MAX_ROWS = 100
 WRITE_INTERVAL = 0.2
 MAX_PENDING = 10_000
 WARN_EVERY = 60.0
+MAX_LINE_BYTES = 200_000  # below CloudWatch Logs' 256 KB event limit: rows are halved until a line fits
 RECHECK = 1.0
 
 
@@ -265,11 +266,18 @@ def _line(item, current: Settings) -> str:
     }
     _state.dropped = 0
     if error is None:
-        rows, predictions = _rows(data, names), _floats(out)
-        record["rows"] = len(rows)
-        keep = _spread(len(rows), current.max_rows)
-        record["inputs"] = [rows[i] for i in keep]
-        record["predictions"] = [predictions[i] for i in keep] if len(predictions) == len(rows) else []
+        record["rows"], keep, record["inputs"] = _rows(data, names, current.max_rows)
+        record["predictions"] = _floats(out, keep, record["rows"])
+    line = _dumps(record)
+    while len(line) > MAX_LINE_BYTES and record["inputs"]:  # CloudWatch Logs takes events up to 256 KB
+        half = len(record["inputs"]) // 2  # every other row; none once one row alone is too big
+        record["inputs"] = record["inputs"][::2][:half]
+        record["predictions"] = record["predictions"][::2][:half]
+        line = _dumps(record)
+    return line
+
+
+def _dumps(record: dict) -> str:
     try:
         return json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
     except ValueError:  # a missing value (NaN) in the inputs: null in JSON
@@ -285,27 +293,36 @@ def _feature_names(model) -> tuple:
     return tuple(names)
 
 
-def _floats(values) -> list:
-    if values is None:
+def _floats(values, keep: list[int], n: int) -> list:
+    """The predictions of the kept rows (none if they are not one per row)."""
+    if values is None or len(values) != n:
         return []
+    if n > len(keep):
+        values = values[keep] if hasattr(values, "take") else [values[i] for i in keep]
     values = values.tolist() if hasattr(values, "tolist") else list(values)
     return values if isinstance(values, list) else [values]
 
 
-def _rows(data, names: tuple) -> list[list[float]]:
-    """The request's rows in the model's feature order (a request's named JSON columns may come in any order)."""
+def _rows(data, names: tuple, bound: int) -> tuple[int, list[int], list[list[float]]]:
+    """(rows in the request, the kept rows' indices, those rows in the model's feature order); only the kept
+    rows are converted (a request's named JSON columns may come in any order)."""
     values = getattr(data, "values", data)
     if values is None:
         row = getattr(data, "row", None)
         values = [] if row is None else [row]
-    rows = values.tolist() if hasattr(values, "tolist") else [list(r) for r in values]
-    if rows and not isinstance(rows[0], list):
-        rows = [rows]
+    if getattr(values, "ndim", 2) == 1:
+        values = values.reshape(1, -1)
+    n = len(values)
+    keep = list(_spread(n, bound))
+    if hasattr(values, "tolist"):
+        rows = (values[keep] if n > bound else values).tolist()
+    else:
+        rows = [list(values[i]) for i in keep]
     columns = getattr(data, "columns", None)
     if columns and names and tuple(columns) != tuple(names):
         position = {name: i for i, name in enumerate(columns)}
         rows = [[row[position[name]] for name in names] for row in rows]
-    return rows
+    return n, keep, rows
 
 
 def _spread(n: int, bound: int) -> range | list[int]:

@@ -246,3 +246,20 @@ def test_capture_turned_on_after_the_code_served_is_obeyed(src_modules, model, c
     capture.flush()
     # THEN the new request is captured
     assert len(records(tmp_path / "capture")) == 1
+
+
+def test_a_record_too_big_for_a_log_event_keeps_fewer_rows(src_modules, capture, tmp_path, monkeypatch):
+    # GIVEN a wide model (2,000 features) and the default bound of 100 rows: about 4 MB of JSON
+    monkeypatch.setattr(capture, "MAX_LINE_BYTES", 200_000)
+    capture.configure(synchronous=True)
+    wide = type("Model", (), {"metadata": {"feature_names": [f"f{i}" for i in range(2000)], "model_sha256": "x"}})()
+    rows = np.random.default_rng(5).normal(size=(300, 2000))
+    capture.predicted(lambda data, m: np.arange(300.0), rows, wide)
+    # THEN the line fits a CloudWatch Logs event, with rows still evenly spread and their own predictions
+    [line] = (tmp_path / "capture" / "endpoint.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert len(line) <= 200_000 and record["rows"] == 300 and 0 < len(record["inputs"]) < 100
+    # (the predictions are the row numbers, so each kept row can be checked against its own)
+    assert len(record["predictions"]) == len(record["inputs"])
+    assert all(row == rows[int(p)].tolist() for row, p in zip(record["inputs"], record["predictions"], strict=True))
+    assert record["predictions"] == sorted(record["predictions"]) and record["predictions"][-1] >= 150  # spread out
