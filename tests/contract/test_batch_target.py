@@ -112,9 +112,11 @@ def test_the_local_scheduler_runs_the_approved_version(deploy_env, monkeypatch, 
     monkeypatch.setenv("GREENLIGHT_BATCH_SCHEDULE", "rate(1 hour)")
     v1, v2 = env.register(), env.register(model="b")
     parts = {"registry": env.registry, "store": env.ws.store, "cache_dir": env.home / "model-cache", "workers": 1}
-    now = datetime.now(UTC)
     env.approve(v1)
     env.handle(env.event(v1, "Approved"))
+    # After the deployment, which anchors the rate schedule at its own clock reading: taken before, on a
+    # loaded machine the deployment's smoke job could end more than a second later, and nothing was due.
+    now = datetime.now(UTC)
     rows = write_rows(env.home / "batch" / "groups" / env.group / "input" / "rows.csv", 50, seed=3)
     [first] = run_due(env.home, now=now + timedelta(seconds=1), **parts)  # a rate schedule fires at its start
     assert (first.status, first.model_version, first.rows) == ("Completed", v1, 50)
