@@ -146,11 +146,11 @@ def run(
         typer.echo(f"using {group} version {model_version}: the version the local batch schedule {schedule} runs "
                    "(deployed on approval)", err=True)
     model_dir = model_dir_for(ws.registry, ws.store, group, model_version, ws.home / "model-cache")
-    enable_capture(ws.home, group)  # the workers' capture records, for `greenlight monitor`
     spec = JobSpec(input=folder, input_prefix=prefix, input_label=config.input, output=destination,
                    output_label=config.output, model_group=group, model_version=model_version,
                    model_dir=model_dir, strategy=config.strategy, max_payload_mb=config.max_payload_mb,
                    join_input=config.join_input, max_bad_rows=max_bad_rows, workers=workers)
+    enable_capture(ws.home, group)  # the workers' capture records, for `greenlight monitor`
     _stop_on_sigterm()
     progress = _Progress()
     try:

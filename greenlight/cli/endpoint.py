@@ -79,7 +79,6 @@ def serve(
         raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
     _log_serving_decisions()
     ws = workspace("local")
-    enable_capture(ws.home, group)  # the served predictions' capture records, for `greenlight monitor`
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)
@@ -89,6 +88,7 @@ def serve(
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
     typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
+    enable_capture(ws.home, group)  # the served predictions' capture records, for `greenlight monitor`
     if model is None:
         register_serving(ws.home, group, endpoint.url)
     _stop_on_sigterm()

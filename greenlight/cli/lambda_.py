@@ -66,7 +66,6 @@ def serve(
         raise UsageError("--idle-seconds and --poll-seconds must be positive")
     ws = workspace("local")
     config = ws.deploy_config(group=group)
-    enable_capture(ws.home, config.group)  # the served predictions' capture records, for `greenlight monitor`
     _log_serving_decisions()
     try:
         front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, host, port,
@@ -75,6 +74,7 @@ def serve(
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     typer.echo(f"greenlight lambda: serving {config.function_name}:{config.lambda_.alias} (group {config.group}) "
                f"on {front.url} (Ctrl-C to stop)", err=True)
+    enable_capture(ws.home, config.group)  # the served predictions' capture records, for `greenlight monitor`
     register_serving(ws.home, config.group, front.url, TARGET)
 
     def stop(signum, frame):
