@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import json
 import logging
 import math
@@ -45,8 +46,6 @@ import random
 import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 
 __all__ = ["CAPTURE_KEY", "TARGETS", "configure", "flush", "predicted", "reset", "serving_as", "settings"]
 
@@ -128,6 +127,9 @@ class _State:
         self.failures = 0
         self.last_warning = -math.inf
         self.recheck_at = -math.inf
+        self.constant: dict = {}
+        self.process_id = os.urandom(6).hex()  # inference ids: this prefix and a counter
+        self.counter = itertools.count(1)
 
 
 _state = _State()
@@ -169,6 +171,7 @@ def reset() -> None:
         _state.pending.clear()
         _state.dropped = _state.failures = 0
         _state.recheck_at = -math.inf
+        _state.constant.clear()
 
 
 def predicted(predict, data, model):
@@ -249,40 +252,55 @@ def _write(items, current: Settings) -> None:
 
 
 def _line(item, current: Settings) -> str:
+    """One record as a JSON line; the fields constant for a model and settings are serialised once."""
     when, data, out, model, error = item
-    names = _feature_names(model)
-    record = {
-        CAPTURE_KEY: 1,
-        "time": datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "target": current.target,
-        "stage": current.stage,
-        "model_version": current.model_version,
-        "model_sha256": (getattr(model, "metadata", None) or {}).get("model_sha256"),
-        "inference_id": uuid.uuid4().hex,
-        "status": 200 if error is None else int(getattr(error, "status_code", 500) or 500),
-        "error": None if error is None else str(getattr(error, "error", None) or type(error).__name__),
-        "rows": 0, "features": list(names), "inputs": [], "predictions": [],
-        "sample_rate": current.rate, "dropped": _state.dropped,
-    }
-    _state.dropped = 0
+    constant = _constant(model, current)
+    names = constant[0]
+    status = 200 if error is None else int(getattr(error, "status_code", 500) or 500)
+    code = None if error is None else str(getattr(error, "error", None) or type(error).__name__)
+    rows, inputs, predictions = 0, [], []
     if error is None:
-        record["rows"], keep, record["inputs"] = _rows(data, names, current.max_rows)
-        record["predictions"] = _floats(out, keep, record["rows"])
-    line = _dumps(record)
-    while len(line) > MAX_LINE_BYTES and record["inputs"]:  # CloudWatch Logs takes events up to 256 KB
-        half = len(record["inputs"]) // 2  # every other row; none once one row alone is too big
-        record["inputs"] = record["inputs"][::2][:half]
-        record["predictions"] = record["predictions"][::2][:half]
-        line = _dumps(record)
+        rows, keep, inputs = _rows(data, names, current.max_rows)
+        predictions = _floats(out, keep, rows)
+    dropped, _state.dropped = _state.dropped, 0
+    seconds = int(when)
+    stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((when - seconds) * 1e6):06d}Z"
+    head = (f'{{"{CAPTURE_KEY}":1,"time":"{stamp}",{constant[1]},"inference_id":"{_state.process_id}-'
+            f'{next(_state.counter):x}","status":{status},"error":{json.dumps(code)},"rows":{rows},{constant[2]},')
+    tail = f',"sample_rate":{json.dumps(current.rate)},"dropped":{dropped}}}\n'
+    line = head + _dumps(inputs, predictions) + tail
+    while len(line) > MAX_LINE_BYTES and inputs:  # CloudWatch Logs takes events up to 256 KB
+        half = len(inputs) // 2  # every other row; none once one row alone is too big
+        inputs, predictions = inputs[::2][:half], predictions[::2][:half]
+        line = head + _dumps(inputs, predictions) + tail
     return line
 
 
-def _dumps(record: dict) -> str:
+def _constant(model, current: Settings) -> tuple:
+    """(feature names, the JSON of target..model_sha256, the JSON of features) for this model and settings."""
+    key = (id(model), id(current))
+    cached = _state.constant.get(key)
+    if cached is None or cached[0] is not model or cached[1] is not current:
+        names = _feature_names(model)
+        middle = json.dumps({"target": current.target, "stage": current.stage, "model_version": current.model_version,
+                             "model_sha256": (getattr(model, "metadata", None) or {}).get("model_sha256")},
+                            separators=(",", ":"))[1:-1]
+        cached = (model, current, names, middle, '"features":' + json.dumps(list(names), separators=(",", ":")))
+        if len(_state.constant) > 64:
+            _state.constant.clear()
+        _state.constant[key] = cached
+    return cached[2:]
+
+
+def _dumps(inputs: list, predictions: list) -> str:
+    """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null."""
     try:
-        return json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
-    except ValueError:  # a missing value (NaN) in the inputs: null in JSON
-        record["inputs"] = [[None if v != v else v for v in row] for row in record["inputs"]]
-        return json.dumps(record, separators=(",", ":")) + "\n"
+        return (f'"inputs":{json.dumps(inputs, allow_nan=False, separators=(",", ":"))},'
+                f'"predictions":{json.dumps(predictions, allow_nan=False, separators=(",", ":"))}')
+    except ValueError:
+        inputs = [[None if v != v else v for v in row] for row in inputs]
+        predictions = [None if v != v else v for v in predictions]
+        return f'"inputs":{json.dumps(inputs, separators=(",", ":"))},"predictions":{json.dumps(predictions)}'
 
 
 def _feature_names(model) -> tuple:
@@ -340,10 +358,11 @@ def _failed(exc: BaseException) -> None:
 
 
 def _after_fork() -> None:
-    """A forked worker starts with no writer thread and nothing pending of its parent's."""
+    """A forked worker starts with no writer thread, nothing pending of its parent's, and its own id prefix."""
     _state.writer = None
     _state.lock = threading.Lock()
     _state.pending = collections.deque()
+    _state.process_id = os.urandom(6).hex()
 
 
 os.register_at_fork(after_in_child=_after_fork)

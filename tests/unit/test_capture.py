@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import re
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -71,7 +73,8 @@ def test_a_served_request_is_one_line_with_its_rows_predictions_and_identity(src
     assert record["rows"] == 1 and record["features"] == FEATURES
     assert record["inputs"] == [ROW]  # as sent; the monitor reads values as float32, as the model does
     assert record["predictions"] == out.tolist()
-    assert len(record["inference_id"]) == 32 and record["time"].endswith("Z")
+    assert re.fullmatch(r"[0-9a-f]{12}-[0-9a-f]+", record["inference_id"]) and record["time"].endswith("Z")
+    assert abs(datetime.fromisoformat(record["time"]) - datetime.now(UTC)).total_seconds() < 3600
 
 
 def test_named_json_columns_are_recorded_in_the_models_feature_order(src_modules, model, capture, tmp_path):
@@ -106,6 +109,7 @@ def test_the_sample_rate_decides_per_request(src_modules, model, capture, tmp_pa
     kept = records(tmp_path / "capture")
     assert 60 <= len(kept) <= 140  # 100 expected; the binomial's 4-sigma band
     assert {r["sample_rate"] for r in kept} == {0.25}
+    assert len({r["inference_id"] for r in kept}) == len(kept)  # one id per request
 
 
 def test_capture_off_writes_nothing(src_modules, model, capture, tmp_path, monkeypatch):
