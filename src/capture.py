@@ -64,7 +64,7 @@ WRITE_INTERVAL = 0.2
 MAX_PENDING = 10_000
 WARN_EVERY = 60.0
 MAX_LINE_BYTES = 200_000  # below CloudWatch Logs' 256 KB event limit: rows are halved until a line fits
-RECHECK = 1.0
+RECHECK = 0.1
 
 
 class Settings:

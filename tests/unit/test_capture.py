@@ -243,9 +243,9 @@ def test_capture_turned_on_after_the_code_served_is_obeyed(src_modules, model, c
     # GIVEN this copy of the code served while capture was off (an in-process smoke test)
     monkeypatch.delenv("GREENLIGHT_CAPTURE")
     serve(src_modules, model, ",".join(map(repr, ROW)))
-    # WHEN a host turns capture on for the process (api.serve_endpoint) and a second has passed
+    # WHEN a host turns capture on for the process (api.serve_endpoint) and RECHECK seconds have passed
     monkeypatch.setenv("GREENLIGHT_CAPTURE", str(tmp_path / "capture"))
-    capture._state.recheck_at = 0.0  # as if RECHECK seconds had passed
+    time.sleep(capture.RECHECK * 1.5)
     serve(src_modules, model, ",".join(map(repr, ROW)))
     capture.flush()
     # THEN the new request is captured
