@@ -11,6 +11,7 @@ against off's. The records are counted afterwards: one line per request captured
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -67,7 +68,8 @@ def measure(model_dir: Path, rows: list[str], sink: Path) -> dict:
     capture.reset()
     written = {"on": _lines(sink / "on" / "endpoint.jsonl") - before["on"],
                MODES[2]: _lines(sink / "stdout.jsonl") - before[MODES[2]]}
-    figures: dict = {"calls_per_mode": ROUNDS * CALLS, "records_written": written}
+    figures: dict = {"calls_per_mode": ROUNDS * CALLS, "records_written": written,
+                     "load_average_1min_after": round(os.getloadavg()[0], 2)}
     off = percentiles(timings["off"])[0]
     for mode in MODES:
         p50, p99 = percentiles(timings[mode])
@@ -104,7 +106,8 @@ def markdown(figures: dict) -> str:
         "|---|---|---|---|---|",
         *rows,
         "",
-        f"Records written (one line per request captured): {written}.",
+        f"Records written (one line per request captured): {written}. Load average (1 min) after the run: "
+        f"{figures['load_average_1min_after']}.",
     ])
 
 

@@ -63,6 +63,7 @@ DEFAULT_MAX_ROWS = 100
 WRITE_INTERVAL = 0.2
 MAX_PENDING = 10_000
 WARN_EVERY = 60.0
+_ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 MAX_LINE_BYTES = 200_000  # below CloudWatch Logs' 256 KB event limit: rows are halved until a line fits
 RECHECK = 0.1
 
@@ -257,7 +258,7 @@ def _line(item, current: Settings) -> str:
     constant = _constant(model, current)
     names = constant[0]
     status = 200 if error is None else int(getattr(error, "status_code", 500) or 500)
-    code = None if error is None else str(getattr(error, "error", None) or type(error).__name__)
+    code = "null" if error is None else json.dumps(str(getattr(error, "error", None) or type(error).__name__))
     rows, inputs, predictions = 0, [], []
     if error is None:
         rows, keep, inputs = _rows(data, names, current.max_rows)
@@ -266,8 +267,8 @@ def _line(item, current: Settings) -> str:
     seconds = int(when)
     stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((when - seconds) * 1e6):06d}Z"
     head = (f'{{"{CAPTURE_KEY}":1,"time":"{stamp}",{constant[1]},"inference_id":"{_state.process_id}-'
-            f'{next(_state.counter):x}","status":{status},"error":{json.dumps(code)},"rows":{rows},{constant[2]},')
-    tail = f',"sample_rate":{json.dumps(current.rate)},"dropped":{dropped}}}\n'
+            f'{next(_state.counter):x}","status":{status},"error":{code},"rows":{rows},{constant[2]},')
+    tail = f',"sample_rate":{constant[3]},"dropped":{dropped}}}\n'
     line = head + _dumps(inputs, predictions) + tail
     while len(line) > MAX_LINE_BYTES and inputs:  # CloudWatch Logs takes events up to 256 KB
         half = len(inputs) // 2  # every other row; none once one row alone is too big
@@ -277,7 +278,8 @@ def _line(item, current: Settings) -> str:
 
 
 def _constant(model, current: Settings) -> tuple:
-    """(feature names, the JSON of target..model_sha256, the JSON of features) for this model and settings."""
+    """(feature names, the JSON of target..model_sha256, of features, of the sample rate) for this model and
+    settings."""
     key = (id(model), id(current))
     cached = _state.constant.get(key)
     if cached is None or cached[0] is not model or cached[1] is not current:
@@ -285,7 +287,8 @@ def _constant(model, current: Settings) -> tuple:
         middle = json.dumps({"target": current.target, "stage": current.stage, "model_version": current.model_version,
                              "model_sha256": (getattr(model, "metadata", None) or {}).get("model_sha256")},
                             separators=(",", ":"))[1:-1]
-        cached = (model, current, names, middle, '"features":' + json.dumps(list(names), separators=(",", ":")))
+        cached = (model, current, names, middle, '"features":' + json.dumps(list(names), separators=(",", ":")),
+                  json.dumps(current.rate))
         if len(_state.constant) > 64:
             _state.constant.clear()
         _state.constant[key] = cached
@@ -295,12 +298,11 @@ def _constant(model, current: Settings) -> tuple:
 def _dumps(inputs: list, predictions: list) -> str:
     """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null."""
     try:
-        return (f'"inputs":{json.dumps(inputs, allow_nan=False, separators=(",", ":"))},'
-                f'"predictions":{json.dumps(predictions, allow_nan=False, separators=(",", ":"))}')
+        return _ENCODE({"inputs": inputs, "predictions": predictions})[1:-1]
     except ValueError:
         inputs = [[None if v != v else v for v in row] for row in inputs]
         predictions = [None if v != v else v for v in predictions]
-        return f'"inputs":{json.dumps(inputs, separators=(",", ":"))},"predictions":{json.dumps(predictions)}'
+        return json.dumps({"inputs": inputs, "predictions": predictions}, separators=(",", ":"))[1:-1]
 
 
 def _feature_names(model) -> tuple:
