@@ -148,3 +148,52 @@ def batch(model_dir: Path, rows: list[str]) -> dict:
                                 for size in BATCH_REFERENCE_SIZES],
             "parity_batch_differing": differing, "parity_nan_rows": PARITY_NAN_ROWS,
             "parity_nan_differing": nan_differing}
+
+
+PARSE_BYTES = 6 * 1024 * 1024  # one Batch Transform request at MaxPayloadInMB = 6
+PARSE_ROUNDS = 7
+PARSE_FORMATS = {"repr": "each value's shortest repr (17 significant digits)",
+                 "%.8g": "8 significant digits, like the issue's held-out CSV (about 100 bytes a row)"}
+
+
+def _request(n_features: int, fmt: str) -> bytes:
+    """About PARSE_BYTES of headerless CSV, whole lines, values uniform in the diabetes features' range."""
+    rng = np.random.default_rng(0)
+    lines, size = [], 0
+    while size < PARSE_BYTES:
+        for row in rng.uniform(-0.12, 0.2, size=(1000, n_features)).tolist():
+            line = ",".join(repr(v) if fmt == "repr" else format(v, ".8g") for v in row) + "\n"
+            if size + len(line) > PARSE_BYTES:
+                return "".join(lines).encode()
+            lines.append(line)
+            size += len(line)
+    return "".join(lines).encode()
+
+
+def parse(model_dir: Path) -> dict:
+    """CPU time of the model's input_fn on a 6 MB CSV request against pandas.read_csv on the same bytes.
+
+    Interleaved rounds, medians; each parse's values are checked equal to pandas' (bit for bit).
+    """
+    import io
+
+    import pandas as pd
+
+    served, _ = _load(model_dir, "bench-parse")
+    code, n_features = served.code, served.model.schema.n_features
+    results = {}
+    for fmt in PARSE_FORMATS:
+        body = _request(n_features, fmt)
+        ours = lambda b=body: code.input_fn(b, "text/csv", max_bytes=len(b)).values  # noqa: E731
+        theirs = lambda b=body: pd.read_csv(io.BytesIO(b), header=None, dtype=np.float64).to_numpy()  # noqa: E731
+        equal = bool(np.array_equal(ours(), theirs()))
+        times: dict[str, list[float]] = {"ours": [], "pandas": []}
+        for _ in range(PARSE_ROUNDS):
+            for name, call in (("ours", ours), ("pandas", theirs)):
+                t0 = time.process_time()
+                call()
+                times[name].append(time.process_time() - t0)
+        ms = {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+        results[fmt] = {"bytes": len(body), "rows": body.count(b"\n"), "ours_ms": ms["ours"],
+                        "pandas_ms": ms["pandas"], "ratio": ms["ours"] / ms["pandas"], "equal": equal}
+    return {"parse": results, "parse_rounds": PARSE_ROUNDS}

@@ -1,10 +1,11 @@
 """The model sizes `python -m benchmarks serving` measures, trained as `greenlight run --data` trains them.
 
-Three sizes (MODELS): the default model (100 trees on the bundled diabetes data); a forest on a
-generated 50,000 x 10 CSV with default hyperparameters (100 fully grown trees); and a wide, shallow
-forest on a generated 200,000 x 20 CSV with `NEstimators=500`, `MaxDepth=12`. A generated CSV has
-standard normal features and target = X @ w + noise, from numpy `default_rng(seed)`, so it is the same
-on every run. Each CSV is split by src/preprocess.py (as the pipeline's Preprocess step does) and
+Four sizes (MODELS): the default model (100 trees on the bundled diabetes data); forests on a
+generated 50,000 x 10 CSV and a generated 40,000 x 12 CSV of uniform features, with default
+hyperparameters (100 fully grown trees); and a wide, shallow forest on a generated 200,000 x 20 CSV
+with `NEstimators=500`, `MaxDepth=12`. A generated CSV has standard normal (or uniform on [0, 1))
+features and target = X @ w + noise, from numpy `default_rng(seed)`, so it is the same on every run.
+Each CSV is split by src/preprocess.py (as the pipeline's Preprocess step does) and
 fitted by src/train.py's `fit` with the step's defaults for everything not named.
 
 Fitting the large forests takes minutes, so the fitted estimator is cached under
@@ -43,11 +44,13 @@ class ModelSpec:
     features: int = 10
     seed: int = 0
     hyperparameters: dict = field(default_factory=dict)  # train.py's flags, as `greenlight run` passes them
+    features_from: str = "normal"  # the generated features: standard "normal", or "uniform" on [0, 1)
 
 
 MODELS = (
     ModelSpec("default", "default model (diabetes, 442 × 10)"),
     ModelSpec("50k", "50,000 × 10 CSV, default hyperparameters", 50_000, 10),
+    ModelSpec("40k", "40,000 × 12 uniform CSV, default hyperparameters", 40_000, 12, features_from="uniform"),
     ModelSpec("wide", "200,000 × 20 CSV, 500 trees, MaxDepth=12", 200_000, 20,
               hyperparameters={"n_estimators": "500", "max_depth": "12"}),
 )
@@ -71,7 +74,8 @@ def write_csv(spec: ModelSpec, path: Path) -> None:
     import pandas as pd
 
     rng = np.random.default_rng(spec.seed)
-    x = rng.standard_normal((spec.rows, spec.features))
+    x = (rng.standard_normal((spec.rows, spec.features)) if spec.features_from == "normal"
+         else rng.uniform(0.0, 1.0, (spec.rows, spec.features)))
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(spec.features)])
     frame.insert(0, "target", x @ rng.uniform(-10, 10, spec.features) + rng.normal(0, 1, spec.rows))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +105,8 @@ def cache_key(spec: ModelSpec) -> str:
 
     with _train_module() as train:
         fit_source, defaults = inspect.getsource(train.fit), repr(train.parse_args(["--model-dir", "x"]))
-    parts = {"spec": [spec.key, spec.rows, spec.features, spec.seed, sorted(spec.hyperparameters.items())],
+    parts = {"spec": [spec.key, spec.rows, spec.features, spec.seed, sorted(spec.hyperparameters.items()),
+                      *([spec.features_from] if spec.features_from != "normal" else [])],
              "versions": [sklearn.__version__, numpy.__version__],
              "preprocess": hashlib.sha256((SRC / "preprocess.py").read_bytes()).hexdigest(),
              "fit": fit_source, "defaults": defaults}

@@ -16,11 +16,11 @@ ROW_LAYOUT (one row through the row layout of forest_rows.py, stored only where 
 ROW_WALK (one row, all trees walking together: a numpy call per field and level, so its cost grows
 with the depth, not the node count), ALL_TREES (mid-sized batches: (tree, row) pairs level by
 level) and TREE_BY_TREE (large batches: one tree at a time over row chunks, on threads). Batch
-levels are seven numpy calls writing into per-chunk buffers (`out=`, `mode="clip"`: indices are in
-range, checked at load, and a `take` into `out=` with the default `mode="raise"` is about 25x
-slower). numpy releases the GIL inside each call, so chunks may run on `threads` worker threads
-(default one; THREADS_DEFAULT says why); a row's sum is computed inside one chunk in tree order,
-so the result does not depend on the thread count.
+levels are seven numpy calls writing into per-chunk buffers (`out=`, `mode="wrap"`: indices are in
+range, checked at load; a `take` into `out=` with the default `mode="raise"` copies, and
+`mode="clip"` took about twice as long as "wrap" here). numpy releases the GIL inside each call,
+so chunks may run on `threads` worker threads (default one; THREADS_DEFAULT says why); a row's sum
+is computed inside one chunk in tree order, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -65,11 +65,11 @@ CHUNK_ROWS = 8_192
 # GIL over, and 8,192-row calls are too short for two threads to gain anything (1 thread, 8,192:
 # 204k rows/s on the default model; 2 threads, 8,192: 156k; 2 threads, 65,536: 199k).
 THREADED_CHUNK_ROWS = 65_536
-# Rows on a leaf leave a large batch's arrays at these fractions of a tree's depth, if at least
-# COMPACT_MIN_DONE of them are (1.2x to 1.3x faster on fully grown trees; trees whose rows mostly
-# walk to the bottom, such as depth-limited ones, stop checking after their first chunk).
-COMPACT_AT = (0.6, 0.8)
-COMPACT_MIN_DONE = 0.2
+# From level COMPACT_FROM on, rows on a leaf leave a large batch's arrays as soon as at least
+# COMPACT_MIN_DONE of the rows still walking are (the check is one comparison of arrays the level
+# gathers anyway; leaving costs a gather of the rows that stay, so it waits for a large share).
+COMPACT_FROM = 3
+COMPACT_MIN_DONE = 0.4
 # Threads a large batch uses unless told otherwise. One: on this project's shared 2-core machine a
 # second thread pays only when the machine is idle (1.04x, 1.38x and 1.08x at the three benchmarked
 # sizes; with other work running, slower at every size: each numpy call hands the GIL over, and a
@@ -142,8 +142,8 @@ class CompactForest:
         depth_list = self._depths  # (Python, not a numpy sum: a first bool sum costs a process 2 MB of RSS)
         self._pairs_walking = [sum(d > level for d in depth_list) for level in range(self.max_depth)]
         self._threads = None if threads is None else max(1, int(threads))
-        self._compact_levels = [{int(d * f) for f in COMPACT_AT} - {0} for d in self._depths]
-        self._compacting = [True] * self.n_trees
+        self._root_split = list(zip(arrays["feature"][roots].tolist(), arrays["threshold"][roots].tolist(),
+                                    arrays["child"][roots].tolist(), arrays["nan_right"][roots].tolist(), strict=True))
         self._rows = RowLayout(arrays, self.n_features, self.max_depth) if "row_left" in arrays else None
 
     @classmethod
@@ -260,57 +260,67 @@ class CompactForest:
     def _sum_chunk(self, X32: np.ndarray, acc: np.ndarray) -> np.ndarray:
         """Sum over trees (in tree order, from 0.0) of each row's leaf value, written into acc.
 
-        At COMPACT_AT of a tree's depth, rows already on a leaf leave the arrays (their node is kept
-        in `final`) when at least COMPACT_MIN_DONE of them have; a tree where too few had stops
-        checking. Only the work shrinks: each row still adds its leaf values in tree order.
+        Level 0 compares one column of X with the root's threshold (every row is at the root). From
+        COMPACT_FROM on, rows already on a leaf leave the arrays (their node is kept in `final`) once
+        at least COMPACT_MIN_DONE of the walking rows are; a tree whose rows are all on leaves stops.
+        Only the work shrinks: each row still adds its leaf values in tree order.
         """
         k, nf = X32.shape
         flat = X32.ravel()
         all_offsets = np.arange(k, dtype=np.intp) * nf
         has_nan = bool(np.isnan(flat).any())
+        nan_columns = [np.isnan(X32[:, j]) for j in range(nf)] if has_nan else None
         acc.fill(0.0)
         buffers = (np.empty(k, np.intp), np.empty(k, self._feat.dtype), np.empty(k, np.float32),
                    np.empty(k, np.float32), np.empty(k, np.bool_), np.empty(k, np.bool_),
                    np.empty(k, self._child.dtype))
         node_buffer, final, leafv = np.empty(k, np.intp), np.empty(k, np.intp), np.empty(k, np.float64)
-        take, add, greater = np.take, np.add, np.greater
-        feat_of, thr_of, child_of, value, nan_right = self._feat, self._thr, self._child, self._value, self._nan_right
-        compacting = self._compacting
-        for tree, (root, depth) in enumerate(zip(self._roots.tolist(), self._depths, strict=True)):
-            node, offsets, rows = node_buffer, all_offsets, None  # rows: where the walking rows are, None: all
+        add, greater, equal, count = np.add, np.greater, np.equal, np.count_nonzero
+        feat_of, thr_of, child_of, nan_right = self._feat, self._thr, self._child, self._nan_right
+        min_done = COMPACT_MIN_DONE
+        for (f0, t0, c0, nan0), depth in zip(self._root_split, self._depths, strict=True):
+            node, offsets, rows, m = node_buffer, all_offsets, None, k  # rows: where the walking rows are
             idx, feats, x, thr, go_right, nan_go, kids = buffers
-            node.fill(root)
-            checks = self._compact_levels[tree] if compacting[tree] else ()
-            for level in range(depth):
-                if level in checks:
-                    take(child_of, node, out=kids, mode="clip")
-                    walking = np.flatnonzero(kids != node)  # a leaf is its own child (a split on NaN has t = +inf)
-                    if walking.size > (1.0 - COMPACT_MIN_DONE) * node.size:
-                        compacting[tree], checks = False, ()  # not worth it here (a race only costs time)
-                    else:
+            if depth == 0:  # a single leaf: its root
+                node.fill(c0)
+            else:
+                greater(X32[:, f0], t0, out=go_right)
+                if has_nan and nan0:
+                    np.logical_or(go_right, nan_columns[f0], out=go_right)
+                add(go_right, c0, out=node)
+            for level in range(1, depth):
+                child_of.take(node, out=kids, mode="wrap")
+                if level >= COMPACT_FROM:
+                    equal(kids, node, out=go_right)  # a leaf is its own child (a split on NaN has t = +inf)
+                    done = count(go_right)
+                    if done and done >= min_done * m:
+                        if done == m:
+                            break
+                        walking = np.flatnonzero(~go_right)
                         if rows is None:
                             final[:] = node
                             rows = walking
                         else:
                             final[rows] = node
-                            rows = rows[walking]
-                        node, offsets = node[walking], offsets[walking]
-                        idx, feats, x, thr, go_right, nan_go, kids = (b[:walking.size] for b in buffers)
-                take(feat_of, node, out=feats, mode="clip")
+                            rows = rows.take(walking)
+                        m = walking.size
+                        node, offsets = node.take(walking), offsets.take(walking)
+                        idx, feats, x, thr, go_right, nan_go, kids = (b[:m] for b in buffers)
+                        child_of.take(node, out=kids, mode="wrap")
+                feat_of.take(node, out=feats, mode="wrap")
                 add(feats, offsets, out=idx)
-                take(flat, idx, out=x, mode="clip")
-                take(thr_of, node, out=thr, mode="clip")
+                flat.take(idx, out=x, mode="wrap")
+                thr_of.take(node, out=thr, mode="wrap")
                 greater(x, thr, out=go_right)
                 if has_nan:  # NaN > t is False (left); nodes trained to send NaN right say so
-                    take(nan_right, node, out=nan_go, mode="clip")
+                    nan_right.take(node, out=nan_go, mode="wrap")
                     np.logical_and(nan_go, np.isnan(x), out=nan_go)
                     np.logical_or(go_right, nan_go, out=go_right)
-                take(child_of, node, out=kids, mode="clip")
                 add(kids, go_right, out=node)
             if rows is not None:
                 final[rows] = node
                 node = final
-            take(value, node, out=leafv, mode="clip")
+            self._value.take(node, out=leafv, mode="wrap")
             add(acc, leafv, out=acc)
         return acc
 
@@ -326,22 +336,22 @@ class CompactForest:
         feats, kids = np.empty(n_pairs, self._feat.dtype), np.empty(n_pairs, self._child.dtype)
         x, thr = np.empty(n_pairs, np.float32), np.empty(n_pairs, np.float32)
         go_right, nan_go = np.empty(n_pairs, np.bool_), np.empty(n_pairs, np.bool_)
-        take, add, greater = np.take, np.add, np.greater
+        add, greater = np.add, np.greater
         feat_of, thr_of, child_of, nan_right = self._feat, self._thr, self._child, self._nan_right
         for walking in self._pairs_walking:
             m = walking * k  # pairs of trees deeper than this level; the rest sit on their leaves
             nd, ix, xv, th, gr = node[:m], idx[:m], x[:m], thr[:m], go_right[:m]
-            take(feat_of, nd, out=feats[:m], mode="clip")
+            feat_of.take(nd, out=feats[:m], mode="wrap")
             add(feats[:m], offsets[:m], out=ix)
-            take(flat, ix, out=xv, mode="clip")
-            take(thr_of, nd, out=th, mode="clip")
+            flat.take(ix, out=xv, mode="wrap")
+            thr_of.take(nd, out=th, mode="wrap")
             greater(xv, th, out=gr)
             if has_nan:
                 ng = nan_go[:m]
-                take(nan_right, nd, out=ng, mode="clip")
+                nan_right.take(nd, out=ng, mode="wrap")
                 np.logical_and(ng, np.isnan(xv), out=ng)
                 np.logical_or(gr, ng, out=gr)
-            take(child_of, nd, out=kids[:m], mode="clip")
+            child_of.take(nd, out=kids[:m], mode="wrap")
             add(kids[:m], gr, out=nd)
         leaf_values = self._value.take(node).reshape(self.n_trees, k)
         acc.fill(0.0)

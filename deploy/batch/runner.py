@@ -11,8 +11,9 @@ succeeded (`staging`); a failed or interrupted job (Ctrl-C, SIGTERM: KeyboardInt
 its staging folder, and one killed outright leaves a locked folder that the next job cleans.
 
 Bad rows stop the job with the file, line and the model's reason, unless there are at most
-`max_bad_rows` of them (a Greenlight extra: SageMaker fails the job); tolerated rows are skipped, and
-the job record lists them.
+`max_bad_rows` of them (a Greenlight extra: SageMaker fails the job); tolerated rows are skipped, each
+leaving an empty prediction in its place (output line k answers input line k), and the job record
+lists them.
 """
 
 from __future__ import annotations

@@ -70,9 +70,17 @@ def list_input_files(location: Path, prefix: str | None = None) -> list[InputFil
 def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterator[tuple[int, bytes]]:
     """(first line number, bytes of whole lines) for each unit of the file.
 
+    Every unit but one made of a single line longer than unit_bytes holds at most unit_bytes bytes.
+    The buffer never holds more than unit_bytes, and a unit is a prefix of it, so a line inside a
+    unit fits in unit_bytes <= line_limit: only a line longer than a whole unit can break the limit,
+    and `_long_line` checks that one.
+
     Raises:
-        LineTooLong: a line is longer than line_limit (None: no limit).
+        ValueError: unit_bytes is not positive, or larger than line_limit.
+        LineTooLong: a line (with its newline) is longer than line_limit (None: no limit).
     """
+    if unit_bytes <= 0 or (line_limit is not None and unit_bytes > line_limit):
+        raise ValueError(f"units of {unit_bytes} bytes cannot honour a line limit of {line_limit} bytes")
     buf, line, eof = b"", 1, False
     while True:
         while not eof and len(buf) < unit_bytes:
@@ -85,34 +93,34 @@ def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterato
             return
         cut = len(buf) - 1 if eof else buf.rfind(b"\n")
         if cut < 0:  # no newline in a whole unit: one long line
-            buf, eof = yield from _long_line(fh, buf, line, line_limit)
+            buf, eof = yield from _long_line(fh, buf, line, line_limit, unit_bytes)
             line += 1
             continue
         unit, buf = buf[:cut + 1], buf[cut + 1:]
-        if eof and line_limit is not None and not unit.endswith(b"\n") and len(unit) > line_limit:
-            raise LineTooLong(line + unit.count(b"\n"), len(unit), line_limit)
         yield line, unit
         line += unit.count(b"\n")
 
 
-def _long_line(fh: BinaryIO, buf: bytes, line: int, limit: int | None):
-    """Read on until the line that fills `buf` ends; yield it alone. Returns (rest, eof)."""
+def _long_line(fh: BinaryIO, buf: bytes, line: int, limit: int | None, chunk_bytes: int):
+    """Read on, chunk_bytes at a time, until the line that fills `buf` ends; yield it alone.
+
+    Returns (rest, eof): rest is what followed the line in the last chunk, shorter than chunk_bytes.
+    """
     parts = [buf]
     length = len(buf)
     while True:
-        if limit is not None and length >= limit:
-            raise LineTooLong(line, length, limit)
-        chunk = fh.read(SINGLE_RECORD_UNIT_BYTES)
-        if not chunk:
-            yield line, b"".join(parts)
-            return b"", True
-        end = chunk.find(b"\n")
-        if end >= 0:
-            parts.append(chunk[:end + 1])
-            length += end + 1
+        chunk = fh.read(chunk_bytes)
+        if not chunk:  # the file's last line, without a newline
             if limit is not None and length > limit:
                 raise LineTooLong(line, length, limit)
             yield line, b"".join(parts)
+            return b"", True
+        end = chunk.find(b"\n")
+        taken = chunk if end < 0 else chunk[:end + 1]
+        length += len(taken)
+        if limit is not None and length > limit:
+            raise LineTooLong(line, length, limit)
+        parts.append(taken)
+        if end >= 0:
+            yield line, b"".join(parts)
             return chunk[end + 1:], False
-        parts.append(chunk)
-        length += len(chunk)

@@ -10,9 +10,10 @@ A record the model refuses (a PayloadError, i.e. an exception with a 4xx `status
 ValueError from older serving code) is a bad row: it is reported with its line offset in the unit
 and the model's message for that line sent alone (so the reason reads the same in both strategies,
 and a row the model names inside a mini-batch is confirmed before it is dropped), and the rest of
-the unit goes on without it, until more than `budget` bad rows are found. An empty line is a bad
-row too (the model's CSV reader would silently skip it, and the predictions would no longer line
-up with the lines). Any other exception is the model's fault and propagates.
+the unit goes on without it, until more than `budget` bad rows are found. A skipped line keeps its
+place in the output: an empty line (with JoinSource Input, the input line, a comma and nothing), so
+output line k always answers input line k. An empty input line is a bad row too (the model's CSV
+reader would silently skip it). Any other exception is the model's fault and propagates.
 """
 
 from __future__ import annotations
@@ -93,11 +94,13 @@ def transform_unit(code, model, data: bytes, *, single_record: bool, join_input:
         return result
     result.bad.sort()
     kept, predictions = outputs
+    answers = [b""] * len(lines)  # a skipped line keeps its place, with an empty prediction
+    for offset, prediction in zip(kept, predictions, strict=True):
+        answers[offset] = prediction
     if join_input:
-        pairs = zip(kept, predictions, strict=True)
-        result.output = b"".join(lines[i].rstrip(b"\r") + b"," + p + b"\n" for i, p in pairs)
+        result.output = b"".join(line.rstrip(b"\r") + b"," + p + b"\n" for line, p in zip(lines, answers, strict=True))
     else:
-        result.output = b"".join(p + b"\n" for p in predictions)
+        result.output = b"".join(p + b"\n" for p in answers)
     return result
 
 

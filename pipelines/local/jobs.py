@@ -2,9 +2,11 @@
 
 The sandbox is `<job dir>/opt/ml/...`. Container paths in the request (`/opt/ml/...`) map into it;
 inputs are staged from the local artifact store and outputs copied back to it, as SageMaker does
-with S3. The script runs in a subprocess of this Python, which stands in for the pinned
-scikit-learn image (same scikit-learn version, see setup.py). Scripts learn their container root
-from GREENLIGHT_CONTAINER_ROOT (unset on SageMaker, where it is `/`).
+with S3. The script runs in a process of its own with this Python, which stands in for the pinned
+scikit-learn image (same scikit-learn version, see setup.py): forked from a server that already
+imported its libraries when a WarmStarter is given and the job allows it (pipelines.local.warm),
+else a fresh interpreter. Scripts learn their container root from GREENLIGHT_CONTAINER_ROOT (unset
+on SageMaker, where it is `/`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from greenlight.errors import DataError, DefinitionError, ExecutionFailed
 from greenlight.store import LocalArtifactStore
+from pipelines.local.warm import WarmStarter
 
 __all__ = ["JobFailed", "check_image", "check_job", "run_processing", "run_training"]
 
@@ -81,12 +84,16 @@ def _upload_dir(store: LocalArtifactStore, directory: Path, uri: str) -> None:
         store.put_bytes(f"{uri.rstrip('/')}/{path.relative_to(directory).as_posix()}", path.read_bytes())
 
 
-def _run(step: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> float:
-    """Run the job's process; return its wall time in seconds (start-up included)."""
+def _run(step: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path,
+         starter: WarmStarter | None = None) -> float:
+    """Run the job's process (warm from `starter` when it can, see pipelines.local.warm); return its wall
+    time in seconds (start-up included)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = starter.launch(cmd, env, cwd, log_path) if starter is not None else None
+        if proc is None:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             code = proc.wait()
         except BaseException:  # Ctrl-C or SIGTERM: stop the job too, then let the runner record it
@@ -111,7 +118,7 @@ def _base_env(root: Path) -> dict[str, str]:
 
 
 def run_processing(step: str, args: dict, store: LocalArtifactStore, job_dir: Path,
-                   log_path: Path) -> tuple[dict, float]:
+                   log_path: Path, starter: WarmStarter | None = None) -> tuple[dict, float]:
     """Run a resolved CreateProcessingJob request; return the step's properties and process time."""
     root = job_dir / "sandbox"
     local = lambda container_path: root / str(container_path).lstrip("/")  # noqa: E731
@@ -124,7 +131,7 @@ def run_processing(step: str, args: dict, store: LocalArtifactStore, job_dir: Pa
     app = args["AppSpecification"]
     env = _base_env(root) | {k: str(v) for k, v in (args.get("Environment") or {}).items()}
     cmd = [sys.executable, str(local(app["ContainerEntrypoint"][1])), *map(str, app.get("ContainerArguments") or [])]
-    seconds = _run(step, cmd, env, root, log_path)
+    seconds = _run(step, cmd, env, root, log_path, starter)
     for item in outputs:
         _upload_dir(store, local(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
     return {**args, "ProcessingJobStatus": "Completed"}, seconds
@@ -140,7 +147,7 @@ def _cli_value(value: str) -> str:
 
 
 def run_training(step: str, args: dict, store: LocalArtifactStore, job_dir: Path, log_path: Path,
-                 job_name: str) -> tuple[dict, float]:
+                 job_name: str, starter: WarmStarter | None = None) -> tuple[dict, float]:
     """Run a resolved CreateTrainingJob request like the SDK v3 driver; pack model.tar.gz.
 
     Returns the step's properties and the training process's wall time."""
@@ -170,7 +177,8 @@ def run_training(step: str, args: dict, store: LocalArtifactStore, job_dir: Path
     }
     cli = [x for k, v in hps.items() for x in (f"--{k}", _cli_value(v))]
     try:
-        seconds = _run(step, [sys.executable, str(channels["code"] / entry), *cli], env, channels["code"], log_path)
+        seconds = _run(step, [sys.executable, str(channels["code"] / entry), *cli], env, channels["code"], log_path,
+                       starter)
     except JobFailed as failed:
         reason = output / "failure"
         if reason.is_file():  # SageMaker's FailureReason comes from /opt/ml/output/failure

@@ -5,6 +5,8 @@ expressions, references, images, entry points, parameter values) and refuses wha
 honour before anything runs. It then runs steps in data-dependency order: Processing and Training
 jobs in subprocess sandboxes (pipelines.local.jobs); Condition, Fail and RegisterModel steps
 itself. Every transition is saved to the execution record; Ctrl-C or SIGTERM marks it Stopped.
+`prepare()` starts a warm job server early (pipelines.local.warm), so the jobs' library imports
+overlap with the caller's definition build.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pipelines.local.executions import ExecutionRecord, ExecutionStatus, Executi
 from pipelines.local.expressions import (Context, check_expressions, coerce_parameters, evaluate,
                                          evaluate_condition, step_refs)
 from pipelines.local.jobs import check_job, run_processing, run_training
+from pipelines.local.warm import WarmStarter
+from pipelines.parameters import check_ranges
 
 __all__ = ["LocalRunner", "STEP_TYPES"]
 
@@ -65,20 +69,38 @@ class LocalRunner:
     """Runs definitions against a local artifact store and model registry."""
 
     def __init__(self, store: LocalArtifactStore, registry, executions: ExecutionStore,
-                 on_step: StepListener = lambda step, seconds: None):
+                 on_step: StepListener = lambda step, seconds: None, starter: WarmStarter | None = None):
         self.store = store
         self.registry = registry
         self.executions = executions
         self.on_step = on_step
+        self.starter = starter
+
+    def prepare(self) -> None:
+        """Start warming the job processes' libraries (in the background): call it before building the
+        definition, so the imports overlap with the build; `close()` when done."""
+        if self.starter is None:
+            self.starter = WarmStarter()
+        try:
+            self.starter.start()
+        except OSError as exc:  # no warm server: every job starts a fresh interpreter, as without one
+            log.info("job processes will start cold: the warm job server did not start (%s)", exc)
+            self.starter = None
+
+    def close(self) -> None:
+        """Stop the warm job server, if `prepare` started one."""
+        if self.starter is not None:
+            self.starter.close()
 
     def check(self, definition: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
         """Validate everything before a run; return the parameter values.
 
         Raises:
             DefinitionError: a step type, expression, reference, image or entry point we cannot honour.
-            ParameterError: an unknown parameter or a value of the wrong type.
+            ParameterError: an unknown parameter, a value of the wrong type or out of its range.
         """
         params = coerce_parameters(definition.get("Parameters", []), overrides)
+        check_ranges(params)
         steps = list(_all_steps(definition.get("Steps", [])))
         names = {s["Name"] for s in steps}
         if len(names) != len(steps):
@@ -159,11 +181,11 @@ class LocalRunner:
             args = evaluate(step.get("Arguments", {}), ctx) if kind != "Condition" else {}
             if kind == "Processing":
                 properties[name], step_record.process_seconds = run_processing(
-                    name, args, self.store, job_dir, Path(step_record.log_path))
+                    name, args, self.store, job_dir, Path(step_record.log_path), self.starter)
             elif kind == "Training":
                 job = f"pipelines-{record.execution_id}-{name}".lower()
                 properties[name], step_record.process_seconds = run_training(
-                    name, args, self.store, job_dir, Path(step_record.log_path), job)
+                    name, args, self.store, job_dir, Path(step_record.log_path), job, self.starter)
             elif kind == "Condition":
                 outcome = all(evaluate_condition(c, ctx) for c in step["Arguments"]["Conditions"])
                 step_record.outcome = str(outcome)

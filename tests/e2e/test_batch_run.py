@@ -148,12 +148,38 @@ def test_a_bad_row_stops_the_job_naming_file_line_and_reason_and_nothing_is_writ
     assert "Completed: 1,001 rows (2 bad row(s) skipped)" in captured.out
     assert "skipped deep/er/y.csv line 301: column 2: 'oops' is not a number" in captured.out
     assert "skipped header.csv line 1: column 0: 'age' is not a number" in captured.out
-    assert (out / "header.csv.out").read_text() == "0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1," + \
+    assert (out / "header.csv.out").read_text() == "age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,\n" + \
+        "0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1," + \
         repr(float(sklearn_predict(world["models"][2], np.full((1, 10), 0.1))[0])) + "\n"
     record = JobStore(home / "batch" / "jobs").list()[0].to_dict()
     assert record["bad_row_lines"] == [
         {"file": "deep/er/y.csv", "line": 301, "reason": "column 2: 'oops' is not a number (send no header line)"},
         {"file": "header.csv", "line": 1, "reason": "column 0: 'age' is not a number (send no header line)"}]
+
+
+@pytest.mark.parametrize("join", [False, True])
+def test_a_skipped_row_keeps_its_line_so_output_line_k_answers_input_line_k(world, home, tmp_path, capsys, join):
+    """Issue 18 item 3: 1,000 rows, a bad one at line 500, --max-bad-rows 1: 1,000 output lines, in place."""
+    rows = np.random.default_rng(7).uniform(-0.12, 0.2, size=(1000, 10))
+    lines = [",".join(repr(v) for v in row) for row in rows.tolist()]
+    lines[499] = "0.1,0.2,oops,0.1,0.1,0.1,0.1,0.1,0.1,0.1"  # line 500
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "rows.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    args = ["batch", "run", "--input", str(tmp_path / "in"), "--output", str(out), "--model-version", "1",
+            "--max-bad-rows", "1", *(["--join-input"] if join else [])]
+    assert main(args) == 0
+    assert "skipped rows.csv line 500: column 2: 'oops' is not a number" in capsys.readouterr().out
+    answers = (out / "rows.csv.out").read_text().split("\n")
+    assert answers[-1] == "" and len(answers[:-1]) == 1000
+    answers = answers[:-1]
+    if join:
+        assert [a.rsplit(",", 1)[0] for a in answers] == lines  # each input line, in its place
+        answers = [a.rsplit(",", 1)[1] for a in answers]
+    assert answers[499] == ""
+    good = [i for i in range(1000) if i != 499]
+    expected = sklearn_predict(world["models"][1], rows[good])
+    assert np.array_equal(np.array([float(answers[i]) for i in good]), expected)  # bit for bit, line for line
 
 
 @pytest.mark.parametrize("args, message", [

@@ -37,10 +37,66 @@ def test_the_last_line_may_lack_its_newline():
 
 def test_a_line_over_the_limit_is_named():
     data = b"1,2\n" + b"9" * 100 + b"\n3,4\n"
-    with pytest.raises(LineTooLong, match="line 2 is 64[,+]"):
+    with pytest.raises(LineTooLong, match="line 2 is 101[+] bytes, over MaxPayloadInMB [(]64 bytes[)]"):
         units(data, 64, 64)
     with pytest.raises(LineTooLong, match="line 3 is"):
         units(b"1\n2\n" + b"9" * 70, 64, 64)  # the last line, without a newline
+
+
+def test_a_last_line_of_exactly_the_limit_without_its_newline_fits():
+    assert units(b"1,2\n" + b"9" * 64, 64, 64) == [(1, b"1,2\n"), (2, b"9" * 64)]
+    assert units(b"9" * 64, 64, 64) == [(1, b"9" * 64)]
+    with pytest.raises(LineTooLong, match="line 1 is 65"):
+        units(b"9" * 64 + b"\n", 64, 64)
+
+
+def test_units_larger_than_the_line_limit_are_refused():
+    with pytest.raises(ValueError, match="cannot honour"):
+        units(b"1\n", 65, 64)
+    with pytest.raises(ValueError, match="cannot honour"):
+        units(b"1\n", 0, None)
+
+
+def _reference(data: bytes, unit: int, limit: int | None) -> tuple[list[bytes], int | None]:
+    """Plainly: the lines (with their newlines) and the first one over the limit (1-based), if any."""
+    lines = data.splitlines(keepends=True)
+    over = next((i + 1 for i, line in enumerate(lines) if limit is not None and len(line) > limit), None)
+    return lines, over
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_units_are_whole_lines_within_the_unit_and_the_first_line_over_the_limit_is_named(seed):
+    """Issue 19: with units no larger than the limit, no line inside a unit can break it (the check
+    read_units once made after cutting a unit could never fire): against a plain reference, over random
+    files of short and long lines, unit sizes and limits (or none)."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(200):
+        lengths = [rng.choice([0, 1, 2, 3, 5, 8, 13, 21, 40]) for _ in range(rng.randint(0, 12))]
+        data = b"".join(b"7" * n + b"\n" for n in lengths)
+        if rng.random() < 0.5:
+            data += b"8" * rng.randint(1, 30)  # a last line without its newline
+        unit = rng.randint(1, 24)
+        limit = rng.choice([None, unit, unit + rng.randint(0, 20)])
+        lines, over = _reference(data, unit, limit)
+        got: list[tuple[int, bytes]] = []
+        try:
+            for item in read_units(io.BytesIO(data), unit, limit):
+                got.append(item)
+        except LineTooLong as exc:
+            assert exc.line == over, (data, unit, limit)
+        else:
+            assert over is None, (data, unit, limit)
+            assert b"".join(u for _, u in got) == data
+        expected_first = 1
+        for first, chunk in got:
+            assert first == expected_first
+            chunk_lines = chunk.splitlines(keepends=True)
+            assert chunk_lines == lines[first - 1:first - 1 + len(chunk_lines)]  # whole lines, in order
+            assert len(chunk) <= unit or len(chunk_lines) == 1  # only a single long line exceeds a unit
+            assert limit is None or all(len(line) <= limit for line in chunk_lines)
+            expected_first += len(chunk_lines)
 
 
 def test_single_record_units_read_long_lines_up_to_the_limit_or_without_one():
@@ -67,12 +123,11 @@ def test_input_files_are_listed_like_s3_keys(tmp_path):
         list_input_files(tmp_path / "empty")
 
 
-def test_a_worker_imports_neither_pydantic_nor_the_rest_of_the_package():
+def test_a_worker_imports_only_what_it_uses():
     import subprocess
     import sys
 
-    # deploy/batch/__init__.py imports nothing (callers import the submodule they need), so a worker,
-    # which imports deploy.batch.worker, must not pull in pydantic or the rest of the package.
+    # A worker imports deploy.batch.worker: that must not pull in pydantic (or the rest of the package).
     probe = "import sys, deploy.batch.worker; print('pydantic' in sys.modules, 'deploy.batch.config' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.split() == ["False", "False"]

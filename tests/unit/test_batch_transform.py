@@ -81,7 +81,20 @@ def test_refused_lines_are_reported_in_order_with_the_model_s_reason(model, sing
         (3, "column 2: 'abc' is not a number (send no header line)"),
         (4, "rows have 3 values; the model takes 10 (age, sex, bmi, bp, s1, s2, s3, s4, s5, s6)"),
     ]
-    assert not result.exceeded and result.output.count(b"\n") == 2 and result.records == 6
+    assert not result.exceeded and result.records == 6
+    # Output line k answers input line k: a refused line leaves an empty prediction in its place.
+    answers = result.output.split(b"\n")[:-1]
+    assert len(answers) == 6 and [i for i, a in enumerate(answers) if a] == [1, 5]
+    good = np.array([[0.1] * 10, [0.2] + [0.1] * 9])
+    assert np.array_equal([float(answers[1]), float(answers[5])], sklearn_predict(model[0], good))
+
+
+@pytest.mark.parametrize("single_record", [False, True])
+def test_refused_lines_keep_their_place_with_the_input_joined(model, single_record):
+    result = run(model, BAD.replace(b"\n", b"\r\n"), single_record=single_record, join_input=True, budget=10)
+    lines = result.output.split(b"\n")[:-1]
+    assert [line.rsplit(b",", 1)[0] for line in lines] == BAD.split(b"\n")[:-1]  # every input line, in order
+    assert [i for i, line in enumerate(lines) if line.endswith(b",")] == [0, 2, 3, 4]  # empty predictions
 
 
 @pytest.mark.parametrize("budget, last", [(0, 0), (1, 2), (2, 3)])
@@ -95,7 +108,9 @@ def test_over_budget_stops_at_the_first_lines_beyond_it(model, single_record, bu
 def test_a_short_first_row_is_blamed_on_itself_not_on_the_rows_after_it(model):
     data = b"0.1,0.1,0.1\n" + b"0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1\n" * 3
     result = run(model, data, budget=5)
-    assert [offset for offset, _ in result.bad] == [0] and result.output.count(b"\n") == 3
+    answers = result.output.split(b"\n")[:-1]
+    assert [offset for offset, _ in result.bad] == [0] and len(answers) == 4
+    assert answers[0] == b"" and all(answers[1:])
 
 
 class _Broken:

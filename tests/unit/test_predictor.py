@@ -229,10 +229,11 @@ def test_batch_evaluators_agree_for_any_chunking_and_thread_count(mods, cf, diab
         assert len(worker_threads) == threads, worker_threads
 
 
-@pytest.mark.parametrize("min_done", [0.0, 1.0])
+@pytest.mark.parametrize("min_done", [0.0, 0.4, 1.0])
 def test_rows_leaving_a_large_batch_early_change_no_prediction(mods, cf, tmp_path, monkeypatch, min_done):
     # GIVEN a forest trained with NaN (some splits have threshold +inf: not leaves) and fully grown trees,
-    # and rows on a leaf leaving the arrays at every check (0.0) or never (1.0)
+    # and rows on a leaf leaving the arrays as soon as one is (0.0), at the default share, or only when
+    # every row is on a leaf (1.0: the tree then stops)
     rng = np.random.default_rng(5)
     X = rng.normal(size=(3_000, 6))
     y = X[:, 0] * 3 + X[:, 1] ** 2
@@ -244,15 +245,19 @@ def test_rows_leaving_a_large_batch_early_change_no_prediction(mods, cf, tmp_pat
     X_test[rng.random(X_test.shape) < 0.05] = np.nan
     # THEN the large-batch evaluator matches scikit-learn either way
     assert_bit_identical(model.predict(X_test), forest.predict_each_way(X_test)["tree_by_tree"])
-    assert forest._compacting == [min_done < 1.0] * 12  # a tree where too few rows were done stops checking
+    X_root_nan = X_test.copy()
+    X_root_nan[::7, :] = np.nan  # rows NaN in every column: the roots' own NaN direction decides level 0
+    assert_bit_identical(model.predict(X_root_nan), forest.predict_each_way(X_root_nan)["tree_by_tree"])
 
 
-def test_depth_limited_trees_stop_checking_for_finished_rows(mods, tmp_path):
+def test_depth_limited_and_single_leaf_trees_walk_as_scikit_learn(mods, tmp_path):
     X, y = make_regression(n_samples=4_000, n_features=8, random_state=0)
     model = RandomForestRegressor(n_estimators=6, max_depth=6, random_state=0, n_jobs=1).fit(X, y)
     forest, _ = export_and_load(mods, model, tmp_path)
     assert_bit_identical(model.predict(X), forest.predict_each_way(X)["tree_by_tree"])
-    assert not any(forest._compacting)  # nearly every row walks to the bottom: checking did not pay
+    stump = RandomForestRegressor(n_estimators=3, random_state=0, n_jobs=1).fit(X[:40], np.full(40, 2.5))
+    forest, _ = export_and_load(mods, stump, tmp_path / "stump")  # every tree a single leaf (depth 0)
+    assert_bit_identical(stump.predict(X), forest.predict_each_way(X)["tree_by_tree"])
 
 
 def test_thread_count_defaults_to_one(mods, cf, diabetes, tmp_path, monkeypatch):

@@ -43,6 +43,14 @@ SCOPED_BY_CONDITION = {
     "cloudwatch:putmetricdata": ("cloudwatch:namespace", "standard metrics name no resource (the optional "
                                  "'dataset' type is for OTLP datasets); the namespace condition scopes it"),
 }
+# The portfolio's launch role provisions every project of the portfolio, whose names it cannot know: its
+# write actions may name only what every project's resources share (the stack names Service Catalog gives,
+# SC-<account>-pp-<id>; the /greenlight/ path of roles and policies; the fixed suffixes and prefixes of
+# deploy/project.yaml's names), as resource parts with pseudo parameters written X.
+LAUNCH_ROLE = "LaunchRole/"
+LAUNCH_SCOPES = {"stack/SC-X-pp-*", "parameter/greenlight/SC-X-pp-*", "sc-X-pp-*", "role/greenlight/*",
+                 "policy/greenlight/*", "project/*-model-build", "project/*-image-build", "greenlight-*",
+                 "connection/*", "function:*-seed"}
 REF = "\x00REF\x00"
 
 
@@ -125,6 +133,9 @@ def violations(template: dict[str, Any]) -> list[str]:
             if action.lower() == "iam:passrole":
                 for resource in statement.resources:
                     problem = passrole_problem(resource, roles)
+                    if problem and statement.where.startswith(LAUNCH_ROLE):
+                        text = _sub_text(resource) if isinstance(resource, dict) else resource
+                        problem = None if isinstance(text, str) and resource_part(text) in LAUNCH_SCOPES else problem
                     if problem:
                         found.append(f"{statement.where}: iam:PassRole on {problem}")
                 passed = [v for op, keys in statement.condition.items() if op.startswith("String")
@@ -141,6 +152,9 @@ def violations(template: dict[str, Any]) -> list[str]:
             if any(is_write(d) and d["resourceTypes"] for d in details):
                 for resource in statement.resources:
                     problem = name_scope_problem(resource)
+                    if problem and statement.where.startswith(LAUNCH_ROLE):
+                        text = _sub_text(resource) if isinstance(resource, dict) else resource
+                        problem = None if isinstance(text, str) and resource_part(text) in LAUNCH_SCOPES else problem
                     if problem:
                         found.append(f"{statement.where}: write action {action} on {problem}")
     return found
@@ -182,7 +196,7 @@ PLANTED = [
     ("template.yaml", "SchedulerRole", "StartTransformJobs",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:transform-job/*"}},
      "names no resource of the project"),
-    ("template.yaml", "SchedulerRole", "JobsRunAsTheExecutionRole", {"Condition": {}},
+    ("template.yaml", "ApprovalHandlerRole", "SchedulesRunAsTheSchedulerRole", {"Condition": {}},
      "iam:PassRole without an iam:PassedToService condition"),
     ("project.yaml", "SageMakerPipelineRole", "JobsRunAsThisRole",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/greenlight/*"}},
@@ -192,6 +206,9 @@ PLANTED = [
      "cloudwatch:PutMetricData without a cloudwatch:namespace condition"),
     ("template.yaml", "MonitorRole", "ReadBaselines", {"Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
      "s3:PutObject on Resource \"*\""),
+    ("portfolio.yaml", "LaunchRole", "Roles",
+     {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}}, "names no resource"),
+    ("portfolio.yaml", "LaunchRole", "PassProjectRoles", {"Condition": {}}, "without an iam:PassedToService"),
 ]
 
 
