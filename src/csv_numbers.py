@@ -81,12 +81,12 @@ class _Tables:
         dotted[:, wb, :] = False
         # the dot counts as a 0 digit: V = integer * 10**(F+1) + fraction, so V >= next_power has an integer part
         self.next_power = np.array([10 ** (v + 1) if d and v < 19 else 2 ** 64 - 1
-                                    for v, d in zip(f, dotted.ravel())], dtype=np.uint64)
+                                    for v, d in zip(f, dotted.ravel(), strict=True)], dtype=np.uint64)
         self.power = np.array([10 ** v if v < 20 else 0 for v in f], dtype=np.uint64)
         sign = np.tile([1.0, -1.0], len(f) // 2)
         self.divisor = sign * np.array([10.0 ** v for v in f])
         self.exact = f <= 22
-        self.divisor_ld = np.array([s * _power_ld(v) for s, v in zip(sign, f)], dtype=np.longdouble)
+        self.divisor_ld = np.array([s * _power_ld(v) for s, v in zip(sign, f, strict=True)], dtype=np.longdouble)
 
 
 def _power_ld(n: int) -> np.longdouble:
@@ -175,7 +175,7 @@ def _chunk(shifted, c0, c1, width, out, f0, slow) -> int | None:
     has_sign = negative | (first == _PLUS)
     length = ends - starts
     length -= has_sign
-    fi = ends - where.take(last)
+    fi = ends - (where.take(last, mode="wrap") if m else 0)  # where has_dot, the dot's position
     fi -= 1
     longest = int(length.max())
     wb = 8 if longest <= 8 else 16 if longest <= 16 else 24
@@ -200,8 +200,8 @@ def _chunk(shifted, c0, c1, width, out, f0, slow) -> int | None:
         irregular = np.flatnonzero(slow_mask) if irregular is None else np.union1d(irregular,
                                                                                    np.flatnonzero(slow_mask))
     if irregular is not None:
-        slow.extend((f0 + i, c0 + s, c0 + e) for i, s, e in zip(irregular.tolist(), starts[irregular].tolist(),
-                                                               ends[irregular].tolist()))
+        slow.extend((f0 + i, c0 + s, c0 + e) for i, s, e in zip(
+            irregular.tolist(), starts[irregular].tolist(), ends[irregular].tolist(), strict=True))
     return nf
 
 
