@@ -321,3 +321,14 @@ TRAPS = [
 def test_known_traps_match_the_reference(mods, everything_vectorised, body):
     expected = old(mods, body)
     assert new(mods, body) == expected
+
+
+def test_the_default_data_takes_the_vectorised_path(mods):
+    """Rows in the format of the shipped diabetes data (up to 18 significant digits), as a batch request."""
+    from greenlight.data import default_dataset_csv
+
+    lines = default_dataset_csv().decode().splitlines()[1:]
+    body = ("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n").encode() * 20
+    got = mods.csv_numbers.parse(body)
+    assert got is not None and got.shape == (20 * len(lines), 10)
+    assert bits(got) == bits(np.array([[float(v) for v in line.split(b",")] for line in body.splitlines()]))
