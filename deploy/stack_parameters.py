@@ -3,11 +3,15 @@
     template_parameters(config)            the deploy stack's parameters for a DeployConfig
     template_configuration(parameters, tags)   a CodePipeline template configuration file's content
     stack_names(group)                     (bootstrap stack, deploy stack)
+    product_template(project_yaml, seed)   deploy/project.yaml as the portfolio's product: SeedObject defaulted
 
 Every setting the engine reads (deploy.config.ENV_FIELDS) is a parameter of deploy/template.yaml named
 after its variable (GREENLIGHT_ENDPOINT_MEMORY_MB -> EndpointMemoryMb), except the few that name a
 resource the stack creates itself (STACK_OWNED); tests/unit/test_template_config.py holds the template
 to that, so the stack's handler reads exactly the greenlight.toml / GREENLIGHT_* the CLI reads.
+What CloudFormation cannot derive from the group is derived here by deploy/names.py: GroupLowerCase
+(SageMaker ARNs, the ECR repository) and, when the configuration leaves it unset, the batch job name
+prefix (DERIVED: the template has no default for it).
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from deploy.config import ENV_FIELDS, DeployConfig
+from deploy.names import GroupNames
 
-__all__ = ["LAMBDA_PLATFORMS", "STACK_OWNED", "parameter_name", "stack_names", "template_configuration",
-           "template_parameters"]
+__all__ = ["DERIVED", "LAMBDA_PLATFORMS", "STACK_OWNED", "parameter_name", "product_template", "stack_names",
+           "template_configuration", "template_parameters"]
 
 # Variables the template sets from a resource it creates, not from a parameter.
 STACK_OWNED = frozenset({"GREENLIGHT_STATE_TABLE", "GREENLIGHT_ENDPOINT_ROLE_ARN", "GREENLIGHT_LAMBDA_FUNCTION_NAME",
                          "GREENLIGHT_LAMBDA_ECR_REPOSITORY", "GREENLIGHT_BATCH_ROLE_ARN",
                          "GREENLIGHT_BATCH_DEAD_LETTER_ARN"})
+# Variables whose parameter is always given: the configured value, else the name deploy/names.py derives.
+DERIVED = {"GREENLIGHT_BATCH_JOB_NAME_PREFIX": lambda names: names.job_prefix}
 LAMBDA_PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 
@@ -67,7 +74,10 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
         value = _text(_value(config, path))
         if variable in S3_OR_DEFAULT and not value.startswith("s3://"):
             value = ""  # a local folder: the stack's own bucket prefix instead
+        if variable in DERIVED and not value:
+            value = DERIVED[variable](config.names)
         parameters[parameter_name(variable)] = value
+    parameters["GroupLowerCase"] = GroupNames(config.group).arn_name
     return parameters
 
 
@@ -79,4 +89,22 @@ def template_configuration(parameters: Mapping[str, str], tags: Mapping[str, str
 
 def stack_names(group: str) -> tuple[str, str]:
     """(the bootstrap stack: artifact bucket and pipeline role; the deploy stack) of `group`."""
-    return f"greenlight-{group}-bootstrap", f"greenlight-{group}"
+    return GroupNames(group).stacks
+
+
+_SEED_DEFAULT = '  SeedObject:\n    Type: String\n    Default: ""\n'
+
+
+def product_template(project_yaml: str, seed_uri: str) -> str:
+    """deploy/project.yaml with SeedObject's default set to `seed_uri` (SageMaker Projects pass only the
+    project's name and id, so what a new project starts from has to be the template's default).
+
+    Raises:
+        ConfigurationError: the template has no `SeedObject` parameter defaulting to "" (an edited template).
+    """
+    from greenlight.errors import ConfigurationError
+
+    if project_yaml.count(_SEED_DEFAULT) != 1 or '"' in seed_uri or not seed_uri.startswith("s3://"):
+        raise ConfigurationError("deploy/project.yaml has no SeedObject parameter defaulting to \"\" (or the seed "
+                                 f"{seed_uri!r} is not an s3:// URI): cannot make the product's template")
+    return project_yaml.replace(_SEED_DEFAULT, _SEED_DEFAULT.replace('Default: ""', f'Default: "{seed_uri}"'))

@@ -20,18 +20,55 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenlight.errors import DataError
+from greenlight.errors import DataError, ParameterError
 from greenlight.registry.model import ApprovalStatus, ModelVersion
+from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
 __all__ = ["ApprovalResult", "CostResult", "Prediction", "Serving", "TrainResult", "approve", "cost", "definition",
-           "deliver_pending", "deploy", "predict", "reject", "serve_endpoint", "serve_lambda", "show", "status",
-           "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+           "deliver_pending", "deploy", "group_warning", "predict", "reject", "serve_endpoint", "serve_lambda", "show",
+           "status", "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
-    """The composition root for `target` (region rule and errors as in greenlight.workspace)."""
-    return Workspace.open(target, region=region, home=home)
+    """The composition root for `target` (region rule and errors as in greenlight.workspace).
+
+    Raises:
+        ConfigurationError: also when the home is a file (settings.check_home).
+    """
+    ws = Workspace.open(target, region=region, home=home)
+    check_home(ws.home)
+    return ws
+
+
+def group_warning(ws: Workspace, group: str | None, config: Path | None = None) -> str | None:
+    """"no such model package group ...; known: ..." when `group` (None: the configuration's) is not in ws's
+    registry, else None. A typo in a group name otherwise serves 503 forever or deploys nothing, quietly.
+    A registry that cannot be asked gives no warning (logged): the command itself will say why.
+
+    Raises:
+        ConfigurationError: the deployment configuration is bad, or the name breaks SageMaker's rule.
+    """
+    import logging
+
+    from greenlight.errors import GreenlightError
+
+    group = ws.deploy_config(config, group=group).group
+    try:
+        known = ws.registry.list_groups()
+    except GreenlightError as exc:
+        logging.getLogger(__name__).info("cannot list the model package groups to check %r: %s", group, exc)
+        return None
+    if group in known:
+        return None
+    return (f"no such model package group {group!r}; known: {', '.join(known) or 'none yet'} (nothing is served "
+            "or deployed for it until a version is registered there)")
+
+
+def _check_port(port: int) -> int:
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ParameterError(f"port {port!r} is not a TCP port (0-65535; 0 picks a free one)")
+    return port
 
 
 # -- the training pipeline ------------------------------------------------------------------------
@@ -78,10 +115,11 @@ def train(ws: Workspace, data: Path | None = None, params: Mapping[str, str] | N
     if ws.target is Target.AWS:
         return _train_on_aws(ws, data, params, on_step)
     from pipelines.config import PipelineConfig
-    from pipelines.definition import build_definition, check_parameters, gc_paused
+    from pipelines.definition import build_definition, gc_paused
     from pipelines.local.executions import ExecutionStore
     from pipelines.local.runner import LocalRunner
     from pipelines.local.staging import check_input_uri, stage_data
+    from pipelines.parameters import check_parameters
     from pipelines.sessions import offline_session, quiet_sdk
 
     overrides = check_parameters(dict(params or {}))
@@ -140,7 +178,7 @@ def upsert_pipeline(ws: Workspace, **flags: Any):
 def _train_on_aws(ws: Workspace, data: Path | None, params: Mapping[str, str] | None,
                   on_step: Callable | None) -> TrainResult:
     from pipelines.aws import start_execution, wait_for_execution
-    from pipelines.definition import check_parameters
+    from pipelines.parameters import check_parameters
 
     if data is not None:
         raise DataError("on AWS the data must already be in S3: pass params={'InputDataUrl': 's3://...'}")
@@ -267,10 +305,11 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     rows = []
     for step in plan.targets:
         detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
+        left = reconciler.status.load_intent(step.target) or {}  # a deployment a dead reconcile left half-done
         rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
                      "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
                      "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
-                     "detail": detail})
+                     "interrupted": left.get("summary"), "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
@@ -354,8 +393,9 @@ def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Se
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 
     group = _group(ws, group)
-    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", port, poll_seconds=0.2).start()
-    register_serving(ws.home, group, endpoint.url)
+    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
+                        poll_seconds=0.2).start()
+    register_serving(ws.home, group, endpoint.url, token=endpoint.token)
 
     def close() -> None:
         unregister_serving(ws.home, group)
@@ -371,7 +411,8 @@ def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0) -> Serv
     from deploy.function.state import TARGET
 
     config = ws.deploy_config(group=group)
-    front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, "127.0.0.1", port).start()
+    front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, "127.0.0.1",
+                          _check_port(port)).start()
     register_serving(ws.home, config.group, front.url, TARGET)
 
     def close() -> None:

@@ -4,7 +4,9 @@ train v1 -> approve -> endpoint, Lambda and batch schedule on v1 -> predictions 
 Lambda, a batch run on a sample file -> retrain v2 (other hyperparameters) -> approve -> everything on v2
 -> reject v2 -> everything rolled back to v1 -> the cost comparison -> stop everything it started.
 
-It runs in its own GREENLIGHT_HOME (`--home`, default ./.greenlight-demo, emptied first), starts `greenlight
+It runs in its own GREENLIGHT_HOME (`--home`, default ./.greenlight-demo): a new or empty directory, which
+it marks as its own (the file .greenlight-demo-home), or one an earlier demo marked, which it empties
+first; any other non-empty directory is refused before anything is touched (UsageError, exit 2). It starts `greenlight
 endpoint serve` and `greenlight lambda serve` as child processes (in their own session, asked to die with
 the demo even if it is killed), and stops them on the way out, whether a step failed or Ctrl-C was
 pressed. Every step checks what it claims; the first that does not hold ends the demo with exit 1,
@@ -25,9 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from greenlight.errors import GreenlightError
+from greenlight.errors import GreenlightError, UsageError
+from greenlight.os_errors import storage_errors
 
-__all__ = ["DemoFailed", "run_demo"]
+__all__ = ["DemoFailed", "MARKER", "prepare_home", "run_demo"]
+
+# Written in every home the demo makes; only a directory holding it is ever emptied.
+MARKER = ".greenlight-demo-home"
 
 ROW = [0.0380759, 0.0506801, 0.0616962, 0.0218724, -0.0442235, -0.0348208, -0.0434008, -0.00259226,
        0.0199075, -0.0176461]
@@ -190,18 +196,40 @@ def _batch(ws, home: Path, narrator: _Narrator, expect: int) -> None:
                             f"for {len(lines)}")
 
 
+def prepare_home(home: Path) -> Path:
+    """An empty home for the demo, marked as the demo's: home created, or emptied when an earlier demo marked it.
+
+    Raises:
+        UsageError: home is a file, or a non-empty directory without the demo's marker (nothing is touched).
+        StorageError: the disk refused to empty or create it.
+    """
+    home = Path(home).resolve()
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"--home {home} is a file, not a directory: give a new or empty directory")
+    with storage_errors("creating", home):
+        if home.is_dir() and not (home / MARKER).is_file():
+            if any(home.iterdir()):
+                raise UsageError(f"--home {home} is not empty and was not created by the demo (no {MARKER} file): "
+                                 "the demo empties its home, so give a new or empty directory; nothing was touched")
+        elif home.is_dir():
+            shutil.rmtree(home)
+        home.mkdir(parents=True, exist_ok=True)
+        (home / MARKER).write_text("Created by `greenlight demo`, which empties this directory when it runs in it "
+                                   "again.\n", encoding="utf-8")
+    return home
+
+
 def run_demo(home: Path, echo=print) -> None:
-    """The demo, start to finish (module docstring). Raises: DemoFailed naming the step."""
+    """The demo, start to finish (module docstring). Raises: DemoFailed naming the step; UsageError (a home
+    that is not the demo's, before anything runs)."""
     from greenlight import api
 
-    home = Path(home).resolve()
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
+    home = prepare_home(home)
     os.environ["GREENLIGHT_HOME"] = str(home)
     narrator = _Narrator(echo)
     children = _Children(home)
     started = time.monotonic()
-    echo(f"Greenlight demo in {home} (emptied first; nothing else is touched)")
+    echo(f"Greenlight demo in {home} (its own directory, emptied first; nothing else is touched)")
     with _sigterm_as_interrupt():
         try:
             ws = api.workspace("local", home=home)

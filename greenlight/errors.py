@@ -16,6 +16,9 @@
     ├── WaitTimeout                 a bounded wait (pipeline execution, endpoint update ...) ran out
     ├── ImageError                  a container registry step failed, or an image cannot be used as asked;
     │                               names the registry, repository, step and HTTP status (deploy.image)
+    ├── StorageError                the local disk refused a read or write (no space, read-only, permission,
+    │                               I/O error); names the filesystem and the path; made only by
+    │                               greenlight.os_errors (OSError and sqlite3 errors)
     └── AwsError                    an AWS call failed; made only by greenlight.aws_errors
 
 Exit codes: 0 success, 1 a GreenlightError, 2 a usage or configuration error (and click's own
@@ -38,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "ParameterError",
     "ServingUnavailable",
+    "StorageError",
     "UsageError",
     "WaitTimeout",
 ]
@@ -111,6 +115,20 @@ class ImageError(GreenlightError):
         self.repository = repository
         self.step = step
         self.status = status
+
+
+class StorageError(GreenlightError):
+    """The local disk refused a read or write: no space left, a read-only filesystem, no permission, an I/O error.
+
+    The message names the condition, the filesystem (its mount point) and the path, e.g. "no space left on
+    /mnt while writing /mnt/home/registry.sqlite3"; `path` and `errno` are attributes too (errno None for
+    a SQLite error that carries none).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
 
 
 class AwsError(GreenlightError):

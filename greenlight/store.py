@@ -1,4 +1,7 @@
-"""Local artifact store: `s3://bucket/key` URIs map to files under GREENLIGHT_HOME/s3/bucket/key."""
+"""Local artifact store: `s3://bucket/key` URIs map to files under GREENLIGHT_HOME/s3/bucket/key.
+
+The disk's refusals (no space, read-only, permission) are StorageError naming the path (greenlight.os_errors).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from greenlight.errors import NotFoundError, UsageError
+from greenlight.os_errors import storage_errors
 
 __all__ = ["LocalArtifactStore", "split_s3_uri"]
 
@@ -41,22 +45,24 @@ class LocalArtifactStore:
     def put_bytes(self, uri: str, data: bytes) -> Path:
         """Write atomically (temp file + rename), so readers never see half an object."""
         path = self.path_for(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with storage_errors("writing", path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return path
 
     def get_bytes(self, uri: str) -> bytes:
         path = self.path_for(uri)
         if not path.is_file():
             raise NotFoundError(f"no object at {uri} (looked in {path})")
-        return path.read_bytes()
+        with storage_errors("reading", path):
+            return path.read_bytes()
 
     def exists(self, uri: str) -> bool:
         return self.path_for(uri).exists()

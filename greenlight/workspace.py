@@ -312,8 +312,7 @@ class Workspace:
 
         Raises:
             ConfigurationError: one error naming everything the schedule needs and is not set (the
-                Scheduler role, S3 input and output, the dead-letter queue, the Models' execution role),
-                or a group too long for a job name prefix without batch.job_name_prefix.
+                Scheduler role, S3 input and output, the dead-letter queue, the Models' execution role).
         """
         from deploy.batch.aws_target import SageMakerBatchTarget
 
@@ -332,6 +331,5 @@ class Workspace:
         if missing:
             raise ConfigurationError("the batch target on AWS needs " + "; ".join(missing) + " (the deploy stack "
                                      "sets them all), or set batch.enabled = false")
-        batch.names_for(config.group)  # a group too long for a job name prefix is refused now, not at deploy
         return SageMakerBatchTarget(self.client("scheduler"), self.client("sagemaker"), self.client("s3"), batch,
                                     config.group, config.endpoint.role_arn)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from greenlight.errors import ConfigurationError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP, DEFAULT_PIPELINE_NAME
+from pipelines.parameters import check_ranges
 
 __all__ = ["PipelineConfig", "SKLEARN_IMAGE_VERSION", "SAGEMAKER_SDK_SERIES"]
 
@@ -55,6 +56,7 @@ class PipelineConfig:
 
         Raises:
             ConfigurationError: require_aws and no role or bucket was given either way.
+            ParameterError: the model package group's name breaks SageMaker's rule.
         """
         env = os.environ if env is None else env
         project, project_id = env.get("SAGEMAKER_PROJECT_NAME"), env.get("SAGEMAKER_PROJECT_ID")
@@ -72,9 +74,11 @@ class PipelineConfig:
         if project_id:
             all_tags["sagemaker:project-id"] = project_id
         all_tags.update(tags or {})
+        group = model_package_group or project_name_id or DEFAULT_MODEL_PACKAGE_GROUP
+        check_ranges({"ModelPackageGroupName": group})  # a bad name is found now, not at Register after training
         return cls(
             pipeline_name=pipeline_name or project_name_id or DEFAULT_PIPELINE_NAME,
-            model_package_group=model_package_group or project_name_id or DEFAULT_MODEL_PACKAGE_GROUP,
+            model_package_group=group,
             role_arn=role or PLACEHOLDER_ROLE,
             bucket=bucket or PLACEHOLDER_BUCKET,
             prefix=prefix or (project_name_id or "greenlight"),

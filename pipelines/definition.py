@@ -19,44 +19,13 @@ from pathlib import Path
 from unittest import mock
 
 from pipelines.config import SKLEARN_IMAGE_VERSION, PipelineConfig
+from pipelines.parameters import PARAMETER_DEFAULTS, check_ranges
 
-__all__ = ["PARAMETER_DEFAULTS", "STEP_NAMES", "build_definition", "build_pipeline", "check_parameters", "code_digest",
-           "gc_paused", "src_dir"]
+__all__ = ["STEP_NAMES", "build_definition", "build_pipeline", "code_digest", "gc_paused", "src_dir"]
 
 log = logging.getLogger(__name__)
 
 STEP_NAMES = ("Preprocess", "Train", "Evaluate", "CheckRmse", "Register", "RmseTooHigh")
-# Parameter name -> (type, default). Defaults that depend on the config are filled in later.
-PARAMETER_DEFAULTS: dict[str, tuple[str, object]] = {
-    "InputDataUrl": ("String", None),
-    "TargetColumn": ("String", "target"),
-    "ProcessingInstanceType": ("String", "ml.m5.large"),
-    "TrainingInstanceType": ("String", "ml.m5.large"),
-    "NEstimators": ("Integer", 100),
-    "MaxDepth": ("String", "None"),
-    "MinSamplesLeaf": ("Integer", 1),
-    "MaxFeatures": ("String", "1.0"),
-    "RandomState": ("Integer", 0),
-    "NJobs": ("Integer", -1),
-    "RmseThreshold": ("Float", 65.0),
-    "ModelApprovalStatus": ("String", "PendingManualApproval"),
-    "ModelPackageGroupName": ("String", None),
-}
-
-
-def check_parameters(overrides: dict[str, str]) -> dict[str, str]:
-    """Check names and types of `--param` overrides against PARAMETER_DEFAULTS, with the runner's rules.
-
-    Raises:
-        ParameterError: an unknown name or a value that does not parse as the parameter's type.
-    """
-    from pipelines.local.expressions import coerce_parameters
-
-    # Defaults that come from the config at build time do not matter for this check.
-    declared = [{"Name": name, "Type": kind, "DefaultValue": "" if default is None else default}
-                for name, (kind, default) in PARAMETER_DEFAULTS.items()]
-    coerce_parameters(declared, overrides)
-    return overrides
 
 
 CONTENT_TYPES = ["text/csv", "application/json"]
@@ -163,6 +132,7 @@ def _parameters(config: PipelineConfig) -> dict:
 
     kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
     defaults = {"InputDataUrl": config.default_input_uri, "ModelPackageGroupName": config.model_package_group}
+    check_ranges({name: defaults.get(name, default) for name, (_, default) in PARAMETER_DEFAULTS.items()})
     return {name: kinds[kind](name=name, default_value=defaults.get(name, default))
             for name, (kind, default) in PARAMETER_DEFAULTS.items()}
 

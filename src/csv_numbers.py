@@ -5,7 +5,7 @@
 None means "not vouched for": the caller runs its precise parser (payload.py), which then gives the
 same values or names the bad row, column and reason. A matrix comes back only when every line has the
 first line's field count and each value is the float64 that float() reads from its field. Numpy only
-(the serving images carry nothing else); decision 0026 has the measurements.
+(the serving images carry nothing else); decision 0043 has the measurements.
 
 How (per chunk of whole lines, about 512 KB, so the work stays in the CPU's cache):
 1. One copy of the bytes XOR 0x30: digits become 0..9, every other byte is above 9. The positions of

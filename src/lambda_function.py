@@ -9,8 +9,10 @@ inference.model_fn, and serves it with the same codecs and predictor as SageMake
     anything else                 404 / 405, as JSON
 
 Client errors answer their PayloadError status (400/406/413/415) with its JSON body; the body
-limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else 6 MiB (Lambda's synchronous payload limit). A
-fault of ours answers 500 with a JSON body and the execution environment keeps serving.
+limit is GREENLIGHT_MAX_PAYLOAD_BYTES, else 6 MiB (Lambda's synchronous payload limit); a JSON
+body nesting deeper than serving_contract.MAX_JSON_DEPTH answers 400, and so does an event that
+is not a JSON object (a list, a string ...). A fault of ours answers 500 with a JSON body and the
+execution environment keeps serving.
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ def lambda_handler(event, context):
 
 
 def handle(event: dict, model, *, max_bytes: int = LAMBDA_MAX_PAYLOAD_BYTES, load_error: str | None = None) -> dict:
-    """One payload-2.0 event to its response; never raises."""
+    """One payload-2.0 event to its response; never raises. An event that is not a JSON object answers 400."""
+    if not isinstance(event, dict):
+        return _error(400, "bad_request", f"the event is a JSON {_json_kind(event)}; the function takes a Function "
+                                          "URL or API Gateway HTTP API event (payload format 2.0), a JSON object")
     try:
         http = (event.get("requestContext") or {}).get("http") or {}
         method = str(http.get("method") or "GET").upper()
@@ -94,6 +99,12 @@ def handle(event: dict, model, *, max_bytes: int = LAMBDA_MAX_PAYLOAD_BYTES, loa
     except Exception:  # a fault of ours: answer 500, keep the execution environment serving
         logger.exception("unexpected error while handling the request")
         return _error(500, "internal_error", "the inference function failed; see its logs")
+
+
+def _json_kind(value) -> str:
+    kinds = ((bool, "boolean"), (int, "number"), (float, "number"), (str, "string"), (list, "array"))
+    return "null" if value is None else next((name for kind, name in kinds if isinstance(value, kind)),
+                                              type(value).__name__)
 
 
 def _body(event: dict):

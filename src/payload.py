@@ -241,7 +241,7 @@ def _csv_rows_checked(text: str) -> np.ndarray:
 
 def _decode_json(text: str) -> Batch | list[float]:
     try:
-        doc = json.loads(text)
+        doc = serving_contract.load_json(text)
     except ValueError as exc:
         raise PayloadError("malformed_json", f"the body is not valid JSON: {exc}") from None
     if isinstance(doc, dict):

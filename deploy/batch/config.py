@@ -31,8 +31,10 @@ Service rules encoded here, with their sources:
 Defaults work on a bare machine: only `input` and `output` have none (a job needs them; `require_io`
 says so; the local batch target defaults them to folders under GREENLIGHT_HOME), and `role_arn` and
 `dead_letter_arn` matter only for AWS. `schedule_name` and `job_name_prefix` default to names derived
-from the model package group (`<group>-batch`, `<group>`: `names_for`), so two groups in one account
-never share a schedule and the deploy stack's policies can name what the engine touches.
+from the model package group by deploy/names.py (`<group>-batch`; the group in lower case, or its head
+and a hash beyond 26 characters: `names_for`), so two groups in one account never share a schedule,
+any group SageMaker allows has a job name prefix, and the deploy stack's policies can name what the
+engine touches (the stack is given the same derived prefix).
 
 The target's own settings (deploy.config nests this model as DeployConfig's `batch` section, read
 from greenlight.toml `[batch]` and GREENLIGHT_BATCH_* like every other section): `enabled`,
@@ -53,6 +55,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deploy.batch.expressions import ScheduleExpressionError, parse_schedule_expression
+from deploy.names import TRANSFORM_JOB_PREFIX, GroupNames
 from greenlight.errors import ConfigurationError
 
 __all__ = [
@@ -69,7 +72,7 @@ __all__ = [
 ENV_PREFIX = "GREENLIGHT_BATCH_"
 MAX_PAYLOAD_LIMIT_MB = 100
 MB = 1024 * 1024
-EXECUTION_ID_RESERVE = 36
+EXECUTION_ID_RESERVE = 63 - 1 - TRANSFORM_JOB_PREFIX.max_length  # deploy/names.py says why 36
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]+$")
@@ -125,8 +128,7 @@ RULES = {
     "smoke_transform": "true or false: smoke-test a version with a Batch Transform job on AWS",
     "smoke_timeout_seconds": "seconds above 0, at most 3600: the wait for the smoke transform job",
 }
-JOB_PREFIX_LIMIT = 63 - 1 - EXECUTION_ID_RESERVE
-SCHEDULE_SUFFIX = "-batch"
+JOB_PREFIX_LIMIT = TRANSFORM_JOB_PREFIX.max_length
 
 
 class BatchStrategy(str, Enum):
@@ -174,7 +176,7 @@ class BatchConfig(BaseModel):
     dead_letter_arn: str | None = None
     role_arn: str | None = None
     schedule_name: str | None = None  # default: <group>-batch (names_for)
-    job_name_prefix: str | None = None  # default: the group's name, when it fits (names_for)
+    job_name_prefix: str | None = None  # default: derived from the group's name (names_for)
     enabled: bool = True
     retention: int = Field(3, ge=0, le=100)
     smoke_transform: bool = True
@@ -198,25 +200,19 @@ class BatchConfig(BaseModel):
         return self.input, self.output
 
     def names_for(self, group: str) -> BatchConfig:
-        """This configuration with schedule_name and job_name_prefix filled in for `group`.
+        """This configuration with schedule_name and job_name_prefix filled in for `group`: the configured
+        ones, else the names deploy/names.py derives (`<group>-batch`; the group in lower case when it fits
+        26 characters, else its head and a hash).
 
         Raises:
-            ConfigurationError: job_name_prefix is unset and the group's name does not fit a
-                TransformJobName prefix (at most 26 characters).
+            NameDerivationError: no name can be derived (not for any group SageMaker allows).
         """
-        prefix = self.job_name_prefix
-        if prefix is None:
-            if len(group) > JOB_PREFIX_LIMIT or not _JOB_PREFIX.match(group):
-                raise ConfigurationError(
-                    f"the batch jobs of group {group!r} need a name prefix: the group's name is longer than the "
-                    f"{JOB_PREFIX_LIMIT} characters a TransformJobName prefix may have (the rest is the run's "
-                    f"execution id); set batch.job_name_prefix ({ENV_PREFIX}JOB_NAME_PREFIX)")
-            prefix = group
+        prefix = self.job_name_prefix or GroupNames(group).job_prefix
         return self.model_copy(update={"schedule_name": self.schedule_name_for(group), "job_name_prefix": prefix})
 
     def schedule_name_for(self, group: str) -> str:
-        """The schedule's name: schedule_name, else `<group>-batch`."""
-        return self.schedule_name or f"{group[:64 - len(SCHEDULE_SUFFIX)].rstrip('-')}{SCHEDULE_SUFFIX}"
+        """The schedule's name: schedule_name, else `<group>-batch` (fitted by deploy/names.py)."""
+        return self.schedule_name or GroupNames(group).batch_schedule
 
     @field_validator("input", "output")
     @classmethod

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import copy
 import fcntl
-import json
+import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from deploy.batch.expressions import (
     next_fire_time,
     parse_schedule_expression,
 )
+from deploy.engine.local_state import CorruptState, read_json, write_json
 from greenlight.errors import NotFoundError, ParameterError
 
 __all__ = [
@@ -49,6 +49,8 @@ __all__ = [
     "read_local_state",
     "schedules_dir",
 ]
+
+log = logging.getLogger(__name__)
 
 LOCAL_SCHEDULE_ARN = "arn:aws:scheduler:local:000000000000:schedule/default/{name}"
 DEFAULT_MAX_EVENT_AGE = 86400
@@ -75,7 +77,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse_time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None  # ValueError if not a time
 
 
 def _check(request: Mapping[str, Any]) -> None:
@@ -114,17 +116,22 @@ def _locked(home: Path) -> Iterator[Path]:
 
 
 def _load(folder: Path, name: str) -> dict | None:
+    """The entry of a schedule; None when there is none, or (said in one line) when its file is not an entry:
+    the next put rewrites it, as if the schedule had been deleted."""
     try:
-        return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        entry = read_json(folder / f"{name}.json")
+        if entry is not None and (not isinstance(entry.get("schedule"), dict) or "anchor" not in entry):
+            raise CorruptState(f"{folder / f'{name}.json'} holds no schedule")
+        if entry is not None:
+            _parse_time(entry.get("anchor")), _parse_time(entry.get("last_scheduled_time"))
+        return entry
+    except (CorruptState, AttributeError, TypeError, ValueError) as exc:
+        log.warning("local batch schedule %s is unreadable (%s); taken as absent until it is put again", name, exc)
         return None
 
 
 def _store(folder: Path, name: str, entry: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".schedule-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(entry, fh, indent=2, sort_keys=True)
-    os.replace(tmp, folder / f"{name}.json")
+    write_json(folder / f"{name}.json", entry)
 
 
 def put_local_schedule(home: Path, request: Mapping[str, Any], *, now: datetime | None = None) -> dict:

@@ -2,19 +2,26 @@
 
     schedule_model(schedule, group, label)      the ModelRef a schedule names, refused if another group's
     observed_schedule(...)                      the engine's Observed for a schedule (or for none)
+    staged_schedule(...) / unstaged_schedule(...)  the schedule a deployment switches to, and back
+    ScheduleTarget                              what both batch adapters do alike (observe, switch, unstage,
+                                                stop); an adapter reads and writes its schedule
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from deploy.batch.aws_requests import (ModelRef, ScheduleInputError, model_from_schedule, schedule_drift,
-                                       schedule_request)
+                                       schedule_request, update_request_from)
 from deploy.batch.config import BatchConfig
-from deploy.engine.model import Observed, TargetKind
+from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.protocol import Staged
+from deploy.engine.smoke import SmokeTest
+from greenlight.errors import DeploymentFailed, GreenlightError
 
-__all__ = ["observed_schedule", "schedule_model"]
+__all__ = ["ScheduleTarget", "observed_schedule", "schedule_model", "staged_schedule", "unstaged_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +49,82 @@ def observed_schedule(target: str, schedule_name: str, label: str, schedule: dic
                      "expression": schedule.get("ScheduleExpression"),
                      "timezone": schedule.get("ScheduleExpressionTimezone"), "drift": drift,
                      "input": config.input, "output": config.output})
+
+
+def staged_schedule(config: BatchConfig, group: str, label: str, release: Release, model: str,
+                    before: dict[str, Any] | None, *, local: bool) -> dict[str, Any]:
+    """The Staged.ref of a schedule change (both adapters): the model, the request, the schedule to go back to."""
+    prior = schedule_model(before, group, label) if before is not None else None
+    ref = ModelRef(group, release.version, model)
+    request = schedule_request(config, ref, local=local, previous=prior)
+    restore = None if before is None else update_request_from(before)
+    return json.loads(json.dumps({"model": model, "request": request, "restore": restore}, default=str))
+
+
+def unstaged_schedule(ref: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The request that undoes a switch to `ref` (None: the schedule does not run the staged model)."""
+    try:
+        switched = json.loads(current["Target"]["Input"]) == json.loads(ref["request"]["Target"]["Input"])
+    except (TypeError, KeyError, ValueError):
+        switched = False
+    if not switched:
+        return None
+    return ref["restore"] or update_request_from(current, State="DISABLED")
+
+
+class ScheduleTarget:
+    """The batch target's steps both adapters share; a subclass sets `name`, `group`, `config`, `schedule`,
+    `label` and `local`, and implements `_read()` (GetSchedule's shape, or None) and `_write(request, exists)`
+    (CreateSchedule when it does not exist, else UpdateSchedule)."""
+
+    kind = TargetKind.BATCH
+    name: str
+    group: str
+    config: BatchConfig
+    schedule: str
+    label: str
+    local: bool
+
+    def _read(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _write(self, request: dict[str, Any], exists: bool) -> None:
+        raise NotImplementedError
+
+    def observe(self) -> Observed:
+        return observed_schedule(self.name, self.schedule, self.label, self._read(), self.config, self.group,
+                                 local=self.local)
+
+    def _staged(self, release: Release, model: str, **more: Any) -> Staged:
+        ref = staged_schedule(self.config, self.group, self.label, release, model, self._read(), local=self.local)
+        return Staged(self.name, release.version, {**ref, **more})
+
+    def switch(self, staged: Staged) -> str:
+        exists = staged.ref["restore"] is not None
+        try:
+            self._write(staged.ref["request"], exists)
+        except GreenlightError as exc:
+            raise DeploymentFailed(f"{self.label}: could not {'update' if exists else 'create'} the schedule for "
+                                   f"v{staged.version}: {exc}") from exc
+        return (f"schedule {self.schedule} ENABLED, {self.config.schedule} {self.config.timezone}, model "
+                f"{staged.ref['model']}")
+
+    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        return None  # the schedule names a Model its probe ran: nothing more to check
+
+    def unstage(self, staged: Staged) -> None:
+        request = unstaged_schedule(staged.ref, self._read())
+        if request is not None:
+            log.warning("%s: putting back the schedule it had before", self.label)
+            self._write(request, True)
+
+    def stop(self) -> str:
+        before = self._read()
+        if before is None:
+            return f"nothing to stop: no {self.label}"
+        version = schedule_model(before, self.group, self.label).version
+        try:
+            self._write(update_request_from(before, State="DISABLED"), True)
+        except GreenlightError as exc:
+            raise DeploymentFailed(f"could not disable {self.label}: {exc}") from exc
+        return f"v{version} -> stopped (schedule {self.schedule} DISABLED; it keeps its Input)"

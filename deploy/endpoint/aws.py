@@ -1,19 +1,31 @@
 """The endpoint target, AWS adapter: a SageMaker Serverless Inference endpoint behind DeployTarget.
 
-A deployment of version N makes (or finds) a SageMaker Model from the versioned model package ARN and
-an endpoint config with the configured ServerlessConfig (deterministic names: aws_names), creates or
-updates the endpoint, waits (bounded by `update_timeout_seconds`) and runs the smoke test through
-sagemaker-runtime InvokeEndpoint, compared exactly with the recorded predictions. If the update fails
-or the smoke test disagrees, the endpoint is left on its previous config (SageMaker keeps it when an
-update fails), returned to it (UpdateEndpoint back, waited for), or deleted if nothing was deployed
-before; DeploymentFailed says why and whether the return worked.
+The primitives of the deploy transaction (deploy.engine.protocol); the decision of how a version is
+probed before it takes traffic is the decision record docs/decisions/*-verify-before-switch.md:
+
+    fetch    nothing: SageMaker reads the model from the versioned model package
+    stage    (after waiting for the endpoint to settle, bounded) the version's SageMaker Model and an
+             endpoint config with the configured ServerlessConfig (deterministic names: aws_names);
+             found, or created
+    probe    a short-lived verification endpoint, `<endpoint>-verify`, on exactly that config: created
+             (or found, by its name, from an earlier reconcile), waited for, sent the smoke rows through
+             sagemaker-runtime InvokeEndpoint, compared exactly. No client knows its name, and a
+             serverless endpoint has one variant, so live traffic cannot reach the new version before
+             this passes
+    switch   CreateEndpoint, or UpdateEndpoint to the config (a Failed or OutOfService endpoint is
+             deleted and created again), waited for (bounded by `update_timeout_seconds`)
+    confirm  the smoke rows again through the live endpoint, then the verification endpoint is deleted
+             and the endpoint tagged verified
+    unstage  the verification endpoint deleted; if the endpoint runs the staged config unconfirmed, it
+             goes back to the verified config it ran before (UpdateEndpoint back, waited for), or is
+             deleted when nothing was verified before
 
 Tags: models and configs carry `greenlight:group` and `greenlight:model-version`; the endpoint carries
-`greenlight:group` and, once a deployment passed its smoke test, `greenlight:model-version`,
-`greenlight:config` (the verified config) and `greenlight:previous-config` (the one before it, which
-prune keeps). An endpoint on a config other than its verified one (a reconcile died between
-UpdateEndpoint and the smoke test, or someone updated it by hand) is observed as not active, so the
-next reconcile smoke-tests it again or returns it to the verified config.
+`greenlight:group` and, once a deployment confirmed it, `greenlight:model-version`, `greenlight:config`
+(the verified config) and `greenlight:previous-config` (the one before it, which prune keeps). An
+endpoint on a config other than its verified one (a reconcile died between the switch and its
+confirmation, or someone updated it by hand) is observed as not active, so the next reconcile returns
+it or tests it again.
 
 The SageMaker calls themselves are in aws_resources (through greenlight.aws_errors).
 """
@@ -23,12 +35,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploy.endpoint.aws_resources import SERVING, SETTLING, VERSION_TAG, EndpointResources
 from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.protocol import Artifact, Staged
+from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
 from greenlight.aws_errors import aws_errors as _aws
+from deploy.names import SAGEMAKER, GroupNames, fit
 from greenlight.errors import AwsError, DeploymentFailed, GreenlightError
 
 if TYPE_CHECKING:
@@ -37,11 +53,12 @@ if TYPE_CHECKING:
 
     from deploy.config import EndpointConfig
 
-__all__ = ["CONFIG_TAG", "PREVIOUS_TAG", "SageMakerEndpointTarget"]
+__all__ = ["CONFIG_TAG", "PREVIOUS_TAG", "VERIFY_SUFFIX", "SageMakerEndpointTarget"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_TAG, PREVIOUS_TAG = "greenlight:config", "greenlight:previous-config"
+VERIFY_SUFFIX = "-verify"  # the verification endpoint: <endpoint>-verify (the deploy stack's policy names it)
 
 
 class SageMakerEndpointTarget:
@@ -49,6 +66,9 @@ class SageMakerEndpointTarget:
 
     The endpoint is `config.name`, else the group's name. `sleep` and `clock` (monotonic seconds)
     pace and bound the waits; `poll` is the seconds between DescribeEndpoint calls while waiting.
+
+    The verification endpoint is `<endpoint>-verify`, fitted by deploy.names (cut and hashed past 56
+    characters, which the deploy stack's policy does not name: such a group needs the policy widened).
     """
 
     kind = TargetKind.ENDPOINT
@@ -57,10 +77,13 @@ class SageMakerEndpointTarget:
                  group: str, role_arn: str, *, name: str = "endpoint", poll: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.config, self.group, self.role_arn, self.name = config, group, role_arn, name
-        self.endpoint = config.name or group
+        self.endpoint = config.name or GroupNames(group).endpoint
+        self.verify_endpoint = fit(SAGEMAKER, self.endpoint, VERIFY_SUFFIX)  # cut + hash when it would not fit
         self._runtime = runtime
         self.aws = EndpointResources(sagemaker, group, self.endpoint, timeout=config.update_timeout_seconds,
                                      poll=poll, sleep=sleep, clock=clock)
+        self.verifier = EndpointResources(sagemaker, group, self.verify_endpoint,
+                                          timeout=config.update_timeout_seconds, poll=poll, sleep=sleep, clock=clock)
 
     def observe(self) -> Observed:
         endpoint = self.aws.describe()
@@ -81,31 +104,77 @@ class SageMakerEndpointTarget:
                         "deployment tests it again", self.endpoint, current, verified or "none")
         return Observed(self.name, self.kind, version, status in SERVING and verified == current, detail)
 
-    def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
+    # -- the deploy primitives -------------------------------------------------------------------
+
+    def fetch(self, release: Release, scratch: Path) -> Artifact:
+        return Artifact(release.version, release.model_data_url)  # SageMaker reads it from the model package
+
+    def stage(self, release: Release, artifact: Artifact) -> Staged:
         before = self.aws.describe()
         if before is not None and before["EndpointStatus"] in SETTLING:
             log.info("endpoint %s is %s; waiting for it to settle first", self.endpoint, before["EndpointStatus"])
             before = self.aws.settle("settle before the deployment")
         prior, prior_version = self._prior(before)
-        target = self.aws.ensure_config(release, self.aws.ensure_model(release, self.role_arn), self.config)
+        model = self.aws.ensure_model(release, self.role_arn)
+        config = self.aws.ensure_config(release, model, self.config)
+        return Staged(self.name, release.version, {"config": config, "model": model, "prior": prior,
+                                                   "prior_version": prior_version})
+
+    def probe(self, staged: Staged, smoke: SmokeTest) -> str:
+        config, name = staged.ref["config"], self.verify_endpoint
+        found = self.verifier.settle(f"look at verification endpoint {name}")
+        if found is not None and (found["EndpointConfigName"] != config or found["EndpointStatus"] != "InService"):
+            self.verifier.delete(f"it runs {found['EndpointConfigName']} ({found['EndpointStatus']}), not {config}")
+            found = None
+        if found is None:
+            self.verifier.create(config)
+            found = self.verifier.settle(f"start verification endpoint {name} for v{staged.version}")
+        if found is None or found["EndpointStatus"] != "InService":
+            state = "gone" if found is None else found["EndpointStatus"]
+            reason = (found or {}).get("FailureReason") or "no failure reason given"
+            raise DeploymentFailed(f"v{staged.version} ({config}) did not start on verification endpoint {name}: "
+                                   f"{reason} (status {state})")
+        self._smoke(name, smoke, "")
+        return f"at verification endpoint {name}"
+
+    def switch(self, staged: Staged) -> str:
+        config = staged.ref["config"]
+        before = self.aws.settle(f"switch to v{staged.version}")
         if before is None or before["EndpointStatus"] not in SERVING:
             if before is not None:  # Failed or OutOfService: it serves nothing and cannot be updated
                 self.aws.delete(f"it is {before['EndpointStatus']} and serves nothing")
-            self.aws.create(target)
-        elif before["EndpointConfigName"] != target:
-            self.aws.update(target)
+            self.aws.create(config)
+        elif before["EndpointConfigName"] != config:
+            self.aws.update(config)
         else:
-            log.info("endpoint %s already runs %s; smoke-testing it", self.endpoint, target)
-        after = self.aws.settle(f"deploy v{release.version}")
-        if after is None or after["EndpointStatus"] != "InService" or after["EndpointConfigName"] != target:
-            raise DeploymentFailed(self._update_failed(release, target, after, prior, prior_version))
-        try:
-            where = self._smoke(smoke)
-        except DeploymentFailed as exc:
-            raise DeploymentFailed(f"{exc}; {self._return(prior, prior_version)}") from exc
-        self._tag_verified(after, target, release.version, prior)
-        moved = "nothing" if prior is None else f"v{prior_version}"
-        return f"{moved} -> v{release.version} (smoke test passed {where})"
+            log.info("endpoint %s already runs %s", self.endpoint, config)
+        after = self.aws.settle(f"switch to v{staged.version}")
+        if after is None or after["EndpointStatus"] != "InService" or after["EndpointConfigName"] != config:
+            if after is None:
+                raise DeploymentFailed(f"endpoint {self.endpoint} disappeared while switching to v{staged.version}")
+            raise DeploymentFailed(f"the update of endpoint {self.endpoint} to v{staged.version} ({config}) failed: "
+                                   f"{after.get('FailureReason') or 'no failure reason given'} (status "
+                                   f"{after['EndpointStatus']} on {after['EndpointConfigName']})")
+        return ""
+
+    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        if smoke is not None:
+            self._smoke(self.endpoint, smoke, " after the switch")
+        self._drop_verifier()
+        endpoint = self.aws.describe()
+        if endpoint is not None:
+            self._tag_verified(endpoint, staged.ref["config"], staged.version, staged.ref.get("prior"))
+        return None if smoke is None else f"passed again at endpoint {self.endpoint} after the switch"
+
+    def unstage(self, staged: Staged) -> None:
+        self._drop_verifier()
+        config, prior = staged.ref["config"], staged.ref.get("prior")
+        current = self.aws.settle(f"undo v{staged.version}")
+        if current is None or current["EndpointConfigName"] != config or config == prior:
+            return  # the switch never happened (or SageMaker kept the previous config)
+        if self.aws.tags(current["EndpointArn"]).get(CONFIG_TAG) == config and current["EndpointStatus"] == "InService":
+            return  # confirmed: the new version is verified and serves
+        self._return(prior, staged.ref.get("prior_version"))
 
     def stop(self) -> str:
         before = self.aws.describe()
@@ -123,16 +192,14 @@ class SageMakerEndpointTarget:
         if endpoint is not None:
             tags = self.aws.tags(endpoint["EndpointArn"])
             held = {c for c in (endpoint["EndpointConfigName"], tags.get(CONFIG_TAG), tags.get(PREVIOUS_TAG)) if c}
-        configs, models = self.aws.listed("c"), self.aws.listed("m")
-        held_versions = {v for name, v in configs.items() if name in held}
-        others = sorted({*configs.values(), *models.values()} - held_versions - keep, reverse=True)
-        retained = keep | held_versions | set(others[:self.config.retention])
         held |= {m for c in held for m in [self.aws.model_of(c)] if m}
+        items = {**{f"c {n}": v for n, v in self.aws.listed("c").items()},
+                 **{f"m {n}": v for n, v in self.aws.listed("m").items()}}
         pruned = []
-        for kind, label, found in (("c", "endpoint config", configs), ("m", "model", models)):
-            for name, version in sorted(found.items(), key=lambda item: (item[1], item[0])):
-                if version not in retained and name not in held and self.aws.delete_owned(kind, name):
-                    pruned.append(f"{label} {name} (v{version})")
+        for item in doomed(items, {f"{k} {n}" for n in held for k in "cm"}, keep, self.config.retention):
+            kind, name = item.split(" ", 1)
+            if self.aws.delete_owned(kind, name):
+                pruned.append(f"{'endpoint config' if kind == 'c' else 'model'} {name} (v{items[item]})")
         return pruned
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -149,52 +216,39 @@ class SageMakerEndpointTarget:
         except DeploymentFailed:
             return None, None
 
-    def _update_failed(self, release: Release, target: str, after: dict[str, Any] | None, prior: str | None,
-                       prior_version: int | None) -> str:
-        if after is None:
-            return f"endpoint {self.endpoint} disappeared while deploying v{release.version}; nothing serves"
-        status, now = after["EndpointStatus"], after["EndpointConfigName"]
-        head = (f"the update of endpoint {self.endpoint} to v{release.version} ({target}) failed: "
-                f"{after.get('FailureReason') or 'no failure reason given'} (status {status})")
-        if status == "InService" and prior is not None and now == prior:
-            return f"{head}; SageMaker kept the previous config: v{prior_version} still serves"
-        return f"{head}; {self._return(prior, prior_version)}"
+    def _return(self, prior: str | None, prior_version: int | None) -> None:
+        """Return the endpoint to the verified config `prior` (delete it if there is none).
 
-    def _return(self, prior: str | None, prior_version: int | None) -> str:
-        """Return the endpoint to the verified config `prior` (delete it if there is none); say how it went."""
+        Raises:
+            DeploymentFailed: the endpoint could not be returned (naming where it is).
+        """
         if prior is None:
-            try:
-                self.aws.delete("the deployment failed and nothing was deployed before")
-            except GreenlightError as exc:
-                return f"nothing was deployed before, but deleting the endpoint failed: {exc}"
-            return "nothing was deployed before, so nothing is (endpoint deleted)"
-        try:
+            self.aws.delete("the deployment failed and nothing was verified before")
+            return
+        current = self.aws.settle(f"return to v{prior_version}")
+        if current is not None and current["EndpointConfigName"] != prior:
+            log.warning("returning endpoint %s to %s (v%s)", self.endpoint, prior, prior_version)
+            self.aws.update(prior)
             current = self.aws.settle(f"return to v{prior_version}")
-            if current is not None and current["EndpointConfigName"] != prior:
-                log.warning("returning endpoint %s to %s (v%s)", self.endpoint, prior, prior_version)
-                self.aws.update(prior)
-                current = self.aws.settle(f"return to v{prior_version}")
-        except GreenlightError as exc:
-            return f"returning to v{prior_version} ({prior}) failed: {exc}"
         if current is None or current["EndpointStatus"] != "InService" or current["EndpointConfigName"] != prior:
             state = "gone" if current is None else f"{current['EndpointStatus']} on {current['EndpointConfigName']}"
-            return (f"returning to v{prior_version} ({prior}) failed: the endpoint is {state} "
-                    f"({(current or {}).get('FailureReason') or 'no failure reason given'})")
-        return f"returned to the previous config: v{prior_version} still serves"
+            raise DeploymentFailed(f"returning to v{prior_version} ({prior}) failed: the endpoint is {state} "
+                                   f"({(current or {}).get('FailureReason') or 'no failure reason given'})")
 
-    def _smoke(self, smoke: SmokeTest | None) -> str:
-        if smoke is None:
-            return "not run: no smoke-test data and smoke.required = false"
-        where = f"at endpoint {self.endpoint}"
+    def _drop_verifier(self) -> None:
+        """Delete the verification endpoint (not waited for: a later probe waits if it must)."""
+        if self.verifier.request_delete():
+            log.info("deleting verification endpoint %s", self.verify_endpoint)
+
+    def _smoke(self, endpoint: str, smoke: SmokeTest, when: str) -> None:
         try:
             with _aws("InvokeEndpoint"):
-                response = self._runtime.invoke_endpoint(EndpointName=self.endpoint, Body=smoke.body.encode(),
+                response = self._runtime.invoke_endpoint(EndpointName=endpoint, Body=smoke.body.encode(),
                                                          ContentType=smoke.content_type, Accept=smoke.accept)
                 answer = response["Body"].read()
             smoke.check(answer)
         except (AwsError, SmokeMismatch) as exc:
-            raise DeploymentFailed(f"smoke test {where}: {exc}") from exc
-        return where
+            raise DeploymentFailed(f"smoke test at endpoint {endpoint}{when}: {exc}") from exc
 
     def _tag_verified(self, endpoint: dict[str, Any], target: str, version: int, prior: str | None) -> None:
         tags = {VERSION_TAG: str(version), CONFIG_TAG: target}

@@ -5,24 +5,25 @@
 
 The same version and settings always give the same names, so a replayed deployment describes and
 finds what exists instead of creating a duplicate, and a change of memory, concurrency or role gives
-new names (a new config to update to). Names fit SageMaker's rule, at most 63 characters of
-[a-zA-Z0-9-]: a long group is cut (the hash still covers all of it).
+new names (a new config to update to). deploy/names.py fits them into SageMaker's rule (at most 63
+characters of [a-zA-Z0-9-]): the digest shortens to 4 hex digits before a long group is cut (the hash
+still covers all of it), and both forms are recognised.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import TYPE_CHECKING, Any
+
+from deploy.names import SAGEMAKER, parse_versioned, versioned, versioned_prefix
 
 if TYPE_CHECKING:
     from deploy.config import EndpointConfig
 
 __all__ = ["MAX_NAME", "config_name", "model_name", "name_prefix", "parse_name", "serverless_config"]
 
-MAX_NAME = 63
-_NAME = re.compile(r"^(?P<head>[a-zA-Z0-9-]+)-v(?P<version>\d+)-(?P<kind>[mc])(?P<digest>[0-9a-f]{8})$")
+MAX_NAME = SAGEMAKER.max_length
 
 
 def serverless_config(config: EndpointConfig) -> dict[str, int]:
@@ -37,37 +38,22 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def _head(group: str, suffix: str) -> str:
-    return group[:MAX_NAME - len(suffix)].rstrip("-")
-
-
-def _name(group: str, version: int, kind: str, digest: str) -> str:
-    suffix = f"-v{version}-{kind}{digest}"
-    return _head(group, suffix) + suffix
-
-
 def model_name(group: str, version: int, package_arn: str, role_arn: str) -> str:
     """The Model of `version` (from its versioned model package ARN, run with `role_arn`)."""
-    return _name(group, version, "m", _digest(group, package_arn, role_arn))
+    return versioned(group, version, "m", _digest(group, package_arn, role_arn))
 
 
 def config_name(group: str, version: int, model: str, config: EndpointConfig) -> str:
     """The endpoint config serving `model` with the configured ServerlessConfig."""
-    return _name(group, version, "c", _digest(group, model, serverless_config(config)))
+    return versioned(group, version, "c", _digest(group, model, serverless_config(config)))
 
 
 def name_prefix(group: str) -> str:
-    """A prefix every name of `group` starts with (for NameContains): the group cut to 39 characters,
-    which every cut in _head keeps while versions have fewer than 13 digits."""
-    return group[:39].rstrip("-")
+    """A prefix every name of `group` starts with (for NameContains)."""
+    return versioned_prefix(group)
 
 
 def parse_name(group: str, name: str, kind: str | None = None) -> tuple[int, str] | None:
     """(version, kind 'm' or 'c') if `name` is one of `group`'s names (of `kind`, when given), else None."""
-    match = _NAME.match(name)
-    if match is None or (kind is not None and match["kind"] != kind):
-        return None
-    suffix = f"-v{match['version']}-{match['kind']}{match['digest']}"
-    if match["head"] != _head(group, suffix):
-        return None
-    return int(match["version"]), match["kind"]
+    parsed = parse_versioned(group, name, kind)
+    return parsed if parsed is None or parsed[1] in ("m", "c") else None

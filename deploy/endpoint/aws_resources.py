@@ -210,18 +210,27 @@ class EndpointResources(GroupResources):
             self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config)
         log.info("updating endpoint %s to %s", self.endpoint, config)
 
+    def request_delete(self) -> bool:
+        """DeleteEndpoint, not waited for; False when there is no endpoint (or it is being deleted already)."""
+        try:
+            with _aws("DeleteEndpoint", lambda: _Gone(self.endpoint)):
+                self._sm.delete_endpoint(EndpointName=self.endpoint)
+        except _Gone:
+            return False
+        except AwsError as exc:
+            if "Deleting" not in str(exc):
+                raise
+            return False
+        return True
+
     def delete(self, why: str) -> None:
         """DeleteEndpoint (if there is one) and wait until it is gone.
 
         Raises:
             DeploymentFailed: it is still there after `timeout`.
         """
-        try:
-            with _aws("DeleteEndpoint", lambda: _Gone(self.endpoint)):
-                self._sm.delete_endpoint(EndpointName=self.endpoint)
-        except _Gone:
-            return
-        log.warning("deleting endpoint %s: %s", self.endpoint, why)
+        if self.request_delete():
+            log.warning("deleting endpoint %s: %s", self.endpoint, why)
         left = self.settle(f"delete endpoint {self.endpoint}")
         if left is not None:
             raise DeploymentFailed(f"endpoint {self.endpoint} is {left['EndpointStatus']} after DeleteEndpoint, "

@@ -12,26 +12,40 @@ the SageMaker entry point's). Status codes:
          payload_too_large), unknown path (404 not_found), chunked body (411 length_required)
     500  internal_error: a fault in the inference code (logged with its traceback); serving goes on
     503  model_unavailable: no model version is available, or it failed to load
+
+The deployer's side channel (only with the per-server token the owner-only registration file holds,
+header X-Greenlight-Token; without it these paths answer 404 like any unknown path, so live traffic
+cannot reach a staged model):
+
+    POST   /greenlight/staged               {"version", "model_dir", "digest"}: load it beside the serving
+                                            model (200 once loaded; 503 with the reason if it cannot load)
+    POST   /greenlight/staged/invocations   the staged model answers, as /invocations would (the probe)
+    DELETE /greenlight/staged               drop the staged model
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import secrets
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
+from deploy.endpoint.client import VERSION_HEADER
 from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
-from deploy.endpoint.slot import ModelSlot
+from deploy.endpoint.slot import ModelSlot, ModelTarget
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
 
-__all__ = ["DEFAULT_ACCEPT", "DEFAULT_CONTENT_TYPE", "Endpoint", "EndpointServer", "MAX_BODY_BYTES",
-           "VERSION_HEADER"]
+__all__ = ["DEFAULT_ACCEPT", "DEFAULT_CONTENT_TYPE", "Endpoint", "EndpointServer", "MAX_BODY_BYTES", "STAGED_PATH",
+           "TOKEN_HEADER", "VERSION_HEADER"]
 
 logger = logging.getLogger(__name__)
 
-VERSION_HEADER = "X-Greenlight-Model-Version"
+STAGED_PATH = "/greenlight/staged"
+TOKEN_HEADER = "X-Greenlight-Token"
 DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker assumes when Content-Type is missing
 DEFAULT_ACCEPT = "application/json"  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT's default
 MAX_BODY_BYTES = serving_contract.SAGEMAKER_MAX_PAYLOAD_BYTES
@@ -98,7 +112,7 @@ class _Handler(ContractHandler):
             wanted = slot.wanted
             if wanted is not None and wanted != current.version:  # a swap is pending, or failed
                 body["pending_version"] = wanted
-                error = slot.load_error(wanted)
+                error = slot.load_error()
                 if error is not None:
                     body["pending_error"] = error
             self._send_json(200, body, current.version)
@@ -118,6 +132,9 @@ class _Handler(ContractHandler):
         path = self.path.split("?", 1)[0]
         body = self._read_body(self.server.max_body_bytes)
         if body is None:
+            return
+        if path.startswith(STAGED_PATH) and self._trusted():
+            self._staged(path, body)
             return
         if path != "/invocations":
             self._send_error("not_found", f"no route {path!r}; POST /invocations, GET /ping")
@@ -141,6 +158,52 @@ class _Handler(ContractHandler):
             self._invoke(model, body, content_type, accept)
         finally:
             slot.release()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if self._read_body(self.server.max_body_bytes) is None:
+            return
+        if path == STAGED_PATH and self._trusted():
+            self._send_json(200, {"dropped": self.server.slot.unstage()})
+            return
+        self._send_error("not_found", f"no route {path!r}; POST /invocations, GET /ping")
+
+    # -- the deployer's side channel -------------------------------------------------------------
+
+    def _trusted(self) -> bool:
+        """The request carries this server's token (constant-time comparison)."""
+        token = self.server.token
+        given = self.headers.get(TOKEN_HEADER) or ""
+        return token is not None and hmac.compare_digest(given.encode(), token.encode())
+
+    def _staged(self, path: str, body: bytes) -> None:
+        slot = self.server.slot
+        if path == f"{STAGED_PATH}/invocations":
+            model = slot.staged_model()
+            if model is None:
+                self._send_error("model_unavailable", "no model version is staged")
+                return
+            headers = self.headers
+            self._invoke(model, body, headers.get("Content-Type") or DEFAULT_CONTENT_TYPE,
+                         headers.get("Accept") or DEFAULT_ACCEPT)
+            return
+        if path != STAGED_PATH:
+            self._send_error("not_found", f"no route {path!r}")
+            return
+        try:
+            doc = json.loads(body)
+            target = ModelTarget(str(doc["version"]), Path(doc["model_dir"]), doc.get("digest"))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send_error("bad_request", f"a staging request is {{\"version\", \"model_dir\", \"digest\"}}: {exc}")
+            return
+        try:
+            loaded = slot.stage(target)
+        except Exception as exc:  # the version's own code failed to load: the deployer reports it
+            logger.error("cannot stage model version %s from %s: %s", target.version, target.model_dir, exc)
+            self._send_contract_error("model_unavailable", f"cannot load model version {target.version}: "
+                                      f"{type(exc).__name__}: {exc}", target.version)
+            return
+        self._send_json(200, {"staged": loaded.version, "load_seconds": loaded.load_seconds}, loaded.version)
 
     def _invoke(self, model, body: bytes, content_type: str, accept: str) -> None:
         stage = "input"
@@ -166,9 +229,11 @@ class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], slot: ModelSlot, max_body_bytes: int = MAX_BODY_BYTES):
+    def __init__(self, address: tuple[str, int], slot: ModelSlot, max_body_bytes: int = MAX_BODY_BYTES,
+                 token: str | None = None):
         self.slot = slot
         self.max_body_bytes = max_body_bytes
+        self.token = token  # the deployer's side channel is open only to holders of this token
         super().__init__(address, _Handler)
 
     def handle_error(self, request, client_address) -> None:
@@ -181,11 +246,12 @@ class Endpoint(ServedHTTP):
     name = "endpoint"
 
     def __init__(self, slot: ModelSlot, host: str = "127.0.0.1", port: int = 8080, *,
-                 poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES):
+                 poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES, token: str | None = None):
         super().__init__()
         self.slot = slot
         self.poll_seconds = poll_seconds
-        self.httpd = EndpointServer((host, port), slot, max_body_bytes)
+        self.token = token or secrets.token_urlsafe(32)  # what the registration file gives the deployer
+        self.httpd = EndpointServer((host, port), slot, max_body_bytes, self.token)
 
     def tick(self) -> None:
         self.slot.tick()

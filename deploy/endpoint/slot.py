@@ -7,7 +7,13 @@
   the new version is loaded fully, off the request path, and only then put in the slot. Requests
   hold their own reference to the version they started on, so in-flight requests finish on the old
   one; nothing is refused while a swap happens. A version that fails to load is logged and not
-  retried for `retry_seconds` (the old version keeps serving; cold requests get 503 meanwhile).
+  retried for `retry_seconds` (the old version keeps serving; cold requests get 503 meanwhile). The
+  failure is remembered by the artifact (its digest, else its directory), not by the version's name,
+  so a repaired artifact of the same version is tried at once.
+- Staging: `stage(target)` loads a version beside the serving one, where no request reaches it but
+  `staged_model()` (the endpoint's token-guarded side channel: the deployer probes it there). When the
+  source later names exactly that target (version, directory and digest), the swap promotes the staged
+  model instead of loading it again. A staged model nobody promotes is dropped after `idle_seconds`.
 """
 
 from __future__ import annotations
@@ -28,10 +34,16 @@ logger = logging.getLogger(__name__)
 
 
 class ModelTarget(NamedTuple):
-    """The version a source says should be served, and its unpacked model directory."""
+    """The version a source says should be served, its unpacked model directory, and the artifact's digest."""
 
     version: str
     model_dir: Path
+    digest: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What a load failure is remembered by: the artifact, not the version's name."""
+        return self.digest or f"{self.version}@{self.model_dir}"
 
 
 # A source answers "which model should be served now?"; None when there is none yet.
@@ -63,7 +75,10 @@ class ModelSlot:
         self._last_used = clock()
         self._last_target: str | None = None
         self.retry_seconds = retry_seconds
-        self._failed: dict[str, tuple[str, float]] = {}  # version -> (reason, when it failed)
+        self._failed: dict[str, tuple[str, float]] = {}  # ModelTarget.key -> (reason, when it failed)
+        self._staged: tuple[ModelTarget, LoadedModel, float] | None = None  # (target, model, when staged)
+        self._stage_lock = threading.Lock()  # one staging load at a time; never taken by requests
+        self._last: ModelTarget | None = None
         self.loads = 0
         self.swaps = 0
         self.drops = 0
@@ -109,6 +124,7 @@ class ModelSlot:
         """Ask the source which version should be served now (does not load it)."""
         target = self._source()
         self._last_target = target.version if target is not None else None
+        self._last = target
         return target
 
     def _cold_load(self) -> LoadedModel:
@@ -122,13 +138,13 @@ class ModelSlot:
                 raise NoModelAvailable(f"cannot tell which model version to serve: {exc}") from exc
             if target is None:
                 raise NoModelAvailable("no model version is available to serve yet")
-            reason = self._recent_failure(target.version)
+            reason = self._recent_failure(target)
             if reason is not None:  # do not pay a failing load on every request
                 raise ModelLoadFailed(f"cannot load model version {target.version}: {reason}")
             try:
-                loaded = self._loader(target.version, target.model_dir)
+                loaded = self._take_staged(target) or self._loader(target.version, target.model_dir)
             except Exception as exc:
-                self._failed[target.version] = (str(exc), self._clock())
+                self._failed[target.key] = (str(exc), self._clock())
                 logger.error("cold start failed: cannot load model version %s from %s: %s",
                              target.version, target.model_dir, exc)
                 raise ModelLoadFailed(f"cannot load model version {target.version}: {exc}") from exc
@@ -138,9 +154,9 @@ class ModelSlot:
                         loaded.version)
             return loaded
 
-    def _recent_failure(self, version: str) -> str | None:
-        """Why `version` failed to load, if it did less than retry_seconds ago."""
-        failed = self._failed.get(version)
+    def _recent_failure(self, target: ModelTarget) -> str | None:
+        """Why `target` failed to load, if it did less than retry_seconds ago."""
+        failed = self._failed.get(target.key)
         if failed is None or self._clock() - failed[1] >= self.retry_seconds:
             return None
         return failed[0]
@@ -156,20 +172,23 @@ class ModelSlot:
             return self._unload_withdrawn()
         with self._load_lock:
             old = self._current
-            if old is None or old.version == target.version or self._recent_failure(target.version) is not None:
+            if old is None or (old.version, old.model_dir) == (target.version, target.model_dir) \
+                    or self._recent_failure(target) is not None:
                 return False  # empty slot: the next request cold-loads the newest version
+            promoted = self._take_staged(target)
             try:
-                new = self._loader(target.version, target.model_dir)
+                new = promoted or self._loader(target.version, target.model_dir)
             except Exception as exc:
-                self._failed[target.version] = (str(exc), self._clock())
+                self._failed[target.key] = (str(exc), self._clock())
                 logger.error("not swapping to model version %s, it failed to load (%s); still serving %s",
                              target.version, exc, old.version)
                 return False
             self._current = new
             self.loads += 1
             self.swaps += 1
-        logger.info("hot swap: now serving model version %s instead of %s because the source names it; "
-                    "requests already running finish on %s", new.version, old.version, old.version)
+        logger.info("hot swap: now serving model version %s instead of %s because the source names it (%s); "
+                    "requests already running finish on %s", new.version, old.version,
+                    "the staged model, probed before, no second load" if promoted else "loaded now", old.version)
         return True
 
     def _unload_withdrawn(self) -> bool:
@@ -188,13 +207,56 @@ class ModelSlot:
         """The version the source named last (None if none, or not asked yet)."""
         return self._last_target
 
-    def load_error(self, version: str) -> str | None:
-        """Why `version` last failed to load, if it did."""
-        failed = self._failed.get(version)
+    def load_error(self, target: ModelTarget | None = None) -> str | None:
+        """Why `target` (default: what the source named last) last failed to load, if it did."""
+        target = self._last if target is None else target
+        failed = None if target is None else self._failed.get(target.key)
         return None if failed is None else failed[0]
 
+    # -- staging ---------------------------------------------------------------------------------
+
+    def stage(self, target: ModelTarget) -> LoadedModel:
+        """Load `target` beside the serving version (no request reaches it); the same target staged already
+        is kept. Raises: whatever the loader raises (the version's own code failed)."""
+        with self._stage_lock:
+            staged = self._staged
+            if staged is not None and staged[0] == target:
+                return staged[1]
+            self._staged = None
+            loaded = self._loader(target.version, target.model_dir)
+            self._staged = (target, loaded, self._clock())
+            self.loads += 1
+        logger.info("staged model version %s beside %s (loaded in %.3f s; not served until deployed)",
+                    target.version, self.version_hint(), loaded.load_seconds)
+        return loaded
+
+    def staged_model(self) -> LoadedModel | None:
+        staged = self._staged
+        return None if staged is None else staged[1]
+
+    def unstage(self) -> bool:
+        """Drop the staged model (never the serving one); True if there was one."""
+        with self._stage_lock:
+            staged, self._staged = self._staged, None
+        if staged is not None:
+            logger.info("dropped staged model version %s", staged[0].version)
+        return staged is not None
+
+    def _take_staged(self, target: ModelTarget) -> LoadedModel | None:
+        """The staged model if it is exactly `target` (then it leaves the staging slot)."""
+        with self._stage_lock:
+            staged = self._staged
+            if staged is None or staged[0] != target:
+                return None
+            self._staged = None
+        return staged[1]
+
     def drop_if_idle(self) -> bool:
-        """Empty the slot if no request has run for idle_seconds; True if dropped."""
+        """Empty the slot if no request has run for idle_seconds (and drop a staged model nobody promoted
+        within idle_seconds); True if the serving model was dropped."""
+        staged = self._staged
+        if staged is not None and self._clock() - staged[2] >= self.idle_seconds:
+            self.unstage()
         with self._load_lock:
             current = self._current
             if current is None:

@@ -1,160 +1,238 @@
 """The endpoint target, local adapter: the SageMaker Serverless endpoint's stand-in on this machine.
 
-Deploying writes the deployment record (deploy.endpoint.deployed); a running `greenlight endpoint
-serve` picks it up through its hot swap (no request fails), and the smoke test then runs against that
-running endpoint over HTTP, as on AWS: the deployer waits (bounded) until `/ping` reports the new
-version, sends the recorded rows and compares the answer exactly. Without a running endpoint the smoke
-test loads the version in-process through the same loader and serving code. On any failure the
-previous record is written back (the endpoint swaps back, or never left it) and DeploymentFailed says
-why.
+The primitives of the deploy transaction (deploy.engine.protocol), no request ever answered by an
+unverified version:
+
+    fetch    the release's model.tar.gz from the artifact store, unpacked (content-addressed cache), its sha256
+    stage    a running `greenlight endpoint serve` loads the version in its second slot, through its
+             token-guarded side channel (deploy.endpoint.server; the token is in the owner-only
+             registration file); with no server running, the version is loaded here, in-process
+    probe    the smoke rows go to the staged slot (or the in-process model) and are compared exactly
+    switch   endpoint.json names the version (written only now); the server's hot swap promotes the
+             model it staged, without a second load
+    confirm  the server's /ping reports the version (bounded by smoke_timeout)
+    unstage  endpoint.json back to the previous record if it names the staged version; the staged slot
+             dropped
+
+HTTP goes through a transport (deploy.endpoint.client: the real one by default, an in-memory one in
+failure tests).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deploy.endpoint.deployed import EndpointState, read_serving, version_label
-from deploy.endpoint.loader import load_version
-from deploy.endpoint.server import VERSION_HEADER
+from deploy.endpoint.client import HttpRequest, HttpResponse, Transport, TransportError, UrllibTransport
+from deploy.endpoint.deployed import EndpointState, ServingRecord, read_serving, version_label
+from deploy.endpoint.loader import LoadedModel, load_version
+from deploy.endpoint.server import STAGED_PATH, TOKEN_HEADER, VERSION_HEADER
 from deploy.endpoint.sources import prepare_model_dir
+from deploy.engine.local_state import CorruptState
 from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
-from greenlight.errors import DeploymentFailed, GreenlightError
+from greenlight.errors import DeploymentFailed
 
-__all__ = ["LocalEndpointTarget"]
+__all__ = ["LocalEndpointTarget", "file_digest"]
 
 log = logging.getLogger(__name__)
 
 
+def file_digest(path: Path) -> str | None:
+    """`sha256:<hex>` of a file (None for a directory: a model given unpacked)."""
+    if not Path(path).is_file():
+        return None
+    with open(path, "rb") as fh:
+        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 class LocalEndpointTarget:
-    """DeployTarget for the local endpoint of one model package group."""
+    """DeployTarget for the local endpoint of one model package group (module docstring)."""
 
     kind = TargetKind.ENDPOINT
 
     def __init__(self, home: Path, group: str, model_path: Callable[[str], Path], *, name: str = "endpoint",
-                 smoke_timeout: float = 120.0, poll: float = 0.05):
+                 smoke_timeout: float = 120.0, poll: float = 0.05, transport: Transport | None = None):
         self.home, self.group, self.name = Path(home), group, name
         self._model_path = model_path  # s3:// URI of model.tar.gz -> local file (the artifact store)
         self.smoke_timeout = smoke_timeout
         self.poll = poll
+        self.transport = transport or UrllibTransport()
+        self._in_process: dict[str, LoadedModel] = {}  # staged here when no server runs (label -> model)
 
     def observe(self) -> Observed:
-        state = EndpointState.read(self.home, self.group)
         serving = read_serving(self.home, self.group)
-        return Observed(self.name, self.kind, state.version, state.version is not None,
-                        {**state.summary(), "serving_url": None if serving is None else serving.url})
-
-    def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
-        before = EndpointState.read(self.home, self.group)
+        detail = {"serving_url": None if serving is None else serving.url}
         try:
-            model_dir = prepare_model_dir(self._model_path(release.model_data_url or ""), self.home / "endpoint-cache")
-        except GreenlightError as exc:
-            raise DeploymentFailed(f"cannot fetch v{release.version}'s model {release.model_data_url}: {exc}") from exc
-        after = EndpointState(release.version, str(model_dir), release.package_arn,
-                              datetime.now(UTC).isoformat(timespec="seconds"),
-                              before.summary() if before.version is not None else None)
-        after.write(self.home, self.group)
-        try:
-            where = self._smoke(release, model_dir, smoke)
-        except DeploymentFailed as exc:
-            self._restore(before)
-            raise DeploymentFailed(f"{exc}; {self._kept(before)}") from exc
-        moved = "nothing" if before.version is None else f"v{before.version}"
-        return f"{moved} -> v{release.version} (smoke test passed {where})"
+            state = EndpointState.read(self.home, self.group)
+        except CorruptState as exc:  # rebuilt by the next deployment; what serves is the server's own
+            log.warning("%s; it is rewritten by the next deployment", exc)
+            return Observed(self.name, self.kind, None, False, {**detail, "unreadable": str(exc)})
+        return Observed(self.name, self.kind, state.version, state.version is not None, {**state.summary(), **detail})
 
-    def stop(self) -> str:
-        before = EndpointState.read(self.home, self.group)
-        EndpointState(None, previous=before.summary() if before.version is not None else None).write(
-            self.home, self.group)
-        serving = read_serving(self.home, self.group)
-        if serving is not None:
-            self._wait_for(serving.url, None)
-        return f"v{before.version} -> stopped (requests get 503 model_unavailable)"
+    # -- the deploy primitives -------------------------------------------------------------------
 
-    def prune(self, keep: frozenset[int]) -> list[str]:
-        return []  # unpacked models live in the content-addressed endpoint-cache, shared by every endpoint
+    def fetch(self, release: Release, scratch: Path) -> Artifact:
+        archive = self._model_path(release.model_data_url or "")
+        model_dir = prepare_model_dir(archive, self.home / "endpoint-cache")
+        return Artifact(release.version, release.model_data_url, model_dir, file_digest(archive))
 
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _kept(self, before: EndpointState) -> str:
-        return "nothing was deployed before, so nothing is" if before.version is None else \
-            f"v{before.version} still serves"
-
-    def _restore(self, before: EndpointState) -> None:
-        before.write(self.home, self.group)
-        serving = read_serving(self.home, self.group)
-        if serving is not None:
-            try:
-                self._wait_for(serving.url, None if before.version is None
-                               else version_label(self.group, before.version))
-            except DeploymentFailed as exc:
-                log.error("the endpoint at %s did not swap back to v%s: %s", serving.url, before.version, exc)
-
-    def _smoke(self, release: Release, model_dir: Path, smoke: SmokeTest | None) -> str:
+    def stage(self, release: Release, artifact: Artifact) -> Staged:
         label = version_label(self.group, release.version)
+        try:
+            previous = EndpointState.read(self.home, self.group).summary()
+        except CorruptState:
+            previous = None
+        ref = {"label": label, "model_dir": str(artifact.path), "digest": artifact.digest,
+               "package_arn": release.package_arn, "previous": previous}
         serving = read_serving(self.home, self.group)
-        if smoke is None:
-            return "not run: no smoke-test data and smoke.required = false"
-        if serving is not None:
-            self._wait_for(serving.url, label)
-            status, version, body = _post(serving.url, smoke, self.smoke_timeout)
-            if status != 200 or version != label:
-                raise DeploymentFailed(f"smoke test at {serving.url}: answered {status} from version {version} "
-                                       f"(expected 200 from {label}): {body[:200]!r}")
-            where = f"at {serving.url}"
-        else:
+        if serving is None:
             try:
-                loaded = load_version(label, model_dir)
+                self._in_process[label] = load_version(label, Path(str(artifact.path)))
+            except Exception as exc:  # the model's own code failed: report it, keep the old version
+                raise DeploymentFailed(f"v{release.version} failed to load in-process: {type(exc).__name__}: "
+                                       f"{exc}") from exc
+            return Staged(self.name, release.version, {**ref, "server": None})
+        answer = self._call(serving, "POST", STAGED_PATH, json.dumps(
+            {"version": label, "model_dir": ref["model_dir"], "digest": artifact.digest}).encode(),
+            {"Content-Type": "application/json"})
+        if answer.status != 200:
+            raise DeploymentFailed(f"the endpoint at {serving.url} cannot stage {label}: {_text(answer)}")
+        return Staged(self.name, release.version, {**ref, "server": serving.url})
+
+    def probe(self, staged: Staged, smoke: SmokeTest) -> str:
+        label, server = staged.ref["label"], staged.ref.get("server")
+        if server is None:
+            loaded = self._in_process.get(label)
+            if loaded is None:
+                raise DeploymentFailed(f"{label} is not staged in this process")
+            try:
                 body, _ = loaded.finish(loaded.parse(smoke.body.encode(), smoke.content_type), smoke.accept)
             except Exception as exc:  # the model's own code failed: report it, keep the old version
-                raise DeploymentFailed(f"smoke test in-process: v{release.version} failed to serve: "
+                raise DeploymentFailed(f"smoke test in-process: v{staged.version} failed to serve: "
                                        f"{type(exc).__name__}: {exc}") from exc
             where = "in-process (no local endpoint is running)"
+        else:
+            serving = self._server(server)
+            answer = self._call(serving, "POST", f"{STAGED_PATH}/invocations", smoke.body.encode(),
+                                {"Content-Type": smoke.content_type, "Accept": smoke.accept}, self.smoke_timeout)
+            version = answer.header(VERSION_HEADER)
+            if answer.status != 200 or version != label:
+                raise DeploymentFailed(f"smoke test of the staged {label} at {server}: answered {answer.status} from "
+                                       f"version {version}: {answer.body[:200]!r}")
+            body, where = answer.body, f"at {server} (staged beside the serving version)"
         try:
             smoke.check(body)
         except SmokeMismatch as exc:
             raise DeploymentFailed(f"smoke test {where}: {exc}") from exc
         return where
 
-    def _wait_for(self, url: str, label: str | None) -> None:
+    def switch(self, staged: Staged) -> str:
+        ref = staged.ref
+        EndpointState(staged.version, ref["model_dir"], ref.get("package_arn"),
+                      datetime.now(UTC).isoformat(timespec="seconds"), ref.get("previous"), ref.get("digest")
+                      ).write(self.home, self.group)
+        self._in_process.pop(ref["label"], None)
+        return ""
+
+    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        serving = read_serving(self.home, self.group)
+        if serving is not None:
+            self._wait_for(serving, staged.ref["label"])
+        return None
+
+    def unstage(self, staged: Staged) -> None:
+        ref = staged.ref
+        self._in_process.pop(ref["label"], None)
+        try:
+            current = EndpointState.read(self.home, self.group)
+        except CorruptState:
+            current = None
+        switched = current is not None and (current.version, current.model_dir, current.digest) == (
+            staged.version, ref["model_dir"], ref.get("digest"))
+        if switched:
+            previous = EndpointState.from_dict(ref.get("previous") or {})
+            EndpointState(previous.version, previous.model_dir, previous.package_arn, previous.deployed_at, None,
+                          previous.digest).write(self.home, self.group)
+        serving = read_serving(self.home, self.group)
+        if serving is None:
+            return
+        try:
+            self._call(serving, "DELETE", STAGED_PATH, b"", {}, timeout=5.0)
+        except DeploymentFailed as exc:  # the server drops an unpromoted staged model by itself when idle
+            log.warning("could not drop the staged %s at %s: %s", ref["label"], serving.url, exc)
+        if switched:
+            previous_label = None if current.previous is None or current.previous.get("version") is None \
+                else version_label(self.group, current.previous["version"])
+            try:
+                self._wait_for(serving, previous_label)
+            except DeploymentFailed as exc:
+                log.error("the endpoint at %s did not swap back: %s", serving.url, exc)
+
+    def stop(self) -> str:
+        try:
+            before = EndpointState.read(self.home, self.group)
+        except CorruptState:
+            before = EndpointState(None)
+        EndpointState(None, previous=before.summary() if before.version is not None else None).write(
+            self.home, self.group)
+        serving = read_serving(self.home, self.group)
+        if serving is not None:
+            self._wait_for(serving, None)
+        return f"v{before.version} -> stopped (requests get 503 model_unavailable)"
+
+    def prune(self, keep: frozenset[int]) -> list[str]:
+        return []  # unpacked models live in the content-addressed endpoint-cache, shared by every endpoint
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _server(self, url: str) -> ServingRecord:
+        serving = read_serving(self.home, self.group)
+        if serving is None or serving.url != url:
+            raise DeploymentFailed(f"the endpoint at {url} that staged the version is no longer registered")
+        return serving
+
+    def _call(self, serving: ServingRecord, method: str, path: str, body: bytes, headers: dict[str, str],
+              timeout: float | None = None) -> HttpResponse:
+        request = HttpRequest(method, f"{serving.url}{path}", {**headers, TOKEN_HEADER: serving.token or ""}, body,
+                              self.smoke_timeout if timeout is None else timeout)
+        try:
+            return self.transport.handle(request)
+        except TransportError as exc:
+            raise DeploymentFailed(f"cannot reach the endpoint at {serving.url}: {exc}") from exc
+
+    def _wait_for(self, serving: ServingRecord, label: str | None) -> None:
         """Until the endpoint's /ping reports `label` loaded (None: no model), bounded by smoke_timeout."""
         deadline = time.monotonic() + self.smoke_timeout
         last = "no answer"
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:
-                    ping = json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                ping = {"status_code": exc.code}
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+                answer = self.transport.handle(HttpRequest("GET", f"{serving.url}/ping", timeout=5.0))
+                ping = json.loads(answer.body) if answer.status == 200 else {"status_code": answer.status}
+            except (TransportError, ValueError) as exc:
                 ping = {"error": str(exc)}
             if label is None and ping.get("status_code") == 503:
                 return
             if label is not None and ping.get("model_version") == label:
                 return
             if label is not None and ping.get("pending_version") == label and ping.get("pending_error"):
-                raise DeploymentFailed(f"the endpoint at {url} cannot load {label}: {ping['pending_error']}")
+                raise DeploymentFailed(f"the endpoint at {serving.url} cannot load {label}: {ping['pending_error']}")
             last = json.dumps(ping)
             if time.monotonic() >= deadline:
-                raise DeploymentFailed(f"the endpoint at {url} did not switch to {label or 'no model'} within "
+                raise DeploymentFailed(f"the endpoint at {serving.url} did not switch to {label or 'no model'} within "
                                        f"{self.smoke_timeout:g} s (last /ping: {last})")
             time.sleep(self.poll)
 
 
-def _post(url: str, smoke: SmokeTest, timeout: float) -> tuple[int, str | None, bytes]:
-    request = urllib.request.Request(f"{url}/invocations", data=smoke.body.encode(), method="POST",
-                                     headers={"Content-Type": smoke.content_type, "Accept": smoke.accept})
+def _text(answer: HttpResponse) -> str:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.headers.get(VERSION_HEADER), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get(VERSION_HEADER), exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeploymentFailed(f"smoke test: cannot reach the endpoint at {url}: {exc}") from exc
+        doc = json.loads(answer.body)
+        return f"{answer.status} {doc.get('error')}: {doc.get('message')}"
+    except (ValueError, AttributeError):
+        return f"{answer.status}: {answer.body[:200]!r}"

@@ -5,6 +5,7 @@ The table (`state_table` in the configuration, GREENLIGHT_STATE_TABLE) has one s
 
     pk = "lease#<group>"    owner (a random token), expires_at (epoch seconds), holder, acquired_at
     pk = "status#<group>"   report (the last reconcile report as JSON), updated_at
+    pk = "intent#<group>#<target>"  intent (a deployment in flight, deploy.engine.transaction), updated_at
 
 **Lease.** One reconcile at a time per group: a conditional PutItem takes the lease when nobody holds
 it or the holder's lease has expired (`attribute_not_exists(pk) OR expires_at < :now`); a waiter polls
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from greenlight.aws_errors import aws_errors as _aws
-from greenlight.errors import AwsError, ConfigurationError, ConflictError, DataError
+from greenlight.errors import AwsError, ConfigurationError, ConflictError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -174,13 +175,36 @@ class DynamoStatusStore:
             self._db.put_item(TableName=self.table, Item=item)
 
     def load(self) -> dict[str, Any] | None:
-        """The saved report, or None. Raises: DataError if the item is not a report."""
+        """The saved report; None when there is none, or (logged in one line) when the item is not a report."""
+        return self._get(self.key, "report")
+
+    def _get(self, key: dict[str, Any], attribute: str) -> dict[str, Any] | None:
         with _aws("GetItem", _missing_table(self.table)):
-            item = self._db.get_item(TableName=self.table, Key=self.key, ConsistentRead=True).get("Item")
+            item = self._db.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
         if not item:
             return None
         try:
-            return json.loads(item["report"]["S"])
+            value = json.loads(item[attribute]["S"])
+            if not isinstance(value, dict):
+                raise ValueError(f"a JSON {type(value).__name__}, not an object")
+            return value
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"the status item of {self.group} in DynamoDB table {self.table} is not a report: "
-                            f"{exc}") from None
+            log.warning("the item %s in DynamoDB table %s is not readable (%s); the next reconcile rewrites it",
+                        key["pk"]["S"], self.table, exc)
+            return None
+
+    def _intent_key(self, target: str) -> dict[str, Any]:
+        return {"pk": {"S": f"intent#{self.group}#{target}"}}
+
+    def load_intent(self, target: str) -> dict[str, Any] | None:
+        return self._get(self._intent_key(target), "intent")
+
+    def save_intent(self, target: str, intent: dict[str, Any] | None) -> None:
+        key = self._intent_key(target)
+        if intent is None:
+            with _aws("DeleteItem", _missing_table(self.table)):
+                self._db.delete_item(TableName=self.table, Key=key)
+            return
+        item = {**key, "intent": {"S": json.dumps(intent, sort_keys=True)}, "updated_at": {"S": _iso(time.time())}}
+        with _aws("PutItem", _missing_table(self.table)):
+            self._db.put_item(TableName=self.table, Item=item)

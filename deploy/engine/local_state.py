@@ -1,10 +1,14 @@
 """Local state of the deployment engine under GREENLIGHT_HOME/deployments/<group>/.
 
-    lock          the reconcile lock: fcntl.flock, released by the kernel when its holder dies
-    status.json   the last reconcile report and the last failure (what `greenlight status` shows)
-    <target>.json each local target's deployed state (written by the targets themselves)
+    lock                the reconcile lock: fcntl.flock, released by the kernel when its holder dies
+    status.json         the last reconcile report and the last failure (what `greenlight status` shows)
+    <target>.intent.json  the intent of a deployment in flight (deploy.engine.transaction), removed at its end
+    <target>.json       each local target's deployed state (written by the targets themselves)
 
-JSON files are replaced atomically (temp file + rename), so a reader never sees half a file.
+Every state file is written atomically and durably (`write_json`: a temp file in the same directory,
+fsync, rename over the old one, fsync of the directory), so a reader (or a reboot) never sees half a
+file. Reads are defensive: `read_json` raises CorruptState (a DataError) for a file that is not a JSON
+object, and the stores here report it in one line and carry on from observation.
 """
 
 from __future__ import annotations
@@ -20,39 +24,85 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from deploy.engine.faults import with_path
 from greenlight.errors import ConflictError, DataError
 
-__all__ = ["LocalLock", "LocalStatusStore", "deployment_dir", "read_json", "write_json"]
+__all__ = ["CorruptState", "LocalLock", "LocalStatusStore", "deployment_dir", "read_json", "remove_json",
+           "write_json"]
 
 log = logging.getLogger(__name__)
+
+
+class CorruptState(DataError):
+    """A state file that is not what it should be (not JSON, not an object, fields of the wrong type)."""
 
 
 def deployment_dir(home: Path, group: str) -> Path:
     return Path(home) / "deployments" / group
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace path atomically with data as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace path atomically and durably with data as JSON (owner-only permissions).
+
+    Raises:
+        OSError: naming `path` (a full disk, a read-only file system ...).
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise with_path(exc, path) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def remove_json(path: Path) -> None:
+    """Remove a state file (durably); nothing if there is none."""
+    path = Path(path)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    _fsync_dir(path.parent)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object at path, or None when there is no file. Raises: DataError if it is not JSON."""
+    """The JSON object at path, or None when there is no file.
+
+    Raises:
+        CorruptState: the file is not a JSON object (half-written by an older Greenlight, hand-edited ...).
+        OSError: it cannot be read (permissions ...).
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CorruptState(f"{path} is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CorruptState(f"{path} holds a JSON {type(data).__name__}, not an object")
+    return data
 
 
 class LocalLock:
@@ -106,13 +156,35 @@ class LocalLock:
 
 
 class LocalStatusStore:
-    """status.json of a group: the last reconcile report."""
+    """status.json of a group (the last reconcile report) and its targets' intent records."""
 
     def __init__(self, home: Path, group: str):
-        self.path = deployment_dir(home, group) / "status.json"
+        self.folder = deployment_dir(home, group)
+        self.path = self.folder / "status.json"
 
     def save(self, report: dict[str, Any]) -> None:
         write_json(self.path, report)
 
     def load(self) -> dict[str, Any] | None:
-        return read_json(self.path)
+        """The saved report; None when there is none, or (said in one line) when it is unreadable."""
+        try:
+            return read_json(self.path)
+        except CorruptState as exc:
+            log.warning("%s; the next reconcile rewrites it", exc)
+            return None
+
+    def _intent_path(self, target: str) -> Path:
+        return self.folder / f"{target}.intent.json"
+
+    def load_intent(self, target: str) -> dict[str, Any] | None:
+        try:
+            return read_json(self._intent_path(target))
+        except CorruptState as exc:
+            log.warning("%s; ignored: what the target runs decides", exc)
+            return None
+
+    def save_intent(self, target: str, intent: dict[str, Any] | None) -> None:
+        if intent is None:
+            remove_json(self._intent_path(target))
+        else:
+            write_json(self._intent_path(target), intent)

@@ -128,8 +128,7 @@ def _label(version: int | None) -> str:
     return "nothing" if version is None else f"v{version}"
 
 
-def plan_target(observed: Observed, desired: int | None, approved: frozenset[int],
-                policy: NothingApproved) -> TargetPlan:
+def plan_target(observed: Observed, desired: int | None, policy: NothingApproved) -> TargetPlan:
     """The action that brings one target to the desired state, with the reason in words."""
     running = observed.version if observed.active else None
 
@@ -164,5 +163,5 @@ def make_plan(group: str, versions: Iterable[ModelVersion], observed: Iterable[O
     chosen = desired_version(versions)
     approved = frozenset(v.version for v in versions if v.status is ApprovalStatus.APPROVED)
     desired = None if chosen is None else Release.from_version(chosen, smoke_key)
-    targets = tuple(plan_target(o, None if chosen is None else chosen.version, approved, policy) for o in observed)
+    targets = tuple(plan_target(o, None if chosen is None else chosen.version, policy) for o in observed)
     return Plan(group, desired, tuple(sorted(approved)), targets)

@@ -1,57 +1,110 @@
-"""The one interface every deploy target implements, locally and on AWS.
+"""The one interface every deploy target implements, locally and on AWS: observe, plus the deploy primitives.
 
 A target is one serverless thing that serves a model version (the SageMaker Serverless endpoint,
 the inference Lambda's `live` alias, the Batch Transform schedule) in one mode (local or AWS). The
-engine (deploy.engine.reconciler) only ever calls these four methods; each adapter does its own I/O.
+deploy transaction (deploy.engine.transaction) is written once, in the engine; an adapter only
+implements the steps it calls, each small and each doing its own I/O:
+
+    observe()                  what runs now; read-only, no write call ever
+    fetch(release, scratch)    the release's model where this target needs it, verified (an Artifact)
+    stage(release, artifact)   the release beside the serving version; nothing live changes (a Staged)
+    probe(staged, smoke)       the staged version answers the smoke rows through a path live traffic
+                               cannot reach; returns where, in words
+    switch(staged)             the staged (probed) version takes the traffic; returns what changed
+    confirm(staged, smoke)     after the switch: the live path answers as probed (None: no such check)
+    unstage(staged)            undo: what served before the stage serves again, the staged version is
+                               dropped; idempotent, and callable from a later process (the recovery)
+    stop()                     take the target down (nothing Approved)
+    prune(keep)                retention, decided by deploy.engine.retention.retained
+
+Every primitive raises DeploymentFailed (or another GreenlightError) naming its step; the engine
+words what still serves from a fresh observation, never from what the adapter believes.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.smoke import SmokeTest
 
-__all__ = ["DeployTarget"]
+__all__ = ["Artifact", "DeployTarget", "Staged"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A release's model as a target needs it: a local directory (checked), or None when the platform
+    fetches it itself (SageMaker reads the model package). `digest` names the exact bytes (sha256)."""
+
+    version: int
+    uri: str | None
+    path: Path | None = None
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A version staged beside the serving one. `ref` is what the adapter needs to probe, switch to or
+    drop it, JSON only, so the intent record can hand it to a later reconcile; `detail` names it in words."""
+
+    target: str
+    version: int
+    ref: Mapping[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "version": self.version, "ref": dict(self.ref), "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Staged:
+        """Raises: KeyError, TypeError, ValueError on a record that is not a Staged."""
+        return cls(str(data["target"]), int(data["version"]), dict(data.get("ref") or {}), str(data.get("detail", "")))
 
 
 @runtime_checkable
 class DeployTarget(Protocol):
-    """Observe, deploy (smoke-tested, undone on failure), stop; plus retention."""
+    """The primitives of the deploy transaction (module docstring); the engine owns their order."""
 
     name: str
     kind: TargetKind
 
     def observe(self) -> Observed:
-        """What the target runs now. Read-only: no write call, ever.
-
-        Raises:
-            AwsError / GreenlightError: the target cannot be read.
-        """
+        """What the target runs now; read-only. Raises: GreenlightError if it cannot be read."""
         ...
 
-    def deploy(self, release: Release, smoke: SmokeTest) -> str:
-        """Bring the target to `release`, smoke-test it with `smoke`, and return what changed in words.
+    def fetch(self, release: Release, scratch: Path) -> Artifact:
+        """The release's model, fetched and checked (`scratch`: a temporary directory the engine removes)."""
+        ...
 
-        On any failure (the update fails, times out, or the smoke test disagrees) the target is left
-        on, or returned to, what it ran before, and DeploymentFailed says why.
+    def stage(self, release: Release, artifact: Artifact) -> Staged:
+        """The release ready beside what serves (a loaded slot, a published version, a Model ...)."""
+        ...
 
-        Raises:
-            DeploymentFailed: naming the step and the reason; the previous version still serves.
-        """
+    def probe(self, staged: Staged, smoke: SmokeTest) -> str:
+        """Where the staged version answered the smoke rows exactly ('not run (<why>)' if the target's own
+        configuration skips it). Raises: DeploymentFailed saying what differed."""
+        ...
+
+    def switch(self, staged: Staged) -> str:
+        """Make the staged version serve; what changed, in words ('' when nothing to add)."""
+        ...
+
+    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        """After the switch, check the live path (with `smoke` when there is one); None: nothing to check."""
+        ...
+
+    def unstage(self, staged: Staged) -> None:
+        """Return to what served before `staged` and drop it; idempotent, callable from another process."""
         ...
 
     def stop(self) -> str:
-        """Take the target down (or disable it) when nothing is Approved; return what changed.
-
-        Raises:
-            DeploymentFailed: the target could not be stopped.
-        """
+        """Take the target down (or disable it) when nothing is Approved; what changed, in words."""
         ...
 
     def prune(self, keep: frozenset[int]) -> list[str]:
-        """Delete what earlier deployments left behind beyond retention, never a version in `keep`.
-
-        Returns what was deleted, in words. Failures are logged and skipped, never raised.
-        """
+        """Delete what earlier deployments left beyond retention, never a version in `keep`; what went, in
+        words. Failures are logged and skipped."""
         ...

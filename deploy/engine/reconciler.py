@@ -1,12 +1,16 @@
 """The deployment engine: desired state from the registry, observed state from each target, plan, apply.
 
-    reconciler = Reconciler(config, registry, targets, lock=..., status=..., read=...)
+    reconciler = Reconciler(group, registry, targets, lock=..., status=..., read=..., policy=...)
     report = reconciler.reconcile(trigger="event 5f1c...")   # or dry_run=True: the plan, no writes
 
 One reconcile at a time per group (`lock`); inside it the registry is read fresh, so whichever
-reconcile runs last acts on the newest state and two never interleave their writes. Targets are
-independent: one failing (observe, smoke data, deploy) does not stop the others, and every result is
-reported and saved (`status`). Every decision is logged with its reason.
+reconcile runs last acts on the newest state and two never interleave their writes. First every
+target's leftover from a reconcile that died is finished or undone (Transaction.recover); then each
+target is observed, planned and brought to the desired version by the deploy transaction
+(deploy.engine.transaction). Targets are isolated: any exception inside one (an OSError, a SQLite
+error, a bug) is that target's failure, in one line, in the report and `last_failure`; the others
+still reconcile. Every result is reported and saved (`status`), and every decision is logged with
+its reason. Ctrl-C saves what was done so far, then stops.
 """
 
 from __future__ import annotations
@@ -15,22 +19,25 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from deploy.engine.faults import fault_line
 from deploy.engine.model import Action, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
 from deploy.engine.protocol import DeployTarget
 from deploy.engine.smoke import SMOKE_KEY, SmokeTest
-from greenlight.errors import DataError, DeploymentFailed, GreenlightError, NotFoundError
+from deploy.engine.transaction import DeploymentInterrupted, IntentStore, Transaction
+from greenlight.errors import NotFoundError
 
 __all__ = ["Reconciler", "Report", "StatusStore", "TargetResult"]
 
 log = logging.getLogger(__name__)
 
 
-class StatusStore(Protocol):
-    """Where the last report and the last failure of a group are kept (a file locally, DynamoDB on AWS)."""
+class StatusStore(IntentStore, Protocol):
+    """Where the last report, the last failure and the intents in flight of a group are kept (files
+    locally, DynamoDB on AWS). `load` never raises for an unreadable report: it says so and gives None."""
 
     def save(self, report: dict[str, Any]) -> None: ...
 
@@ -84,12 +91,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _joined(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
+
+
 class Reconciler:
     """Brings every target of one model package group to the newest Approved version."""
 
     def __init__(self, group: str, registry, targets: Sequence[DeployTarget], *,
                  lock: Callable[[], AbstractContextManager], status: StatusStore,
-                 read: Callable[[str], bytes], policy, smoke_required: bool = True):
+                 read: Callable[[str], bytes], policy, smoke_required: bool = True,
+                 transaction: Transaction | None = None):
         self.group = group
         self.registry = registry
         self.targets = list(targets)
@@ -98,6 +110,7 @@ class Reconciler:
         self._read = read
         self.policy = policy
         self.smoke_required = smoke_required
+        self.transaction = transaction if transaction is not None else Transaction(status)
 
     # -- read only ---------------------------------------------------------------------------
 
@@ -107,24 +120,22 @@ class Reconciler:
         except NotFoundError:  # the group does not exist yet: nothing registered, nothing approved
             return []
 
-    def observe(self) -> tuple[list[Observed], dict[str, str]]:
-        """Each target's observed state, and the targets that could not be observed (name -> why)."""
+    def observe(self, skip: Sequence[str] = ()) -> tuple[list[Observed], dict[str, str]]:
+        """Each target's observed state, and the targets that could not be observed (name -> why, one line)."""
         observed, failed = [], {}
         for target in self.targets:
+            if target.name in skip:
+                continue
             try:
                 observed.append(target.observe())
-            except GreenlightError as exc:
-                log.error("cannot observe %s: %s", target.name, exc)
-                failed[target.name] = f"cannot observe it: {exc}"
+            except Exception as exc:  # any fault is this target's: the others are still observed
+                log.error("cannot observe %s: %s", target.name, fault_line(exc))
+                failed[target.name] = f"cannot observe it: {fault_line(exc)}"
         return observed, failed
 
-    def plan(self) -> Plan:
-        """The plan as things are now (no write call); unobservable targets are left out."""
-        return self.survey()[0]
-
-    def survey(self) -> tuple[Plan, list[Observed], dict[str, str]]:
+    def survey(self, skip: Sequence[str] = ()) -> tuple[Plan, list[Observed], dict[str, str]]:
         """One read of everything (no write call): the plan, each target's observation, the unobservable."""
-        observed, failed = self.observe()
+        observed, failed = self.observe(skip)
         return make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY), observed, failed
 
     # -- reconcile ---------------------------------------------------------------------------
@@ -134,42 +145,72 @@ class Reconciler:
 
         Raises:
             ConflictError: another reconcile of the group held the lock for too long.
+            KeyboardInterrupt: Ctrl-C (the report of what was done is saved first).
         """
         started = _now()
         if dry_run:
-            plan, failed = self._plan_with_failures()
+            plan, _, failed = self.survey()
             return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed))
         with self._lock():
-            plan, failed = self._plan_with_failures()
+            notes, unrecovered = self._recover()
+            plan, observed, failed = self.survey(skip=tuple(unrecovered))
+            failed.update(unrecovered)
             log.info("reconcile of %s (%s): newest Approved is %s; approved versions %s", self.group, trigger,
                      "none" if plan.desired is None else f"v{plan.desired.version}", list(plan.approved) or "none")
-            smoke, smoke_error = self._smoke(plan)
-            results = [self._apply(step, plan.desired, smoke, smoke_error) for step in plan.targets]
-            results += [TargetResult(name, self._kind(name), Action.NONE, None,
-                                     None if plan.desired is None else plan.desired.version, False, why)
-                        for name, why in failed.items()]
-            self._prune(plan, results)
+            results = [self._failure(name, plan, why, notes.get(name)) for name, why in failed.items()]
+            try:
+                smoke, smoke_error = self._smoke(plan)
+                befores = {o.target: o for o in observed}
+                for step in plan.targets:
+                    result = self._apply(step, plan.desired, smoke, smoke_error, befores[step.target])
+                    results.append(replace(result, warning=_joined(notes.get(step.target), result.warning)))
+            except KeyboardInterrupt as exc:
+                message = exc.message if isinstance(exc, DeploymentInterrupted) else "interrupted (Ctrl-C)"
+                done = {r.target for r in results}
+                results += [TargetResult(s.target, s.kind, s.action, s.running, s.desired, False,
+                                         message if i == 0 else "not attempted: the reconcile was interrupted")
+                            for i, s in enumerate(s for s in plan.targets if s.target not in done)]
+                self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results)))
+                raise
+            self._prune(results)
             report = Report(self.group, trigger, False, started, _now(), plan, tuple(results))
             self._save(report)
         return report
 
-    def _plan_with_failures(self) -> tuple[Plan, dict[str, str]]:
-        plan, _, failed = self.survey()
-        return plan, failed
+    def _recover(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Finish or undo what a dead reconcile left on each target: (notes, targets that failed it)."""
+        notes, failed = {}, {}
+        for target in self.targets:
+            try:
+                note = self.transaction.recover(target)
+            except Exception as exc:
+                log.error("%s: cannot finish or undo an interrupted deployment: %s", target.name, fault_line(exc))
+                failed[target.name] = f"cannot finish or undo an interrupted deployment: {fault_line(exc)}"
+                continue
+            if note is not None:
+                notes[target.name] = note
+        return notes, failed
 
     def _kind(self, name: str) -> TargetKind:
         return next(t.kind for t in self.targets if t.name == name)
 
-    @staticmethod
-    def _dry_results(plan: Plan, failed: dict[str, str]) -> tuple[TargetResult, ...]:
+    def _failure(self, name: str, plan: Plan, why: str, note: str | None) -> TargetResult:
+        """The result of a target that could not be observed (it is reported, never dropped)."""
+        desired = None if plan.desired is None else plan.desired.version
+        return TargetResult(name, self._kind(name), Action.NONE, None, desired, False, why, note)
+
+    def _dry_results(self, plan: Plan, failed: dict[str, str]) -> tuple[TargetResult, ...]:
         results = [TargetResult(s.target, s.kind, s.action, s.running, s.desired, True, f"would {s.action.value}: "
                                 f"{s.reason}" if s.action in (Action.DEPLOY, Action.STOP) else s.reason, s.warning)
                    for s in plan.targets]
-        return tuple(results) + tuple(TargetResult(n, TargetKind.ENDPOINT, Action.NONE, None, None, False, why)
-                                      for n, why in failed.items())
+        return tuple(results) + tuple(self._failure(n, plan, why, None) for n, why in failed.items())
 
     def _smoke(self, plan: Plan) -> tuple[SmokeTest | None, str | None]:
-        """The desired version's smoke test, read once per reconcile (only when some target deploys)."""
+        """The desired version's smoke test, read once per reconcile (only when some target deploys).
+
+        (None, None) only when the version has no smoke-test data and smoke.required = false; data that
+        is named but cannot be read is an error whatever the setting.
+        """
         release = plan.desired
         if release is None or not any(s.action is Action.DEPLOY for s in plan.targets):
             return None, None
@@ -179,11 +220,11 @@ class Reconciler:
             return None, why if self.smoke_required else None
         try:
             return SmokeTest.from_json(self._read(release.smoke_uri), release.smoke_uri), None
-        except (GreenlightError, OSError) as exc:
-            return None, f"cannot read v{release.version}'s smoke-test data at {release.smoke_uri}: {exc}"
+        except Exception as exc:
+            return None, f"cannot read v{release.version}'s smoke-test data at {release.smoke_uri}: {fault_line(exc)}"
 
     def _apply(self, step: TargetPlan, release: Release | None, smoke: SmokeTest | None,
-               smoke_error: str | None) -> TargetResult:
+               smoke_error: str | None, before: Observed) -> TargetResult:
         target = next(t for t in self.targets if t.name == step.target)
 
         def result(ok: bool, message: str) -> TargetResult:
@@ -197,33 +238,42 @@ class Reconciler:
             log.warning("%s: %s; %s", step.target, step.reason, step.warning)
             return result(True, step.reason)
         started = time.monotonic()
+        failure = None
         try:
             if step.action is Action.STOP:
                 log.warning("%s: stopping: %s", step.target, step.reason)
                 message = target.stop()
+            elif smoke_error is not None:
+                failure = f"{smoke_error}; {self.transaction.serves(target, before)}"
             else:
-                if smoke_error is not None:
-                    raise DeploymentFailed(smoke_error)
                 log.info("%s: deploying v%s: %s", step.target, step.desired, step.reason)
-                message = target.deploy(release, smoke)
-        except (DeploymentFailed, DataError, GreenlightError) as exc:
-            log.error("%s: %s failed after %.1f s: %s; it keeps %s", step.target, step.action.value,
-                      time.monotonic() - started, exc, "nothing" if step.running is None else f"v{step.running}")
-            return result(False, f"{step.action.value} failed: {exc}")
+                message = self.transaction.deploy(target, release, smoke, before)
+        except Exception as exc:  # any fault is this target's failure; the others still reconcile
+            failure = fault_line(exc)
+        if failure is not None:
+            log.error("%s: %s failed after %.1f s: %s", step.target, step.action.value, time.monotonic() - started,
+                      failure)
+            return result(False, f"{step.action.value} failed: {failure}")
         log.info("%s: %s (%.1f s)", step.target, message, time.monotonic() - started)
         return result(True, message)
 
-    def _prune(self, plan: Plan, results: list[TargetResult]) -> None:
+    def _prune(self, results: list[TargetResult]) -> None:
+        """Retention on every target, never a version that runs (on any target) or is desired."""
         keep = frozenset(v for r in results for v in (r.running, r.desired) if v is not None)
         for target in self.targets:
             try:
                 for what in target.prune(keep):
                     log.info("%s: pruned %s", target.name, what)
-            except GreenlightError as exc:  # retention is housekeeping: never fail a reconcile for it
-                log.warning("%s: pruning failed (kept everything): %s", target.name, exc)
+            except Exception as exc:  # retention is housekeeping: never fail a reconcile for it
+                log.warning("%s: pruning failed (kept everything): %s", target.name, fault_line(exc))
 
     def _save(self, report: Report) -> None:
-        previous = self.status.load() or {}
+        try:
+            previous = self.status.load() or {}
+        except Exception as exc:  # an unreadable store must not block this report: it is rebuilt from it
+            log.warning("cannot read the saved status of %s (%s); it is rewritten from this reconcile", self.group,
+                        fault_line(exc))
+            previous = {}
         data = report.to_dict()
         failures = [r for r in report.results if not r.ok]
         data["last_failure"] = ({"at": report.finished, "trigger": report.trigger,
@@ -231,5 +281,5 @@ class Reconciler:
                                 if failures else previous.get("last_failure"))
         try:
             self.status.save(data)
-        except GreenlightError as exc:
-            log.error("cannot save the reconcile report of %s: %s", self.group, exc)
+        except Exception as exc:
+            log.error("cannot save the reconcile report of %s: %s", self.group, fault_line(exc))

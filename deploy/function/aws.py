@@ -1,33 +1,40 @@
 """The Lambda target, AWS adapter: a model version as one image layer, deployed by digest behind an alias.
 
-A deployment, each step a precondition of the next:
+The primitives of the deploy transaction (deploy.engine.protocol), each a precondition of the next:
 
-1. fetch the release's model.tar.gz from S3 (streamed to a temporary directory; the serving files only);
-2. append it to the base image in ECR as one layer (deploy.image.append_model, tag `<group>-v<N>`):
-   the same model on the same base is the same digest, and an append already done writes nothing;
-3. reuse a published version that holds exactly this model, image and configuration, else
-   UpdateFunctionCode with `ImageUri=<repo>@sha256:<digest>`, wait (bounded) for LastUpdateStatus
-   Successful (Failed names its reason code), UpdateFunctionConfiguration when the memory or the managed
-   environment differs (GREENLIGHT_PREDICT_THREADS from the memory, GREENLIGHT_MODEL_VERSION), wait,
-   and PublishVersion with a Description recording group, model version and image digest;
-4. remove the throttle if `stop` left one (reserved concurrency 0 refuses every invocation, the smoke
-   test's too);
-5. invoke THAT version (Qualifier) with the recorded smoke rows as a Function URL event and compare the
-   answer exactly;
-6. only then point the alias at it (created if missing; its Description names the previous version).
+    fetch    the release's model.tar.gz from S3 (streamed into the engine's scratch directory; the
+             serving files only)
+    stage    append it to the base image in ECR as one layer (deploy.image.append_model, tag
+             `<group>-v<N>`: the same model on the same base is the same digest, and an append already
+             done writes nothing); reuse a published version that holds exactly this model, image and
+             configuration, else UpdateFunctionCode with `ImageUri=<repo>@sha256:<digest>`, wait
+             (bounded) for LastUpdateStatus Successful (Failed names its reason code),
+             UpdateFunctionConfiguration when the memory or the managed environment differs
+             (GREENLIGHT_PREDICT_THREADS from the memory, GREENLIGHT_MODEL_VERSION), wait, and
+             PublishVersion with a Description recording group, model version and image digest.
+             The alias does not move: nothing live changes
+    probe    remove the throttle if `stop` left one (reserved concurrency 0 refuses every invocation),
+             then invoke THAT version (Qualifier) with the recorded smoke rows as a Function URL event
+    switch   point the alias at it (created if missing; its Description names the previous version)
+    unstage  the alias back if it moved, the throttle back if the probe removed it
 
-Any failure leaves the alias where it was (and the throttle as it was) and raises DeploymentFailed
-naming the step. Observe reads the alias, its version's Description, image and configuration, and the
-throttle: read calls only, so a replay writes nothing. A live version whose memory or managed variables
-differ from the configuration (memory_mb changed) is observed as not active, so the next reconcile
-publishes the same model with the new configuration. Retention: deploy.function.aws_retention.
+Observe reads the alias, its version's Description, image and configuration, and the throttle: read
+calls only, so a replay writes nothing. A live version whose memory or managed variables differ from
+the configuration (memory_mb changed) is observed as not active, so the next reconcile publishes the
+same model with the new configuration.
+
+Retention (`prune`, deploy.engine.retention.retained): function versions Greenlight published (their
+Description says so, for this group), never the alias's version nor the one before it (the alias's
+Description names it); then model image tags `<group>-v<N>` in the ECR repository (BatchDeleteImage),
+never the newest tag of an image a remaining version or $LATEST runs: Lambda pins a version to its
+image digest, and a version whose image is gone cannot start (ImageDeleted). Other tags (the base
+image's) are never touched. Every failure is logged and skipped: retention is housekeeping.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,13 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.protocol import Artifact, Staged
+from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeTest
-from deploy.function.aws_retention import prune_function
 from deploy.function.events import smoke_event, smoke_verdict
 from deploy.function.fetch import fetch_model
 from deploy.function.invoke import Invoker, LambdaInvoker
 from deploy.function.model import (
-    VersionRecord, describe_version, function_environment, image_digest, model_label,
+    VersionRecord, describe_version, function_environment, held_tags, image_digest, model_label, model_tags,
 )
 from deploy.image import Platform, RegistryClient, append_model, model_tag
 from greenlight.aws_errors import aws_call, aws_errors
@@ -80,15 +88,14 @@ class AwsLambdaTarget:
                  function: str, repository: str, base_tag: str, alias: str = "live", architecture: str = "x86_64",
                  memory_mb: int = 1024, retention: int = 3, update_timeout: float = 300.0,
                  ecr_client: Any = None, invoker: Invoker | None = None, name: str = "lambda", poll: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 workdir: Path | None = None):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.client, self.s3, self.ecr = lambda_client, s3_client, ecr_client
         self.registry = registry  # -> a client of the registry holding `repository` (ECR's, from ecr_registry)
         self.invoker = invoker or LambdaInvoker(lambda_client)
         self.group, self.function, self.alias, self.name = group, function, alias, name
         self.repository, self.base_tag, self.architecture = repository, base_tag, architecture
         self.memory_mb, self.retention, self.update_timeout = memory_mb, retention, update_timeout
-        self.poll, self._sleep, self._clock, self.workdir = poll, sleep, clock, workdir
+        self.poll, self._sleep, self._clock = poll, sleep, clock
 
     # -- observe (read calls only) --------------------------------------------------------------
 
@@ -138,60 +145,71 @@ class AwsLambdaTarget:
                          "previous_function_version": live.previous, "image_digest": live.digest,
                          "throttled": live.throttled, "configuration_drift": live.drift})
 
-    # -- deploy ---------------------------------------------------------------------------------
+    # -- the deploy primitives -------------------------------------------------------------------
 
-    def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
+    def fetch(self, release: Release, scratch: Path) -> Artifact:
+        return Artifact(release.version, release.model_data_url, fetch_model(self.s3, release.model_data_url or "",
+                                                                             scratch))
+
+    def stage(self, release: Release, artifact: Artifact) -> Staged:
         live = self.live()
-        unthrottled = False
         try:
-            digest, image_uri = self._image(release)
-            label = model_label(self.group, release.version)
-            number = self._find(release.version, digest, label)
-            if number is None:
-                number = self._publish(release, digest, image_uri, label)
-            else:
-                log.info("%s: version %s already holds model v%s in %s: no update", self.function, number,
-                         release.version, digest)
-            if live.throttled:
-                aws_call("DeleteFunctionConcurrency", self.client.delete_function_concurrency,
-                         FunctionName=self.function)
-                unthrottled = True
-            self._smoke(number, release, smoke)
-            self._move_alias(live, number)
+            client = self.registry()
+            result = append_model(client, self.repository, self.base_tag, artifact.path or Path(),
+                                  model_tag(self.group, release.version),
+                                  platform=Platform.for_lambda(self.architecture),
+                                  workdir=None if artifact.path is None else artifact.path.parent)
         except GreenlightError as exc:
-            if unthrottled:
-                try:
-                    self._throttle()
-                except GreenlightError as again:
-                    log.error("%s: cannot throttle it again after the failed deploy: %s", self.function, again)
-            raise DeploymentFailed(f"{exc}; {self._kept(live)}") from exc
-        before = "nothing" if live.record is None else f"v{live.record.model_version}"
-        return (f"{before} -> v{release.version} (function version {number}, image {digest[:19]}; smoke test "
-                f"passed; alias {self.alias} moved)")
+            raise DeploymentFailed(f"cannot build v{release.version}'s image on {self.repository}:"
+                                   f"{self.base_tag}: {exc}") from exc
+        digest, image_uri = result.digest, result.image_uri(client)
+        label = model_label(self.group, release.version)
+        number = self._find(release.version, digest, label)
+        if number is None:
+            number = self._publish(release, digest, image_uri, label)
+        else:
+            log.info("%s: version %s already holds model v%s in %s: no update", self.function, number,
+                     release.version, digest)
+        return Staged(self.name, release.version,
+                      {"number": number, "digest": digest, "alias_before": live.version,
+                       "previous": live.previous, "alias_existed": live.alias_exists, "throttled": live.throttled},
+                      f"function version {number}, image {digest[:19]}")
 
-    def _kept(self, live: Live) -> str:
-        if not live.alias_exists:
-            return "nothing was deployed before, so nothing is"
-        held = f"v{live.record.model_version}" if live.record else f"function version {live.version}"
-        return f"the alias stays on {held}, throttled" if live.throttled else f"{held} still serves"
+    def probe(self, staged: Staged, smoke: SmokeTest) -> str:
+        number = staged.ref["number"]
+        if staged.ref.get("throttled"):  # an invocation needs the throttle off (unstage puts it back)
+            aws_call("DeleteFunctionConcurrency", self.client.delete_function_concurrency, FunctionName=self.function)
+        what = f"smoke test of {self.function} version {number} (model v{staged.version})"
+        try:
+            response = self.invoker.invoke(self.function, number, smoke_event(smoke))
+        except GreenlightError as exc:
+            raise DeploymentFailed(f"{what} failed: {exc}") from exc
+        verdict = smoke_verdict(response, smoke)
+        if verdict is not None:
+            raise DeploymentFailed(f"{what} failed: {verdict}")
+        return ""
 
-    def _image(self, release: Release) -> tuple[str, str]:
-        """(digest, ImageUri) of base + this model's layer, appended if the registry lacks it."""
-        with tempfile.TemporaryDirectory(prefix="greenlight-lambda-", dir=self.workdir) as tmp:
-            try:
-                model_dir = fetch_model(self.s3, release.model_data_url or "", Path(tmp))
-            except GreenlightError as exc:
-                raise DeploymentFailed(f"cannot fetch v{release.version}'s model {release.model_data_url}: "
-                                       f"{exc}") from exc
-            try:
-                client = self.registry()
-                result = append_model(client, self.repository, self.base_tag, model_dir,
-                                      model_tag(self.group, release.version),
-                                      platform=Platform.for_lambda(self.architecture), workdir=tmp)
-            except GreenlightError as exc:
-                raise DeploymentFailed(f"cannot build v{release.version}'s image on {self.repository}:"
-                                       f"{self.base_tag}: {exc}") from exc
-        return result.digest, result.image_uri(client)
+    def switch(self, staged: Staged) -> str:
+        ref = staged.ref
+        if ref.get("throttled") and self._throttled():  # the probe was skipped (no smoke-test data)
+            aws_call("DeleteFunctionConcurrency", self.client.delete_function_concurrency, FunctionName=self.function)
+        before = ref.get("alias_before")
+        self._point_alias(ref["number"], before if before not in (None, ref["number"]) else ref.get("previous"),
+                          ref.get("alias_existed", True))
+        return f"alias {self.alias} moved"
+
+    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        return None  # the alias names a version that passed its probe: nothing more to check
+
+    def unstage(self, staged: Staged) -> None:
+        ref = staged.ref
+        live = self.live()
+        before = ref.get("alias_before")
+        if live.version == ref["number"] and before not in (None, ref["number"]):
+            log.warning("%s: pointing alias %s back at version %s", self.function, self.alias, before)
+            self._point_alias(before, ref.get("previous"), True)
+        if ref.get("throttled") and not live.throttled:
+            self._throttle()
 
     def _versions(self) -> list[dict[str, Any]]:
         """Every published version's configuration (paginated; $LATEST left out)."""
@@ -256,24 +274,9 @@ class AwsLambdaTarget:
                                        f"{self.update_timeout:g} s (LastUpdateStatus {status})")
             self._sleep(self.poll)
 
-    def _smoke(self, number: str, release: Release, smoke: SmokeTest | None) -> None:
-        if smoke is None:
-            log.warning("%s: version %s not smoke-tested: no smoke-test data and smoke.required = false",
-                        self.function, number)
-            return
-        what = f"smoke test of {self.function} version {number} (model v{release.version})"
-        try:
-            response = self.invoker.invoke(self.function, number, smoke_event(smoke))
-        except GreenlightError as exc:
-            raise DeploymentFailed(f"{what} failed: {exc}") from exc
-        verdict = smoke_verdict(response, smoke)
-        if verdict is not None:
-            raise DeploymentFailed(f"{what} failed: {verdict}")
-
-    def _move_alias(self, live: Live, number: str) -> None:
-        previous = live.version if live.version not in (None, number) else live.previous
+    def _point_alias(self, number: str, previous: str | None, exists: bool) -> None:
         description = f"greenlight: previous version {previous}" if previous else "greenlight"
-        if live.alias_exists:
+        if exists:
             aws_call("UpdateAlias", self.client.update_alias, FunctionName=self.function, Name=self.alias,
                      FunctionVersion=number, Description=description, RoutingConfig={"AdditionalVersionWeights": {}})
         else:
@@ -297,9 +300,61 @@ class AwsLambdaTarget:
                 "nothing until a version is deployed)")
 
     def prune(self, keep: frozenset[int]) -> list[str]:
+        """Retention (module docstring); returns what was deleted, in words."""
         try:
             live = self.live()
+            versions = {int(v["Version"]): VersionRecord.parse(v.get("Description")) for v in self._versions()}
         except GreenlightError as exc:
-            log.warning("%s: not pruning, cannot read the alias: %s", self.function, exc)
+            log.warning("%s: not pruning, cannot read its versions: %s", self.function, exc)
             return []
-        return prune_function(self, live, keep)
+        ours = {str(n): r for n, r in versions.items() if r is not None and r.group == self.group}
+        done: list[str] = []
+        for name in doomed({n: r.model_version for n, r in ours.items()}, {str(live.version), str(live.previous)},
+                           keep, self.retention):
+            try:
+                aws_call("DeleteFunction", self.client.delete_function, FunctionName=self.function, Qualifier=name)
+            except GreenlightError as exc:
+                log.warning("%s: cannot delete version %s: %s", self.function, name, exc)
+                continue
+            done.append(f"function version {name} (model v{ours.pop(name).model_version})")
+        return done + self._prune_tags(keep, live, ours)
+
+    def _prune_tags(self, keep: frozenset[int], live: Live, remaining: dict[str, VersionRecord]) -> list[str]:
+        if self.ecr is None:
+            return []
+        try:
+            latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
+            running = {r.digest for r in remaining.values() if r.digest} | {live.digest} | {
+                image_digest((latest.get("Code") or {}).get("ImageUri"))}
+            tags = self._tags()
+        except GreenlightError as exc:
+            log.warning("%s: not pruning model images: %s", self.repository, exc)
+            return []
+        gone = doomed(model_tags(tags, self.group), held_tags(tags, self.group, {d for d in running if d}), keep,
+                      self.retention)
+        done: list[str] = []
+        for start in range(0, len(gone), 100):  # BatchDeleteImage takes at most 100 image ids
+            chunk = gone[start:start + 100]
+            try:
+                answer = aws_call("BatchDeleteImage", self.ecr.batch_delete_image, repositoryName=self.repository,
+                                  imageIds=[{"imageTag": tag} for tag in chunk])
+            except GreenlightError as exc:
+                log.warning("%s: cannot delete model image tags %s: %s", self.repository, chunk, exc)
+                continue
+            failed = {f.get("imageId", {}).get("imageTag"): f.get("failureReason") for f in answer.get("failures", [])}
+            for tag, reason in failed.items():
+                log.warning("%s: cannot delete model image tag %s: %s", self.repository, tag, reason)
+            done += [f"model image tag {self.repository}:{tag}" for tag in chunk if tag not in failed]
+        return done
+
+    def _tags(self) -> dict[str, str]:
+        """Every tag of the repository -> its image digest (DescribeImages, paginated). Raises: AwsError."""
+        tags: dict[str, str] = {}
+        with aws_errors("DescribeImages"):
+            pages = self.ecr.get_paginator("describe_images").paginate(repositoryName=self.repository,
+                                                                       filter={"tagStatus": "TAGGED"})
+            for page in pages:
+                for image in page.get("imageDetails", []):
+                    for tag in image.get("imageTags") or []:
+                        tags[tag] = image["imageDigest"]
+        return tags

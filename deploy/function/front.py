@@ -76,7 +76,7 @@ class FunctionFront(ServedHTTP):
         self.state = StateReader(home, group, function, alias)
         self.idle_seconds, self.poll_seconds, self.retry_seconds = idle_seconds, poll_seconds, retry_seconds
         self.max_body_bytes = max_body_bytes
-        self._slots: dict[int, ModelSlot] = {}
+        self._slots: dict[tuple[int, str], ModelSlot] = {}
         self._slots_lock = threading.Lock()
         self.httpd = _Server((host, port), self)
 
@@ -103,12 +103,13 @@ class FunctionFront(ServedHTTP):
         return version
 
     def _slot(self, version: FunctionVersion) -> ModelSlot:
+        key = (version.number, version.model_dir)  # a number reused after a lost state file is another version
         with self._slots_lock:
-            slot = self._slots.get(version.number)
+            slot = self._slots.get(key)
             if slot is None:
                 target = ModelTarget(str(version.number), Path(version.model_dir))
-                slot = self._slots[version.number] = ModelSlot(lambda: target, idle_seconds=self.idle_seconds,
-                                                               loader=load_function, retry_seconds=self.retry_seconds)
+                slot = self._slots[key] = ModelSlot(lambda: target, idle_seconds=self.idle_seconds,
+                                                    loader=load_function, retry_seconds=self.retry_seconds)
             return slot
 
     def invoke(self, version: FunctionVersion, event: dict[str, Any]) -> dict[str, Any]:
@@ -124,21 +125,16 @@ class FunctionFront(ServedHTTP):
         finally:
             slot.release()
 
-    def loaded_versions(self) -> list[int]:
-        """Function versions whose handler and model are in memory now."""
-        with self._slots_lock:
-            return sorted(n for n, slot in self._slots.items() if slot.current is not None)
-
     def tick(self) -> None:
         """Drop idle versions; forget versions pruned from the state (none of their requests running)."""
-        existing = set(self.state().versions)
+        existing = {(n, v.model_dir) for n, v in self.state().versions.items()}
         with self._slots_lock:
             slots = list(self._slots.items())
-        for number, slot in slots:
+        for key, slot in slots:
             slot.drop_if_idle()
-            if number not in existing and slot.in_flight == 0:  # pruned: forget it
+            if key not in existing and slot.in_flight == 0:  # pruned: forget it
                 with self._slots_lock:
-                    self._slots.pop(number, None)
+                    self._slots.pop(key, None)
 
 
 class _Server(ThreadingHTTPServer):
@@ -193,7 +189,7 @@ class _Handler(ContractHandler):
         qualifier = (urllib.parse.parse_qs(query).get("Qualifier") or [None])[0]
         version = front.resolve(qualifier)
         try:
-            event = json.loads(body or b"{}")
+            event = serving_contract.load_json(body or b"{}")
         except ValueError as exc:
             raise _Answer(400, {"Type": "User", "message": f"Could not parse request body into json: {exc}"},
                           "InvalidRequestContentException") from None

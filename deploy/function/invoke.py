@@ -3,18 +3,18 @@
     invoker.invoke(function, qualifier, event) -> the handler's response (a dict, payload format 2.0)
 
 `LambdaInvoker` calls AWS Lambda (boto3 `invoke` with `Qualifier`, through greenlight.aws_errors);
-`FrontInvoker` calls the same API on the local front (`greenlight lambda serve`). Tests inject their own
-invoker where Lambda cannot run the image (moto): anything with this `invoke` method.
+`FrontInvoker` calls the same API on the local front (`greenlight lambda serve`) through a transport
+(deploy.endpoint.client: the real HTTP one by default, an in-memory one in failure tests). Tests inject
+their own invoker where Lambda cannot run the image (moto): anything with this `invoke` method.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Protocol
 
+from deploy.endpoint.client import HttpRequest, Transport, TransportError, UrllibTransport
 from greenlight.aws_errors import aws_errors
 from greenlight.errors import GreenlightError
 
@@ -55,20 +55,25 @@ class LambdaInvoker:
 class FrontInvoker:
     """The Invoke API of the local front (deploy.function.front) at `url`."""
 
-    def __init__(self, url: str, timeout: float = 120.0):
+    def __init__(self, url: str, timeout: float = 120.0, transport: Transport | None = None):
         self.url, self.timeout = url.rstrip("/"), timeout
+        self.transport = transport or UrllibTransport()
 
     def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> dict[str, Any]:
         path = f"/2015-03-31/functions/{urllib.parse.quote(function)}/invocations?Qualifier={qualifier}"
-        request = urllib.request.Request(self.url + path, data=json.dumps(event).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = HttpRequest("POST", self.url + path, {"Content-Type": "application/json"},
+                              json.dumps(event).encode(), self.timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            kind = exc.headers.get("x-amzn-ErrorType") or f"HTTP {exc.code}"
-            raise GreenlightError(f"the local Lambda at {self.url} answered {exc.code} {kind}: "
-                                  f"{exc.read()[:200].decode('utf-8', 'replace')}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            answer = self.transport.handle(request)
+        except TransportError as exc:
             raise GreenlightError(f"cannot invoke {function}:{qualifier} at {self.url}: "
-                                  f"{getattr(exc, 'reason', exc)}") from None
+                                  f"{str(exc).split(': ', 1)[-1]}") from None
+        if answer.status != 200:
+            kind = answer.header("x-amzn-ErrorType") or f"HTTP {answer.status}"
+            raise GreenlightError(f"the local Lambda at {self.url} answered {answer.status} {kind}: "
+                                  f"{answer.body[:200].decode('utf-8', 'replace')}")
+        try:
+            return json.loads(answer.body)
+        except ValueError:
+            raise GreenlightError(f"{function}:{qualifier} at {self.url} answered something that is not JSON: "
+                                  f"{answer.body[:200]!r}") from None

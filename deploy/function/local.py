@@ -1,16 +1,18 @@
 """The Lambda target, local adapter: function versions and the `live` alias mirrored under GREENLIGHT_HOME.
 
-A deployment does what the AWS adapter does, in the same order, on the local state
-(deploy.function.state: deployments/<group>/lambda.json):
+The primitives of the deploy transaction (deploy.engine.protocol), in the AWS adapter's order, on the
+local state (deploy.function.state: deployments/<group>/lambda.json):
 
-1. unpack the release's model.tar.gz from the artifact store (a content-addressed cache, lambda-cache/);
-2. publish a function version holding it (numbered, never reused; its Description and environment
-   recorded, GREENLIGHT_PREDICT_THREADS included), unless one with this model and configuration exists;
-3. remove the throttle if `stop` left one (as DeleteFunctionConcurrency: the smoke invocation needs it);
-4. smoke-test THAT version: through the running front's Invoke API (`greenlight lambda serve`,
-   addressed by version number) when one runs, else in-process with the version's own handler;
-5. only then move the alias. A failure at any step leaves the alias where it was (and the throttle as
-   it was) and raises DeploymentFailed saying why.
+    fetch    the release's model.tar.gz from the artifact store, unpacked (content-addressed lambda-cache/)
+    stage    publish a function version holding it (numbered, never reused; its Description and
+             environment recorded, GREENLIGHT_PREDICT_THREADS included), unless one with this model and
+             configuration exists; the alias does not move
+    probe    remove the throttle if `stop` left one (as DeleteFunctionConcurrency: an invocation needs it),
+             then invoke THAT version: through the running front's Invoke API (`greenlight lambda serve`,
+             addressed by version number, which no Function URL request reaches) when one runs, else
+             in-process with the version's own handler
+    switch   move the alias
+    unstage  the alias back where it was if it moved, and the throttle back if the probe removed it
 
 A live version whose recorded environment is not what the configured memory gives is observed as not
 active, so the next reconcile publishes the model again with the new configuration (as on AWS).
@@ -26,15 +28,20 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy.endpoint.client import Transport
 from deploy.endpoint.deployed import read_serving
 from deploy.endpoint.sources import prepare_model_dir
+from deploy.endpoint.target import file_digest
+from deploy.engine.local_state import CorruptState
 from deploy.engine.model import Observed, Release, TargetKind
+from deploy.engine.protocol import Artifact, Staged
+from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeTest
 from deploy.function.events import smoke_event, smoke_verdict
 from deploy.function.handler import load_function
 from deploy.function.invoke import FrontInvoker
-from deploy.function.model import describe_version, function_environment, model_label, versions_to_prune
-from deploy.function.state import TARGET, FunctionState, FunctionVersion
+from deploy.function.model import describe_version, function_environment, model_label
+from deploy.function.state import TARGET, FunctionState
 from greenlight.errors import DeploymentFailed, GreenlightError
 
 __all__ = ["CACHE_DIR", "LocalLambdaTarget"]
@@ -44,10 +51,6 @@ log = logging.getLogger(__name__)
 CACHE_DIR = "lambda-cache"
 
 
-def _label(version: FunctionVersion | None) -> str:
-    return "nothing" if version is None else f"v{version.model_version}"
-
-
 class LocalLambdaTarget:
     """DeployTarget for the local mirror of one group's inference Lambda."""
 
@@ -55,19 +58,33 @@ class LocalLambdaTarget:
 
     def __init__(self, home: Path, group: str, model_path: Callable[[str], Path], *, name: str = "lambda",
                  function: str | None = None, alias: str = "live", memory_mb: int = 1024, retention: int = 3,
-                 smoke_timeout: float = 120.0):
+                 smoke_timeout: float = 120.0, transport: Transport | None = None):
         self.home, self.group, self.name = Path(home), group, name
         self.function, self.alias = function or group, alias
         self._model_path = model_path  # s3:// URI of model.tar.gz -> local file (the artifact store)
         self.memory_mb, self.retention, self.smoke_timeout = memory_mb, retention, smoke_timeout
+        self.transport = transport
 
     def _state(self) -> FunctionState:
         return FunctionState.read(self.home, self.group, self.function, self.alias)
 
+    def _state_or_new(self) -> FunctionState:
+        """The state, or a new one in place of a state file that cannot be read (said in one line)."""
+        try:
+            return self._state()
+        except CorruptState as exc:
+            log.warning("%s; a new state replaces it", exc)
+            return FunctionState(self.function, self.alias)
+
     def observe(self) -> Observed:
-        state = self._state()
-        live = state.live_version
         serving = read_serving(self.home, self.group, TARGET)
+        try:
+            state = self._state()
+        except CorruptState as exc:
+            log.warning("%s; the next deployment writes a new state", exc)
+            return Observed(self.name, self.kind, None, False, {"function": self.function, "alias": self.alias,
+                                                               "unreadable": str(exc)})
+        live = state.live_version
         drift = None
         if live is not None and live.environment != function_environment(
                 {}, self.memory_mb, model_label(self.group, live.model_version)):
@@ -79,87 +96,48 @@ class LocalLambdaTarget:
                          "configuration_drift": drift, "model_dir": None if live is None else live.model_dir,
                          "serving_url": None if serving is None else serving.url})
 
-    def deploy(self, release: Release, smoke: SmokeTest | None) -> str:
-        state = self._state()
-        before, kept = state.live_version, self._kept(state)
-        try:
-            model_dir = prepare_model_dir(self._model_path(release.model_data_url or ""), self.home / CACHE_DIR)
-        except GreenlightError as exc:
-            raise DeploymentFailed(f"cannot fetch v{release.version}'s model {release.model_data_url}: {exc}; "
-                                   f"{kept}") from exc
+    # -- the deploy primitives -------------------------------------------------------------------
+
+    def fetch(self, release: Release, scratch: Path) -> Artifact:
+        archive = self._model_path(release.model_data_url or "")
+        return Artifact(release.version, release.model_data_url, prepare_model_dir(archive, self.home / CACHE_DIR),
+                        file_digest(archive))
+
+    def stage(self, release: Release, artifact: Artifact) -> Staged:
+        state = self._state_or_new()
         environment = function_environment({}, self.memory_mb, model_label(self.group, release.version))
-        version = state.find(release.version, str(model_dir), environment)
+        version = state.find(release.version, str(artifact.path), environment)
         if version is None:
-            state, version = state.publish(release.version, str(model_dir), release.package_arn,
+            state, version = state.publish(release.version, str(artifact.path), release.package_arn,
                                            describe_version(self.group, release.version), environment)
             state.write(self.home, self.group)
             log.info("%s: published function version %s (model v%s)", self.function, version.number, release.version)
         else:
             log.info("%s: function version %s already holds model v%s", self.function, version.number,
                      release.version)
-        throttled = state.throttled
-        if throttled:
-            state = state.with_throttle(False)
-            state.write(self.home, self.group)
-        try:
-            where = self._smoke(version, smoke)
-        except DeploymentFailed as exc:
-            if throttled:
-                state.with_throttle(True).write(self.home, self.group)
-            raise DeploymentFailed(f"{exc}; {kept}") from exc
-        state.move_alias(version.number).write(self.home, self.group)
-        return (f"{_label(before)} -> v{release.version} (function version {version.number}; smoke test passed "
-                f"{where}; alias {self.alias} moved)")
+        return Staged(self.name, release.version, {"number": version.number, "model_dir": version.model_dir,
+                                                   "alias_before": state.live, "throttled": state.throttled},
+                      f"function version {version.number}")
 
-    def stop(self) -> str:
+    def probe(self, staged: Staged, smoke: SmokeTest) -> str:
+        number = staged.ref["number"]
         state = self._state()
-        state.with_throttle(True).write(self.home, self.group)
-        return (f"{_label(state.live_version)} -> stopped ({self.function} throttled: alias {self.alias} answers "
-                "429 until a version is deployed)")
-
-    def prune(self, keep: frozenset[int]) -> list[str]:
-        state = self._state()
-        doomed = versions_to_prune({n: v.model_version for n, v in state.versions.items()},
-                                   (state.live, state.previous), keep, self.retention)
-        if not doomed:
-            return []
-        remaining = state.without(set(doomed))
-        remaining.write(self.home, self.group)
-        pruned = [f"function version {n} (model v{state.versions[n].model_version})" for n in doomed]
-        used = {Path(v.model_dir) for v in remaining.versions.values()}
-        cache = self.home / CACHE_DIR
-        for n in doomed:
-            model_dir = Path(state.versions[n].model_dir)
-            if model_dir not in used and model_dir.parent == cache and model_dir.is_dir():
-                shutil.rmtree(model_dir, ignore_errors=True)
-                used.add(model_dir)
-                pruned.append(f"its unpacked model {model_dir.name}")
-        return pruned
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _kept(self, state: FunctionState) -> str:
-        live = state.live_version
-        if live is None:
-            return "nothing was deployed before, so nothing is"
-        if state.throttled:
-            return f"the alias stays on v{live.model_version}, throttled"
-        return f"v{live.model_version} still serves"
-
-    def _smoke(self, version: FunctionVersion, smoke: SmokeTest | None) -> str:
-        if smoke is None:
-            return "(not run: no smoke-test data and smoke.required = false)"
+        if state.throttled:  # an invocation needs the throttle off (unstage puts it back if this fails)
+            state.with_throttle(False).write(self.home, self.group)
+        version = state.versions.get(number)
+        if version is None:
+            raise DeploymentFailed(f"function version {number} is no longer published")
         event = smoke_event(smoke)
-        what = f"smoke test of function version {version.number} (model v{version.model_version})"
+        what = f"smoke test of function version {number} (model v{version.model_version})"
         serving = read_serving(self.home, self.group, TARGET)
         try:
             if serving is not None:
                 where = f"through the local front at {serving.url}"
-                response = FrontInvoker(serving.url, self.smoke_timeout).invoke(self.function, str(version.number),
-                                                                               event)
+                response = FrontInvoker(serving.url, self.smoke_timeout, self.transport).invoke(
+                    self.function, str(number), event)
             else:
                 where = "in-process (no local Lambda front is running)"
-                response = load_function(str(version.number), Path(version.model_dir)).invoke(event)
+                response = load_function(str(number), Path(version.model_dir)).invoke(event)
         except GreenlightError as exc:
             raise DeploymentFailed(f"{what} failed: {exc}") from exc
         except Exception as exc:  # the version's own code failed to import or load: report it, keep the alias
@@ -168,3 +146,48 @@ class LocalLambdaTarget:
         if verdict is not None:
             raise DeploymentFailed(f"{what} {where} failed: {verdict}")
         return where
+
+    def switch(self, staged: Staged) -> str:
+        state = self._state()
+        state.with_throttle(False).move_alias(staged.ref["number"]).write(self.home, self.group)
+        return f"alias {self.alias} moved"
+
+    def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        return None  # the alias names a version that passed its probe: nothing more to check
+
+    def unstage(self, staged: Staged) -> None:
+        state = self._state()
+        number, before = staged.ref["number"], staged.ref.get("alias_before")
+        if state.live == number and before != number:
+            state = state.move_alias(before) if before in state.versions else \
+                FunctionState(state.function, state.alias, state.versions, state.last_version, None, None,
+                              state.throttled)
+        if staged.ref.get("throttled"):
+            state = state.with_throttle(True)
+        state.write(self.home, self.group)
+
+    def stop(self) -> str:
+        state = self._state_or_new()
+        state.with_throttle(True).write(self.home, self.group)
+        live = state.live_version
+        return (f"{'nothing' if live is None else f'v{live.model_version}'} -> stopped ({self.function} throttled: "
+                f"alias {self.alias} answers 429 until a version is deployed)")
+
+    def prune(self, keep: frozenset[int]) -> list[str]:
+        state = self._state()
+        gone = [int(n) for n in doomed({str(n): v.model_version for n, v in state.versions.items()},
+                                       {str(state.live), str(state.previous)}, keep, self.retention)]
+        if not gone:
+            return []
+        remaining = state.without(set(gone))
+        remaining.write(self.home, self.group)
+        pruned = [f"function version {n} (model v{state.versions[n].model_version})" for n in gone]
+        used = {Path(v.model_dir) for v in remaining.versions.values()}
+        cache = self.home / CACHE_DIR
+        for n in gone:
+            model_dir = Path(state.versions[n].model_dir)
+            if model_dir not in used and model_dir.parent == cache and model_dir.is_dir():
+                shutil.rmtree(model_dir, ignore_errors=True)
+                used.add(model_dir)
+                pruned.append(f"its unpacked model {model_dir.name}")
+        return pruned

@@ -4,7 +4,7 @@
     function_environment(current, memory_mb, model_label)   the variables a deploy sets, merged
     describe_version(...) / VersionRecord.parse  what a published version records in its Description
     image_digest(image_uri)                     the digest of a by-digest ImageUri
-    versions_to_prune(...) / tags_to_prune(...)  retention: never the live version or the previous one
+    model_tags(...) / held_tags(...)            what retention (deploy.engine.retention) weighs in ECR
 
 Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU, so below that a
 function has less than one and a second prediction thread only adds switching. The thread count is
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["MANAGED_VARIABLES", "MODEL_VERSION_VARIABLE", "PREDICT_THREADS_VARIABLE", "VCPU_MB", "VersionRecord",
-           "describe_version", "function_environment", "image_digest", "model_label", "predict_threads",
-           "tags_to_prune", "versions_to_prune"]
+           "describe_version", "function_environment", "held_tags", "image_digest", "model_label", "model_tags",
+           "predict_threads"]
 
 VCPU_MB = 1769  # Lambda: "at 1,769 MB, a function has the equivalent of one vCPU"
 PREDICT_THREADS_VARIABLE = "GREENLIGHT_PREDICT_THREADS"  # read by src/inference.py
@@ -86,37 +86,17 @@ def image_digest(image_uri: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def versions_to_prune(published: Mapping[int, int | None], protected: Iterable[int | None],
-                      keep_models: Iterable[int], retention: int) -> list[int]:
-    """Function versions to delete, oldest first.
-
-    `published` maps each function version Greenlight published to its model version. Never deleted:
-    the `protected` ones (the alias's version and the one before it), those holding a model version in
-    `keep_models` (what runs and what is desired), and the newest `retention` of the others.
-    """
-    protected = {v for v in protected if v is not None}
-    keep = set(keep_models)
-    candidates = sorted((n for n, model in published.items() if n not in protected and model not in keep),
-                        reverse=True)
-    return sorted(candidates[max(0, retention):])
-
-
-def tags_to_prune(tags: Mapping[str, str], group: str, keep_digests: Iterable[str], keep_models: Iterable[int],
-                  retention: int) -> list[str]:
-    """Model image tags (`<group>-v<N>` -> digest) to delete, oldest first.
-
-    Never deleted: a tag of a model version in `keep_models`, the newest `retention` of the others, any
-    tag that is not a model tag of this group (the base image's, say), and the last tag of an image a
-    kept function version runs (`keep_digests`): deleting an image's last tag deletes the image, and a
-    version pinned to a deleted image cannot start. Another tag of the same image may go.
-    """
+def model_tags(tags: Mapping[str, str], group: str) -> dict[str, int]:
+    """The group's model image tags (`<group>-v<N>`) -> N; other tags (the base image's) are not listed."""
     pattern = re.compile(re.escape(group) + r"-v([1-9][0-9]*)")
-    running, keep = set(keep_digests), set(keep_models)
-    numbered = sorted(((int(m[1]), tag) for tag in tags if (m := pattern.fullmatch(tag)) and int(m[1]) not in keep),
-                      reverse=True)
-    doomed = {tag for _, tag in numbered[max(0, retention):]}
-    for _, tag in numbered:  # newest first: the newest tag of a running image is the one spared
-        if tag in doomed and tags[tag] in running and not any(
-                t not in doomed and d == tags[tag] for t, d in tags.items()):
-            doomed.discard(tag)
-    return [tag for _, tag in sorted(numbered) if tag in doomed]
+    return {tag: int(m[1]) for tag in tags if (m := pattern.fullmatch(tag))}
+
+
+def held_tags(tags: Mapping[str, str], group: str, running: Iterable[str]) -> set[str]:
+    """The newest model tag of each image a kept function version runs (`running` digests): deleting an
+    image's last tag deletes the image, and a version pinned to a deleted image cannot start."""
+    numbered = model_tags(tags, group)
+    newest: dict[str, str] = {}
+    for tag in sorted(numbered, key=numbered.__getitem__):
+        newest[tags[tag]] = tag
+    return {tag for digest, tag in newest.items() if digest in set(running)}

@@ -11,8 +11,11 @@
      "throttled": false}                       # `stop`: reserved concurrency 0, nothing answers
 
 Published versions are immutable; only the alias, the throttle and the set of versions (retention)
-change. The file is replaced atomically (deploy.engine.local_state.write_json), so the front never
-reads half a state; `StateReader` re-reads it only when it changed (inode or mtime).
+change. The file is replaced atomically and durably (deploy.engine.local_state.write_json), so the
+front never reads half a state; `StateReader` re-reads it only when it changed (inode or mtime), and
+keeps the last good state when the file cannot be read. A file that is not a state (hand-edited,
+truncated by a full disk before Greenlight wrote durably) raises CorruptState; the target then
+observes nothing deployed, and its next deployment writes a new state.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.engine.local_state import deployment_dir, read_json, write_json
+from deploy.engine.local_state import CorruptState, deployment_dir, read_json, write_json
 
 __all__ = ["FunctionState", "FunctionVersion", "StateReader", "state_path"]
 
@@ -76,17 +79,24 @@ class FunctionState:
         """The state of `function` (a fresh one if there is no file, or it is another function's).
 
         Raises:
-            DataError: the file is not JSON.
+            CorruptState: the file is not JSON, or not a function's state.
         """
-        data = read_json(state_path(home, group))
+        path = state_path(home, group)
+        data = read_json(path)
         if not data or data.get("function") != function:
             return cls(function, alias)
-        pointer = data.get("alias") or {}
-        versions = {int(n): FunctionVersion.from_dict(int(n), v) for n, v in (data.get("versions") or {}).items()}
-        same_alias = pointer.get("name") == alias
-        return cls(function, alias, versions, int(data.get("last_version") or 0),
-                   pointer.get("version") if same_alias else None, pointer.get("previous") if same_alias else None,
-                   bool(data.get("throttled")))
+        try:
+            pointer = data.get("alias") or {}
+            versions = {int(n): FunctionVersion.from_dict(int(n), v) for n, v in (data.get("versions") or {}).items()}
+            same_alias = pointer.get("name") == alias
+            live, previous = (pointer.get("version"), pointer.get("previous")) if same_alias else (None, None)
+            for number in (live, previous):
+                if number is not None and (not isinstance(number, int) or number not in versions):
+                    raise ValueError(f"the alias names version {number!r}, which is not published")
+            return cls(function, alias, versions, max([int(data.get("last_version") or 0), *versions]), live,
+                       previous, bool(data.get("throttled")))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CorruptState(f"{path} is not the state of a function ({exc})") from None
 
     def write(self, home: Path, group: str) -> None:
         write_json(state_path(home, group), {
@@ -144,6 +154,9 @@ class StateReader:
         if seen is None:
             self._state, self._seen = FunctionState(self.function, self.alias), None
         elif seen != self._seen:
-            self._state = FunctionState.read(self.home, self.group, self.function, self.alias)
+            try:
+                self._state = FunctionState.read(self.home, self.group, self.function, self.alias)
+            except (CorruptState, OSError) as exc:  # keep serving what was read last
+                log.warning("%s; still serving the last state read", exc)
             self._seen = seen
         return self._state

@@ -5,8 +5,13 @@ anonymous, Basic, or the Bearer-token challenge. Every call has a socket timeout
 429 and 5xx answers are retried `attempts` times in all with exponential backoff (an upload is retried
 whole, from a new session). Blobs up to `monolithic_max` bytes go in one PUT; larger ones in PATCH
 chunks of `chunk_size` bytes (10 MiB: inside ECR's 5-20 MiB part limits), read from disk as they are
-sent. Every failure is one ImageError naming the registry, the repository, the step and the HTTP
-status. `stats` counts requests and bytes sent (what the tests and the benchmark read).
+sent. A chunk's PATCH is accepted with 202 (the distribution spec) or 201 (what ECR is reported to
+answer, aws/containers-roadmap#2831); the offsets are our own count of the bytes sent, never the
+answer's Range (ECR's is reported not to advance), and the final PUT names the digest, which the
+registry checks against everything it received. Every failure is one ImageError naming the registry,
+the repository, the step and the HTTP status. `stats` counts requests and bytes sent (what the tests
+and the benchmark read). HTTP goes through `transport` (deploy/image/transport.py; the real one by
+default, an in-memory MockTransport in tests).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 from deploy.image.auth import Anonymous, Credentials, EcrCredentials, basic_header, parse_challenge
 from deploy.image.refs import check_digest, check_reference, check_repository
-from deploy.image.transport import FileSlice, HttpResponse, Transport
+from deploy.image.transport import BaseTransport, FileSlice, HttpResponse, Transport
 from greenlight.errors import ImageError
 
 __all__ = ["CHUNK_SIZE", "RegistryClient", "RegistryStats", "ecr_registry", "short"]
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 10 * 1024 * 1024
 TRANSIENT = frozenset({429, 500, 502, 503, 504})
+CHUNK_ACCEPTED = (201, 202)  # 202 in the distribution spec; 201 from ECR (module docstring)
 
 
 def short(digest: str) -> str:
@@ -43,13 +49,12 @@ def short(digest: str) -> str:
 
 @dataclass
 class RegistryStats:
-    """What a client sent: requests by method, request body bytes, retries, blobs uploaded or found present."""
+    """What a client sent: requests by method, request body bytes, retries, blobs uploaded."""
 
     requests: Counter = field(default_factory=Counter)
     bytes_sent: int = 0
     retries: int = 0
     blobs_uploaded: int = 0
-    blobs_present: int = 0
 
 
 class _Transient(Exception):
@@ -66,7 +71,8 @@ class RegistryClient:
 
     def __init__(self, url: str, credentials: Credentials | None = None, *, timeout: float = 30.0,
                  attempts: int = 4, backoff: float = 0.5, chunk_size: int = CHUNK_SIZE,
-                 monolithic_max: int | None = None, sleep: Callable[[float], None] = time.sleep, ssl_context=None):
+                 monolithic_max: int | None = None, sleep: Callable[[float], None] = time.sleep, ssl_context=None,
+                 transport: BaseTransport | None = None):
         self.url = url.rstrip("/")
         self.name = urllib.parse.urlsplit(self.url).netloc or self.url
         self.credentials = credentials or Anonymous()
@@ -74,7 +80,7 @@ class RegistryClient:
         self.chunk_size = chunk_size
         self.monolithic_max = chunk_size if monolithic_max is None else monolithic_max
         self.stats = RegistryStats()
-        self._http = Transport(timeout=timeout, ssl_context=ssl_context)
+        self._http = transport if transport is not None else Transport(timeout=timeout, ssl_context=ssl_context)
         self._tokens: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -151,7 +157,6 @@ class RegistryClient:
     def ensure_blob(self, repository: str, digest: str, source: bytes | Path) -> bool:
         """Upload the blob unless the repository has it (HEAD first); True if it was uploaded."""
         if self.blob_exists(repository, digest):
-            self.stats.blobs_present += 1
             log.debug("%s/%s already holds %s", self.name, repository, short(digest))
             return False
         self.upload_blob(repository, digest, source)
@@ -178,8 +183,8 @@ class RegistryClient:
                     resp = self._once(step, repository, "PATCH", location,
                                       {"Content-Type": "application/octet-stream",
                                        "Content-Range": f"{offset}-{offset + length - 1}"},
-                                      body=piece(offset, length), expect=(202,))
-                    location = self._location(step, repository, resp)
+                                      body=piece(offset, length), expect=CHUNK_ACCEPTED)
+                    location = self._location(step, repository, resp, previous=location)
                 body = b""
             else:
                 body = piece(0, size)
@@ -196,9 +201,12 @@ class RegistryClient:
     def _v2(self, repository: str, kind: str, reference: str) -> str:
         return f"{self.url}/v2/{repository}/{kind}/{reference}"
 
-    def _location(self, step: str, repository: str, resp: HttpResponse) -> str:
+    def _location(self, step: str, repository: str, resp: HttpResponse, previous: str | None = None) -> str:
+        """The upload's next URL: the answer's Location, else (a chunk's answer without one) the same URL."""
         location = resp.headers.get("Location")
         if not location:
+            if previous is not None:
+                return previous
             raise self.error(step, repository, resp.status, "the registry gave no upload Location")
         return urllib.parse.urljoin(resp.url, location)
 

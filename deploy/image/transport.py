@@ -1,4 +1,7 @@
-"""HTTP for the registry client on http.client: one kept-alive connection per host, bounded by a timeout.
+"""HTTP for the registry client: the transport seam (`BaseTransport`), the real one on http.client, and an
+in-memory one for tests (`MockTransport`, after httpx's: a function answers each request).
+
+`Transport` keeps one kept-alive connection per host, bounded by a timeout.
 
 Bodies are bytes or a slice of a file (`FileSlice`), sent in 64 KiB blocks, so a large blob never sits
 in memory. Redirects of GET are followed (ECR sends blob downloads to S3) without the Authorization
@@ -14,10 +17,12 @@ import hashlib
 import http.client
 import ssl
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["FileSlice", "HttpResponse", "Transport"]
+__all__ = ["BaseTransport", "FileSlice", "HttpRequest", "HttpResponse", "MockTransport", "Transport", "response"]
 
 _BLOCK = 1 << 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -52,6 +57,64 @@ class HttpResponse:
     url: str = ""
     streamed_sha256: str | None = None  # when the body went to a file: its sha256 (hex)
     streamed_size: int = 0
+
+
+class BaseTransport(Protocol):
+    """What the registry client needs of HTTP (httpx's BaseTransport in spirit): send one request, read the
+    whole answer (or stream a 200's body into `stream_to`), follow GET redirects; raise OSError or
+    http.client.HTTPException on a broken connection."""
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | FileSlice | None = None,
+                stream_to: Path | None = None, redirects: int = 5) -> HttpResponse: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request as MockTransport's handler sees it (the body read into bytes)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def response(status: int, body: bytes = b"", headers: dict[str, str] | None = None, reason: str = "") -> HttpResponse:
+    """An HttpResponse built in memory (for MockTransport handlers)."""
+    message = http.client.HTTPMessage()
+    for name, value in (headers or {}).items():
+        message[name] = value
+    return HttpResponse(status, reason or http.client.responses.get(status, ""), message, body)
+
+
+class MockTransport:
+    """An in-memory transport: `handler(HttpRequest)` answers each request with an HttpResponse (or raises
+    OSError, as a broken connection does). The requests it saw are in `requests`."""
+
+    def __init__(self, handler: Callable[[HttpRequest], HttpResponse]):
+        self.handler = handler
+        self.requests: list[HttpRequest] = []
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | FileSlice | None = None,
+                stream_to: Path | None = None, redirects: int = 5) -> HttpResponse:
+        if isinstance(body, FileSlice):
+            with body.path.open("rb") as fh:
+                fh.seek(body.offset)
+                data = fh.read(body.length)
+        else:
+            data = body or b""
+        sent = HttpRequest(method, url, dict(headers), data)
+        self.requests.append(sent)
+        answer = self.handler(sent)
+        out = HttpResponse(answer.status, answer.reason, answer.headers, answer.body, url=url)
+        if stream_to is not None and out.status == 200:
+            stream_to.write_bytes(out.body)
+            out.streamed_sha256, out.streamed_size, out.body = hashlib.sha256(out.body).hexdigest(), len(out.body), b""
+        return out
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass

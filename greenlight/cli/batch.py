@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 import typer
 
@@ -107,6 +108,29 @@ def _console(stderr: bool = False):
     return Console(highlight=False, stderr=stderr, width=None if stream.isatty() else 200)
 
 
+def check_output_folder(destination: Path, label: str) -> None:
+    """Refuse an --output that cannot take the results, before any work starts.
+
+    Raises:
+        UsageError: a file or a device (/dev/null) is where the folder would be.
+        StorageError: the filesystem is read-only, full, or not writable by this user.
+    """
+    from greenlight.errors import StorageError, UsageError
+    from greenlight.os_errors import storage_problem
+
+    for candidate in (destination, *destination.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                kind = "a file" if candidate.is_file() else "a device or other special file"
+                where = "" if candidate == destination else f"{candidate}, above it, "
+                raise UsageError(f"--output {label}: {where or str(candidate) + ' '}is {kind}, not a folder: give a "
+                                 "folder (it is created when missing)")
+            break
+    problem = storage_problem(destination)
+    if problem is not None:
+        raise StorageError(f"--output {label}: {problem}; nothing was run", path=str(destination))
+
+
 @app.command("run")
 def run(
     input: str = typer.Option(..., "--input", help="A folder (every file below it), one file, or an s3:// prefix of the local artifact store."),
@@ -139,6 +163,7 @@ def run(
     if not folder.exists():
         raise NotFoundError(f"--input {config.input}: {folder} does not exist")
     destination, _ = local_location(config.output, ws.store)
+    check_output_folder(destination, config.output)
     if model_version is None:
         schedule = ws.deploy_config(group=group).batch.schedule_name_for(group)
         model_version = deployed_version(ws.home, group, schedule)

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from greenlight.cli.options import JSON, REGION, TARGET, echo_json, workspace
+from greenlight.cli.options import JSON, REGION, TARGET, echo_json, warn_unknown_group, workspace
 
 __all__ = ["deploy", "print_deliveries", "print_report", "status"]
 
@@ -68,7 +68,9 @@ def deploy(
     """
     from greenlight.api import deploy as reconcile
 
-    report = reconcile(workspace(target, region), group, dry_run, config)
+    ws = workspace(target, region)
+    warn_unknown_group(ws, group, config)
+    report = reconcile(ws, group, dry_run, config)
     if as_json:
         echo_json(report)
     else:
@@ -90,7 +92,9 @@ def status(
     """Per target: the running version, the desired version (newest Approved), drift, and the last failure."""
     from greenlight.api import status as read_status
 
-    doc = read_status(workspace(target, region), group, config)
+    ws = workspace(target, region)
+    warn_unknown_group(ws, group, config)
+    doc = read_status(ws, group, config)
     rows = doc["targets"]
     if as_json:
         echo_json(doc)
@@ -105,6 +109,9 @@ def status(
         typer.echo(f"  {row['target']}: runs {_version(row['running'])}, desired {_version(row['desired'])}{drift}")
         if row["warning"]:
             typer.echo(f"  {row['target']}: warning: {row['warning']}")
+        if row.get("interrupted"):
+            typer.echo(f"  {row['target']}: an interrupted deployment ({row['interrupted']}) is finished or undone "
+                       "by the next reconcile")
     failure = doc["last_failure"]
     if failure:
         for name, message in failure["targets"].items():

@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from deploy.endpoint.server import MAX_BODY_BYTES
-from greenlight.cli.options import workspace
+from greenlight.cli.options import (PORT_RANGE, check_finite_positive, check_header_value, check_url,
+                                    warn_unknown_group, workspace)
 from greenlight.errors import UsageError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
@@ -50,7 +51,7 @@ def _stop_on_sigterm() -> None:
 
 @app.command("serve")
 def serve(
-    port: int = typer.Option(8080, "--port", help="TCP port (0 picks a free one)."),
+    port: int = typer.Option(8080, "--port", **PORT_RANGE, help="TCP port, 0-65535 (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the endpoint."),
     model: Path | None = typer.Option(None, "--model", help="Serve this model directory or model.tar.gz "
                                          "instead of the version deployed for --group."),
@@ -62,22 +63,27 @@ def serve(
                                        "version and for idleness."),
     max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Refuse larger request "
                                        "bodies with 413 (SageMaker Serverless Inference's limit is 4 MB)."),
+    replace: bool = typer.Option(False, "--replace", help="Take over the group's registration from a running "
+                                 "`endpoint serve` (by default a second one for the same group is refused)."),
 ) -> None:
     """Serve a model over HTTP until interrupted.
 
     Without --model it serves the version deployed for --group (approving a version deploys it, see
     `greenlight models approve`), swaps to a newly deployed version without failing a request, and
-    answers 503 while nothing is deployed.
+    answers 503 while nothing is deployed. A deployment first loads the new version beside the serving
+    one and smoke-tests it there; only a version that passed is ever served. One server per group:
+    a second is refused (exit 2) unless --replace.
     """
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.sources import FixedModelSource
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 
-    if idle_seconds <= 0 or poll_seconds <= 0 or max_body_bytes <= 0:
-        raise UsageError("--idle-seconds, --poll-seconds and --max-body-bytes must be positive")
+    check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     _log_serving_decisions()
     ws = workspace("local")
+    if model is None:
+        warn_unknown_group(ws, group)
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)
@@ -85,10 +91,15 @@ def serve(
         endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    record = None
+    if model is None:
+        try:
+            record = register_serving(ws.home, group, endpoint.url, replace=replace, token=endpoint.token)
+        except BaseException:
+            endpoint.close()
+            raise
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
     typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
-    if model is None:
-        register_serving(ws.home, group, endpoint.url)
     _stop_on_sigterm()
     try:
         endpoint.serve_forever()
@@ -96,8 +107,8 @@ def serve(
         typer.echo("greenlight endpoint: stopped", err=True)
     finally:
         endpoint.close()
-        if model is None:
-            unregister_serving(ws.home, group)
+        if record is not None:
+            unregister_serving(ws.home, group, record=record)
 
 
 def invoke(
@@ -111,6 +122,9 @@ def invoke(
     """Send one request to an endpoint's /invocations and print the prediction."""
     from deploy.endpoint.client import invoke as post
 
+    check_url("--endpoint", endpoint)
+    check_header_value("--content-type", content_type)
+    check_header_value("--accept", accept)
     if (body is None) == (file is None):
         raise UsageError("pass exactly one of --body TEXT or --file F")
     if body is not None:

@@ -9,7 +9,7 @@ import threading
 
 import typer
 
-from greenlight.cli.options import workspace
+from greenlight.cli.options import PORT_RANGE, check_finite_positive, warn_unknown_group, workspace
 from greenlight.errors import UsageError
 
 __all__ = ["app"]
@@ -39,14 +39,16 @@ def _log_serving_decisions() -> None:
 
 @app.command("serve")
 def serve(
-    port: int = typer.Option(9000, "--port", help="TCP port (0 picks a free one). 9000, as Lambda's runtime "
-                                                  "interface emulator."),
+    port: int = typer.Option(9000, "--port", **PORT_RANGE, help="TCP port, 0-65535 (0 picks a free one). 9000, "
+                                                                "as Lambda's runtime interface emulator."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the function."),
     group: str | None = typer.Option(None, "--group", "-g", help="Model package group whose function is served "
                                                                  "(default: the deployment configuration's)."),
     idle_seconds: float = typer.Option(300.0, "--idle-seconds", help="Drop a version's handler and model after "
                                        "this long without a request; the next request is a cold start."),
     poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to drop idle versions."),
+    replace: bool = typer.Option(False, "--replace", help="Take over the group's registration from a running "
+                                 "`lambda serve` (by default a second one for the same group is refused)."),
 ) -> None:
     """Serve the group's function until interrupted: its Function URL on the alias, and Lambda's Invoke API.
 
@@ -55,25 +57,29 @@ def serve(
     --endpoint http://127.0.0.1:9000` calls it. POST /2015-03-31/functions/<function>/invocations?Qualifier=N
     invokes version N with an event (the deployer's smoke test, before it moves the alias). Answers 503 while
     nothing is deployed and 429 while the function is stopped (throttled); a deployment moves the alias
-    without failing a request in flight.
+    without failing a request in flight. One server per group: a second is refused (exit 2) unless --replace.
     """
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
 
-    if idle_seconds <= 0 or poll_seconds <= 0:
-        raise UsageError("--idle-seconds and --poll-seconds must be positive")
+    check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     ws = workspace("local")
     config = ws.deploy_config(group=group)
+    warn_unknown_group(ws, config.group)
     _log_serving_decisions()
     try:
         front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, host, port,
                               idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        record = register_serving(ws.home, config.group, front.url, TARGET, replace=replace)
+    except BaseException:
+        front.close()
+        raise
     typer.echo(f"greenlight lambda: serving {config.function_name}:{config.lambda_.alias} (group {config.group}) "
                f"on {front.url} (Ctrl-C to stop)", err=True)
-    register_serving(ws.home, config.group, front.url, TARGET)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -86,4 +92,4 @@ def serve(
         typer.echo("greenlight lambda: stopped", err=True)
     finally:
         front.close()
-        unregister_serving(ws.home, config.group, TARGET)
+        unregister_serving(ws.home, config.group, TARGET, record)

@@ -5,9 +5,14 @@ SageMaker SDK, scikit-learn, boto3) inside the command, so `--help` stays fast. 
 needs comes from the composition root (`greenlight.workspace.Workspace`).
 
 The error edge (`main`): a GreenlightError prints `greenlight: error: <message>` as one line and
-exits with its `exit_code`; a usage error (bad flag or value) prints one line and exits 2; Ctrl-C
-exits 130; anything else is a bug: one line naming the exception and the file its traceback was
-written to (under GREENLIGHT_HOME/logs), exit 1. `--debug` prints tracebacks instead.
+exits with its `exit_code`; a usage error (bad flag or value) prints one line and exits 2; the disk's
+refusals (an OSError with ENOSPC, EROFS, EACCES ...) print one line naming the condition and the path
+("no space left on /mnt while writing ...", greenlight.os_errors) and exit 1; Ctrl-C exits 130;
+anything else is a bug: one line naming the exception and the file its traceback was written to
+(under GREENLIGHT_HOME/logs, else the temp dir), exit 1. `--debug` prints tracebacks instead.
+
+A command that succeeds while a local GREENLIGHT_HOME it used is full or read-only ends with one
+warning line saying so (reads work there; anything that writes will fail).
 """
 
 from __future__ import annotations
@@ -58,8 +63,9 @@ def _root(
 
 
 def _demo(
-    home: Path = typer.Option(Path(".greenlight-demo"), "--home", help="The demo's own GREENLIGHT_HOME, emptied "
-                                                                       "first (nothing else is touched)."),
+    home: Path = typer.Option(Path(".greenlight-demo"), "--home", help="The demo's own GREENLIGHT_HOME: a new or "
+                              "empty directory, or one an earlier demo created (emptied first). Any other non-empty "
+                              "directory is refused."),
 ) -> None:
     """The whole lifecycle on this machine, narrated: train v1, approve (endpoint, Lambda and batch schedule on
     v1), predictions, retrain v2, approve, reject v2 (everything rolled back to v1), the cost comparison; then
@@ -128,9 +134,38 @@ def _usage_error(exc: Exception) -> int | None:
     return exc.exit_code
 
 
+def _storage_warning() -> None:
+    """One warning line when a local home this command used is full or read-only (module docstring)."""
+    from greenlight.cli.options import local_homes
+    from greenlight.os_errors import storage_problem
+
+    for home in local_homes(reset=True):
+        problem = storage_problem(home)
+        if problem is not None:
+            typer.echo(f"greenlight: warning: {problem} (GREENLIGHT_HOME {home}): reads work, anything that writes "
+                       "there will fail", err=True)
+            return
+
+
+def _os_error(exc: OSError) -> int | None:
+    """The disk's refusal as one line (exit 1); None if exc is another OSError (a bug)."""
+    from greenlight.os_errors import storage_error
+
+    translated = storage_error(exc)
+    if translated is None:
+        return None
+    if _state["debug"]:
+        traceback.print_exception(exc)
+    typer.echo(f"greenlight: error: {translated}", err=True)
+    return translated.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure becomes one line on stderr and a non-zero exit (module docstring)."""
+    from greenlight.cli.options import local_homes
+
     _state["debug"] = False
+    local_homes(reset=True)
     try:
         returned = app(args=argv, prog_name="greenlight", standalone_mode=False)
         if isinstance(returned, int) and returned:  # typer.Exit(code) inside a command
@@ -146,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:  # raised by commands that end early on purpose
         return exc.exit_code
     except Exception as exc:
-        code = _usage_error(exc)
+        code = _os_error(exc) if isinstance(exc, OSError) else _usage_error(exc)
         if code is not None:
             return code
         summary = f"{type(exc).__name__}: {_one_line(exc)}" if str(exc) else type(exc).__name__
@@ -159,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"greenlight: internal error (a bug in Greenlight): {summary}; {where}; "
                    "rerun with --debug to print it", err=True)
         return 1
+    _storage_warning()
     return 0
 
 

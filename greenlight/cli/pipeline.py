@@ -104,7 +104,7 @@ def start(
     """Start an execution of the pipeline on SageMaker (run `upsert` first)."""
     from pipelines.aws import start_execution, wait_for_execution
     from pipelines.config import PipelineConfig
-    from pipelines.definition import check_parameters
+    from pipelines.parameters import check_parameters
 
     overrides = check_parameters(parse_pairs(params, "--param"))
     ws = workspace("aws", region)

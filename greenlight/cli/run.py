@@ -75,10 +75,12 @@ def run(
     the model registry live under GREENLIGHT_HOME (default ./.greenlight)."""
     from greenlight import api
     from greenlight.cli.deploy import print_deliveries
+    from pipelines.parameters import check_parameters
 
     overrides = parse_pairs(params, "--param")
     if target_column:
         overrides["TargetColumn"] = target_column
+    check_parameters(overrides)  # before anything is printed or built (api.train checks again)
     if data is not None and "InputDataUrl" in overrides:
         raise DataError("give either --data or --param InputDataUrl=..., not both")
     ws = workspace("local")

@@ -1,5 +1,8 @@
-"""`greenlight stack package|deploy|delete`: the AWS infrastructure without SageMaker Projects.
+"""`greenlight stack project|package|deploy|delete`: the AWS infrastructure, with or without SageMaker Projects.
 
+    stack project  the SageMaker Projects template: deploy/portfolio.yaml (a Service Catalog portfolio, the
+                   Greenlight product visible in Studio, its launch role), with deploy/project.yaml as the
+                   product and a zip of this checkout as the seed code new projects start from
     stack deploy   the bootstrap stack (deploy/project.yaml without its pipeline: the artifact bucket and
                    the SageMaker Pipeline role), the approval handler's zip (deploy/package.py) uploaded
                    there, then the deploy stack (deploy/template.yaml) configured from the same
@@ -15,6 +18,7 @@ change set is "no changes", a failure is the first failed event's reason.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,8 @@ from greenlight.errors import ConfigurationError
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The AWS infrastructure: bootstrap and deploy stacks (CloudFormation), without SageMaker "
-                       "Projects.", no_args_is_help=True)
+app = typer.Typer(help="The AWS infrastructure (CloudFormation): the SageMaker Projects portfolio, or the bootstrap "
+                       "and deploy stacks without SageMaker Projects.", no_args_is_help=True)
 
 GROUP = typer.Option(None, "--group", "-g", help="Model package group (default: the configuration's, else "
                                                  "$SAGEMAKER_PROJECT_NAME-$SAGEMAKER_PROJECT_ID, else "
@@ -43,9 +47,11 @@ PYTHON, ARCHITECTURE = "3.12", "x86_64"  # the handler's runtime in deploy/templ
 def _settings(ws, config: Path | None, group: str | None):
     import os
 
+    from deploy.names import project_group
+
     project = os.environ.get("SAGEMAKER_PROJECT_NAME"), os.environ.get("SAGEMAKER_PROJECT_ID")
     if group is None and all(project) and not os.environ.get("GREENLIGHT_GROUP"):
-        group = f"{project[0]}-{project[1]}"
+        group = project_group(*project)
     return ws.deploy_config(config, group=group)
 
 
@@ -92,6 +98,56 @@ def _stacks(ws, poll: float, timeout: float):
     return Stacks(ws.client("cloudformation"), echo=typer.echo, poll=poll, timeout=timeout)
 
 
+PORTFOLIO_STACK = "greenlight-portfolio"
+TEMPLATE_PREFIX = "templates/"
+
+
+@app.command()
+def project(
+    region: str = REGION,
+    stack_name: str = typer.Option(PORTFOLIO_STACK, "--stack-name", help="The portfolio's stack."),
+    studio_roles: str = typer.Option(None, "--studio-roles", metavar="IAM_PATTERN",
+                                     help="Which SageMaker Studio execution roles may create projects from the template "
+                                          "(an IAM_PATTERN ARN without account id; default: the stack's, at first "
+                                          "arn:aws:iam:::role/service-role/AmazonSageMaker-ExecutionRole-*)."),
+    timeout: float = TIMEOUT, poll_seconds: float = POLL,
+) -> None:
+    """Register the SageMaker Projects template: portfolio, product (deploy/project.yaml) and seed code."""
+    from deploy.stack_assets import SEED_PREFIX, seed_archive, upload_file
+    from deploy.stack_parameters import product_template
+
+    ws = workspace("aws", region)
+    stacks = _stacks(ws, poll_seconds, timeout)
+    root = Path(__file__).resolve().parents[2]
+    current = stacks.parameters(stack_name)
+    base = {"StudioRolePattern": studio_roles or current.get("StudioRolePattern", ""),
+            "TemplateUrl": current.get("TemplateUrl", ""), "TemplateVersion": current.get("TemplateVersion", "v1")}
+    base = {k: v for k, v in base.items() if v}
+    typer.echo(f"portfolio stack {stack_name} (assets bucket, launch role, portfolio) in {ws.region}")
+    assets = stacks.deploy(stack_name, (root / "deploy" / "portfolio.yaml").read_text(encoding="utf-8"), base)
+    bucket, s3 = assets.outputs["AssetsBucket"], ws.client("s3")
+    seed = seed_archive(root, ws.home / "stack")
+    seed_key = SEED_PREFIX + seed.name
+    uploaded = upload_file(s3, bucket, seed_key, seed)
+    typer.echo(f"seed code {seed.name} ({seed.stat().st_size:,} bytes) {'uploaded to' if uploaded else 'already in'} "
+               f"s3://{bucket}/{seed_key}")
+    product = product_template((root / "deploy" / "project.yaml").read_text(encoding="utf-8"),
+                               f"s3://{bucket}/{seed_key}")
+    version = hashlib.sha256(product.encode()).hexdigest()[:12]
+    rendered = ws.home / "stack" / f"project-{version}.yaml"
+    rendered.write_text(product, encoding="utf-8")
+    template_key = f"{TEMPLATE_PREFIX}project-{version}.yaml"
+    upload_file(s3, bucket, template_key, rendered)
+    url = f"https://{bucket}.s3.{ws.region}.amazonaws.com/{template_key}"
+    typer.echo(f"product template {url}")
+    result = stacks.deploy(stack_name, (root / "deploy" / "portfolio.yaml").read_text(encoding="utf-8"),
+                           {**base, "TemplateUrl": url, "TemplateVersion": version})
+    _print_outputs(result.outputs)
+    typer.echo("next: in SageMaker Studio, Deployments > Projects > Create project > Organization templates > "
+               "Greenlight; or `aws sagemaker create-project --project-name NAME --service-catalog-provisioning-details "
+               f"ProductId={result.outputs.get('ProductId')}` (a project's first pipeline run trains on the seed code)")
+
+
 def _templates() -> tuple[str, str]:
     root = Path(__file__).resolve().parents[2] / "deploy"
     return (root / "project.yaml").read_text(encoding="utf-8"), (root / "template.yaml").read_text(encoding="utf-8")
@@ -119,11 +175,12 @@ def deploy(
     stacks = _stacks(ws, poll_seconds, timeout)
     project, template = _templates()
     typer.echo(f"bootstrap stack {bootstrap} (artifact bucket, SageMaker Pipeline role) in {ws.region}")
-    boot = stacks.deploy(bootstrap, project, {"Group": settings.group, "CreatePipeline": "false"})
+    boot = stacks.deploy(bootstrap, project, {"Group": settings.group, "GroupLowerCase": settings.names.arn_name,
+                                              "CreatePipeline": "false"})
     bucket = boot.outputs["ArtifactBucket"]
     key = _package(ws, ws.client("s3"), bucket)
     values = _deploy_parameters(settings, bucket, key, overrides)
-    values["LambdaBaseImageTag"] = _base_tag(ws, stacks, stack_name, settings.group,
+    values["LambdaBaseImageTag"] = _base_tag(ws, stacks, stack_name, settings.names.repository,
                                              values.get("LambdaArchitecture", "x86_64"), base_image_tag)
     typer.echo(f"deploy stack {stack_name} (approval handler, lease table, ECR repository, inference Lambda, roles)")
     result = stacks.deploy(stack_name, template, values)
@@ -131,7 +188,7 @@ def deploy(
     if not values["LambdaBaseImageTag"]:
         typer.echo(f"next: build the inference Lambda's base image into {result.outputs.get('RepositoryUri')} "
                    "(CodeBuild with deploy/lambda/buildspec.yml and GREENLIGHT_ECR_REPOSITORY="
-                   f"{settings.group}, or the docker commands in deploy/lambda/Dockerfile), then run "
+                   f"{settings.names.repository}, or the docker commands in deploy/lambda/Dockerfile), then run "
                    "`greenlight stack deploy` again")
     typer.echo(f"train: greenlight pipeline upsert --role-arn {boot.outputs.get('SageMakerPipelineRoleArn')} "
                f"--bucket {bucket} --model-package-group {settings.group} && greenlight pipeline start --wait")
@@ -158,7 +215,7 @@ def package(
     stack_name = stack_name or stack_names(settings.group)[1]
     key = _package(ws, ws.client("s3"), bucket)
     values = _deploy_parameters(settings, bucket, key, {})
-    values["LambdaBaseImageTag"] = _base_tag(ws, _stacks(ws, 5.0, 60.0), stack_name, settings.group,
+    values["LambdaBaseImageTag"] = _base_tag(ws, _stacks(ws, 5.0, 60.0), stack_name, settings.names.repository,
                                              values.get("LambdaArchitecture", "x86_64"), None)
     tags = {k: v for k, v in (("sagemaker:project-name", os.environ.get("SAGEMAKER_PROJECT_NAME")),
                               ("sagemaker:project-id", os.environ.get("SAGEMAKER_PROJECT_ID"))) if v}

@@ -5,6 +5,12 @@ reads, so two processes can neither hand out the same version number nor overwri
 status change; WAL mode lets readers carry on meanwhile, and the busy timeout makes a second
 writer wait instead of failing. Each status change (creation included) inserts its EventBridge-shaped
 event into `outbox` in the same transaction: the change and its event commit together or not at all.
+
+The disk: SQLite's errors become one-line StorageError / ConflictError (greenlight.os_errors: "no space
+left on /mnt while writing the model registry ..."). Reads work on a full disk or a read-only home: a
+WAL database normally needs a 32 KiB shared-memory file beside it, and where that cannot be made a read
+holds the database exclusively (the index then lives in this process) or, with no log pending, opens it
+as an immutable file (`_query`).
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
-from greenlight.errors import ConflictError, NotFoundError
+from greenlight.errors import NotFoundError, StorageError
+from greenlight.os_errors import sqlite_error, storage_errors
 from greenlight.registry.events import state_change_event
 from greenlight.registry.model import (
     ApprovalStatus,
@@ -37,6 +45,9 @@ __all__ = ["LocalModelRegistry"]
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
+# SQLite's error names when it cannot create or grow the -shm file of the write-ahead log.
+_NO_SHARED_MEMORY = ("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_package_groups (
@@ -79,45 +90,105 @@ class LocalModelRegistry:
         self.path = Path(home) / "registry.sqlite3"
         self.region = region
         self.account = account
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-        with self._write() as conn:  # statement by statement: executescript() would COMMIT first
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                conn.execute(statement)
+        self._ready = False
+        self._setup_error: StorageError | None = None
+        with storage_errors("creating", self.path.parent):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._set_up()
+        except StorageError as exc:  # reads may still work (_query); the first write sets up again or says why
+            self._setup_error = exc
+            log.info("the model registry cannot be written now: %s", exc)
 
     # -- connections -------------------------------------------------------------------------
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh connection per operation: safe across threads and processes."""
+    def _set_up(self, action: str = "setting up the model registry") -> None:
+        """WAL mode and the schema, once per instance. Raises: StorageError, ConflictError (naming `action`)."""
+        if self._ready:
+            return
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                with self._transaction(conn):  # statement by statement: executescript() would COMMIT first
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        conn.execute(statement)
         except sqlite3.Error as exc:
-            raise ConflictError(f"cannot open the model registry at {self.path}: {exc}") from exc
+            raise sqlite_error(exc, self.path, action) from exc
+        self._ready, self._setup_error = True, None
+
+    @contextmanager
+    def _connect(self, uri_query: str = "") -> Iterator[sqlite3.Connection]:
+        """A fresh connection per operation: safe across threads and processes. Raises: sqlite3.Error."""
+        target = f"file:{quote(str(self.path))}?{uri_query}" if uri_query else str(self.path)
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=bool(uri_query))
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             yield conn
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise ConflictError(f"the model registry at {self.path} stayed busy; retry ({exc})") from exc
-            raise
         finally:
             conn.close()
 
+    @staticmethod
+    @contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT: SQLite's write lock from the first read to COMMIT; ROLLBACK on any failure."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled back already (a full disk does that)
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error as exc:
+                    log.info("rollback after a failed write of %s: %s", conn, exc)
+            raise
+        conn.execute("COMMIT")
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's write lock from its first read to COMMIT."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        """One write transaction. Raises: StorageError (full, read-only ...), ConflictError (busy), naming the path."""
+        self._set_up("writing the model registry")
+        try:
+            with self._connect() as conn, self._transaction(conn):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path, "writing the model registry") from exc
+
+    def _query(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """read(conn) on a fresh connection. Where SQLite cannot set up the shared memory of its write-ahead
+        log (a full disk, a read-only filesystem or folder), read again without it: first holding the
+        database exclusively (the log's index then lives in this process), then, when no log is pending,
+        as an immutable file. A read never needs to write (issue 18). Raises: StorageError, ConflictError."""
+        try:
+            with self._connect() as conn:
+                return read(conn)
+        except sqlite3.Error as exc:
+            first = exc
+        if (getattr(first, "sqlite_errorname", "") or "").startswith(_NO_SHARED_MEMORY):
+            for how, uri_query in (("exclusively", "mode=rw"), ("as an immutable file", "immutable=1")):
+                if uri_query == "immutable=1" and self._log_pending():
+                    break  # an immutable read would miss what the log holds
+                try:
+                    with self._connect(uri_query) as conn:
+                        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+                        result = read(conn)
+                except sqlite3.Error as exc:
+                    log.debug("reading %s %s failed too: %s", self.path, how, exc)
+                    continue
+                log.info("read the model registry %s (%s)", how, first)
+                return result
+        if not self._ready and self._setup_error is not None and "no such table" in str(first):
+            raise self._setup_error from first
+        raise sqlite_error(first, self.path, "reading the model registry") from first
+
+    def _log_pending(self) -> bool:
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size > 0
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
 
     # -- ModelRegistry -----------------------------------------------------------------------
 
@@ -147,18 +218,19 @@ class LocalModelRegistry:
         return version_from_description(self._describe(row))
 
     def list_versions(self, group: str | None = None, status: ApprovalStatus | None = None) -> list[ModelVersion]:
-        with self._connect() as conn:
+        value = parse_approval_status(status).value if status is not None else None
+
+        def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             if group is not None:
                 self._require_group(conn, group)
             sql = "SELECT * FROM model_packages WHERE (? IS NULL OR group_name = ?) AND (? IS NULL OR status = ?)"
-            value = parse_approval_status(status).value if status is not None else None
-            rows = conn.execute(sql + " ORDER BY created DESC, group_name, version DESC",
+            return conn.execute(sql + " ORDER BY created DESC, group_name, version DESC",
                                 (group, group, value, value)).fetchall()
-        return [version_from_description(self._describe(r)) for r in rows]
+
+        return [version_from_description(self._describe(r)) for r in self._query(read)]
 
     def get(self, group: str, version: int) -> ModelVersion:
-        with self._connect() as conn:
-            row = self._require(conn, group, version)
+        row = self._query(lambda conn: self._require(conn, group, version))
         return version_from_description(self._describe(row))
 
     def update_status(
@@ -185,21 +257,20 @@ class LocalModelRegistry:
         return version_from_description(self._describe(updated))
 
     def list_groups(self) -> list[str]:
-        with self._connect() as conn:
-            return [r["name"] for r in conn.execute("SELECT name FROM model_package_groups ORDER BY name")]
+        return self._query(lambda conn: [r["name"] for r in conn.execute(
+            "SELECT name FROM model_package_groups ORDER BY name")])
 
     # -- outbox ------------------------------------------------------------------------------
 
     def pending_events(self) -> list[dict[str, Any]]:
         """Events not yet marked delivered, oldest first (the order their changes committed)."""
-        with self._connect() as conn:
-            rows = conn.execute("SELECT event FROM outbox WHERE delivered IS NULL ORDER BY seq").fetchall()
+        rows = self._query(lambda conn: conn.execute(
+            "SELECT event FROM outbox WHERE delivered IS NULL ORDER BY seq").fetchall())
         return [json.loads(r["event"]) for r in rows]
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the outbox holds, delivered or not, oldest first (each with `delivered`: a time or None)."""
-        with self._connect() as conn:
-            rows = conn.execute("SELECT event, delivered FROM outbox ORDER BY seq").fetchall()
+        rows = self._query(lambda conn: conn.execute("SELECT event, delivered FROM outbox ORDER BY seq").fetchall())
         return [{**json.loads(r["event"]), "delivered": r["delivered"]} for r in rows]
 
     def mark_delivered(self, event_id: str) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "parse_approval_status",
     "parse_package_arn",
     "parse_version_ref",
+    "valid_group_name",
     "version_from_description",
 ]
 
@@ -111,6 +112,11 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def valid_group_name(name: object) -> bool:
+    """True when name follows SageMaker's ModelPackageGroupName rule (1-63 letters, digits, hyphens)."""
+    return isinstance(name, str) and _GROUP_NAME.match(name) is not None
+
+
 def parse_approval_status(value: str | ApprovalStatus) -> ApprovalStatus:
     """ApprovalStatus from its value; ParameterError naming the allowed values otherwise."""
     try:
@@ -161,7 +167,7 @@ def check_create_request(request: dict[str, Any]) -> dict[str, Any]:
     if "ModelPackageName" in request:
         raise ParameterError("ModelPackageName is for unversioned packages; pass ModelPackageGroupName only")
     group = request.get("ModelPackageGroupName")
-    if not isinstance(group, str) or not _GROUP_NAME.match(group):
+    if not valid_group_name(group):
         raise ParameterError(
             f"invalid ModelPackageGroupName {group!r} (1-63 letters, digits and hyphens, "
             "starting with a letter or digit)"

@@ -27,6 +27,7 @@ from pipelines.local.expressions import (Context, check_expressions, coerce_para
                                          evaluate_condition, step_refs)
 from pipelines.local.jobs import check_job, run_processing, run_training
 from pipelines.local.warm import WarmStarter
+from pipelines.parameters import check_ranges
 
 __all__ = ["LocalRunner", "STEP_TYPES"]
 
@@ -96,9 +97,10 @@ class LocalRunner:
 
         Raises:
             DefinitionError: a step type, expression, reference, image or entry point we cannot honour.
-            ParameterError: an unknown parameter or a value of the wrong type.
+            ParameterError: an unknown parameter, a value of the wrong type or out of its range.
         """
         params = coerce_parameters(definition.get("Parameters", []), overrides)
+        check_ranges(params)
         steps = list(_all_steps(definition.get("Steps", [])))
         names = {s["Name"] for s in steps}
         if len(names) != len(steps):

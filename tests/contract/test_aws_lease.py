@@ -197,6 +197,26 @@ def test_the_status_store_keeps_the_last_report(db):
     assert DynamoStatusStore(db, TABLE, "other").load() is None
 
 
+def test_intent_records_are_kept_per_target_and_an_unreadable_item_never_blocks(db, caplog):
+    store = DynamoStatusStore(db, TABLE, "churn")
+    intent = {"target": "endpoint", "version": 7, "step": "probe", "staged": {"ref": {"config": "churn-v7-c1"}}}
+    assert store.load_intent("endpoint") is None
+    store.save_intent("endpoint", intent)
+    assert store.load_intent("endpoint") == intent and store.load_intent("lambda") is None
+    assert DynamoStatusStore(db, TABLE, "other").load_intent("endpoint") is None
+    store.save_intent("endpoint", None)
+    assert store.load_intent("endpoint") is None
+    store.save_intent("endpoint", None)  # clearing twice is fine
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "status#churn"}, "report": {"S": "{not json"}})
+    db.put_item(TableName=TABLE, Item={"pk": {"S": "intent#churn#lambda"}, "intent": {"S": "[1, 2]"}})
+    assert store.load() is None and store.load_intent("lambda") is None
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"][-2:] == [
+        f"the item status#churn in DynamoDB table {TABLE} is not readable (Expecting property name enclosed in double "
+        "quotes: line 1 column 2 (char 1)); the next reconcile rewrites it",
+        f"the item intent#churn#lambda in DynamoDB table {TABLE} is not readable (a JSON list, not an object); the "
+        "next reconcile rewrites it"]
+
+
 def test_a_missing_table_is_a_configuration_error(moto_endpoint):
     client = aws_client("dynamodb", moto_endpoint)
     with pytest.raises(ConfigurationError, match="state table 'nope' does not exist.*GREENLIGHT_STATE_TABLE"):

@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from deploy.batch.aws import create_schedule, get_schedule, update_schedule
+from deploy.batch.aws_target import get_schedule
 from deploy.batch.aws_requests import ModelRef, model_from_schedule, schedule_request, update_request_from
 from deploy.batch.config import BatchConfig
+from greenlight.aws_errors import aws_call
 from greenlight.errors import AwsError, ParameterError
 from tests.contract.conftest import aws_client
 
@@ -29,6 +30,15 @@ V2 = ModelRef("greenlight-models", 2, "greenlight-models-v2")
 @pytest.fixture
 def scheduler(moto_endpoint):
     return aws_client("scheduler", moto_endpoint)
+
+
+def create_schedule(client, request) -> str:
+    """CreateSchedule as the batch target's switch sends it (through Greenlight's AWS edge)."""
+    return aws_call("CreateSchedule", client.create_schedule, **request)["ScheduleArn"]
+
+
+def update_schedule(client, request) -> str:
+    return aws_call("UpdateSchedule", client.update_schedule, **request)["ScheduleArn"]
 
 
 def test_create_read_back_update_and_disable(scheduler):

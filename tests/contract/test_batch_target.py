@@ -15,7 +15,7 @@ local scheduler (`greenlight batch scheduler`'s run_due), and its job runs the a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -23,6 +23,7 @@ import pytest
 from deploy.batch.aws_requests import previous_model
 from greenlight.errors import ConfigurationError
 from tests.contract.conftest import only_target
+from tests.support.deploy_env import deploy
 
 BATCH_WORLDS = [("local", "batch"), ("aws", "batch")]
 batch_worlds = pytest.mark.parametrize("deploy_env", BATCH_WORLDS, ids=["local-batch", "aws-batch"], indirect=True)
@@ -105,6 +106,7 @@ def _schedule(env) -> dict:
 @pytest.mark.parametrize("deploy_env", [("local", "batch")], ids=["local-batch"], indirect=True)
 def test_the_local_scheduler_runs_the_approved_version(deploy_env, monkeypatch, models):
     from deploy.batch.jobs import JobStore
+    from deploy.batch.local_schedule import read_local_state
     from deploy.batch.scheduler import run_due
     from tests.support.batch_models import read_floats, sklearn_predict, write_rows
 
@@ -112,9 +114,9 @@ def test_the_local_scheduler_runs_the_approved_version(deploy_env, monkeypatch, 
     monkeypatch.setenv("GREENLIGHT_BATCH_SCHEDULE", "rate(1 hour)")
     v1, v2 = env.register(), env.register(model="b")
     parts = {"registry": env.registry, "store": env.ws.store, "cache_dir": env.home / "model-cache", "workers": 1}
-    now = datetime.now(UTC)
     env.approve(v1)
     env.handle(env.event(v1, "Approved"))
+    _, now, _ = read_local_state(env.home, env.target.schedule)  # a rate schedule starts when it is put
     rows = write_rows(env.home / "batch" / "groups" / env.group / "input" / "rows.csv", 50, seed=3)
     [first] = run_due(env.home, now=now + timedelta(seconds=1), **parts)  # a rate schedule fires at its start
     assert (first.status, first.model_version, first.rows) == ("Completed", v1, 50)
@@ -146,9 +148,9 @@ def test_a_smoke_job_is_found_by_its_name_and_a_failed_one_is_retried(deploy_env
 
     env = deploy_env
     v1 = env.register()
-    env.target.deploy(release(env, v1), smoke(env, v1))
+    deploy(env.target, release(env, v1), smoke(env, v1))
     assert FAKE_BATCH.jobs_run == 1
-    env.target.deploy(release(env, v1), smoke(env, v1))  # a reconcile that stopped waiting finds the job
+    deploy(env.target, release(env, v1), smoke(env, v1))  # a reconcile that stopped waiting finds the job
     assert FAKE_BATCH.jobs_run == 1
 
     sagemaker = aws_client("sagemaker", env.moto_url)
@@ -158,7 +160,7 @@ def test_a_smoke_job_is_found_by_its_name_and_a_failed_one_is_retried(deploy_env
 
     failed = sagemaker_backends["123456789012"]["us-east-1"].transform_jobs[job["TransformJobName"]]
     failed.transform_job_status, failed.failure_reason = "Failed", "CapacityError: no ml.m5.large"
-    message = env.target.deploy(release(env, v1), smoke(env, v1))
+    message = deploy(env.target, release(env, v1), smoke(env, v1))
     assert FAKE_BATCH.jobs_run == 2 and job["TransformJobName"][:-2] + "-2" in message
 
 
@@ -183,7 +185,7 @@ def test_prune_keeps_the_live_previous_and_endpoint_models(deploy_env, monkeypat
     env = deploy_env
     versions = [env.register(model=m) for m in ("a", "b", "a", "b", "a")]
     for v in versions:
-        env.target.deploy(release(env, v), smoke(env, v))
+        deploy(env.target, release(env, v), smoke(env, v))
     sagemaker = aws_client("sagemaker", env.moto_url)
     models = {m["ModelName"] for m in sagemaker.list_models()["Models"]}
     assert len(models) == 5
@@ -244,7 +246,9 @@ def test_the_aws_batch_target_names_every_missing_setting_at_once(unset, monkeyp
             ws.reconciler(ws.deploy_config())
 
 
-def test_a_group_too_long_for_a_job_name_prefix_is_refused_when_the_target_is_built(monkeypatch, tmp_path):
+def test_a_group_too_long_for_a_job_name_prefix_gets_a_derived_one_when_the_target_is_built(monkeypatch, tmp_path):
+    """Issue 20: the prefix is derived from the group by deploy/names.py (its head and a hash), never refused."""
+    from deploy.names import GroupNames
     from greenlight.workspace import Workspace
     from tests.support.deploy_env_batch import aws_batch_environment
 
@@ -253,8 +257,9 @@ def test_a_group_too_long_for_a_job_name_prefix_is_refused_when_the_target_is_bu
                         "GREENLIGHT_STATE_TABLE": "t"}.items():
         monkeypatch.setenv(name, value)
     ws = Workspace.open("aws", home=tmp_path, region="us-east-1", environ={})
-    with pytest.raises(ConfigurationError, match="set batch.job_name_prefix"):
-        ws.reconciler(ws.deploy_config(group="a-model-package-group-of-30-ch"))
+    [target] = ws.reconciler(ws.deploy_config(group="a-model-package-group-of-30-ch")).targets
+    assert target.config.job_name_prefix == GroupNames("a-model-package-group-of-30-ch").job_prefix
+    assert len(target.config.job_name_prefix) <= 26
     monkeypatch.setenv("GREENLIGHT_BATCH_JOB_NAME_PREFIX", "churn")
     [target] = ws.reconciler(ws.deploy_config(group="a-model-package-group-of-30-ch")).targets
     assert (target.schedule, target.config.job_name_prefix) == ("a-model-package-group-of-30-ch-batch", "churn")

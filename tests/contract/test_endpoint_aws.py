@@ -1,11 +1,14 @@
 """The SageMaker Serverless endpoint target (deploy.endpoint.aws) against moto's HTTP server.
 
 moto is extended in this process before its server starts (tests/support/moto_sagemaker.py, installed
-by the `moto_server` fixture): it lacks UpdateEndpoint, which is added with a way to make an update
-fail with a FailureReason, and its InvokeEndpoint answers canned results, which these tests post to
-moto's `/moto-api/static/sagemaker/endpoint-results` (agreeing and disagreeing smoke answers). Waits
-use an injected clock and a sleep that does not sleep; every call the target makes is recorded
-through botocore's event system, so "no write call" is checked, not assumed.
+by the `moto_server` fixture): it lacks UpdateEndpoint, which is added with a way to make an update or
+a creation fail with a FailureReason (per model package, or per endpoint name), and its InvokeEndpoint
+answers canned results, which these tests post to moto's `/moto-api/static/sagemaker/endpoint-results`
+(agreeing and disagreeing smoke answers, one per invocation: the verification endpoint's probe first,
+then the live endpoint's confirmation). Waits use an injected clock and a sleep that does not sleep;
+every call the target makes is recorded through botocore's event system, so "no write call" is
+checked, not assumed. docs/decisions/*-verify-before-switch.md says why a version is probed on a
+verification endpoint before UpdateEndpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from greenlight.errors import DeploymentFailed
 from greenlight.registry import SageMakerModelRegistry
 from tests.contract.conftest import REGION, aws_client
 from tests.support.moto_sagemaker import FAKE, post_results
+from tests.support.deploy_env import deploy
 
 GROUP = "churn"
 ROLE = "arn:aws:iam::123456789012:role/greenlight-endpoint"
@@ -83,8 +87,11 @@ class World:
 
     def deployed(self, target: SageMakerEndpointTarget, *releases: Release) -> None:
         for release in releases:
-            self.answer(AGREE)
-            target.deploy(release, SMOKE)
+            self.answer(AGREE, AGREE)  # the probe on the verification endpoint, the confirmation after the switch
+            deploy(target, release, SMOKE)
+
+    def endpoints(self) -> set[str]:
+        return {e["EndpointName"] for e in self.sm.list_endpoints()["Endpoints"]}
 
 
 @pytest.fixture
@@ -92,13 +99,16 @@ def world(moto_endpoint) -> World:
     return World(moto_endpoint)
 
 
-def test_deploy_creates_a_tagged_serverless_endpoint_from_the_versioned_package(world):
+DONE = "smoke test passed at verification endpoint churn-verify; passed again at endpoint churn after the switch"
+
+
+def test_deploy_probes_a_verification_endpoint_then_creates_the_tagged_serverless_endpoint(world):
     target = world.target(memory_mb=3072, max_concurrency=7, provisioned_concurrency=2)
     v1 = world.release()
-    world.answer(AGREE)
-    message = target.deploy(v1, SMOKE)
+    world.answer(AGREE, AGREE)
+    message = deploy(target, v1, SMOKE)
 
-    assert message == "nothing -> v1 (smoke test passed at endpoint churn)"
+    assert message == f"nothing -> v1 ({DONE})"
     endpoint = world.endpoint()
     assert endpoint["EndpointStatus"] == "InService"
     serverless = {"MemorySizeInMB": 3072, "MaxConcurrency": 7, "ProvisionedConcurrency": 2}
@@ -111,7 +121,11 @@ def test_deploy_creates_a_tagged_serverless_endpoint_from_the_versioned_package(
         assert world.tags(arn) == {"greenlight:group": GROUP, "greenlight:model-version": "1"}
     assert world.tags(endpoint["EndpointArn"]) == {"greenlight:group": GROUP, "greenlight:model-version": "1",
                                                    CONFIG_TAG: endpoint["EndpointConfigName"]}
-    assert world.writes() == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint", "InvokeEndpoint", "AddTags"]
+    # the version answers on its own endpoint (same config) before the live endpoint exists; then the
+    # verification endpoint goes
+    assert world.writes() == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint", "InvokeEndpoint",
+                              "CreateEndpoint", "InvokeEndpoint", "DeleteEndpoint", "AddTags"]
+    assert world.endpoints() == {GROUP}
     observed = target.observe()
     assert (observed.version, observed.active) == (1, True)
     assert observed.detail["serverless"] == serverless and observed.detail["status"] == "InService"
@@ -122,12 +136,12 @@ def test_an_update_moves_the_endpoint_and_records_the_previous_config(world):
     v1, v2 = world.release(), world.release()
     world.deployed(target, v1)
     first = world.endpoint()["EndpointConfigName"]
-    world.answer(AGREE)
-    assert target.deploy(v2, SMOKE) == "v1 -> v2 (smoke test passed at endpoint churn)"
+    world.answer(AGREE, AGREE)
+    assert deploy(target, v2, SMOKE) == f"v1 -> v2 ({DONE})"
     endpoint = world.endpoint()
     assert endpoint["EndpointConfigName"] != first and FAKE.updates == 1
     assert world.tags(endpoint["EndpointArn"])[PREVIOUS_TAG] == first
-    assert target.observe().version == 2
+    assert target.observe().version == 2 and world.endpoints() == {GROUP}
 
 
 def test_observe_makes_only_reads_and_a_converged_replay_writes_nothing(world):
@@ -146,7 +160,8 @@ def test_deploying_the_same_version_again_finds_what_exists(world):
     world.deployed(target, v1)
     world.calls.clear()
     world.deployed(target, v1)  # e.g. a reconcile that died before tagging, replayed
-    assert world.writes() == ["InvokeEndpoint", "AddTags"], "a replay created or updated something again"
+    assert world.writes() == ["CreateEndpoint", "InvokeEndpoint", "InvokeEndpoint", "DeleteEndpoint", "AddTags"], \
+        "a replay created or updated the live endpoint, a model or a config again"
     assert len(world.sm.list_models()["Models"]) == 1
     assert len(world.sm.list_endpoint_configs()["EndpointConfigs"]) == 1
 
@@ -156,11 +171,12 @@ def test_changed_serverless_settings_make_a_new_config_for_the_same_model(world)
     world.deployed(world.target(), v1)
     world.calls.clear()
     world.deployed(world.target(memory_mb=4096), v1)
-    assert world.writes() == ["CreateEndpointConfig", "UpdateEndpoint", "InvokeEndpoint", "AddTags"]
+    assert world.writes() == ["CreateEndpointConfig", "CreateEndpoint", "InvokeEndpoint", "UpdateEndpoint",
+                              "InvokeEndpoint", "DeleteEndpoint", "AddTags"]
     assert world.endpoint()["ProductionVariants"][0]["CurrentServerlessConfig"]["MemorySizeInMB"] == 4096
 
 
-def test_a_failed_update_leaves_the_previous_config_serving_and_names_the_reason(world):
+def test_a_version_that_cannot_start_fails_on_the_verification_endpoint_and_never_reaches_the_live_one(world):
     target = world.target()
     v1, v2 = world.release(), world.release()
     world.deployed(target, v1)
@@ -168,13 +184,44 @@ def test_a_failed_update_leaves_the_previous_config_serving_and_names_the_reason
     world.calls.clear()
     FAKE.fail(v2.package_arn, "CannotStartContainerError: the model server did not answer /ping")
     with pytest.raises(DeploymentFailed) as failed:
-        target.deploy(v2, SMOKE)
+        deploy(target, v2, SMOKE)
     message = str(failed.value)
-    assert "CannotStartContainerError: the model server did not answer /ping" in message
-    assert "SageMaker kept the previous config: v1 still serves" in message
+    assert message.startswith("v2 (churn-v2-") and "did not start on verification endpoint churn-verify: " \
+        "CannotStartContainerError: the model server did not answer /ping (status Failed); v1 still serves" in message
     endpoint = world.endpoint()
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", before)
-    assert "InvokeEndpoint" not in world.calls, "no smoke test of a version that never deployed"
+    assert FAKE.updates == 0 and "InvokeEndpoint" not in world.calls, "the live endpoint was touched"
+    assert (target.observe().version, target.observe().active) == (1, True) and world.endpoints() == {GROUP}
+
+
+def test_a_disagreeing_probe_never_touches_the_live_endpoint(world):
+    target = world.target()
+    v1, v2 = world.release(), world.release()
+    world.deployed(target, v1)
+    before = world.endpoint()["EndpointConfigName"]
+    world.answer(DISAGREE)
+    with pytest.raises(DeploymentFailed, match=r"^smoke test at endpoint churn-verify: 1 of 2 smoke predictions "
+                                               r"differ.*row 1: got 2\.75, recorded 2\.5; v1 still serves$"):
+        deploy(target, v2, SMOKE)
+    endpoint = world.endpoint()
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", before)
+    assert FAKE.updates == 0 and world.tags(endpoint["EndpointArn"])[CONFIG_TAG] == before
+    assert target.observe().version == 1 and world.endpoints() == {GROUP}
+
+
+def test_a_failed_update_leaves_the_previous_config_serving_and_names_the_reason(world):
+    target = world.target()
+    v1, v2 = world.release(), world.release()
+    world.deployed(target, v1)
+    before = world.endpoint()["EndpointConfigName"]
+    FAKE.fail_endpoint(GROUP, "capacity: no serverless capacity for AllTraffic")  # SageMaker keeps the old config
+    world.answer(AGREE)
+    with pytest.raises(DeploymentFailed, match=r"the update of endpoint churn to v2 .* failed: capacity: no "
+                                               r"serverless capacity for AllTraffic \(status InService on churn-v1-.*; "
+                                               r"v1 still serves$"):
+        deploy(target, v2, SMOKE)
+    endpoint = world.endpoint()
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", before)
     assert (target.observe().version, target.observe().active) == (1, True)
 
 
@@ -183,10 +230,10 @@ def test_an_update_ending_update_rollback_failed_is_returned_to_the_previous_con
     v1, v2 = world.release(), world.release()
     world.deployed(target, v1)
     before = world.endpoint()["EndpointConfigName"]
-    FAKE.fail(v2.package_arn, "rollback of AllTraffic failed", status="UpdateRollbackFailed")
-    with pytest.raises(DeploymentFailed, match="rollback of AllTraffic failed.*UpdateRollbackFailed.*returned to the "
-                                               "previous config: v1 still serves"):
-        target.deploy(v2, SMOKE)
+    FAKE.fail_endpoint(GROUP, "rollback of AllTraffic failed", status="UpdateRollbackFailed")
+    world.answer(AGREE)
+    with pytest.raises(DeploymentFailed, match="rollback of AllTraffic failed.*UpdateRollbackFailed.*; v1 still serves"):
+        deploy(target, v2, SMOKE)
     assert world.endpoint()["EndpointConfigName"] == before and FAKE.updates == 2
 
 
@@ -194,79 +241,84 @@ def test_an_update_ending_failed_reports_that_the_return_failed_too(world):
     target = world.target()
     v1, v2 = world.release(), world.release()
     world.deployed(target, v1)
-    FAKE.fail(v2.package_arn, "capacity unavailable", status="Failed")
-    with pytest.raises(DeploymentFailed, match=r"capacity unavailable \(status Failed\); returning to v1 .* failed: "
-                                               r"the endpoint is Failed on churn-v1-"):
-        target.deploy(v2, SMOKE)
+    FAKE.fail_endpoint(GROUP, "capacity unavailable", status="Failed")
+    world.answer(AGREE)
+    # SageMaker left it Failed on the v1 config: nothing to return to, and the error says it serves nothing
+    with pytest.raises(DeploymentFailed, match=r"capacity unavailable \(status Failed on churn-v1-\w+\); it stays on "
+                                               r"v1, not serving$"):
+        deploy(target, v2, SMOKE)
     observed = target.observe()  # an odd state, reported: it serves nothing
     assert (observed.version, observed.active, observed.detail["status"]) == (1, False, "Failed")
     assert observed.detail["failure_reason"] == "capacity unavailable"
+    FAKE.failing_endpoints.clear()
     world.deployed(target, v1)  # the next deployment replaces the failed endpoint
     assert (target.observe().version, target.observe().active) == (1, True)
 
 
-def test_a_disagreeing_smoke_test_returns_the_endpoint_to_the_previous_config(world):
+def test_a_disagreeing_confirmation_after_the_switch_returns_the_endpoint_to_the_previous_config(world):
     target = world.target()
     v1, v2 = world.release(), world.release()
     world.deployed(target, v1)
     before = world.endpoint()["EndpointConfigName"]
-    world.answer(DISAGREE)
-    with pytest.raises(DeploymentFailed, match=r"smoke test at endpoint churn: 1 of 2 smoke predictions differ.*"
-                                               r"row 1: got 2\.75, recorded 2\.5; returned to the previous config: "
-                                               "v1 still serves"):
-        target.deploy(v2, SMOKE)
+    world.answer(AGREE, DISAGREE)  # the verification endpoint agreed; the live one, after the switch, did not
+    with pytest.raises(DeploymentFailed, match=r"smoke test at endpoint churn after the switch: 1 of 2 smoke "
+                                               r"predictions differ.*; v1 still serves$"):
+        deploy(target, v2, SMOKE)
     endpoint = world.endpoint()
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", before)
     assert FAKE.updates == 2  # to v2, and back
     assert world.tags(endpoint["EndpointArn"])[CONFIG_TAG] == before
-    assert target.observe().version == 1
+    assert target.observe().version == 1 and world.endpoints() == {GROUP}
 
 
 def test_a_failed_first_deployment_leaves_no_endpoint(world):
     target = world.target()
     world.answer(DISAGREE)
     with pytest.raises(DeploymentFailed, match="nothing was deployed before, so nothing is"):
-        target.deploy(world.release(), SMOKE)
+        deploy(target, world.release(), SMOKE)
     assert target.observe().version is None and target.observe().detail["status"] == "absent"
+    assert world.endpoints() == set()
 
 
 def test_a_failed_creation_is_deleted_and_reported(world):
     target = world.target()
     v1 = world.release()
-    FAKE.fail(v1.package_arn, "image not found")
-    with pytest.raises(DeploymentFailed, match=r"image not found \(status Failed\); nothing was deployed before"):
-        target.deploy(v1, SMOKE)
-    assert target.observe().detail["status"] == "absent"
+    FAKE.fail_endpoint(GROUP, "image not found")
+    world.answer(AGREE)
+    with pytest.raises(DeploymentFailed, match=r"image not found \(status Failed on churn-v1-.*; nothing was deployed "
+                                               "before"):
+        deploy(target, v1, SMOKE)
+    assert target.observe().detail["status"] == "absent" and world.endpoints() == set()
 
 
 def test_waits_are_bounded_by_the_update_timeout(world):
     target = world.target(update_timeout_seconds=30)
     v1, v2 = world.release(), world.release()
     FAKE.settle_after(2)
-    world.deployed(target, v1)  # Creating for two polls, then InService
-    assert world.time.sleeps == [10, 10]
+    world.deployed(target, v1)  # the verification endpoint, then the endpoint: Creating for two polls each
+    assert world.time.sleeps == [10, 10, 10, 10]
     world.time.sleeps.clear()
     FAKE.settle_after(100)
-    with pytest.raises(DeploymentFailed, match="still Updating after 30 s"):
-        target.deploy(v2, SMOKE)
+    with pytest.raises(DeploymentFailed, match="churn-verify is still Creating after 30 s"):
+        deploy(target, v2, SMOKE)
     assert world.time.sleeps == [10, 10, 10]
-    assert "InvokeEndpoint" not in world.calls[-5:]
+    assert "InvokeEndpoint" not in world.calls[-5:] and FAKE.updates == 0
 
 
-def test_an_endpoint_left_on_an_unverified_config_is_smoke_tested_again(world):
+def test_an_endpoint_left_on_an_unverified_config_is_returned_when_its_probe_fails(world):
     target = world.target()
     v1, v2 = world.release(), world.release()
     world.deployed(target, v1)
-    # GIVEN a reconcile that died between UpdateEndpoint and the smoke test
+    # GIVEN a reconcile that died between UpdateEndpoint and its confirmation
     unverified = config_name(GROUP, 2, target.aws.ensure_model(v2, ROLE), target.config)
     target.aws.ensure_config(v2, model_name(GROUP, 2, v2.package_arn, ROLE), target.config)
     world.sm.update_endpoint(EndpointName=GROUP, EndpointConfigName=unverified)
     observed = target.observe()
     assert (observed.version, observed.active, observed.detail["verified"]) == (2, False, False)
-    # WHEN it is deployed again and the smoke test disagrees THEN it returns to the last verified config
+    # WHEN it is deployed again and the probe disagrees THEN it returns to the last verified config
     world.answer(DISAGREE)
-    with pytest.raises(DeploymentFailed, match="v1 still serves"):
-        target.deploy(v2, SMOKE)
+    with pytest.raises(DeploymentFailed, match="; v1 serves$"):
+        deploy(target, v2, SMOKE)
     assert target.observe().version == 1 and target.observe().active
 
 

@@ -79,7 +79,8 @@ def test_the_lambda_handler_deploys_an_approval_from_a_cold_start_without_heavy_
     assert result["status"] == "reconciled" and result["ok"], result
     [endpoint] = result["report"]["results"]
     assert (endpoint["action"], endpoint["desired"], endpoint["ok"]) == ("deploy", 1, True)
-    assert "smoke test passed at endpoint handler-models" in endpoint["message"]
+    assert ("smoke test passed at verification endpoint handler-models-verify; passed again at endpoint "
+            "handler-models after the switch") in endpoint["message"]
     sm = aws_client("sagemaker", moto_url)
     assert sm.describe_endpoint(EndpointName=GROUP)["EndpointStatus"] == "InService"
     status = aws_client("dynamodb", moto_url).get_item(TableName=TABLE, Key={"pk": {"S": f"status#{GROUP}"}})
@@ -136,7 +137,8 @@ def test_deploy_and_status_on_aws_through_the_cli(approved, monkeypatch, capsys)
     assert "would deploy" in capsys.readouterr().out
     assert aws_client("sagemaker", moto_url).list_endpoints()["Endpoints"] == []
     assert main(["deploy", "--target", "aws", "--group", GROUP]) == 0
-    assert "nothing -> v1 (smoke test passed at endpoint handler-models)" in capsys.readouterr().out
+    assert "nothing -> v1 (smoke test passed at verification endpoint handler-models-verify; passed again at " \
+        "endpoint handler-models after the switch)" in capsys.readouterr().out
     assert main(["status", "--target", "aws", "--group", GROUP, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     [row] = status["targets"]

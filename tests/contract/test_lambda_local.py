@@ -99,6 +99,23 @@ def test_the_front_speaks_function_url_and_the_invoke_api(env):
     assert (status, headers["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
 
 
+def test_the_front_answers_deep_json_and_events_that_are_not_objects_with_400(env):
+    """issue 18 item 7: 10,000-level nested JSON and a list event were a 500 (RecursionError, AttributeError)."""
+    approve(env, env.register())
+    deep = b"[" * 10_000 + b"]" * 10_000
+    status, _, body = post(env.endpoint.url, "/invocations", deep, headers={"Content-Type": "application/json"})
+    assert (status, json.loads(body)["error"]) == (400, "malformed_json")
+    assert "nest deeper than 64 levels" in json.loads(body)["message"]
+    invoke = f"/2015-03-31/functions/{env.group}/invocations?Qualifier=1"
+    status, headers, body = post(env.endpoint.url, invoke, deep)
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException"), body
+    for event in ([1, 2], "an event", 7, None):  # Lambda hands any JSON to the handler: it answers 400
+        status, _, answer = post(env.endpoint.url, invoke, json.dumps(event).encode())
+        response = json.loads(answer)
+        assert (status, response["statusCode"], json.loads(response["body"])["error"]) == (200, 400, "bad_request")
+    assert env.served_version() == 1  # and it goes on serving
+
+
 def test_nothing_deployed_is_503_and_a_stopped_function_is_429_everywhere(env):
     assert post(env.endpoint.url, "/invocations", ROW.encode())[0] == 503
     v1 = env.register()

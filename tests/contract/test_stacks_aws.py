@@ -107,6 +107,9 @@ def test_deploy_creates_the_bootstrap_and_deploy_stacks_without_a_base_image(wor
     assert out["EndpointName"] == GROUP and out["RepositoryName"] == GROUP
     assert out["SageMakerExecutionRoleArn"].endswith(f"/{GROUP}-sagemaker")
     assert out["SchedulerRoleArn"].endswith(f"/{GROUP}-scheduler")
+    assert out["ResyncScheduleArn"].endswith(f":schedule/default/{GROUP}-resync")
+    resync = aws_client("scheduler", world).get_schedule(Name=f"{GROUP}-resync")
+    assert resync["ScheduleExpression"] == "rate(10 minutes)" and resync["Target"]["Arn"] == out["ApprovalHandlerArn"]
     assert out["DeadLetterQueueArn"].endswith(f":{GROUP}-approval-dlq")
     assert "FunctionUrl" not in out, "no inference Lambda before its base image exists"
     assert "is not in ECR yet" in text and "next: build the inference Lambda's base image" in text
@@ -155,7 +158,8 @@ def second(world, first):
     tag = base_tag(ROOT, "linux/amd64")
     lines: list[str] = []
     result = Stacks(aws_client("cloudformation", world), echo=lines.append, poll=0).deploy(
-        "greenlight-url-models", TEMPLATE.read_text(), {**params, "Group": "url-models", "LambdaBaseImageTag": tag})
+        "greenlight-url-models", TEMPLATE.read_text(), {**params, "Group": "url-models", "GroupLowerCase": "url-models",
+                                                        "BatchJobNamePrefix": "url-models", "LambdaBaseImageTag": tag})
     return result, "\n".join(lines), tag
 
 
@@ -200,13 +204,21 @@ def test_a_failed_resource_fails_with_its_event(world, first):
     stacks = Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0)
     params = {p["ParameterKey"]: p["ParameterValue"] for p in
               aws_client("cloudformation", world).describe_stacks(StackName=f"greenlight-{GROUP}")["Stacks"][0]["Parameters"]}
-    params.update(Group="broken-models", HandlerS3Bucket="no-such-bucket", LambdaBaseImageTag="")
+    params.update(Group="broken-models", GroupLowerCase="broken-models", BatchJobNamePrefix="broken-models",
+                  HandlerS3Bucket="no-such-bucket", LambdaBaseImageTag="")
     with pytest.raises(DeploymentFailed) as failed:
         stacks.deploy("greenlight-broken", TEMPLATE.read_text(), params)
     message = str(failed.value)
     assert message.startswith("stack greenlight-broken is ROLLBACK_COMPLETE: ApprovalHandler (AWS::Lambda::Function) "
                               "CREATE_FAILED: "), message
     assert "\n" not in message
+    # a stack whose creation failed cannot be updated: the next deploy deletes it and creates it again
+    lines: list[str] = []
+    fixed = Stacks(aws_client("cloudformation", world), echo=lines.append, poll=0).deploy(
+        "greenlight-broken", TEMPLATE.read_text(), {**params, "HandlerS3Bucket": params["ArtifactBucket"]})
+    assert fixed.status == "CREATE_COMPLETE" and "its creation failed earlier (ROLLBACK_COMPLETE); deleting it" in \
+        "\n".join(lines)
+    Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0).delete("greenlight-broken")
 
 
 def _without(template: dict[str, Any], types: set[str]) -> dict[str, Any]:
@@ -242,7 +254,7 @@ def test_the_project_template_with_its_pipeline(world):
     iam = aws_client("iam", world)
     roles = {r["RoleName"] for r in iam.list_roles(PathPrefix="/greenlight/proj-p-1234/")["Roles"]}
     assert roles == {f"proj-p-1234-{n}" for n in ("pipeline", "model-build", "image-build", "deploy-stack",
-                                                  "codepipeline")}
+                                                  "codepipeline")}  # no seed: the source is Git
     policy = aws_client("s3", world).get_bucket_policy(Bucket=result.outputs["ArtifactBucket"])["Policy"]
     assert "aws:SecureTransport" in policy
     # (moto's bucket model ignores PublicAccessBlockConfiguration; cfn-lint checks the property)

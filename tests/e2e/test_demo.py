@@ -82,3 +82,27 @@ def test_a_failing_step_is_named_and_exits_non_zero(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "demo step 1 (train version 1 locally" in err and "the training data went missing" in err
+
+
+def test_the_demo_home_is_its_own_or_refused(tmp_path):
+    """demo --home: a new or empty directory is marked as the demo's; a marked one is emptied on the next run;
+    a file, or a non-empty directory without the marker, is refused with nothing touched (issue 18 item 2)."""
+    from greenlight.demo import MARKER, prepare_home
+    from greenlight.errors import UsageError
+
+    new = prepare_home(tmp_path / "new" / "home")
+    assert sorted(p.name for p in new.iterdir()) == [MARKER]
+    (new / "registry.sqlite3").write_text("an earlier demo's registry")
+    assert sorted(p.name for p in prepare_home(new).iterdir()) == [MARKER]  # the demo's own: emptied
+    (tmp_path / "empty").mkdir()
+    assert sorted(p.name for p in prepare_home(tmp_path / "empty").iterdir()) == [MARKER]
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "registry.sqlite3").write_text("someone's registry")
+    (tmp_path / "a-file").write_text("a file")
+    for refused, words in ((tmp_path / "theirs", "is not empty and was not created by the demo"),
+                           (tmp_path / "a-file", "is a file, not a directory")):
+        with pytest.raises(UsageError, match=words):
+            prepare_home(refused)
+    assert (tmp_path / "theirs" / "registry.sqlite3").read_text() == "someone's registry"
+    assert [p.name for p in (tmp_path / "theirs").iterdir()] == ["registry.sqlite3"]
+    assert (tmp_path / "a-file").read_text() == "a file"

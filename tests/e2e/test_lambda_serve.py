@@ -90,3 +90,23 @@ def test_lambda_serve_is_smoke_tested_by_the_deployer_and_answers_invoke(tmp_pat
         _, err = serve.communicate(timeout=BOUND_SECONDS)
     assert serve.returncode == 0, err
     assert "greenlight lambda: stopped" in err and not record.exists()
+
+
+@pytest.mark.parametrize("command", ["endpoint", "lambda"])
+def test_serving_a_group_that_does_not_exist_warns_naming_the_known_ones(tmp_path, models, command):
+    """issue 18 item 7: a typo in --group served 503 forever without a word; now one warning line on stderr."""
+    home = tmp_path / "home"
+    _register(home, models)
+    serve = subprocess.Popen([sys.executable, "-m", "greenlight.cli", command, "serve", "--port", "0", "--group",
+                              "greenlight-modles"], env=os.environ | {"GREENLIGHT_HOME": str(home)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_url(home / "deployments" / "greenlight-modles" / f"{command}.serving.json", serve)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=BOUND_SECONDS)
+    warnings = [line for line in err.splitlines() if line.startswith("greenlight: warning:")]
+    assert warnings == ["greenlight: warning: no such model package group 'greenlight-modles'; known: "
+                        "greenlight-models (nothing is served or deployed for it until a version is registered "
+                        "there)"], err
+    assert serve.returncode == 0 and "Traceback" not in err, err

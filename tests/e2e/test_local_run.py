@@ -147,16 +147,21 @@ def test_sigterm_marks_the_execution_stopped_and_a_killed_run_reads_as_failed(tm
 
     store = ExecutionStore(tmp_path / "executions")
 
-    def wait_for_step(name: str) -> None:
-        for _ in range(3000):  # up to 5 minutes: on a machine shared by several test runs, start-up is slow
+    def wait_for_step(name: str, proc: subprocess.Popen) -> None:
+        # A bound, not a timing: on a loaded machine the SDK's import, the build and Preprocess took over
+        # a minute before Train started. A run that ends first fails at once, with its stderr.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
             records = store.list()
             if records and any(s.name == name for s in records[0].steps):
                 return
+            if proc.poll() is not None:
+                pytest.fail(f"greenlight run ended (exit {proc.returncode}) before {name}: {proc.stderr.read()}")
             time.sleep(0.1)
         pytest.fail(f"step {name} never started")
 
     proc = _run_cli(tmp_path, "run", "--param", "NEstimators=3000", "--param", "NJobs=1")
-    wait_for_step("Train")
+    wait_for_step("Train", proc)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
     record = store.list()[0]
@@ -193,10 +198,19 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_registry_refusal_fails_the_execution_instead_of_stopping_it(local):
+def test_a_registry_refusal_fails_the_execution_instead_of_stopping_it(local, monkeypatch):
     runner, definition, _ = local
-    with pytest.raises(ExecutionFailed, match="ModelApprovalStatus|approval status"):
+    # A bad approval status no longer reaches the registry: the parameter table refuses it before any step.
+    with pytest.raises(ParameterError, match="ModelApprovalStatus=Maybe is out of range"):
         runner.run(definition, FAST | {"ModelApprovalStatus": "Maybe"})
+    assert runner.executions.list() == []
+
+    def refuse(request):
+        raise ParameterError("invalid ModelApprovalStatus 'Maybe' (unknown approval status)")
+
+    monkeypatch.setattr(runner.registry, "create_model_package", refuse)  # a registry that still refuses
+    with pytest.raises(ExecutionFailed, match="ModelApprovalStatus|approval status"):
+        runner.run(definition, FAST)
     record = runner.executions.list()[0]
     assert record.status == "Failed" and record.steps[-1].name == "Register"
     assert record.steps[-1].status == "Failed"

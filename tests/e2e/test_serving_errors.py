@@ -35,6 +35,10 @@ BAD_REQUESTS = [
      "unsupported_content_type"),
     ("unsupported accept", ROW.encode(), "text/csv", "image/png", 406, "unsupported_accept"),
     ("over the body limit", TOO_BIG, "text/csv", "application/json", 413, "payload_too_large"),
+    ("nested 2,000 levels deep", b"[" * 2000 + b"]" * 2000, "application/json", "application/json", 400,
+     "malformed_json"),
+    ("a row nested 65 levels deep among rows", b"[[" + ROW.encode() + b"]," + b"[" * 64 + b"1" + b"]" * 65,
+     "application/json", "application/json", 400, "malformed_json"),
 ]
 
 
@@ -129,3 +133,31 @@ def test_the_endpoint_body_limit_flag_wins_over_the_serving_codes_default(models
         assert status == 200, data[:300]
         assert len(json.loads(data)["predictions"]) == big_rows.count(b"\n")
         client.close()
+
+
+@pytest.mark.parametrize("depth", [10_000, 100_000])
+def test_deeply_nested_json_is_a_400_on_the_local_endpoint(models, tmp_path, depth):
+    """issue 18 must-show: 10,000-level nested JSON to the local endpoint answers 4xx (it was a 500, RecursionError),
+    and the endpoint goes on serving."""
+    source = FixedModelSource(models["a"], tmp_path / "cache")
+    with serving(Switch(source.target)) as endpoint:
+        client = Client(endpoint.url)
+        for body in (b"[" * depth + b"]" * depth, b"[1," * depth + b"1" + b"]" * depth, b"[" * depth):
+            status, _, data = client.invoke(body, "application/json", "application/json")
+            assert (status, json.loads(data)["error"]) == (400, "malformed_json"), data[:300]
+        assert client.invoke(ROW.encode(), "text/csv", "application/json")[0] == 200
+        client.close()
+
+
+def test_deeply_nested_json_is_a_400_in_the_lambda_and_sagemaker_entry_points(models, serving_toolkit, monkeypatch):
+    """The same 10,000-level body through the Lambda handler and SageMaker's transform_fn, at their default limits."""
+    monkeypatch.delenv("GREENLIGHT_MAX_PAYLOAD_BYTES", raising=False)
+    deep = b"[" * 10_000 + b"]" * 10_000
+    with imported_src_modules(("lambda_function", "sagemaker_entry", "inference")) as src:
+        model = src.inference.model_fn(str(models["a"]))
+        event = {"rawPath": "/invocations", "requestContext": {"http": {"method": "POST", "path": "/invocations"}},
+                 "headers": {"content-type": "application/json"}, "body": deep.decode()}
+        response = src.lambda_function.handle(event, model)
+        assert (response["statusCode"], json.loads(response["body"])["error"]) == (400, "malformed_json")
+        answer = src.sagemaker_entry.transform_fn(model, deep, "application/json", "application/json")
+        assert (answer.status, json.loads(answer.response)["error"]) == (400, "malformed_json")

@@ -90,12 +90,13 @@ class LocalDeployEnv:
 
             self.endpoint = FunctionFront(self.home, self.group, self.group, "live", "127.0.0.1", 0,
                                           poll_seconds=0.02, retry_seconds=0.0).start()
-        register_serving(self.home, self.group, self.endpoint.url, kind)
+        self.record = register_serving(self.home, self.group, self.endpoint.url, kind,
+                                       token=getattr(self.endpoint, "token", None))
         self.target = self.reconciler().targets[0]
         assert self.target.kind.value == kind, self.target
 
     def close(self) -> None:
-        unregister_serving(self.home, self.group, self.kind)
+        unregister_serving(self.home, self.group, self.kind, self.record)
         self.endpoint.close()
 
     # -- the registry ---------------------------------------------------------------------------
@@ -198,3 +199,10 @@ def reconciler_from_spec(spec: dict[str, Any]):
             inject(reconciler, spec)
         return reconciler
     raise ValueError(f"unknown mode {spec['mode']!r}")
+
+
+def deploy(target, release, smoke):
+    """One deployment of `target` driven by the engine's transaction, as the reconciler drives it."""
+    from deploy.engine.transaction import Transaction
+
+    return Transaction().deploy(target, release, smoke)

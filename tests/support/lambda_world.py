@@ -106,7 +106,7 @@ class LambdaAwsWorld:
         settings.setdefault("update_timeout", 30.0)
         return AwsLambdaTarget(self.lam, self.s3, self.registry, group=group, function=self.function,
                                repository=self.repository, base_tag=BASE, ecr_client=self.ecr, invoker=self.invoker, poll=5.0,
-                               sleep=self.time.sleep, clock=self.time.clock, workdir=self.work, **settings)
+                               sleep=self.time.sleep, clock=self.time.clock, **settings)
 
     def upload(self, key: str, data: bytes) -> str:
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)

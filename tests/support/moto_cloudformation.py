@@ -3,9 +3,14 @@
 moto creates a resource type in a stack only if a model declares it; for the types below its service
 backends exist (and are what the resources' APIs use), but no CloudFormation model does, so each gets a
 small model that calls the backend: AWS::Lambda::Alias, AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
-AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy; and Fn::GetAtt of an
-AWS::SSM::Parameter's Value and an AWS::Lambda::Version's Version. Types moto has no backend for
-are listed in `LACKING` with the reason; the tests name them.
+AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy, AWS::Scheduler::Schedule,
+AWS::ServiceCatalog::Portfolio and ::CloudFormationProduct; and Fn::GetAtt of an AWS::SSM::Parameter's
+Value and an AWS::Lambda::Version's Version. moto's Service Catalog has no launch constraints and no
+portfolio associations: those three types are recorded (`SERVICE_CATALOG_LINKS`) for the tests to read,
+nothing more. Types moto cannot create at all are listed in `LACKING` with the reason; the tests name them.
+
+moto also leaves out, on a stack update, a resource whose Condition turns true (it creates only resources
+new to the template): `install()` creates them after moto's update, as CloudFormation does.
 
 moto also executes a change set without rollback and without computing the stack's outputs afterwards: an error while creating a resource escapes as an
 HTTP 500 and the stack stays "complete". `install()` wraps resource creation so such an error becomes
@@ -29,7 +34,10 @@ LACKING = {
     "AWS::CodeBuild::Project": "moto has no CloudFormation model for it (its CodeBuild backend is not wired here)",
     "AWS::CodePipeline::Pipeline": "moto has no CloudFormation model for it (its CodePipeline backend is not "
                                    "wired here)",
+    "Custom::SeedSource": "moto runs a Lambda-backed custom resource by invoking the function, which needs Docker "
+                          "(tests/contract/test_project_seed.py runs its code against moto's S3 instead)",
 }
+SERVICE_CATALOG_LINKS: list[tuple[str, dict[str, Any]]] = []  # (type, properties) of each link created
 
 
 def _lambda(account_id: str, region: str):
@@ -233,6 +241,181 @@ class S3BucketPolicy(_Model, CloudFormationModel):
             pass
 
 
+class SchedulerSchedule(_Model, CloudFormationModel):
+    attributes = ("Arn",)
+
+    def __init__(self, schedule, group: str):
+        self.schedule, self.group = schedule, group
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Scheduler::Schedule"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.scheduler.models import scheduler_backends
+
+        p = cloudformation_json["Properties"]
+        schedule = scheduler_backends[account_id][region_name].create_schedule(
+            description=p.get("Description"), end_date=p.get("EndDate"), flexible_time_window=p["FlexibleTimeWindow"],
+            group_name=p.get("GroupName"), kms_key_arn=p.get("KmsKeyArn"), name=p.get("Name", resource_name),
+            schedule_expression=p["ScheduleExpression"],
+            schedule_expression_timezone=p.get("ScheduleExpressionTimezone"), start_date=p.get("StartDate"),
+            state=p.get("State", "ENABLED"), target=p["Target"], action_after_completion=None)
+        return cls(schedule, p.get("GroupName") or "default")
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.schedule.name
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.schedule.arn
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.scheduler.models import scheduler_backends
+
+        try:
+            scheduler_backends[account_id][region].delete_schedule(self.group, self.schedule.name)
+        except Exception:  # already gone
+            pass
+
+
+class ServiceCatalogPortfolio(_Model, CloudFormationModel):
+    def __init__(self, portfolio_id: str):
+        self.portfolio_id = portfolio_id
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ServiceCatalog::Portfolio"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.servicecatalog.models import servicecatalog_backends
+
+        p = cloudformation_json["Properties"]
+        detail, _ = servicecatalog_backends[account_id][region_name].create_portfolio(
+            None, p["DisplayName"], p.get("Description"), p["ProviderName"], p.get("Tags"), None)
+        return cls(detail["Id"])
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        return original_resource
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.portfolio_id
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.servicecatalog.models import servicecatalog_backends
+
+        servicecatalog_backends[account_id][region].delete_portfolio(None, self.portfolio_id)
+
+
+class ServiceCatalogProduct(_Model, CloudFormationModel):
+    def __init__(self, product_id: str):
+        self.product_id = product_id
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ServiceCatalog::CloudFormationProduct"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.servicecatalog.models import servicecatalog_backends
+
+        p = cloudformation_json["Properties"]
+        [artifact] = p["ProvisioningArtifactParameters"]
+        product = servicecatalog_backends[account_id][region_name].create_product(
+            name=p["Name"], owner=p["Owner"], description=p.get("Description"), distributor=None,
+            support_description=None, support_email=None, support_url=None, product_type="CLOUD_FORMATION_TEMPLATE",
+            tags=p.get("Tags") or [], provisioning_artifact_parameters={
+                "Name": artifact["Name"], "Info": artifact["Info"], "Type": "CLOUD_FORMATION_TEMPLATE"})
+        return cls(product.id)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.product_id
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.servicecatalog.models import servicecatalog_backends
+
+        try:
+            servicecatalog_backends[account_id][region].delete_product(None, self.product_id)
+        except Exception:  # already gone
+            pass
+
+
+def _link(type_name: str) -> type:
+    """A model that records a Service Catalog link moto has no API for (SERVICE_CATALOG_LINKS)."""
+
+    class Link(_Model, CloudFormationModel):
+        def __init__(self, properties: dict[str, Any]):
+            self.properties = properties
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return type_name
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                            **kwargs):
+            SERVICE_CATALOG_LINKS.append((type_name, dict(cloudformation_json["Properties"])))
+            return cls(dict(cloudformation_json["Properties"]))
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                            account_id, region_name):
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id,
+                                                       region_name)
+
+        @property
+        def physical_resource_id(self) -> str:
+            return f"{type_name.rsplit('::', 1)[-1]}-{len(SERVICE_CATALOG_LINKS)}"
+
+        def delete(self, account_id: str, region: str) -> None:
+            SERVICE_CATALOG_LINKS[:] = [(t, p) for t, p in SERVICE_CATALOG_LINKS
+                                        if not (t == type_name and p == self.properties)]
+
+    Link.__name__ = type_name.rsplit("::", 1)[-1]
+    return Link
+
+
+_LINKS = tuple(_link(f"AWS::ServiceCatalog::{name}") for name in (
+    "LaunchRoleConstraint", "PortfolioProductAssociation", "PortfolioPrincipalAssociation"))
+
+
+def _conditions_turned_on() -> None:
+    """After moto's update of a stack, create the resources whose Condition turned true (module docstring)."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    if getattr(ResourceMap, "_greenlight_conditions", False):
+        return
+    original = ResourceMap.update
+
+    def update(self, template, parameters=None):
+        original(self, template, parameters)
+        for logical_id, resource in template["Resources"].items():
+            if logical_id not in self._parsed_resources and self.lazy_condition_map.get(
+                    resource.get("Condition", ""), True):
+                _ = self[logical_id]
+
+    ResourceMap.update = update
+    ResourceMap._greenlight_conditions = True
+
+
 def _missing_attributes() -> None:
     """moto's AWS::SSM::Parameter and AWS::Lambda::Version models have no Fn::GetAtt (Value; Version)."""
     from moto.awslambda.models import LambdaVersion
@@ -275,7 +458,8 @@ def _tls_only_policies() -> None:
     FakeBucket._greenlight_tls = True
 
 
-MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy)
+MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy,
+          SchedulerSchedule, ServiceCatalogPortfolio, ServiceCatalogProduct, *_LINKS)
 
 
 def _with_rollback() -> None:
@@ -335,5 +519,6 @@ def install() -> None:
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _with_rollback()
+    _conditions_turned_on()
     _missing_attributes()
     _tls_only_policies()

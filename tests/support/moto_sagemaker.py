@@ -12,7 +12,8 @@ process serves them over HTTP; moto looks methods up per request):
   new config, or, for a config whose model package was marked with `fail(arn, reason)`, what SageMaker
   does on a failed update: InService on the *old* config with `FailureReason` (or `Failed` /
   `UpdateRollbackFailed` when asked). `fail_next(status, reason)` fails the next update or creation
-  whatever it deploys. CreateEndpoint gets the same treatment (`Creating`, then InService or Failed).
+  whatever it deploys; `fail_endpoint(name, reason, status)` fails every update or creation of that
+  endpoint (the live one, not the target's verification endpoint on the same config). CreateEndpoint gets the same treatment (`Creating`, then InService or Failed).
   Updating an endpoint that is not InService (or UpdateRollbackFailed) is refused, as SageMaker does.
 - `InvokeEndpoint` answers only an endpoint that exists and serves (else ValidationError, as AWS). It
   takes the next of the results posted to moto's `/moto-api/static/sagemaker/endpoint-results` (each
@@ -53,6 +54,7 @@ class FakeSageMaker:
     """What the extended moto does beyond moto: failures to inject, answers per model package."""
 
     failing: dict[str, tuple[str, str]] = field(default_factory=dict)  # package ARN -> (status, reason)
+    failing_endpoints: dict[str, tuple[str, str]] = field(default_factory=dict)  # endpoint name -> (status, reason)
     answers: dict[str, str] = field(default_factory=dict)  # package ARN -> response body
     next_failure: tuple[str, str] | None = None
     polls: int = 0
@@ -61,6 +63,7 @@ class FakeSageMaker:
 
     def reset(self) -> None:
         self.failing.clear()
+        self.failing_endpoints.clear()
         self.answers.clear()
         self.pending.clear()
         self.next_failure, self.polls, self.updates = None, 0, 0
@@ -69,6 +72,10 @@ class FakeSageMaker:
         """Updates to (and creations of) an endpoint serving this package fail with `reason`; `status`
         is where a failed update ends: InService on the old config, Failed, or UpdateRollbackFailed."""
         self.failing[package_arn] = (status, reason)
+
+    def fail_endpoint(self, name: str, reason: str, status: str = "InService") -> None:
+        """Updates and creations of endpoint `name` fail with `reason` (whatever they deploy)."""
+        self.failing_endpoints[name] = (status, reason)
 
     def fail_next(self, status: str, reason: str) -> None:
         self.next_failure = (status, reason)
@@ -106,10 +113,12 @@ def _package_of(backend, config_name: str) -> str | None:
     return next((c.get("ModelPackageName") for c in containers if c and c.get("ModelPackageName")), None)
 
 
-def _outcome(backend, config_name: str) -> tuple[str, str] | None:
+def _outcome(backend, config_name: str, endpoint_name: str) -> tuple[str, str] | None:
     if FAKE.next_failure is not None:
         outcome, FAKE.next_failure = FAKE.next_failure, None
         return outcome
+    if endpoint_name in FAKE.failing_endpoints:
+        return FAKE.failing_endpoints[endpoint_name]
     return FAKE.failing.get(_package_of(backend, config_name) or "")
 
 
@@ -156,7 +165,7 @@ def _install_sagemaker() -> None:
         FAKE.updates += 1
         endpoint.endpoint_status, endpoint.last_modified_time = "Updating", utcnow()
         FAKE.pending[(self.account_id, self.region_name, endpoint_name)] = _Pending(
-            endpoint_config_name, _outcome(self, endpoint_config_name), FAKE.polls)
+            endpoint_config_name, _outcome(self, endpoint_config_name, endpoint_name), FAKE.polls)
         return endpoint.arn
 
     original_create, original_describe, original_delete = (SageMakerModelBackend.create_endpoint,
@@ -168,7 +177,7 @@ def _install_sagemaker() -> None:
         endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
         endpoint.endpoint_status = "Creating"
         FAKE.pending[(self.account_id, self.region_name, endpoint_name)] = _Pending(
-            None, _outcome(self, endpoint_config_name), FAKE.polls)
+            None, _outcome(self, endpoint_config_name, endpoint_name), FAKE.polls)
         return endpoint
 
     @functools.wraps(original_describe)

@@ -2,7 +2,7 @@
 
 SPEC (JSON) is a DeployEnv's worker_spec() plus "record" (a file) and "hold" (seconds). The worker
 waits until the file "go" beside the record exists (so all workers start together), then reconciles
-with the target's deploy and stop wrapped: each appends "<pid> enter <t>" / "<pid> exit <t>" lines to
+with the deploy transaction and the target's stop wrapped: each appends "<pid> enter <t>" / "<pid> exit <t>" lines to
 the record and holds the target for "hold" seconds, so overlapping reconciles would show.
 """
 
@@ -35,7 +35,8 @@ def main(spec_json: str) -> int:
                     fh.write(f"{os.getpid()} exit {time.time()}\n")
         return wrapped
 
-    target.deploy, target.stop = wrap(target.deploy), wrap(target.stop)
+    transaction = reconciler.transaction
+    transaction.deploy, target.stop = wrap(transaction.deploy), wrap(target.stop)
     go = record.with_name("go")
     deadline = time.monotonic() + 60
     while not go.exists():

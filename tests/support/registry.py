@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["FaultProxy", "RedirectingFront", "Registry", "TokenProxy", "require_tools", "running_registry", "skopeo"]
+__all__ = ["EcrChunkAnswers", "FaultProxy", "RedirectingFront", "Registry", "TokenProxy", "require_tools", "running_registry", "skopeo"]
 
 TOOLS = ("docker-registry", "skopeo", "htpasswd")
 
@@ -163,6 +163,10 @@ class FaultProxy:
         """Hook for subclasses: False answers the request itself (e.g. a 401 challenge)."""
         return True
 
+    def rewrite(self, method: str, path: str, status: int, headers: dict) -> tuple[int, dict]:
+        """Hook for subclasses: the status and headers the proxy answers with instead of the registry's."""
+        return status, headers
+
     def __enter__(self) -> FaultProxy:
         proxy = self
         upstream = urllib.parse.urlsplit(self.upstream).netloc
@@ -195,7 +199,8 @@ class FaultProxy:
                     resp = conn.getresponse()
                     data = b"" if self.command == "HEAD" else resp.read()
                     headers = {k: v for k, v in resp.getheaders() if k.lower() not in ("connection", "transfer-encoding")}
-                    self._answer(resp.status, headers, data, head_length=resp.getheader("Content-Length"))
+                    status, headers = proxy.rewrite(self.command, self.path, resp.status, headers)
+                    self._answer(status, headers, data, head_length=resp.getheader("Content-Length"))
                 except OSError:
                     self._answer(502, {"Content-Type": "text/plain"}, b"upstream unreachable")
                 finally:
@@ -286,3 +291,19 @@ class RedirectingFront(FaultProxy):
                 handler._answer(307, {"Location": f"{self.storage_url}{handler.path}?X-Signature=presigned"}, b"")
                 return False
         return True
+
+
+@dataclass
+class EcrChunkAnswers(FaultProxy):
+    """A registry front that answers chunk uploads as ECR is reported to (aws/containers-roadmap#2831): each
+    PATCH of an upload with 201 instead of 202 and a Range that does not advance (always the first chunk's)."""
+
+    patches: list[tuple[int, str]] = field(default_factory=list)  # (status answered, Range answered)
+
+    def rewrite(self, method: str, path: str, status: int, headers: dict) -> tuple[int, dict]:
+        if method == "PATCH" and "/blobs/uploads/" in path and status == 202:
+            first = next((r for _, r in self.patches), headers.get("Range", "0-0"))
+            headers = {**headers, "Range": first}
+            self.patches.append((201, first))
+            return 201, headers
+        return status, headers

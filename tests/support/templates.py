@@ -12,7 +12,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 PROJECT = ROOT / "deploy" / "project.yaml"
-TEMPLATES = {"template.yaml": TEMPLATE, "project.yaml": PROJECT}
+PORTFOLIO = ROOT / "deploy" / "portfolio.yaml"
+TEMPLATES = {"template.yaml": TEMPLATE, "project.yaml": PROJECT, "portfolio.yaml": PORTFOLIO}
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
@@ -58,12 +59,17 @@ class Statement:
 
 
 def identity_statements(template: dict[str, Any]) -> Iterator[Statement]:
-    """Every statement of every identity policy (roles' inline policies, AWS::IAM::Policy/ManagedPolicy)."""
+    """Every statement of every identity policy (roles' inline policies, AWS::IAM::Policy/ManagedPolicy). A
+    managed policy attached to no role, user or group grants nothing: it is a permissions boundary (a cap,
+    deploy/project.yaml's DeployStackBoundary), and tests/unit/test_templates_permissions.py checks it."""
     for name, resource in template.get("Resources", {}).items():
         props = resource.get("Properties", {})
         documents = []
         if resource["Type"] == "AWS::IAM::Role":
             documents = [(f"{name}/{p.get('PolicyName')}", p["PolicyDocument"]) for p in branches(props.get("Policies", []))]
+        elif resource["Type"] == "AWS::IAM::ManagedPolicy" and not any(props.get(k) for k in ("Roles", "Users",
+                                                                                              "Groups")):
+            continue
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents = [(name, props["PolicyDocument"])]
         for where, document in documents:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from deploy.config import ENV_FIELDS, load_config
 from deploy.engine.model import NothingApproved
+from deploy.names import GroupNames
 from greenlight.errors import ConfigurationError
 
 
@@ -115,9 +118,10 @@ def test_batch_names_derive_from_the_group(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     named = load_config(environ={}, home=tmp_path, group="churn-models").batch.names_for("churn-models")
     assert (named.schedule_name, named.job_name_prefix) == ("churn-models-batch", "churn-models")
-    with pytest.raises(ConfigurationError, match=r"longer than the 26 characters .* set batch.job_name_prefix "
-                                                  r"\(GREENLIGHT_BATCH_JOB_NAME_PREFIX\)"):
-        load_config(environ={}, home=tmp_path).batch.names_for("a-model-package-group-of-30-ch")
+    # a group longer than a job name prefix may be gets one derived from it (deploy/names.py), never an error
+    long = load_config(environ={}, home=tmp_path).batch.names_for("A-Model-Package-Group-of-30-ch")
+    assert long.job_name_prefix == GroupNames("A-Model-Package-Group-of-30-ch").job_prefix
+    assert re.fullmatch(r"a-model-package-g-[0-9a-f]{8}", long.job_name_prefix), long.job_name_prefix
     kept = load_config(environ={"GREENLIGHT_BATCH_JOB_NAME_PREFIX": "churn", "GREENLIGHT_BATCH_SCHEDULE_NAME": "nightly"},
                        home=tmp_path).batch.names_for("a-model-package-group-of-30-ch")
     assert (kept.schedule_name, kept.job_name_prefix) == ("nightly", "churn")

@@ -34,21 +34,21 @@ def obs(v, active=True, kind=TargetKind.ENDPOINT):
     return Observed("t", kind, v, active)
 
 
-@pytest.mark.parametrize("running, active, desired, approved, kind, policy, action, words", [
-    (2, True, 2, {1, 2}, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.NONE, "runs v2, the newest Approved"),
-    (None, False, 2, {2}, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.DEPLOY, "runs nothing"),
-    (2, False, 2, {2}, TargetKind.BATCH, NothingApproved.KEEP, Action.DEPLOY, "runs nothing"),  # disabled
-    (1, True, 2, {1, 2}, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.DEPLOY, "newer than v1"),
-    (3, True, 2, {2}, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.DEPLOY, "rolls back from v3"),
-    (None, False, None, set(), TargetKind.ENDPOINT, NothingApproved.KEEP, Action.NONE, "nothing runs"),
-    (2, True, None, set(), TargetKind.ENDPOINT, NothingApproved.KEEP, Action.KEEP, "keeps serving v2"),
-    (2, True, None, set(), TargetKind.LAMBDA, NothingApproved.KEEP, Action.KEEP, "keeps serving v2"),
-    (2, True, None, set(), TargetKind.BATCH, NothingApproved.KEEP, Action.STOP, "scheduled target"),
-    (2, True, None, set(), TargetKind.ENDPOINT, NothingApproved.STOP, Action.STOP, "taken down"),
-    (None, False, None, set(), TargetKind.ENDPOINT, NothingApproved.STOP, Action.NONE, "nothing runs"),
+@pytest.mark.parametrize("running, active, desired, kind, policy, action, words", [
+    (2, True, 2, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.NONE, "runs v2, the newest Approved"),
+    (None, False, 2, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.DEPLOY, "runs nothing"),
+    (2, False, 2, TargetKind.BATCH, NothingApproved.KEEP, Action.DEPLOY, "runs nothing"),  # disabled
+    (1, True, 2, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.DEPLOY, "newer than v1"),
+    (3, True, 2, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.DEPLOY, "rolls back from v3"),
+    (None, False, None, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.NONE, "nothing runs"),
+    (2, True, None, TargetKind.ENDPOINT, NothingApproved.KEEP, Action.KEEP, "keeps serving v2"),
+    (2, True, None, TargetKind.LAMBDA, NothingApproved.KEEP, Action.KEEP, "keeps serving v2"),
+    (2, True, None, TargetKind.BATCH, NothingApproved.KEEP, Action.STOP, "scheduled target"),
+    (2, True, None, TargetKind.ENDPOINT, NothingApproved.STOP, Action.STOP, "taken down"),
+    (None, False, None, TargetKind.ENDPOINT, NothingApproved.STOP, Action.NONE, "nothing runs"),
 ])
-def test_plan_target(running, active, desired, approved, kind, policy, action, words):
-    step = plan_target(obs(running, active, kind), desired, frozenset(approved), policy)
+def test_plan_target(running, active, desired, kind, policy, action, words):
+    step = plan_target(obs(running, active, kind), desired, policy)
     assert step.action is action and words in step.reason
     assert (step.warning is not None) == (action is Action.KEEP)
 

@@ -13,8 +13,9 @@ from deploy.engine.smoke import SmokeTest
 from deploy.function.events import function_url_event, http_response, smoke_event, smoke_verdict
 from deploy.function.model import (
     MODEL_VERSION_VARIABLE, PREDICT_THREADS_VARIABLE, VersionRecord, describe_version, function_environment,
-    image_digest, predict_threads, tags_to_prune, versions_to_prune,
+    held_tags, image_digest, model_tags, predict_threads,
 )
+from deploy.engine.retention import doomed
 from greenlight.errors import ConfigurationError
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -114,26 +115,38 @@ def test_image_digest_reads_by_digest_uris_only():
 
 # -- retention ---------------------------------------------------------------------------------------------
 
+def _versions_to_prune(published: dict[int, int], protected, keep, retention: int) -> list[int]:
+    """Function versions the AWS and local adapters delete: retention.doomed over version -> model version."""
+    return [int(n) for n in doomed({str(n): m for n, m in published.items()}, {str(p) for p in protected}, keep,
+                                   retention)]
+
+
 def test_versions_to_prune_never_touch_live_previous_kept_models_or_the_newest_retained():
     published = {n: n for n in range(1, 11)}  # function version n holds model version n
-    assert versions_to_prune(published, (10, 9), {10, 9}, retention=3) == [1, 2, 3, 4, 5]
-    assert versions_to_prune(published, (4, 3), {4}, retention=2) == [1, 2, 5, 6, 7, 8]
-    assert versions_to_prune(published, (10, None), set(), retention=0) == list(range(1, 10))
-    assert versions_to_prune({1: 1, 2: 1, 3: 2}, (3, 2), {2, 1}, retention=0) == []  # model v1 runs on 2 and 1
-    assert versions_to_prune({}, (None, None), set(), retention=0) == []
+    assert _versions_to_prune(published, (10, 9), {10, 9}, retention=3) == [1, 2, 3, 4, 5]
+    assert _versions_to_prune(published, (4, 3), {4}, retention=2) == [1, 2, 5, 6, 7, 8]
+    assert _versions_to_prune(published, (10, None), set(), retention=0) == list(range(1, 10))
+    assert _versions_to_prune({1: 1, 2: 1, 3: 2}, (3, 2), {2, 1}, retention=0) == []  # model v1 runs on 2 and 1
+    assert _versions_to_prune({}, (None, None), set(), retention=0) == []
+
+
+def _tags_to_prune(tags: dict[str, str], group: str, running: set[str], keep: set[int], retention: int) -> list[str]:
+    return doomed(model_tags(tags, group), held_tags(tags, group, running), keep, retention)
 
 
 def test_tags_to_prune_never_delete_the_last_tag_of_a_running_image_nor_other_tags():
     tags = {f"g-v{n}": f"sha256:{n:064x}" for n in range(1, 8)}
     tags.update({"base-0123": "sha256:" + "ee" * 32, "other-v1": "sha256:" + "ff" * 32, "g-v2-extra": OTHER})
-    keep_digests = {tags["g-v7"], tags["g-v6"], tags["g-v2"]}  # g-v2's image still runs on a kept function version
-    assert tags_to_prune(tags, "g", keep_digests, {7}, retention=1) == ["g-v1", "g-v3", "g-v4", "g-v5"]
-    assert tags_to_prune(tags, "g", set(), set(), retention=10) == []
+    assert model_tags(tags, "g") == {f"g-v{n}": n for n in range(1, 8)}  # the base image's and others' never
+    running = {tags["g-v7"], tags["g-v6"], tags["g-v2"]}  # g-v2's image still runs on a kept function version
+    # held: g-v7, g-v6, g-v2 (running images); kept: v7; retention 1 of the others: v5
+    assert _tags_to_prune(tags, "g", running, {7}, retention=1) == ["g-v1", "g-v3", "g-v4"]
+    assert _tags_to_prune(tags, "g", set(), set(), retention=10) == []
     # two tags on one running image: the older tag may go, the image stays under the newer one
     shared = {"g-v1": DIGEST, "g-v2": OTHER, "g-v3": DIGEST, "g-v4": OTHER}
-    assert tags_to_prune(shared, "g", {DIGEST, OTHER}, {4}, retention=0) == ["g-v1", "g-v2"]
+    assert _tags_to_prune(shared, "g", {DIGEST, OTHER}, {4}, retention=0) == ["g-v1", "g-v2"]
     # ... unless the other tag is going too: then the newest of them is spared
-    assert tags_to_prune(shared, "g", {DIGEST}, set(), retention=0) == ["g-v1", "g-v2", "g-v4"]
+    assert _tags_to_prune(shared, "g", {DIGEST}, set(), retention=0) == ["g-v1", "g-v2", "g-v4"]
 
 
 # -- Function URL events and responses ---------------------------------------------------------------------

@@ -44,10 +44,9 @@ STACK_OWNED = {
 }
 # Where the template accepts less than the model, on purpose: (rejected by the template only, why).
 STRICTER: dict[str, tuple[Callable[[str], bool], str]] = {
-    "GREENLIGHT_GROUP": (lambda v: v != v.lower() or len(v) > 48,
-                         "lower case: SageMaker writes names in lower case in ARNs, which IAM matches "
-                         "case-sensitively; at most 48 characters: the engine cuts longer groups in model "
-                         "names, which the handler's policy names in full"),
+    "GREENLIGHT_GROUP": (lambda v: not 2 <= len(v) <= 48,
+                         "2-48 characters: <Group>-<suffix> names stay within IAM's and Lambda's 64 (a SageMaker "
+                         "Project's group has at most 47), and the ECR repository name needs 2"),
     "GREENLIGHT_ENDPOINT_NAME": (lambda v: v != v.lower(),
                                  "lower case: the handler's policy names the endpoint's ARN"),
     "GREENLIGHT_BATCH_INPUT": (lambda v: v != "" and not (v.startswith("s3://") and v.endswith("/")),
@@ -59,6 +58,10 @@ STRICTER: dict[str, tuple[Callable[[str], bool], str]] = {
                                          "lower case: the policies name the transform jobs' ARNs, which "
                                          "SageMaker writes in lower case"),
 }
+# Variables whose parameter stack_parameters always fills (the configured value, else the name deploy/names.py
+# derives from the group): the template has no default and refuses "", because it cannot derive the name.
+DERIVED = {"GREENLIGHT_BATCH_JOB_NAME_PREFIX": "deploy/names.py shortens a long group with a hash, which "
+                                               "CloudFormation cannot compute"}
 # Where the template accepts more than the model, because the rule is not a pattern: (accepted by the
 # template only, why). The handler refuses such a value at its cold start, naming the rule.
 LOOSER: dict[str, tuple[Callable[[str], bool], str]] = {
@@ -227,6 +230,14 @@ def test_the_parameter_default_is_the_model_default(template, variable):
     parameter = template["Parameters"][stem(variable)]
     default = field_info(ENV_FIELDS[variable]).default
     given = str(parameter.get("Default", ""))
+    if variable in DERIVED:
+        from deploy.config import load_config
+        from deploy.stack_parameters import DERIVED as FILLED
+        from deploy.stack_parameters import template_parameters
+
+        assert "Default" not in parameter and not template_accepts(parameter, ""), DERIVED[variable]
+        assert variable in FILLED and template_parameters(load_config(environ={}))[stem(variable)]
+        return
     if default is None:
         assert given == "", f"{stem(variable)} defaults to {given!r}; the model's default is none (\"\")"
         return
@@ -249,7 +260,8 @@ def test_the_parameter_accepts_exactly_what_the_model_accepts(template, variable
     info, parameter = field_info(path), template["Parameters"][stem(variable)]
     stricter, why = STRICTER.get(variable, (lambda v: False, ""))
     looser, why = LOOSER.get(variable, (lambda v: False, why))
-    values = probes(info, parameter, variable) + ([""] if info.default is None else [])
+    values = probes(info, parameter, variable) + ([""] if info.default is None and variable not in DERIVED else [])
+    values = [v for v in values if not (variable in DERIVED and v == "")]
     disagree = []
     for value in values:
         model, cfn = model_accepts(path, value), template_accepts(parameter, value)

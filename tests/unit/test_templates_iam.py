@@ -35,6 +35,14 @@ NAMELESS = {
     "pipelines-*": "SageMaker Pipelines names the processing and training jobs (and their log streams) it "
                    "starts pipelines-<execution id>-<step>-<suffix>; the pipeline's name is not in them",
 }
+# The portfolio's launch role provisions every project of the portfolio, whose names it cannot know: its
+# write actions may name only what every project's resources share (the stack names Service Catalog gives,
+# SC-<account>-pp-<id>; the /greenlight/ path of roles and policies; the fixed suffixes and prefixes of
+# deploy/project.yaml's names), as resource parts with pseudo parameters written X.
+LAUNCH_ROLE = "LaunchRole/"
+LAUNCH_SCOPES = {"stack/SC-X-pp-*", "parameter/greenlight/SC-X-pp-*", "sc-X-pp-*", "role/greenlight/*",
+                 "policy/greenlight/*", "project/*-model-build", "project/*-image-build", "greenlight-*",
+                 "connection/*", "function:*-seed"}
 REF = "\x00REF\x00"
 
 
@@ -117,6 +125,9 @@ def violations(template: dict[str, Any]) -> list[str]:
             if action.lower() == "iam:passrole":
                 for resource in statement.resources:
                     problem = passrole_problem(resource, roles)
+                    if problem and statement.where.startswith(LAUNCH_ROLE):
+                        text = _sub_text(resource) if isinstance(resource, dict) else resource
+                        problem = None if isinstance(text, str) and resource_part(text) in LAUNCH_SCOPES else problem
                     if problem:
                         found.append(f"{statement.where}: iam:PassRole on {problem}")
                 passed = [v for op, keys in statement.condition.items() if op.startswith("String")
@@ -127,6 +138,9 @@ def violations(template: dict[str, Any]) -> list[str]:
             if any(is_write(d) and d["resourceTypes"] for d in details):
                 for resource in statement.resources:
                     problem = name_scope_problem(resource)
+                    if problem and statement.where.startswith(LAUNCH_ROLE):
+                        text = _sub_text(resource) if isinstance(resource, dict) else resource
+                        problem = None if isinstance(text, str) and resource_part(text) in LAUNCH_SCOPES else problem
                     if problem:
                         found.append(f"{statement.where}: write action {action} on {problem}")
     return found
@@ -168,12 +182,15 @@ PLANTED = [
     ("template.yaml", "SchedulerRole", "StartTransformJobs",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:transform-job/*"}},
      "names no resource of the project"),
-    ("template.yaml", "SchedulerRole", "JobsRunAsTheExecutionRole", {"Condition": {}},
+    ("template.yaml", "ApprovalHandlerRole", "SchedulesRunAsTheSchedulerRole", {"Condition": {}},
      "iam:PassRole without an iam:PassedToService condition"),
     ("project.yaml", "SageMakerPipelineRole", "JobsRunAsThisRole",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/greenlight/*"}},
      "does not name one role"),
     ("project.yaml", "PipelineRole", "Builds", {"Action": ["codebuild:StartBiuld"]}, "is not an IAM action"),
+    ("portfolio.yaml", "LaunchRole", "Roles",
+     {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}}, "names no resource"),
+    ("portfolio.yaml", "LaunchRole", "PassProjectRoles", {"Condition": {}}, "without an iam:PassedToService"),
 ]
 
 

@@ -1,0 +1,229 @@
+"""The approval scenario with IAM enforced: the handler runs as the role deploy/template.yaml gives it.
+
+moto's server authorizes every request inside `enforcing()` (INITIAL_NO_AUTH_ACTION_COUNT, set through
+/moto-api/reset-auth), extended in this process to judge each service's requests on their ARNs
+(tests/support/moto_iam.py). The roles are the template's own: ApprovalHandlerRole and SchedulerRole with
+their inline policies as CloudFormation would create them for this test's group and bucket
+(tests/support/cfn_eval.py), created in moto's IAM and assumed through STS. First each service the handler
+uses answers one allowed and one denied call; then an approval is handled through deploy.handler.handle
+(what the Lambda entry point calls) by the endpoint and batch worlds of the scenario suites, and the
+schedule's CreateTransformJob request is sent as the Scheduler role; with one statement removed, the same
+step fails with AccessDenied. The Lambda target's world names its ECR repository per test (moto's ECR is
+emptied between tests), so only its services' preflight runs here.
+
+moto does not evaluate: ArnLike conditions (sagemaker:ModelArn), permissions boundaries, iam:PassRole
+(no API call of its own), the lower case SageMaker writes in ARNs; those are in the static proofs
+(tests/unit/test_templates_permissions.py, test_templates_iam.py) or noted in docs/aws-behaviour.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from deploy.names import GroupNames
+from tests.contract.conftest import aws_client, only_target
+from tests.support.cfn_eval import evaluate
+from tests.support.deploy_env import GROUP
+from tests.support.moto_iam import enforcing, install
+from tests.support.templates import TEMPLATE, load
+
+BUCKET = "greenlight-test"  # the scenario worlds' artifact bucket
+NAMES = GroupNames(GROUP)
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]})
+
+
+def template_roles() -> dict[str, dict[str, Any]]:
+    """{logical id: role properties} of deploy/template.yaml for GROUP, as `greenlight stack deploy` sets it."""
+    from deploy.config import load_config
+    from deploy.stack_parameters import template_parameters
+
+    parameters = {**template_parameters(load_config(environ={}, group=GROUP)), "HandlerS3Bucket": BUCKET,
+                  "HandlerS3Key": "h.zip", "ArtifactBucket": BUCKET, "LambdaBaseImageTag": "base-test"}
+    stack = evaluate(load(TEMPLATE), parameters, stack_name=NAMES.stacks[1])
+    return {name: r.properties for name, r in stack.resources.items() if r.type == "AWS::IAM::Role"}
+
+
+def create_role(moto_url: str, role: dict[str, Any], without: str | None = None) -> dict[str, str]:
+    """The role in moto's IAM with its inline policies (less the statement `without`); its STS credentials."""
+    iam = aws_client("iam", moto_url)
+    try:
+        iam.create_role(RoleName=role["RoleName"], Path=role["Path"], AssumeRolePolicyDocument=TRUST)
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    for policy in role["Policies"]:
+        document = dict(policy["PolicyDocument"])
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != without]
+        iam.put_role_policy(RoleName=role["RoleName"], PolicyName=policy["PolicyName"],
+                            PolicyDocument=json.dumps(document))
+    arn = f"arn:aws:iam::123456789012:role{role['Path']}{role['RoleName']}"
+    creds = aws_client("sts", moto_url).assume_role(RoleArn=arn, RoleSessionName="greenlight-test")["Credentials"]
+    return {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"]}
+
+
+def client_as(service: str, moto_url: str, creds: dict[str, str]):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, region_name="us-east-1", endpoint_url=moto_url,
+                        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                        aws_session_token=creds["AWS_SESSION_TOKEN"], config=Config(retries={"total_max_attempts": 1}))
+
+
+def code_of(call) -> str:
+    """"OK", "AccessDenied", or the error code of another failure. (moto answers a denied JSON-protocol call
+    with an XML error body, which botocore reports as code "403"; the message says who was refused what.)"""
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        refused = code in ("AccessDenied", "AccessDeniedException") or "is not authorized to perform" in str(exc)
+        return "AccessDenied" if refused else code
+    return "OK"
+
+
+@pytest.fixture
+def roles(moto_endpoint):
+    install()
+    return template_roles()
+
+
+def test_each_service_allows_what_the_handler_role_names_and_denies_the_rest(moto_endpoint, roles):
+    """moto authorizes each service the handler uses (with tests/support/moto_iam.py): one allowed call and one
+    denied call per service, as the template's handler role. Allowed calls may fail for other reasons
+    (the resource does not exist): only AccessDenied counts as denied."""
+    url = moto_endpoint
+    s3, sqs = aws_client("s3", url), aws_client("sqs", url)
+    for bucket in (BUCKET, "someone-elses"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=f"{GROUP}/v1/smoke.json", Body=b"{}")
+    queues = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in (NAMES.queue("approval"), "other-dlq")}
+    creds = create_role(url, roles["ApprovalHandlerRole"])
+    key = {"pk": {"S": "lease"}}
+    calls = {
+        "dynamodb": lambda c, mine: c.get_item(TableName=NAMES.state_table if mine else "other-table", Key=key),
+        "sagemaker": lambda c, mine: c.describe_endpoint(EndpointName=GROUP if mine else "other-endpoint"),
+        "sagemaker-runtime": lambda c, mine: c.invoke_endpoint(EndpointName=GROUP if mine else "other-endpoint",
+                                                               Body=b"1", ContentType="text/csv"),
+        "s3": lambda c, mine: c.get_object(Bucket=BUCKET if mine else "someone-elses", Key=f"{GROUP}/v1/smoke.json"),
+        "sqs": lambda c, mine: c.send_message(QueueUrl=queues[NAMES.queue("approval") if mine else "other-dlq"],
+                                              MessageBody="x"),
+        "lambda": lambda c, mine: c.get_function(FunctionName=NAMES.function if mine else "other-function"),
+        "ecr": lambda c, mine: c.describe_images(repositoryName=NAMES.repository if mine else "other-repository"),
+        "scheduler": lambda c, mine: c.get_schedule(Name=NAMES.batch_schedule if mine else "other-schedule"),
+    }
+    results = {}
+    with enforcing(url):
+        for service, call in calls.items():
+            client = client_as(service, url, creds)
+            results[service] = tuple(code_of(lambda c=client, f=call, m=mine: f(c, m)) for mine in (True, False))
+    assert all(mine != "AccessDenied" and other == "AccessDenied" for mine, other in results.values()), results
+
+
+# -- the approval scenario, as the handler role ------------------------------------------------------------
+
+
+def _world(kind: str, request, moto_url: str, tmp_path, models, monkeypatch):
+    only_target(kind, monkeypatch)
+    if kind == "batch":
+        from tests.support.deploy_env_batch import AwsBatchDeployEnv
+
+        return AwsBatchDeployEnv(moto_url, tmp_path / "home", models, monkeypatch, GROUP)
+    from tests.support.deploy_env_aws import AwsDeployEnv
+
+    return AwsDeployEnv(moto_url, tmp_path / "home", models, monkeypatch, GROUP)
+
+
+def _as_role(env, monkeypatch, creds: dict[str, str]) -> None:
+    """The world's composition root again, with the role's credentials and the stack's table name."""
+    from greenlight.workspace import Workspace
+
+    for name, value in {**creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table}.items():
+        monkeypatch.setenv(name, value)
+    env.ws = Workspace.open("aws", home=env.home)
+
+
+def _state_table(moto_url: str) -> None:
+    aws_client("dynamodb", moto_url).create_table(
+        TableName=NAMES.state_table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, removed", [("endpoint", None), ("endpoint", "EndpointTarget"),
+                                           ("batch", None), ("batch", "BatchSchedule")])
+def test_an_approval_deploys_as_the_handler_role_and_fails_without_its_statement(
+        kind, removed, moto_endpoint, roles, request, tmp_path, models, monkeypatch):
+    env = _world(kind, request, moto_endpoint, tmp_path, models, monkeypatch)
+    try:
+        _state_table(moto_endpoint)
+        v1 = env.register()
+        env.approve(v1)
+        event = env.event(v1, "Approved")  # (read with the test's own client, before IAM is enforced)
+        creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"], without=removed)
+        _as_role(env, monkeypatch, creds)
+        with enforcing(moto_endpoint):
+            result = env.handle(event)
+        [outcome] = result["report"]["results"]
+        if removed is None:
+            assert result["ok"] and (outcome["action"], outcome["desired"], outcome["ok"]) == ("deploy", v1, True), result
+            assert env.served_version() == v1
+        else:
+            assert not result["ok"] and not outcome["ok"], result
+            assert "AccessDenied" in outcome["message"] or "not authorized" in outcome["message"], outcome
+            assert env.served_version() is None
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("removed, denied", [("ReadRegistry", "sagemaker:DescribeModelPackageGroup"),
+                                             ("LeaseAndStatus", "dynamodb:")])
+def test_without_the_registry_or_the_lease_the_invocation_fails(removed, denied, moto_endpoint, roles, tmp_path,
+                                                                models, monkeypatch):
+    """What every target needs failing fails the invocation itself (Lambda retries it, then the dead-letter
+    queue), with AWS's AccessDenied naming the action."""
+    from greenlight.errors import AwsError
+
+    env = _world("endpoint", None, moto_endpoint, tmp_path, models, monkeypatch)
+    try:
+        _state_table(moto_endpoint)
+        v1 = env.register()
+        env.approve(v1)
+        event = env.event(v1, "Approved")
+        _as_role(env, monkeypatch, create_role(moto_endpoint, roles["ApprovalHandlerRole"], without=removed))
+        with enforcing(moto_endpoint), pytest.raises(AwsError) as failed:
+            env.handle(event)
+        assert "is not authorized to perform: " + denied in str(failed.value), failed.value
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("removed", [None, "StartTransformJobs"])
+def test_the_schedule_starts_its_transform_job_as_the_scheduler_role(removed, moto_endpoint, roles, tmp_path,
+                                                                      models, monkeypatch):
+    from deploy.batch.aws_requests import substitute_context
+    from tests.support.deploy_env_batch import SAMPLE, SCHEDULE
+
+    env = _world("batch", None, moto_endpoint, tmp_path, models, monkeypatch)
+    try:
+        _state_table(moto_endpoint)
+        v1 = env.register()
+        env.approve(v1)
+        assert env.handle(env.event(v1, "Approved"))["ok"]  # the schedule, deployed (IAM off: not this test's point)
+        schedule = aws_client("scheduler", moto_endpoint).get_schedule(Name=SCHEDULE)
+        job = json.loads(substitute_context(schedule["Target"]["Input"], **SAMPLE))
+        creds = create_role(moto_endpoint, roles["SchedulerRole"], without=removed)
+        with enforcing(moto_endpoint):
+            code = code_of(lambda: client_as("sagemaker", moto_endpoint, creds).create_transform_job(**job))
+        assert code == ("OK" if removed is None else "AccessDenied"), (code, job["TransformJobName"])
+    finally:
+        env.close()
