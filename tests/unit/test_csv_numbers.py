@@ -332,3 +332,31 @@ def test_the_default_data_takes_the_vectorised_path(mods):
     got = mods.csv_numbers.parse(body)
     assert got is not None and got.shape == (20 * len(lines), 10)
     assert bits(got) == bits(np.array([[float(v) for v in line.split(b",")] for line in body.splitlines()]))
+
+
+def test_predictions_match_the_reference_decoder_on_6_mb_and_the_default_data(mods, models):
+    """What a client gets back: predictions through input_fn and predict_fn on a 6 MB body of random rows
+    (the size and format of `benchmarks serving`'s parse request) and on the shipped data as a batch
+    request, bit-identical to predictions from the reference decoder's rows."""
+    from greenlight.data import default_dataset_csv
+
+    with imported_src_modules(("inference", "compact_forest", "forest_files", "forest_rows")) as serving:
+        inference = serving.inference
+        model = inference.model_fn(str(models["a"]))
+        n_features = model.schema.n_features
+        rng = np.random.default_rng(24)
+        lines, size = [], 0
+        while size < 6 * 1024 * 1024:
+            line = ",".join(repr(v) for v in rng.uniform(-0.12, 0.2, size=n_features).tolist()) + "\n"
+            lines.append(line)
+            size += len(line)
+        random_rows = "".join(lines).encode()
+        shipped = default_dataset_csv().decode().splitlines()[1:]  # the target is the last column
+        default_data = ("\n".join(line.rsplit(",", 1)[0] for line in shipped) + "\n").encode()
+        for body in (random_rows, default_data):
+            assert mods.csv_numbers.parse(body) is not None  # the vectorised path answers, not the text path
+            batch = inference.input_fn(body, "text/csv", max_bytes=len(body), model=model)
+            got = inference.predict_fn(batch, model)
+            want = inference.predict_fn(np.asarray(reference_decode(mods.payload, body)), model)
+            assert len(got) == body.count(b"\n")
+            assert bits(got) == bits(want)
