@@ -8,6 +8,7 @@ fitted estimator (model.joblib), in the same process and the same run, rounds in
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -178,8 +179,6 @@ def parse(model_dir: Path) -> dict:
     import io
 
     import pandas as pd
-
-    import os
 
     served, _ = _load(model_dir, "bench-parse")
     code, n_features = served.code, served.model.schema.n_features
