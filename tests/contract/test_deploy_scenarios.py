@@ -51,6 +51,11 @@ def test_reject_rolls_back_to_the_previous_approved_version(deploy_env):
     assert result["ok"] and (rollback["action"], rollback["running"], rollback["desired"]) == ("deploy", v2, v1)
     assert "v2 -> v1" in rollback["message"]
     assert env.served_version() == v1
+    # the deployment history (SQLite locally, the state table's index on AWS), newest first
+    events = env.ws.history(env.ws.deploy_config(group=env.group)).read()
+    assert [(e.from_version, e.to_version, e.trigger, e.ok) for e in events] == [
+        (v2, v1, "rejection", True), (v1, v2, "approval", True), (None, v1, "approval", True)]
+    assert events[0].event_id == env.event(v2, "Rejected")["id"] and events[0].smoke == "passed"
 
 
 @pytest.mark.parametrize("kind", ["broken", "disagree"])
