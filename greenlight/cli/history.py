@@ -53,6 +53,13 @@ def history(
 
     if at is not None and since is not None:
         raise UsageError("--at answers for one instant; it does not combine with --since")
+    from datetime import UTC, datetime
+
+    from deploy.engine.history import parse_when
+
+    for flag, value in (("--since", since), ("--at", at)):  # before anything else is said about the workspace
+        if value is not None:
+            parse_when(value, flag, datetime.now(UTC))
     ws = workspace(mode, region)
     warn_unknown_group(ws, group, config)
     doc = read_history(ws, group, stage=stage, target=target, since=since, at=at, config=config)

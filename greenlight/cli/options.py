@@ -32,7 +32,15 @@ def _target(value: str | Target) -> Target:
 TARGET = typer.Option("local", "--target", "-t", metavar="local|aws", callback=_target,
                       help="local: the embedded stand-ins under GREENLIGHT_HOME; aws: the AWS account of your "
                            "credentials.")
-MODE = typer.Option("local", "--mode", "-m", metavar="local|aws", callback=_target,
+def _mode(value: str | Target) -> Target:
+    try:
+        return Target(str(value).lower())
+    except ValueError:
+        raise ParameterError(f"unknown --mode {value!r} (expected one of: "
+                             f"{', '.join(t.value for t in Target)})") from None
+
+
+MODE = typer.Option("local", "--mode", "-m", metavar="local|aws", callback=_mode,
                     help="What --target means elsewhere, for commands whose --target names a deploy target: "
                          "local (GREENLIGHT_HOME) or aws (the account of your credentials).")
 REGION = typer.Option(None, "--region", help="AWS region for --target aws. Default: $AWS_REGION, "
