@@ -58,6 +58,25 @@ def test_reject_rolls_back_to_the_previous_approved_version(deploy_env):
     assert events[0].event_id == env.event(v2, "Rejected")["id"] and events[0].smoke == "passed"
 
 
+def test_a_history_that_cannot_be_written_never_blocks_the_deployment_and_status_says_so(deploy_env):
+    from deploy.handler import handle
+
+    from greenlight.api import status
+
+    env = deploy_env
+    v1 = env.register()
+    env.approve(v1)
+    reconciler = env.reconciler()
+    if env.mode == "local":  # a directory where the SQLite file should be: every append fails
+        reconciler.history.path.mkdir(parents=True)
+    else:  # a table that does not exist: every PutItem fails
+        reconciler.history.table = "no-such-table"
+    result = handle(env.event(v1, "Approved"), reconciler, account=env.account, region=env.region)
+    assert result["ok"] and env.served_version() == v1
+    assert "cannot append to the deployment history" in result["report"]["history_error"]
+    assert "cannot append to the deployment history" in status(env.ws, env.group)["history_error"]
+
+
 @pytest.mark.parametrize("kind", ["broken", "disagree"])
 def test_a_failed_update_or_smoke_test_keeps_the_previous_version_and_is_reported(deploy_env, kind):
     env = deploy_env
