@@ -85,8 +85,7 @@ def test_a_variant_the_endpoint_lacks_is_a_validation_error(endpoint):
 
 def test_nothing_deployed_is_model_not_ready_and_the_container_route_is_unchanged():
     with Endpoint(ModelSlot(Switch(None)), "127.0.0.1", 0, poll_seconds=3600.0, runtime=IDENTITY) as served:
-        # botocore retries a 429 by default (as it would on AWS); one attempt keeps the test short
-        client = runtime_client(served.url, retries={"total_max_attempts": 1})
+        client = runtime_client(served.url)
         with pytest.raises(client.exceptions.ModelNotReadyException) as raised:
             client.invoke_endpoint(EndpointName=NAME, Body=ROW.encode(), ContentType="text/csv")
         assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
