@@ -30,6 +30,7 @@ from typing import Any
 
 from deploy.engine.deadline import Deadline
 from deploy.engine.events import describe_event, why_ignored
+from deploy.engine.history import cause_of_event
 
 __all__ = ["deliver_outbox", "handle", "lambda_handler"]
 
@@ -45,7 +46,7 @@ def handle(event: Any, reconciler, *, account: str | None, region: str | None,
         log.info("ignored %s: %s", what, reason)
         return {"status": "ignored", "event": what, "reason": reason}
     log.info("reconciling %s for %s", reconciler.group, what)
-    report = reconciler.reconcile(trigger=what, deadline=deadline)  # logs every decision and result itself
+    report = reconciler.reconcile(trigger=what, cause=cause_of_event(event), deadline=deadline)  # logs itself
     return {"status": "reconciled", "event": what, "ok": report.ok, "report": report.to_dict()}
 
 

@@ -27,8 +27,9 @@ from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
 __all__ = ["ApprovalResult", "CostResult", "DriftCheck", "Prediction", "Serving", "TrainResult", "approve", "cost",
-           "definition", "deliver_pending", "deploy", "group_warning", "monitor", "predict", "reject", "serve_endpoint",
-           "serve_lambda", "show", "status", "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+           "definition", "deliver_pending", "deploy", "group_warning", "history", "monitor", "predict", "reject",
+           "runtime_identity", "runtime_url_line", "serve_endpoint", "serve_lambda", "show", "status", "train",
+           "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -317,7 +318,31 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
-            "last_failure": saved.get("last_failure")}
+            "last_failure": saved.get("last_failure"), "history_error": saved.get("history_error")}
+
+
+def history(ws: Workspace, group: str | None = None, *, stage: str | None = None, target: str | None = None,
+            since: str | None = None, at: str | None = None, config: Path | None = None) -> dict[str, Any]:
+    """The deployment history of the group, newest first: every target change with its trigger, event id,
+    approver, smoke result, duration and failure. `since` and `at` take ISO 8601 ('2026-12-01T14:00Z') or a
+    time ago ('2h'); with `at`, instead: what each target served at that instant, and the change that put it there.
+
+    Raises:
+        ParameterError: a time that is not one.
+    """
+    from datetime import UTC, datetime
+
+    from deploy.engine.history import HistoryQuery, parse_when, served_at
+
+    settings = ws.deploy_config(config, group=group)
+    now = datetime.now(UTC)
+    store = ws.history(settings)
+    if at is not None:
+        instant = parse_when(at, "--at", now)
+        events = store.read(HistoryQuery(stage=stage, target=target, until=instant))
+        return {"group": settings.group, "at": instant, "targets": served_at(events, instant)}
+    query = HistoryQuery(stage=stage, target=target, since=None if since is None else parse_when(since, "--since", now))
+    return {"group": settings.group, "events": [e.to_dict() for e in store.read(query)]}
 
 
 # -- cost -----------------------------------------------------------------------------------------
@@ -389,6 +414,21 @@ class Serving:
         self.close()
 
 
+def runtime_identity(ws: Workspace, group: str | None = None, config: Path | None = None):
+    """What the local endpoint's InvokeEndpoint answers to: the endpoint name the engine derives for the group
+    (`endpoint.name` when configured), in the local registry's account and region."""
+    from deploy.endpoint.runtime_api import RuntimeIdentity
+
+    settings = ws.deploy_config(config, group=_group(ws, group))
+    registry = ws.local_registry
+    return RuntimeIdentity(frozenset({settings.endpoint_name}), registry.account, registry.region)
+
+
+def runtime_url_line(url: str) -> str:
+    """The line to export so boto3's `sagemaker-runtime` client calls the local endpoint."""
+    return f"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}"
+
+
 def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
     """Serve the group's deployed version on a local endpoint in a background thread (local only), registered
     so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process. Its
@@ -402,7 +442,7 @@ def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Se
     group = _group(ws, group)
     enable_capture(ws.home, group)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
     endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
-                        poll_seconds=0.2).start()
+                        poll_seconds=0.2, runtime=runtime_identity(ws, group)).start()
     register_serving(ws.home, group, endpoint.url, token=endpoint.token)
 
     def close() -> None:

@@ -274,7 +274,9 @@ class Transaction:
             if isinstance(exc, KeyboardInterrupt):
                 raise DeploymentInterrupted(f"interrupted while {intent.describe()}; {serves}") from exc
             if isinstance(exc, Exception):
-                raise DeploymentFailed(f"{fault_line(exc)}; {serves}") from exc
+                failed = DeploymentFailed(f"{fault_line(exc)}; {serves}")
+                failed.step = intent.step  # where it stopped: "probe" means the smoke test failed (the history says so)
+                raise failed from exc
             raise
         parts = [p for p in (staged.detail, probed, switched, confirmed) if p]
         if first > 0:
