@@ -7,6 +7,7 @@
     gl.approve(ws, run.version)                # approval -> every target deploys (locally at once)
     gl.status(ws)                              # per target: running and desired version, drift
     gl.reject(ws, run.version)                 # -> rolled back to the previous Approved version
+    gl.monitor(ws, since="2h")                 # live traffic against the version's training baseline
 
 Every function takes a `Workspace` (the composition root, greenlight.workspace) and returns plain data;
 printing is the caller's business. Errors are GreenlightError subclasses, as everywhere.
@@ -25,9 +26,10 @@ from greenlight.registry.model import ApprovalStatus, ModelVersion
 from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
-__all__ = ["ApprovalResult", "CostResult", "Prediction", "Serving", "TrainResult", "approve", "cost", "definition",
-           "deliver_pending", "deploy", "group_warning", "predict", "reject", "serve_endpoint", "serve_lambda", "show",
-           "status", "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+__all__ = ["ApprovalResult", "CostResult", "DriftCheck", "Prediction", "Serving", "TrainResult", "approve", "cost",
+           "definition", "deliver_pending", "deploy", "group_warning", "history", "monitor", "predict", "reject",
+           "runtime_identity", "runtime_url_line", "serve_endpoint", "serve_lambda", "show", "status", "train",
+           "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -305,15 +307,42 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
     rows = []
     for step in plan.targets:
         detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
-        left = reconciler.status.load_intent(step.target) or {}  # a deployment a dead reconcile left half-done
+        left = reconciler.status.load_intent(step.target) or {}  # handed over at a long wait, or left by a dead one
+        waiting = f"{left.get('summary')}, waiting for {left['waiting']}" if left.get("waiting") else None
         rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
                      "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
                      "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
-                     "interrupted": left.get("summary"), "detail": detail})
+                     "interrupted": None if left.get("waiting") else left.get("summary"),
+                     "in_progress": waiting,
+                     "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
-            "last_failure": saved.get("last_failure")}
+            "last_failure": saved.get("last_failure"), "history_error": saved.get("history_error")}
+
+
+def history(ws: Workspace, group: str | None = None, *, stage: str | None = None, target: str | None = None,
+            since: str | None = None, at: str | None = None, config: Path | None = None) -> dict[str, Any]:
+    """The deployment history of the group, newest first: every target change with its trigger, event id,
+    approver, smoke result, duration and failure. `since` and `at` take ISO 8601 ('2026-12-01T14:00Z') or a
+    time ago ('2h'); with `at`, instead: what each target served at that instant, and the change that put it there.
+
+    Raises:
+        ParameterError: a time that is not one.
+    """
+    from datetime import UTC, datetime
+
+    from deploy.engine.history import HistoryQuery, parse_when, served_at
+
+    settings = ws.deploy_config(config, group=group)
+    now = datetime.now(UTC)
+    store = ws.history(settings)
+    if at is not None:
+        instant = parse_when(at, "--at", now)
+        events = store.read(HistoryQuery(stage=stage, target=target, until=instant))
+        return {"group": settings.group, "at": instant, "targets": served_at(events, instant)}
+    query = HistoryQuery(stage=stage, target=target, since=None if since is None else parse_when(since, "--since", now))
+    return {"group": settings.group, "events": [e.to_dict() for e in store.read(query)]}
 
 
 # -- cost -----------------------------------------------------------------------------------------
@@ -385,16 +414,35 @@ class Serving:
         self.close()
 
 
+def runtime_identity(ws: Workspace, group: str | None = None, config: Path | None = None):
+    """What the local endpoint's InvokeEndpoint answers to: the endpoint name the engine derives for the group
+    (`endpoint.name` when configured), in the local registry's account and region."""
+    from deploy.endpoint.runtime_api import RuntimeIdentity
+
+    settings = ws.deploy_config(config, group=_group(ws, group))
+    registry = ws.local_registry
+    return RuntimeIdentity(frozenset({settings.endpoint_name}), registry.account, registry.region)
+
+
+def runtime_url_line(url: str) -> str:
+    """The line to export so boto3's `sagemaker-runtime` client calls the local endpoint."""
+    return f"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}"
+
+
 def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
     """Serve the group's deployed version on a local endpoint in a background thread (local only), registered
-    so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process."""
+    so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process. Its
+    predictions are captured under GREENLIGHT_HOME/capture/<group>/ for `monitor` (unless GREENLIGHT_CAPTURE
+    is set: that is a process-wide setting)."""
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
+    from greenlight.monitor.local import enable_capture
 
     group = _group(ws, group)
+    enable_capture(ws.home, group)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
     endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
-                        poll_seconds=0.2).start()
+                        poll_seconds=0.2, runtime=runtime_identity(ws, group)).start()
     register_serving(ws.home, group, endpoint.url, token=endpoint.token)
 
     def close() -> None:
@@ -409,8 +457,10 @@ def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0) -> Serv
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
+    from greenlight.monitor.local import enable_capture
 
     config = ws.deploy_config(group=group)
+    enable_capture(ws.home, config.group)  # as serve_endpoint
     front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, "127.0.0.1",
                           _check_port(port)).start()
     register_serving(ws.home, config.group, front.url, TARGET)
@@ -495,3 +545,78 @@ def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = 
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"after {timeout:g} s not every target runs v{version}: {', '.join(behind)}")
         time.sleep(poll)
+
+
+# -- drift monitoring -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DriftCheck:
+    result: Any  # greenlight.monitor.service.MonitorResult: per version compared, each feature's verdict
+    report: Path | None  # index.html of the report, when one was asked for
+
+    @property
+    def drift(self) -> bool:
+        return self.result.drift
+
+    @property
+    def exit_code(self) -> int:
+        """What `greenlight monitor` exits with: 3 when drift was found, else 0."""
+        return 3 if self.result.drift else 0
+
+    def to_json(self, all_versions: bool = False) -> Any:
+        """`greenlight monitor --json`: {"version", "rows", "features": [{"name", "psi", "drift"}], "prediction"},
+        or a list of those (newest version first) with all_versions."""
+        return self.result.to_json(all_versions)
+
+
+def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targets: list[str] | None = None,
+            stage: str | None = None, all_versions: bool = False, report: Path | None = None,
+            psi: float | None = None, p_value: float | None = None, min_rows: int | None = None) -> DriftCheck:
+    """Compare the traffic captured in the last `since` (a duration: 30m, 2h, 7d) with the training baseline of
+    the model version that served it: every feature and the predictions, by PSI and a two-sample test.
+
+    Reads the local capture files (GREENLIGHT_HOME/capture/<group>/) or, on AWS, the serving targets' CloudWatch
+    Logs; `targets` keeps only some serving targets (endpoint, lambda, batch). Only the newest version seen in
+    the window is compared unless `all_versions`. `report` writes PNGs and an HTML page there. Thresholds: the
+    arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01, 100 rows.
+
+    Raises:
+        ParameterError: a bad `since` or target. NotFoundError: no capture in the window, or no baseline for
+        the version that served it. ConfigurationError: a bad threshold.
+    """
+    import os
+    from datetime import UTC, datetime
+
+    from greenlight.errors import ParameterError
+    from greenlight.monitor import settings
+    from greenlight.monitor.local import TARGETS, capture_dir, read_local
+    from greenlight.monitor.records import parse_duration
+    from greenlight.monitor.registry_baselines import RegistryBaselines
+    from greenlight.monitor.service import monitor as compare
+
+    window = parse_duration(since)
+    unknown = sorted(set(targets or ()) - set(TARGETS))
+    if unknown:
+        raise ParameterError(f"unknown serving target(s) {', '.join(unknown)} (expected: {', '.join(TARGETS)})")
+    limits = settings.thresholds(os.environ, psi=psi, p_value=p_value, min_rows=min_rows)
+    config = ws.deploy_config(group=group)
+    until = datetime.now(UTC)
+    start = until - window
+    read: Callable[[str], bytes]
+    if ws.target is Target.LOCAL:
+        records = read_local(ws.home, config.group, start, targets)
+        read, where = ws.store.get_bytes, f" in {capture_dir(ws.home, config.group)}"
+    else:
+        from greenlight.monitor.aws import log_sources, read_cloudwatch, s3_reader
+
+        sources = log_sources(config.group, config.endpoint_name, job_prefix=config.batch.job_name_prefix)
+        records = read_cloudwatch(ws.client("logs"), sources, start, until, targets)
+        read, where = s3_reader(ws.client("s3")), f" in CloudWatch Logs ({', '.join(s.log_group for s in sources)})"
+    result = compare(config.group, records, RegistryBaselines(ws.registry, config.group, read), limits, since=start,
+                     until=until, targets=targets, stage=stage, all_versions=all_versions, where=where)
+    written = None
+    if report is not None:
+        from greenlight.monitor.report import write_report
+
+        written = write_report(result, Path(report))
+    return DriftCheck(result, written)

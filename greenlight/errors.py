@@ -96,6 +96,8 @@ class ServingUnavailable(GreenlightError):
 class DeploymentFailed(GreenlightError):
     """A target could not be brought to the desired version; it keeps its last good version."""
 
+    step: str | None = None  # the deploy step it stopped at, when the engine knows it ("probe": the smoke test)
+
 
 class WaitTimeout(GreenlightError):
     """A bounded wait ran out before the awaited state was reached."""

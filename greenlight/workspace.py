@@ -198,6 +198,23 @@ class Workspace:
 
         return load_config(path, home=self.home, **overrides)
 
+    def history(self, config: DeployConfig):
+        """The deployment history of config's group: SQLite locally, the state table on AWS.
+
+        Raises:
+            ConfigurationError: on AWS, no state table is configured.
+        """
+        if self.target is Target.LOCAL:
+            from deploy.engine.local_history import LocalHistory
+
+            return LocalHistory(self.home, config.group)
+        from deploy.engine.aws_history import DynamoHistory
+
+        if not config.state_table:
+            raise ConfigurationError("the deployment history on AWS is kept in the state table: set state_table "
+                                     "(GREENLIGHT_STATE_TABLE)")
+        return DynamoHistory(self.client("dynamodb"), config.state_table, config.group)
+
     def reconciler(self, config: DeployConfig) -> Reconciler:
         """The deployment engine for config's group, with this target's adapters, lock and status store."""
         from deploy.engine.reconciler import Reconciler
@@ -217,7 +234,8 @@ class Workspace:
             return Reconciler(config.group, self.registry, targets,
                               lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
                               status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
-                              policy=config.when_nothing_approved, smoke_required=config.smoke.required)
+                              policy=config.when_nothing_approved, smoke_required=config.smoke.required,
+                              history=self.history(config))
         return self._aws_reconciler(config)
 
     def _aws_reconciler(self, config: DeployConfig) -> Reconciler:
@@ -252,7 +270,8 @@ class Workspace:
                                            timeout=config.lock_timeout_seconds),
                           status=DynamoStatusStore(dynamodb, config.state_table, config.group),
                           read=self._read_s3, policy=config.when_nothing_approved,
-                          smoke_required=config.smoke.required)
+                          smoke_required=config.smoke.required,
+                          history=self.history(config))
 
     def _read_s3(self, uri: str) -> bytes:
         """The bytes of an S3 object (the smoke-test data). Raises: NotFoundError, AwsError."""

@@ -62,6 +62,7 @@ def serve(
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
+    from greenlight.monitor.local import enable_capture
 
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     ws = workspace("local")
@@ -80,6 +81,7 @@ def serve(
         raise
     typer.echo(f"greenlight lambda: serving {config.function_name}:{config.lambda_.alias} (group {config.group}) "
                f"on {front.url} (Ctrl-C to stop)", err=True)
+    enable_capture(ws.home, config.group)  # the served predictions' capture records, for `greenlight monitor`
 
     def stop(signum, frame):
         raise KeyboardInterrupt

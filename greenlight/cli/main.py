@@ -76,7 +76,7 @@ def _demo(
 
 
 def _register() -> None:
-    from greenlight.cli import batch, cost, deploy, endpoint, lambda_, models, pipeline, stack
+    from greenlight.cli import batch, cost, deploy, endpoint, history, lambda_, models, monitor, pipeline, stack
     # not `from greenlight.cli import run`: the package's `run` is main.run (the console script), not the module
     from greenlight.cli.run import executions_app, run as run_command
 
@@ -90,9 +90,11 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.command("deploy")(deploy.deploy)
     app.command("status")(deploy.status)
+    app.command("history")(history.history)
     app.add_typer(stack.app, name="stack")
     app.add_typer(batch.app, name="batch")
     app.command("demo")(_demo)
+    app.command("monitor")(monitor.monitor)
 
 
 _register()

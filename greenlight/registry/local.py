@@ -332,6 +332,7 @@ class LocalModelRegistry:
             "ApprovalDescription": row["approval_description"],
             "MetadataProperties": request.get("MetadataProperties"),
             "ModelMetrics": request.get("ModelMetrics") or {},
+            "DriftCheckBaselines": request.get("DriftCheckBaselines"),
             "CustomerMetadataProperties": request.get("CustomerMetadataProperties") or {},
             "LastModifiedTime": datetime.fromisoformat(row["modified"]),
         }

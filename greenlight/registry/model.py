@@ -79,6 +79,8 @@ class ModelVersion:
     description: str | None
     created: datetime
     modified: datetime
+    # DriftCheckBaselines: the baselines a version's traffic is checked against (greenlight.monitor)
+    drift_check_baselines: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: enum as its value, tuples as lists, times as ISO 8601 UTC with Z."""
@@ -97,6 +99,7 @@ class ModelVersion:
             "description": self.description,
             "created": iso_z(self.created, precise=True),
             "modified": iso_z(self.modified, precise=True),
+            "drift_check_baselines": self.drift_check_baselines,
         }
 
 
@@ -207,6 +210,7 @@ def version_from_description(desc: Mapping[str, Any]) -> ModelVersion:
         description=desc.get("ModelPackageDescription"),
         created=created,
         modified=_utc(desc["LastModifiedTime"]) if desc.get("LastModifiedTime") else created,
+        drift_check_baselines=dict(desc.get("DriftCheckBaselines") or {}),
     )
 
 

@@ -192,6 +192,10 @@ CASES = [
          1, read_only_output),
     Case(["batch", "run", "--input", "{tmp}/in", "--output", "{tmp}/disk/out"], "no space left on", 1, full_output),
     Case(["batch", "jobs", "--bogus"], "No such option: --bogus", 2),
+    Case(["history", "--at", "yesterday"], "--at 'yesterday' is not a time: give ISO 8601", 2),
+    Case(["history", "--since", "2026-13-01"], "--since '2026-13-01' is not a time", 2),
+    Case(["history", "--at", "2h", "--since", "1d"], "--at answers for one instant; it does not combine with", 2),
+    Case(["history", "--mode", "gcp"], "unknown --mode 'gcp'", 2),
     Case(["demo", "--home"], "Option '--home' requires an argument", 2),
     Case(["demo", "--home", "{tmp}/occupied"], "is not empty and was not created by the demo", 2, occupied),
     Case(["batch", "scheduler", "--poll-seconds", "0"], "--poll-seconds", 2),
@@ -199,6 +203,10 @@ CASES = [
     Case(["stack", "package"], "missing --bucket / ARTIFACT_BUCKET", 2),
     Case(["stack", "delete", "--timeout", "0"], "--timeout", 2),
     Case(["stack", "project", "--poll-seconds", "-1"], "--poll-seconds", 2),
+    Case(["monitor", "--since", "yesterday"], "bad --since 'yesterday': give a duration such as", 2),
+    Case(["monitor", "--since", "2h"], "no capture records of greenlight-models since", 2),
+    Case(["monitor", "--serving", "kiosk"], "unknown serving target(s) kiosk", 2),
+    Case(["monitor", "--psi", "-1"], "--psi=-1.0 must be a number above 0 and at most 10", 2),
 ]
 
 

@@ -52,6 +52,12 @@ def expected_deploy_names(names: GroupNames) -> dict[str, tuple[N.NameRule, str]
         "ApprovalHandlerErrorsAlarm": (N.ALARM, names.alarm("approval-handler-errors")),
         "DeadLetterQueueAlarm": (N.ALARM, names.alarm("approval-dlq-not-empty")),
         "BatchDeadLetterQueueAlarm": (N.ALARM, names.alarm("batch-dlq-not-empty")),
+        "MonitorLogGroup": (N.LOG_GROUP, names.log_group("drift-monitor")),
+        "MonitorRole": (N.IAM_ROLE, names.role("drift-monitor")),
+        "MonitorSchedulerRole": (N.IAM_ROLE, names.role("drift-sched")),
+        "MonitorFunction": (N.LAMBDA_FUNCTION, names.monitor_function),
+        "MonitorScheduleRule": (N.SCHEDULE, names.monitor_schedule),
+        "DriftAlarm": (N.ALARM, names.alarm("drift")),
     }
 
 
@@ -113,10 +119,11 @@ class _Reconciler:
     group = "churn-models"
 
     def __init__(self):
-        self.triggers = []
+        self.triggers, self.causes = [], []
 
-    def reconcile(self, trigger):
+    def reconcile(self, trigger, cause=None, deadline=None):
         self.triggers.append(trigger)
+        self.causes.append(cause)
 
         class Report:
             ok = True
@@ -133,6 +140,7 @@ def test_the_handler_acts_on_the_resync_event_of_its_group_only():
     reconciler = _Reconciler()
     result = handle(event, reconciler, account=ACCOUNT, region=REGION)
     assert result["status"] == "reconciled" and reconciler.triggers == ["resync d32c5kddcf5bb8c3 of churn-models"]
+    assert reconciler.causes[0].trigger.value == "resync" and reconciler.causes[0].event_id == event["id"]
     assert "not the configured" in why_ignored(event, group="other", account=ACCOUNT, region=REGION)
     assert "account" in why_ignored(event, group="churn-models", account="999999999999", region=REGION)
     forged = {**event, "source": "greenlight.other"}
