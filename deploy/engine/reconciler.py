@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from deploy.engine.faults import fault_line
-from deploy.engine.model import Action, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
+from deploy.engine.model import APPROVAL, Action, Gate, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
 from deploy.engine.protocol import DeployTarget
 from deploy.engine.smoke import SMOKE_KEY, SmokeTest
 from deploy.engine.transaction import DeploymentInterrupted, IntentStore, Transaction
@@ -70,6 +70,7 @@ class Report:
     finished: str
     plan: Plan | None
     results: tuple[TargetResult, ...] = field(default_factory=tuple)
+    stage: str | None = None  # issue 21: the stage this report is of (None: the implicit stage)
 
     @property
     def ok(self) -> bool:
@@ -80,7 +81,8 @@ class Report:
         return tuple(r for r in self.results if r.ok and r.action in (Action.DEPLOY, Action.STOP))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "trigger": self.trigger, "dry_run": self.dry_run, "started": self.started,
+        return {"group": self.group, **({"stage": self.stage} if self.stage else {}), "trigger": self.trigger,
+                "dry_run": self.dry_run, "started": self.started,
                 "finished": self.finished, "ok": self.ok,
                 "desired": None if self.plan is None or self.plan.desired is None else self.plan.desired.version,
                 "approved": [] if self.plan is None else list(self.plan.approved),
@@ -89,6 +91,31 @@ class Report:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def running_after(result: dict[str, Any]) -> int | None:
+    """The version a target runs after its result (a saved report's result dict)."""
+    if result.get("ok") and result.get("action") == Action.DEPLOY.value:
+        return result.get("desired")
+    if result.get("ok") and result.get("action") == Action.STOP.value:
+        return None
+    return result.get("running")
+
+
+def _since(results: list[dict[str, Any]], previous: dict[str, Any], now: str) -> dict[str, Any]:
+    """Per target: the version it runs and since when (kept from the previous report while unchanged);
+    what `greenlight promote` reads for soak_minutes."""
+    before = previous.get("since") or {}
+    since = {}
+    for result in results:
+        version = running_after(result)
+        if version is None:
+            continue
+        kept = before.get(result["target"]) or {}
+        since[result["target"]] = {"version": version,
+                                   "since": kept["since"] if kept.get("version") == version and kept.get("since")
+                                   else now}
+    return since
 
 
 def _joined(*notes: str | None) -> str | None:
@@ -101,8 +128,10 @@ class Reconciler:
     def __init__(self, group: str, registry, targets: Sequence[DeployTarget], *,
                  lock: Callable[[], AbstractContextManager], status: StatusStore,
                  read: Callable[[str], bytes], policy, smoke_required: bool = True,
-                 transaction: Transaction | None = None):
+                 transaction: Transaction | None = None, gate: Gate = APPROVAL, stage: str | None = None):
         self.group = group
+        self.gate = gate
+        self.stage = stage
         self.registry = registry
         self.targets = list(targets)
         self._lock = lock
@@ -136,7 +165,8 @@ class Reconciler:
     def survey(self, skip: Sequence[str] = ()) -> tuple[Plan, list[Observed], dict[str, str]]:
         """One read of everything (no write call): the plan, each target's observation, the unobservable."""
         observed, failed = self.observe(skip)
-        return make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY), observed, failed
+        return (make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY, self.gate), observed,
+                failed)
 
     # -- reconcile ---------------------------------------------------------------------------
 
@@ -150,12 +180,14 @@ class Reconciler:
         started = _now()
         if dry_run:
             plan, _, failed = self.survey()
-            return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed))
+            return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed),
+                          self.stage)
         with self._lock():
             notes, unrecovered = self._recover()
             plan, observed, failed = self.survey(skip=tuple(unrecovered))
             failed.update(unrecovered)
-            log.info("reconcile of %s (%s): newest Approved is %s; approved versions %s", self.group, trigger,
+            log.info("reconcile of %s%s (%s): %s is %s; eligible versions %s", self.group,
+                     f" stage {self.stage}" if self.stage else "", trigger, self.gate.label,
                      "none" if plan.desired is None else f"v{plan.desired.version}", list(plan.approved) or "none")
             results = [self._failure(name, plan, why, notes.get(name)) for name, why in failed.items()]
             try:
@@ -170,10 +202,10 @@ class Reconciler:
                 results += [TargetResult(s.target, s.kind, s.action, s.running, s.desired, False,
                                          message if i == 0 else "not attempted: the reconcile was interrupted")
                             for i, s in enumerate(s for s in plan.targets if s.target not in done)]
-                self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results)))
+                self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results), self.stage))
                 raise
             self._prune(results)
-            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results))
+            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results), self.stage)
             self._save(report)
         return report
 
@@ -276,6 +308,7 @@ class Reconciler:
             previous = {}
         data = report.to_dict()
         failures = [r for r in report.results if not r.ok]
+        data["since"] = _since(data["results"], previous, report.finished)
         data["last_failure"] = ({"at": report.finished, "trigger": report.trigger,
                                  "targets": {r.target: r.message for r in failures}}
                                 if failures else previous.get("last_failure"))

@@ -288,7 +288,8 @@ class LocalModelRegistry:
             row = self._require(conn, group, version)
             stored = json.loads(row["lifecycle"] or "{}")
             stages = dict(stored.get("stages") or {})
-            if stored.get("current") == lifecycle.to_request() and stages.get(lifecycle.stage) == lifecycle.stage_status:
+            if (stored.get("current") == lifecycle.to_request()
+                    and stages.get(lifecycle.stage) == lifecycle.stage_status):
                 log.info("version %s of %s is already %s in %s: nothing changed", version, group,
                          lifecycle.stage_status, lifecycle.stage)
                 return version_from_description(self._describe(row))
