@@ -5,7 +5,9 @@
     ├── UsageError                  the caller asked for something invalid (exit 2)
     │   ├── ParameterError          unknown pipeline parameter, or a value of the wrong type
     │   ├── DataError               unreadable or unusable input data
-    │   └── NotFoundError           unknown model version, group, execution ...
+    │   ├── NotFoundError           unknown model version, group, execution ...
+    │   └── PromotionRefused        `greenlight promote` refused: not Approved, or not past the previous
+    │                               stage (deploy.engine.stages)
     ├── ConfigurationError          a setting is missing or out of its limits (region, role ...) (exit 2)
     ├── DefinitionError             a pipeline definition uses a construct we cannot honour
     ├── ExecutionFailed             a pipeline execution ended Failed or Stopped

@@ -84,12 +84,14 @@ def serve(
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     _log_serving_decisions()
     ws = workspace("local")
-    if model is None:
-        warn_unknown_group(ws, group)
+    key = group
     if stage is not None:
         from greenlight.api import stage_key
 
-        group = stage_key(ws, group, stage)  # the stage's deployment key: where its endpoint is recorded
+        key = stage_key(ws, group, stage)  # the stage's deployment key: where its endpoint is recorded
+    if model is None:
+        warn_unknown_group(ws, group)
+    group = key
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)

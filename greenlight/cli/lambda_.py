@@ -71,8 +71,8 @@ def serve(
     from greenlight.api import stage_key
 
     config = ws.deploy_config(group=group)
-    warn_unknown_group(ws, config.group)
     key = stage_key(ws, group, stage)  # the group itself without --stage
+    warn_unknown_group(ws, config.group)
     function = config.lambda_.function_name or GroupNames(key).function
     _log_serving_decisions()
     try:
