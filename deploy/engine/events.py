@@ -48,5 +48,7 @@ def describe_event(event: Any) -> str:
     detail = event.get("detail") if isinstance(event.get("detail"), Mapping) else {}
     if (event.get("source"), event.get("detail-type")) == (RESYNC_SOURCE, RESYNC_DETAIL_TYPE):
         return f"resync {event.get('id', '?')} of {detail.get('ModelPackageGroupName', '?')}"
+    lifecycle = detail.get("ModelLifeCycle") if isinstance(detail.get("ModelLifeCycle"), Mapping) else {}
+    stage = f", {lifecycle.get('StageStatus', '?')} in stage {lifecycle['Stage']}" if lifecycle.get("Stage") else ""
     return (f"event {event.get('id', '?')}: v{detail.get('ModelPackageVersion', '?')} of "
-            f"{detail.get('ModelPackageGroupName', '?')} is {detail.get('ModelApprovalStatus', '?')}")
+            f"{detail.get('ModelPackageGroupName', '?')} is {detail.get('ModelApprovalStatus', '?')}{stage}")

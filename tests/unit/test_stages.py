@@ -134,3 +134,30 @@ def test_the_saved_report_keeps_since_when_each_target_runs_its_version():
     stage_reconciler(STAGING, registry, target, status=status).reconcile()
     assert status.saved[-1]["since"]["endpoint"]["version"] == 2
     assert status.saved[-1]["since"]["endpoint"]["since"] != "2020-01-01T00:00:00Z"  # a new version: a new clock
+
+
+def test_approval_and_lifecycle_events_out_of_order_and_duplicated_converge():
+    """The handler serves Stages as it serves one reconciler; the registry, not the events, decides."""
+    import json
+    import random
+    from pathlib import Path
+
+    from deploy.engine.events import describe_event
+    from deploy.handler import handle
+
+    events = Path(__file__).resolve().parents[1] / "events"
+    approved = json.loads((events / "model_package_state_change_approved.json").read_text())
+    lifecycle = json.loads((events / "model_package_state_change_lifecycle.json").read_text())
+    group = approved["detail"]["ModelPackageGroupName"]
+    assert "Approved in stage production" in describe_event(lifecycle)
+    registry = FakeRegistry(promoted(1), version(2))
+    for seed in range(3):
+        staging, production = FakeTarget(serving=None), FakeTarget(serving=2)
+        stages = Stages(group, [(STAGING, stage_reconciler(STAGING, registry, staging)),
+                                (PRODUCTION, stage_reconciler(PRODUCTION, registry, production))])
+        delivered = [approved, lifecycle, lifecycle, approved]
+        random.Random(seed).shuffle(delivered)
+        results = [handle(e, stages, account=None, region=None) for e in delivered]
+        assert {r["status"] for r in results} == {"reconciled"}
+        assert (staging.serving, production.serving) == (2, 1)  # v2 not promoted: production back to v1
+        assert all(r["report"]["ok"] for r in results)
