@@ -40,7 +40,7 @@ def running(work: Path) -> dict[str, set[int | None]]:
 
 
 @pytest.mark.slow
-def test_staging_on_approval_production_on_promotion(tmp_path):
+def test_staging_on_approval_production_on_promotion(tmp_path, monkeypatch):
     (tmp_path / "greenlight.toml").write_text(CONFIG)
     for _ in range(3):
         greenlight(tmp_path, "run")
@@ -81,3 +81,36 @@ def test_staging_on_approval_production_on_promotion(tmp_path):
     production = next(s for s in doc["stages"] if s["stage"] == "production")
     assert production["desired"] is None and all(t["warning"] for t in production["targets"]
                                                    if t["kind"] != "batch")
+
+    # each stage is served locally on its own: `endpoint serve --stage`, `lambda serve --stage`, `invoke --stage`
+    serve_stage_and_invoke(tmp_path, monkeypatch)
+
+
+def serve_stage_and_invoke(work: Path, monkeypatch) -> None:
+    import time
+
+    from greenlight import api
+    from tests.support.endpoints import ROW
+
+    env = os.environ | {"GREENLIGHT_HOME": str(work / "home"),
+                        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    server = subprocess.Popen([sys.executable, "-m", "greenlight.cli", "endpoint", "serve", "--stage", "production",
+                               "--port", "0"], cwd=work, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        record = work / "home" / "deployments" / "greenlight-models-production" / "endpoint.serving.json"
+        deadline = time.monotonic() + 120
+        while not record.exists():
+            assert server.poll() is None and time.monotonic() < deadline, "endpoint serve --stage never registered"
+            time.sleep(0.05)
+        answer = json.loads(greenlight(work, "invoke", "--stage", "production", "--body", ROW).stdout)
+        assert len(answer["predictions"]) == 1
+        monkeypatch.chdir(work)  # greenlight.toml is read from the working directory
+        ws = api.workspace("local", home=work / "home")
+        assert api.predict(ws, ROW, stage="production").version == "greenlight-models-production/1"
+        assert answer["predictions"] == list(api.predict(ws, ROW, stage="production").values)
+        with api.serve_endpoint(ws, stage="staging"), api.serve_lambda(ws, stage="staging"):
+            assert api.predict(ws, ROW, stage="staging").version == "greenlight-models-staging/2"
+            assert api.predict(ws, ROW, "lambda", stage="staging").version == "greenlight-models-staging/2"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
