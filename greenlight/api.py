@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenlight.errors import DataError, ParameterError
+from greenlight.errors import DataError, ParameterError, PromotionRefused
 from greenlight.registry.model import ApprovalStatus, ModelVersion
 from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
-__all__ = ["ApprovalResult", "CostResult", "Prediction", "Serving", "TrainResult", "approve", "cost", "definition",
-           "deliver_pending", "deploy", "group_warning", "predict", "promote", "reject", "reject_in_stage",
-           "serve_endpoint", "serve_lambda", "show", "stage_key", "status", "train", "upsert_pipeline", "versions",
-           "wait_until_deployed", "workspace"]
+__all__ = ["ApprovalResult", "CostResult", "Prediction", "PromotionRefused", "Serving", "TrainResult", "approve",
+           "cost", "definition", "deliver_pending", "deploy", "group_warning", "predict", "promote", "reject",
+           "reject_in_stage", "serve_endpoint", "serve_lambda", "show", "stage_key", "status", "train",
+           "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -282,7 +282,7 @@ def promote(ws: Workspace, version: int | str, stage: str, description: str | No
     """
     from datetime import UTC, datetime
 
-    from deploy.engine.stages import PromotionRefused, why_not_promotable
+    from deploy.engine.stages import why_not_promotable
     from greenlight.registry import resolve_version
     from greenlight.registry.model import ModelLifeCycle
 

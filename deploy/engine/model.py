@@ -177,7 +177,8 @@ def plan_target(observed: Observed, desired: int | None, policy: NothingApproved
             return make(Action.DEPLOY, f"runs nothing; v{desired} is {newest}")
         if running < desired:
             return make(Action.DEPLOY, f"v{desired} is {newest}, newer than v{running}")
-        lost = "promoted" if gate.promotion else "Approved"
+        lost = f"promoted to {gate.stage}" if gate.promotion else \
+            "Approved" if gate.stage is None else f"Approved for {gate.stage}"
         return make(Action.DEPLOY, f"rolls back from v{running}, which is not {lost}, to v{desired}, {newest}")
     if running is None:
         return make(Action.NONE, "nothing is Approved and nothing runs" if not gate.promotion else

@@ -22,16 +22,12 @@ from typing import Any
 
 from deploy.engine.faults import fault_line
 from deploy.engine.model import Observed
-from greenlight.errors import UsageError
+from greenlight.errors import PromotionRefused
 from greenlight.registry.model import ApprovalStatus, ModelVersion
 
 __all__ = ["PromotionRefused", "Stages", "StagesReport", "why_not_promotable"]
 
 log = logging.getLogger(__name__)
-
-
-class PromotionRefused(UsageError):
-    """`greenlight promote` refused: the version is not Approved, or has not passed the previous stage (exit 2)."""
 
 
 @dataclass(frozen=True)
