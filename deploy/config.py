@@ -27,6 +27,7 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     soak_minutes = 60                     # `promote` wants this long in the previous stage (default 0)
     lambda = false                        # this stage's targets (default: the sections' `enabled`)
     role_arn = "arn:aws:iam::222222222222:role/greenlight-deploy"   # deploy into another account (AWS)
+    endpoint_role_arn = "arn:aws:iam::222222222222:role/..."         # its models' execution role there
 
 A bad value is one ConfigurationError listing every bad field with its limit and where it came from.
 `ENV_FIELDS` lists every variable name, so the CloudFormation template can be checked against it.
@@ -187,9 +188,12 @@ class StageConfig(_Section):
     soak_minutes: float = Field(0.0, ge=0, le=525600, description="how long a version must have run in the "
                                                                    "previous stage before `promote` to this one")
     role_arn: str | None = Field(None, description="IAM role the handler assumes to deploy this stage (another "
-                                                   "account; AWS)")
+                                                   "account; AWS): deploy/target-account.yaml's DeployRoleArn")
+    endpoint_role_arn: str | None = Field(None, description="SageMaker execution role of this stage's models "
+                                                            "(default: endpoint.role_arn); in another account: "
+                                                            "deploy/target-account.yaml's ExecutionRoleArn")
 
-    @field_validator("role_arn")
+    @field_validator("role_arn", "endpoint_role_arn")
     @classmethod
     def _role(cls, value: str | None) -> str | None:
         if value is not None and not _ROLE_ARN.match(value):
@@ -211,6 +215,7 @@ class Stage:
     soak_minutes: float = 0.0
     role_arn: str | None = None
     implicit: bool = False
+    endpoint_role_arn: str | None = None
 
 
 class DeployConfig(_Section):
@@ -251,7 +256,8 @@ class DeployConfig(_Section):
         return [Stage(name, s.gate, i, self.names.stage(name),
                       self.endpoint.enabled if s.endpoint is None else s.endpoint,
                       self.lambda_.enabled if s.lambda_ is None else s.lambda_,
-                      self.batch.enabled if s.batch is None else s.batch, s.soak_minutes, s.role_arn)
+                      self.batch.enabled if s.batch is None else s.batch, s.soak_minutes, s.role_arn,
+                      endpoint_role_arn=s.endpoint_role_arn or self.endpoint.role_arn)
                 for i, (name, s) in enumerate(self.stages.items())]
 
     def stage(self, name: str | None) -> Stage:

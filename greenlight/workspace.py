@@ -218,7 +218,8 @@ class Workspace:
         gate = Gate() if stage.implicit else Gate(stage.name, stage.gate == "promotion")
         if not stage.implicit:
             config = config.model_copy(update={  # the stage's targets, named from its key
-                "endpoint": config.endpoint.model_copy(update={"enabled": stage.endpoint, "name": None}),
+                "endpoint": config.endpoint.model_copy(update={"enabled": stage.endpoint, "name": None,
+                                                               "role_arn": stage.endpoint_role_arn}),
                 "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None}),
                 "batch": config.batch.model_copy(update={"enabled": stage.batch, "schedule_name": None,
                                                          "job_name_prefix": None})})

@@ -16,7 +16,8 @@ from tests.support.deploy_env import canned_event
 from tests.support.deploy_env_aws import ACCOUNT, REGION
 
 OTHER_ACCOUNT = "222222222222"
-DEPLOYER = f"arn:aws:iam::{OTHER_ACCOUNT}:role/greenlight-deploy"
+DEPLOYER = f"arn:aws:iam::{OTHER_ACCOUNT}:role/handler-models-production-deploy"  # deploy/target-account.yaml
+MODELS_THERE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/handler-models-production-sagemaker"
 
 
 def in_account(service: str, moto_url: str, account: str):
@@ -32,7 +33,8 @@ def in_account(service: str, moto_url: str, account: str):
 def handler(moto_url: str, event: dict, tmp_path) -> dict:
     env = {**lambda_environment(moto_url), "GREENLIGHT_STAGES": "staging,production",
            "GREENLIGHT_STAGES_STAGING_GATE": "approval", "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion",
-           "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": DEPLOYER}
+           "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": DEPLOYER,
+           "GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN": MODELS_THERE}
     proc = subprocess.run([sys.executable, "-c", RUN, json.dumps(event)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -64,3 +66,8 @@ def test_each_stage_deploys_its_own_endpoint_and_production_into_the_other_accou
     assert result["status"] == "reconciled" and result["ok"], result
     assert endpoints(here) == [f"{GROUP}-staging"]
     assert endpoints(there) == [f"{GROUP}-production"]
+    # its models run as the execution role of the other account; staging's as the one here
+    [model] = there.list_models()["Models"]
+    assert there.describe_model(ModelName=model["ModelName"])["ExecutionRoleArn"] == MODELS_THERE
+    [model] = here.list_models()["Models"]
+    assert OTHER_ACCOUNT not in here.describe_model(ModelName=model["ModelName"])["ExecutionRoleArn"]

@@ -35,11 +35,14 @@ def test_variables_name_and_order_the_stages(tmp_path, monkeypatch):
     (tmp_path / "greenlight.toml").write_text(STAGED)
     env = {"GREENLIGHT_STAGES": "production,staging", "GREENLIGHT_STAGES_PRODUCTION_GATE": "approval",
            "GREENLIGHT_STAGES_STAGING_GATE": "promotion",
-           "GREENLIGHT_STAGES_STAGING_ROLE_ARN": "arn:aws:iam::222222222222:role/deployer"}
+           "GREENLIGHT_STAGES_STAGING_ROLE_ARN": "arn:aws:iam::222222222222:role/deployer",
+           "GREENLIGHT_STAGES_STAGING_ENDPOINT_ROLE_ARN": "arn:aws:iam::222222222222:role/models",
+           "GREENLIGHT_ENDPOINT_ROLE_ARN": "arn:aws:iam::111111111111:role/models"}
     first, second = load_config(environ=env, home=tmp_path).stage_list()
-    assert (first.name, first.gate, first.lambda_) == ("production", "approval", False)
-    assert (second.name, second.gate, second.role_arn) == ("staging", "promotion",
-                                                           "arn:aws:iam::222222222222:role/deployer")
+    assert (first.name, first.gate, first.lambda_, first.endpoint_role_arn) == (
+        "production", "approval", False, "arn:aws:iam::111111111111:role/models")  # endpoint.role_arn by default
+    assert (second.name, second.gate, second.role_arn, second.endpoint_role_arn) == (
+        "staging", "promotion", "arn:aws:iam::222222222222:role/deployer", "arn:aws:iam::222222222222:role/models")
 
 
 @pytest.mark.parametrize("text, words", [
