@@ -580,8 +580,9 @@ def _predict_on_aws(ws: Workspace, config, body: str, target: str) -> Prediction
 
 
 def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = None, timeout: float = 900.0,
-                        poll: float = 10.0) -> dict[str, Any]:
-    """Poll status() until every target runs `version` (None: runs nothing); returns the last status.
+                        poll: float = 10.0, stage: str | None = None) -> dict[str, Any]:
+    """Poll status() until every target (of `stage`, else of every stage) runs `version` (None: runs nothing);
+    returns the last status.
 
     Locally approvals deploy before they return, so this returns at once; on AWS the approval handler
     deploys asynchronously after SageMaker's event.
@@ -596,8 +597,9 @@ def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = 
     deadline = time.monotonic() + timeout
     while True:
         current = status(ws, group)
-        behind = [f"{t['target']} runs {t.get('running')}" for t in current["targets"]
-                  if t.get("running") != version]
+        rows = current["targets"] if stage is None else \
+            [t for s in current["stages"] if s["stage"] == stage for t in s["targets"]]
+        behind = [f"{t['target']} runs {t.get('running')}" for t in rows if t.get("running") != version]
         if not behind:
             return current
         if time.monotonic() >= deadline:
