@@ -166,6 +166,8 @@ def table(f: dict) -> tuple[str, dict]:
     notes = (
         f"\nLoad average when the run started: {f['load_average_at_start']}"
         + (f", when it ended: {f['load_average_at_end']}" if "load_average_at_end" in f else "")
+        + (f", around the 6 MB parse: {f['parse_load_average'][0]}-{f['parse_load_average'][1]}"
+           if "parse_load_average" in f else "")
         + " on 2 cores (other jobs share the machine; absolute times move with it, ratios less so). "
         "Each column is one model, trained as `greenlight run --data` "
         "trains it (src/preprocess.py's split, src/train.py's `fit` and defaults; benchmarks/serving_models.py), "

@@ -245,6 +245,15 @@ class GroupNames:
         return fit(SCHEDULE, self.group, "-resync")
 
     @property
+    def monitor_function(self) -> str:
+        """The scheduled drift monitor (deploy/monitor_handler.py)."""
+        return fit(LAMBDA_FUNCTION, self.group, "-drift-monitor")
+
+    @property
+    def monitor_schedule(self) -> str:
+        return fit(SCHEDULE, self.group, "-drift-monitor")
+
+    @property
     def job_prefix(self) -> str:
         """The default TransformJobName prefix of the group's scheduled and smoke jobs."""
         return fit(TRANSFORM_JOB_PREFIX, self.group)

@@ -8,6 +8,7 @@
     gl.status(ws)                              # per target: running and desired version, drift
     gl.reject(ws, run.version)                 # -> rolled back to the previous Approved version
     gl.promote(ws, 3, "production")            # with [stages]: v3, running in staging, to production
+    gl.monitor(ws, since="2h")                 # live traffic against the version's training baseline
 
 Every function takes a `Workspace` (the composition root, greenlight.workspace) and returns plain data;
 printing is the caller's business. Errors are GreenlightError subclasses, as everywhere.
@@ -26,10 +27,10 @@ from greenlight.registry.model import ApprovalStatus, ModelVersion
 from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
-__all__ = ["ApprovalResult", "CostResult", "Prediction", "PromotionRefused", "Serving", "TrainResult", "approve",
-           "cost", "definition", "deliver_pending", "deploy", "group_warning", "predict", "promote", "reject",
-           "reject_in_stage", "serve_endpoint", "serve_lambda", "show", "stage_key", "status", "train",
-           "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+__all__ = ["ApprovalResult", "CostResult", "DriftCheck", "Prediction", "PromotionRefused", "Serving", "TrainResult",
+           "approve", "cost", "definition", "deliver_pending", "deploy", "group_warning", "monitor", "predict",
+           "promote", "reject", "reject_in_stage", "serve_endpoint", "serve_lambda", "show", "stage_key", "status",
+           "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -484,12 +485,16 @@ def stage_key(ws: Workspace, group: str | None = None, stage: str | None = None,
 
 def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0, stage: str | None = None) -> Serving:
     """Serve the group's (a stage's) deployed version on a local endpoint in a background thread (local only),
-    registered so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process."""
+    registered so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process. Its
+    predictions are captured under GREENLIGHT_HOME/capture/<group>/ (a stage's: <group>-<stage>) for `monitor`
+    (unless GREENLIGHT_CAPTURE is set: that is a process-wide setting)."""
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
+    from greenlight.monitor.local import enable_capture
 
     group = stage_key(ws, group, stage)
+    enable_capture(ws.home, group)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
     endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
                         poll_seconds=0.2).start()
     register_serving(ws.home, group, endpoint.url, token=endpoint.token)
@@ -507,9 +512,11 @@ def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0, stage: 
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
     from deploy.names import GroupNames
+    from greenlight.monitor.local import enable_capture
 
     config = ws.deploy_config(group=group)
     key = stage_key(ws, group, stage)
+    enable_capture(ws.home, key)  # as serve_endpoint
     front = FunctionFront(ws.home, key, config.lambda_.function_name or GroupNames(key).function,
                           config.lambda_.alias, "127.0.0.1", _check_port(port)).start()
     register_serving(ws.home, key, front.url, TARGET)
@@ -605,3 +612,77 @@ def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = 
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"after {timeout:g} s not every target runs v{version}: {', '.join(behind)}")
         time.sleep(poll)
+
+
+# -- drift monitoring -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DriftCheck:
+    result: Any  # greenlight.monitor.service.MonitorResult: per version compared, each feature's verdict
+    report: Path | None  # index.html of the report, when one was asked for
+
+    @property
+    def drift(self) -> bool:
+        return self.result.drift
+
+    @property
+    def exit_code(self) -> int:
+        """What `greenlight monitor` exits with: 3 when drift was found, else 0."""
+        return 3 if self.result.drift else 0
+
+    def to_json(self, all_versions: bool = False) -> Any:
+        """`greenlight monitor --json`: {"version", "rows", "features": [{"name", "psi", "drift"}], "prediction"},
+        or a list of those (newest version first) with all_versions."""
+        return self.result.to_json(all_versions)
+
+
+def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targets: list[str] | None = None,
+            stage: str | None = None, all_versions: bool = False, report: Path | None = None,
+            psi: float | None = None, p_value: float | None = None, min_rows: int | None = None) -> DriftCheck:
+    """Compare the traffic captured in the last `since` (a duration: 30m, 2h, 7d) with the training baseline of
+    the model version that served it: every feature and the predictions, by PSI and a two-sample test.
+
+    Reads the local capture files (GREENLIGHT_HOME/capture/<group>/) or, on AWS, the serving targets' CloudWatch
+    Logs; `targets` keeps only some serving targets (endpoint, lambda, batch). Only the newest version seen in
+    the window is compared unless `all_versions`. `report` writes PNGs and an HTML page there. Thresholds: the
+    arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01, 100 rows.
+
+    Raises:
+        ParameterError: a bad `since` or target. NotFoundError: no capture in the window, or no baseline for
+        the version that served it. ConfigurationError: a bad threshold.
+    """
+    import os
+    from datetime import UTC, datetime
+
+    from greenlight.errors import ParameterError
+    from greenlight.monitor import settings
+    from greenlight.monitor.local import TARGETS, capture_dir, read_local
+    from greenlight.monitor.records import parse_duration
+    from greenlight.monitor.registry_baselines import RegistryBaselines
+    from greenlight.monitor.service import monitor as compare
+
+    window = parse_duration(since)
+    unknown = sorted(set(targets or ()) - set(TARGETS))
+    if unknown:
+        raise ParameterError(f"unknown serving target(s) {', '.join(unknown)} (expected: {', '.join(TARGETS)})")
+    limits = settings.thresholds(os.environ, psi=psi, p_value=p_value, min_rows=min_rows)
+    config = ws.deploy_config(group=group)
+    until = datetime.now(UTC)
+    start = until - window
+    if ws.target is Target.LOCAL:
+        records = read_local(ws.home, config.group, start, targets)
+        read, where = ws.store.get_bytes, f" in {capture_dir(ws.home, config.group)}"
+    else:
+        from greenlight.monitor.aws import log_sources, read_cloudwatch, s3_reader
+
+        sources = log_sources(config.group, config.endpoint_name, job_prefix=config.batch.job_name_prefix)
+        records = read_cloudwatch(ws.client("logs"), sources, start, until, targets)
+        read, where = s3_reader(ws.client("s3")), f" in CloudWatch Logs ({', '.join(s.log_group for s in sources)})"
+    result = compare(config.group, records, RegistryBaselines(ws.registry, config.group, read), limits, since=start,
+                     until=until, targets=targets, stage=stage, all_versions=all_versions, where=where)
+    written = None
+    if report is not None:
+        from greenlight.monitor.report import write_report
+
+        written = write_report(result, Path(report))
+    return DriftCheck(result, written)

@@ -31,6 +31,7 @@ STEP_NAMES = ("Preprocess", "Train", "Evaluate", "CheckRmse", "Register", "RmseT
 CONTENT_TYPES = ["text/csv", "application/json"]
 SMOKE_METADATA_KEY = "greenlight:smoke-test"  # read by deploy.engine.smoke (SMOKE_KEY)
 EVALUATION_PATH = "regression_metrics.rmse.value"
+BASELINE_FILE = "baseline.json"  # written by src/evaluate.py, linked as DriftCheckBaselines.ModelDataQuality
 
 
 def sdk_version() -> str:
@@ -140,6 +141,7 @@ def _parameters(config: PipelineConfig) -> dict:
 def build_pipeline(config: PipelineConfig, session):
     """The SDK Pipeline object for `config`, built on a PipelineSession."""
     from sagemaker.core import image_uris
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (OutputDataConfig, ProcessingInput, ProcessingOutput,
@@ -231,7 +233,9 @@ def build_pipeline(config: PipelineConfig, session):
         step_args=processor("evaluate").run(
             code=str(code / "evaluate.py"),
             inputs=[s3_input("model", model_uri, "/opt/ml/processing/model"),
-                    s3_input("test", split_uri["test"], "/opt/ml/processing/test")],
+                    s3_input("test", split_uri["test"], "/opt/ml/processing/test"),
+                    # summarised in baseline.json, the drift monitor's reference (greenlight/monitor/)
+                    s3_input("train", split_uri["train"], "/opt/ml/processing/train")],
             outputs=[output("Evaluate", "evaluation")],
         ),
     )
@@ -239,6 +243,7 @@ def build_pipeline(config: PipelineConfig, session):
     evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
     evaluation_uri = Join(on="/", values=[evaluation_dir, "evaluation.json"])
     smoke_uri = Join(on="/", values=[evaluation_dir, "smoke.json"])
+    baseline_uri = Join(on="/", values=[evaluation_dir, BASELINE_FILE])
 
     builder = ModelBuilder(
         s3_model_data_url=model_uri,
@@ -247,7 +252,10 @@ def build_pipeline(config: PipelineConfig, session):
         role_arn=config.role_arn,
         # sagemaker_entry.py wraps inference.py in a transform_fn, the only way the stock serving
         # toolkit answers a bad payload with 4xx instead of an HTML 500 (ARCHITECTURE.md).
-        env_vars={"SAGEMAKER_PROGRAM": "sagemaker_entry.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+        # GREENLIGHT_CAPTURE: the serving code writes its sampled capture records (src/capture.py) to stdout,
+        # which SageMaker ships to CloudWatch Logs for the endpoint and for transform jobs.
+        env_vars={"SAGEMAKER_PROGRAM": "sagemaker_entry.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                  "GREENLIGHT_CAPTURE": "stdout"},
     )
     register = ModelStep(
         name="Register",
@@ -261,6 +269,9 @@ def build_pipeline(config: PipelineConfig, session):
             description="Random Forest trained by the Greenlight pipeline",
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 s3_uri=evaluation_uri, content_type="application/json")),
+            # the training split's statistics: what `greenlight monitor` compares this version's traffic with
+            drift_check_baselines=DriftCheckBaselines(model_data_statistics=MetricsSource(
+                s3_uri=baseline_uri, content_type="application/json")),
             customer_metadata_properties={
                 "greenlight:sklearn-image": SKLEARN_IMAGE_VERSION,
                 "greenlight:sagemaker-sdk": sdk_version(),

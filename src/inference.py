@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+import capture
 import compact_forest
 import payload
 import serving_contract
@@ -99,6 +100,10 @@ def input_fn(body, content_type: str = payload.JSON, max_bytes: int | None = Non
 
 def predict_fn(data, model: ServingModel) -> np.ndarray:
     """One float64 prediction per row. Raises: PayloadError for rows the model cannot take."""
+    return capture.predicted(_predict, data, model)  # a sampled capture record (capture.py)
+
+
+def _predict(data, model: ServingModel) -> np.ndarray:
     if not (isinstance(data, Batch) and data.schema is model.schema):
         data = payload.check(data if isinstance(data, Batch) else Batch(np.asarray(data, dtype=np.float64)),
                              model.schema)

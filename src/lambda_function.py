@@ -24,6 +24,7 @@ import logging
 import os
 from pathlib import Path
 
+import capture
 import inference
 import serving_contract
 from payload import JSON, PayloadError
@@ -38,6 +39,7 @@ HEALTH_PATHS = frozenset({"/health", "/ping"})
 INVOKE_PATHS = frozenset({"/", "/invocations"})
 
 _loaded: dict = {}  # "model" or "error", set once per execution environment
+capture.serving_as("lambda")  # capture records of this handler's predictions name the Lambda (capture.py)
 
 
 def model_dir(environ=os.environ) -> Path:

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+import csv_numbers
 import serving_contract
 
 __all__ = ["ACCEPTS", "CONTENT_TYPES", "Batch", "PayloadError", "Schema", "check", "decode", "encode"]
@@ -29,6 +30,7 @@ CONTENT_TYPES = (CSV, JSON, NPY)
 ACCEPTS = (JSON, CSV)
 _WILDCARD_ACCEPTS = {"*/*": JSON, "application/*": JSON, "text/*": CSV}
 _NUMBER_KINDS = frozenset("fiu")
+_VECTORISED_CSV_BYTES = 16 * 1024  # smaller CSV bodies parse as fast with np.loadtxt
 
 
 class PayloadError(ValueError):
@@ -97,10 +99,12 @@ def decode(body, content_type: str | None, *, max_bytes: int, schema: Schema | N
     if kind == NPY:
         batch = _decode_npy(body)
     else:
-        text = _text(body)
-        batch = _decode_csv(text) if kind == CSV else _decode_json(text)
-        if isinstance(batch, list):  # one row of Python numbers: the latency-critical case
-            batch = Batch(None, None, None, batch)
+        batch = _vectorised_csv(body) if kind == CSV and size >= _VECTORISED_CSV_BYTES else None
+        if batch is None:
+            text = _text(body)
+            batch = _decode_csv(text) if kind == CSV else _decode_json(text)
+            if isinstance(batch, list):  # one row of Python numbers: the latency-critical case
+                batch = Batch(None, None, None, batch)
     return check(batch, schema) if schema is not None else batch
 
 
@@ -199,6 +203,14 @@ def _decode_csv(text: str) -> Batch | list[float]:
     except ValueError:
         values = _csv_rows_checked(text)
     return Batch(values)
+
+
+def _vectorised_csv(body) -> Batch | None:
+    """csv_numbers' rows of an ASCII body, or None: the text path then gives the same values or the error."""
+    if not body.isascii():
+        return None
+    values = csv_numbers.parse(body.encode("ascii") if isinstance(body, str) else body)
+    return None if values is None else Batch(values)
 
 
 def _csv_rows_checked(text: str) -> np.ndarray:

@@ -35,8 +35,8 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 # Files of this directory that the serving container and the Lambda image need: every module
 # the serving path imports (tests/unit/test_inference_packaging.py checks the list).
-SERVING_CODE = ("inference.py", "payload.py", "serving_contract.py", "compact_forest.py", "forest_files.py",
-                "forest_rows.py", "sagemaker_entry.py", "lambda_function.py")
+SERVING_CODE = ("inference.py", "payload.py", "csv_numbers.py", "serving_contract.py", "compact_forest.py",
+                "forest_files.py", "forest_rows.py", "sagemaker_entry.py", "lambda_function.py", "capture.py")
 
 
 class TrainingError(Exception):

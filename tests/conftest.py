@@ -28,6 +28,14 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("GREENLIGHT_HOME", str(tmp_path / "greenlight-home"))
 
 
+@pytest.fixture(autouse=True)
+def _capture_left_as_found(monkeypatch):
+    """A serving command or api.serve_* run in the test process turns capture on for the whole process
+    (GREENLIGHT_CAPTURE, greenlight.monitor.local.enable_capture); "" (capture off, and unset for
+    enable_capture) is restored after each test, so no later test or child process writes elsewhere."""
+    monkeypatch.setenv("GREENLIGHT_CAPTURE", "")
+
+
 @contextlib.contextmanager
 def imported_src_modules(names: tuple[str, ...]) -> Iterator[types.SimpleNamespace]:
     """src/ modules imported by bare name, as the containers do; forgotten afterwards."""

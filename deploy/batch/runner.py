@@ -157,6 +157,8 @@ def _worker_env(spec: JobSpec, workers: int) -> dict[str, str]:
         env["GREENLIGHT_MAX_PAYLOAD_BYTES"] = str(spec.max_payload_mb * MB)
     if not os.environ.get("GREENLIGHT_PREDICT_THREADS"):
         env["GREENLIGHT_PREDICT_THREADS"] = str(max(1, available_cpus() // workers))
+    # as SageMaker sets it in a transform job: capture records (src/capture.py) name the batch target and version
+    env.update(SAGEMAKER_BATCH="true", GREENLIGHT_MODEL_VERSION=f"{spec.model_group}/{spec.model_version}")
     return env
 
 

@@ -153,6 +153,7 @@ def run(
     from deploy.batch.resolve import deployed_version, local_location, model_dir_for
     from deploy.batch.runner import JobSpec, run_job
     from greenlight.errors import NotFoundError
+    from greenlight.monitor.local import enable_capture
 
     config = parse_batch_config(
         {"input": input, "output": output, "max_payload_mb": max_payload_mb, "strategy": batch_strategy,
@@ -174,6 +175,7 @@ def run(
                    output_label=config.output, model_group=group, model_version=model_version,
                    model_dir=model_dir, strategy=config.strategy, max_payload_mb=config.max_payload_mb,
                    join_input=config.join_input, max_bad_rows=max_bad_rows, workers=workers)
+    enable_capture(ws.home, group)  # the workers' capture records, for `greenlight monitor`
     _stop_on_sigterm()
     progress = _Progress()
     try:
@@ -231,9 +233,11 @@ def scheduler(
     """
     from deploy.batch.local_schedule import list_local_schedules
     from deploy.batch.scheduler import serve
+    from greenlight.monitor.local import enable_capture
 
     _log_decisions()
     ws = workspace("local")
+    enable_capture(ws.home, ws.deploy_config().group)  # the jobs' capture records, under the configured group
     if not list_local_schedules(ws.home):
         typer.echo(f"no local batch schedule under {ws.home / 'batch' / 'schedules'} yet (deploying to the "
                    "local batch target creates it)", err=True)

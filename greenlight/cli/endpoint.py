@@ -80,6 +80,7 @@ def serve(
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.sources import FixedModelSource
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
+    from greenlight.monitor.local import enable_capture
 
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     _log_serving_decisions()
@@ -108,6 +109,7 @@ def serve(
             raise
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
     typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
+    enable_capture(ws.home, group)  # the served predictions' capture records, for `greenlight monitor`
     _stop_on_sigterm()
     try:
         endpoint.serve_forever()

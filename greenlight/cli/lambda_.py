@@ -64,6 +64,7 @@ def serve(
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
+    from greenlight.monitor.local import enable_capture
 
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     ws = workspace("local")
@@ -88,6 +89,7 @@ def serve(
     typer.echo(f"greenlight lambda: serving {function}:{config.lambda_.alias} (group {config.group}"
                f"{f', stage {stage}' if stage else ''}) "
                f"on {front.url} (Ctrl-C to stop)", err=True)
+    enable_capture(ws.home, key)  # the served predictions' capture records, for `greenlight monitor`
 
     def stop(signum, frame):
         raise KeyboardInterrupt

@@ -383,6 +383,7 @@ class LocalModelRegistry:
             "ApprovalDescription": row["approval_description"],
             "MetadataProperties": request.get("MetadataProperties"),
             "ModelMetrics": request.get("ModelMetrics") or {},
+            "DriftCheckBaselines": request.get("DriftCheckBaselines"),
             "CustomerMetadataProperties": metadata,
             "LastModifiedTime": datetime.fromisoformat(row["modified"]),
             "ModelLifeCycle": stored.get("current"),

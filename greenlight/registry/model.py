@@ -118,6 +118,8 @@ class ModelVersion:
     description: str | None
     created: datetime
     modified: datetime
+    # DriftCheckBaselines: the baselines a version's traffic is checked against (greenlight.monitor)
+    drift_check_baselines: dict[str, Any] = field(default_factory=dict, hash=False)
     lifecycle: ModelLifeCycle | None = None
 
     def stage_status(self, stage: str) -> StageStatus | None:
@@ -149,6 +151,7 @@ class ModelVersion:
             "description": self.description,
             "created": iso_z(self.created, precise=True),
             "modified": iso_z(self.modified, precise=True),
+            "drift_check_baselines": self.drift_check_baselines,
             "lifecycle": None if self.lifecycle is None else self.lifecycle.to_request(),
         }
 
@@ -260,6 +263,7 @@ def version_from_description(desc: dict[str, Any]) -> ModelVersion:
         description=desc.get("ModelPackageDescription"),
         created=created,
         modified=_utc(desc["LastModifiedTime"]) if desc.get("LastModifiedTime") else created,
+        drift_check_baselines=dict(desc.get("DriftCheckBaselines") or {}),
         lifecycle=ModelLifeCycle.from_shape(desc.get("ModelLifeCycle")),
     )
 

@@ -145,7 +145,17 @@ def test_the_resources_exist_as_the_template_says(world, first):
     assert aws_client("ecr", world).describe_repositories(repositoryNames=[GROUP])["repositories"]
     logs = aws_client("logs", world).describe_log_groups(logGroupNamePrefix=f"/greenlight/{GROUP}/")["logGroups"]
     assert {g["logGroupName"]: g.get("retentionInDays") for g in logs} == {
-        f"/greenlight/{GROUP}/approval-handler": 30, f"/greenlight/{GROUP}/inference": 30}
+        f"/greenlight/{GROUP}/approval-handler": 30, f"/greenlight/{GROUP}/inference": 30,
+        f"/greenlight/{GROUP}/drift-monitor": 30}
+    # the scheduled drift monitor (issue 25): the handler package's other entry, its schedule, the alarm
+    monitor = aws_client("lambda", world).get_function(FunctionName=out["MonitorFunctionArn"])["Configuration"]
+    assert monitor["Handler"] == "deploy.monitor_handler.lambda_handler"
+    assert monitor["Environment"]["Variables"]["GREENLIGHT_MONITOR_LAMBDA_LOG_GROUP"] == f"/greenlight/{GROUP}/inference"
+    schedule = aws_client("scheduler", world).get_schedule(Name=f"{GROUP}-drift-monitor")
+    assert schedule["ScheduleExpression"] == "rate(1 day)" and schedule["Target"]["Arn"] == out["MonitorFunctionArn"]
+    drift = alarms[f"{GROUP}-drift"]
+    assert (drift["Namespace"], drift["MetricName"], drift["Dimensions"]) == (
+        "Greenlight/Drift", "DriftDetected", [{"Name": "Group", "Value": GROUP}])
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +194,9 @@ def test_with_the_base_image_the_inference_lambda_its_alias_and_url_appear(world
     # moto's function model drops PackageType (it reports Zip); the image is what the template gave
     function = aws_client("lambda", world).get_function(FunctionName="url-models")
     assert function["Code"]["ImageUri"].endswith(f"/url-models:{tag}")
+    # its predictions are captured to its log group, at the stack's sample rate and row bound (issue 25)
+    assert function["Configuration"]["Environment"]["Variables"] == {
+        "GREENLIGHT_CAPTURE": "stdout", "GREENLIGHT_CAPTURE_SAMPLE_RATE": "1", "GREENLIGHT_CAPTURE_MAX_ROWS": "100"}
     alias = aws_client("lambda", world).get_alias(FunctionName="url-models", Name="live")
     assert alias["FunctionVersion"] == "1"
     assert aws_client("lambda", world).get_function_url_config(FunctionName="url-models")["AuthType"] == "AWS_IAM"

@@ -49,6 +49,20 @@ def local(definition, tmp_path):
     return runner, copy.deepcopy(definition["definition"]), home
 
 
+def _assert_valid_create_model_package(home, version: int) -> None:
+    """The request the local RegisterModel step resolved, checked against botocore's CreateModelPackage shape."""
+    import sqlite3
+
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    with sqlite3.connect(home / "registry.sqlite3") as conn:
+        (stored,) = conn.execute("SELECT request FROM model_packages WHERE version = ?", (version,)).fetchone()
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model("CreateModelPackage")
+    report = ParamValidator().validate(json.loads(stored), shape.input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
 @pytest.mark.slow
 def test_generated_definition_runs_end_to_end_and_registers_its_metrics(local):
     runner, definition, home = local
@@ -67,12 +81,22 @@ def test_generated_definition_runs_end_to_end_and_registers_its_metrics(local):
     rmse = report["regression_metrics"]["rmse"]["value"]
     assert float(version.customer_metadata["greenlight:rmse"]) == rmse
     assert version.customer_metadata["greenlight:pipeline-execution"] == record.execution_id
+    # The drift baseline (issue 25): Evaluate's baseline.json of the training split, linked where the registry
+    # keeps baselines, in a request botocore's CreateModelPackage shape accepts
+    baseline_uri = version.drift_check_baselines["ModelDataQuality"]["Statistics"]["S3Uri"]
+    assert baseline_uri == metrics_uri.replace("/evaluation.json", "/baseline.json")
+    baseline = json.loads(runner.store.get_bytes(baseline_uri))
+    assert (baseline["format"], baseline["source"], baseline["rows"]) == ("greenlight-baseline/1", "training split", 308)
+    assert [f["name"] for f in baseline["features"]] == ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    _assert_valid_create_model_package(home, version.version)
     # The model artifact is a SageMaker-style model.tar.gz with the serving code inside.
     import tarfile
 
     with tarfile.open(runner.store.path_for(version.model_data_url)) as tar:
         names = set(tar.getnames())
-    assert {"model.joblib", "metadata.json", "code/inference.py"} <= names
+        metadata = json.loads(tar.extractfile("metadata.json").read())
+    assert {"model.joblib", "metadata.json", "code/inference.py", "code/capture.py"} <= names
+    assert baseline["model"]["sha256"] == metadata["model_sha256"]  # how the monitor ties unlabelled capture to v1
     # A second run registers version 2 and the outbox has one creation event per version.
     runner.run(definition, FAST)
     assert [v.version for v in runner.registry.list_versions("greenlight-models")] == [2, 1]

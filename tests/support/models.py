@@ -1,7 +1,8 @@
 """Model versions trained, evaluated and packed by the real container scripts, for tests.
 
 `train_models(work)` runs src/preprocess.py, src/train.py (two versions that predict differently) and
-src/evaluate.py (which records each version's smoke-test rows in smoke.json) on the diabetes data,
+src/evaluate.py (which records each version's smoke-test rows in smoke.json and its drift baseline of the
+training split in baseline.json) on the diabetes data,
 and packs each model directory as model.tar.gz, as SageMaker does.
 """
 
@@ -31,7 +32,8 @@ def pack(model_dir: Path, archive: Path) -> Path:
 
 
 def train_models(work: Path) -> dict[str, Path]:
-    """{'a': dir, 'b': dir, 'a_tar': model.tar.gz, 'b_tar': ..., 'a_smoke': smoke.json, 'b_smoke': ...}."""
+    """{'a': dir, 'b': dir, 'a_tar': model.tar.gz, 'b_tar': ..., 'a_smoke': smoke.json, 'b_smoke': ...,
+    'a_baseline': baseline.json, 'b_baseline': ...}."""
     from greenlight.data import write_default_dataset
 
     write_default_dataset(work / "data")
@@ -43,6 +45,7 @@ def train_models(work: Path) -> dict[str, Path]:
         found[name] = work / name
         found[f"{name}_tar"] = pack(work / name, work / f"{name}-packed" / "model.tar.gz")
         _run(str(SRC / "evaluate.py"), "--model-dir", f"{name}-packed", "--test-dir", "splits/test",
-             "--output-dir", f"{name}-evaluation", cwd=work)
+             "--train-dir", "splits/train", "--output-dir", f"{name}-evaluation", cwd=work)
         found[f"{name}_smoke"] = work / f"{name}-evaluation" / "smoke.json"
+        found[f"{name}_baseline"] = work / f"{name}-evaluation" / "baseline.json"
     return found

@@ -75,3 +75,11 @@ def test_the_parse_verdict_is_within_1_5x_of_pandas_with_the_same_values(figures
     assert not serving.table(figures)[1]["parse[repr]"]
     figures["parse"]["repr"].update(ratio=1.0, equal=False)
     assert not serving.table(figures)[1]["parse[repr]"]
+
+
+def test_the_notes_name_the_load_around_the_parse_when_it_was_recorded(figures):
+    figures["targets"] = serving.TARGETS
+    figures.pop("parse_load_average", None)
+    assert "around the 6 MB parse" not in serving.table(figures)[0]  # runs before it was recorded
+    figures["parse_load_average"] = [8.16, 8.23]
+    assert "around the 6 MB parse: 8.16-8.23 on 2 cores" in serving.table(figures)[0]

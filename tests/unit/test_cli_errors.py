@@ -205,6 +205,10 @@ CASES = [
     Case(["stack", "package"], "missing --bucket / ARTIFACT_BUCKET", 2),
     Case(["stack", "delete", "--timeout", "0"], "--timeout", 2),
     Case(["stack", "project", "--poll-seconds", "-1"], "--poll-seconds", 2),
+    Case(["monitor", "--since", "yesterday"], "bad --since 'yesterday': give a duration such as", 2),
+    Case(["monitor", "--since", "2h"], "no capture records of greenlight-models since", 2),
+    Case(["monitor", "--serving", "kiosk"], "unknown serving target(s) kiosk", 2),
+    Case(["monitor", "--psi", "-1"], "--psi=-1.0 must be a number above 0 and at most 10", 2),
 ]
 
 

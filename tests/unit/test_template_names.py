@@ -52,6 +52,12 @@ def expected_deploy_names(names: GroupNames) -> dict[str, tuple[N.NameRule, str]
         "ApprovalHandlerErrorsAlarm": (N.ALARM, names.alarm("approval-handler-errors")),
         "DeadLetterQueueAlarm": (N.ALARM, names.alarm("approval-dlq-not-empty")),
         "BatchDeadLetterQueueAlarm": (N.ALARM, names.alarm("batch-dlq-not-empty")),
+        "MonitorLogGroup": (N.LOG_GROUP, names.log_group("drift-monitor")),
+        "MonitorRole": (N.IAM_ROLE, names.role("drift-monitor")),
+        "MonitorSchedulerRole": (N.IAM_ROLE, names.role("drift-sched")),
+        "MonitorFunction": (N.LAMBDA_FUNCTION, names.monitor_function),
+        "MonitorScheduleRule": (N.SCHEDULE, names.monitor_schedule),
+        "DriftAlarm": (N.ALARM, names.alarm("drift")),
     }
 
 

@@ -8,7 +8,9 @@ pinned in setup.py) says its access level and the resource types it takes:
   resource-level permissions for it (its resource types are not empty) must not be granted on "*" or
   on an ARN whose resource part is a bare wildcard; each resource must name the project's resources:
   a Ref/GetAtt of a template resource or parameter, a Sub with a name reference (Group, the project),
-  or an exact name without a wildcard. The one exception is listed with its reason (NAMELESS).
+  or an exact name without a wildcard. The one exception is listed with its reason (NAMELESS); a write whose
+  resource types are all optional and absent from its ordinary request (PutMetricData) must carry the
+  condition key that scopes it instead (SCOPED_BY_CONDITION).
 - iam:PassRole must name its roles (a GetAtt of a template role, or an ARN ending in a role name
   without wildcards) and carry an iam:PassedToService condition.
 - every action must exist (a typo would silently grant nothing).
@@ -34,6 +36,12 @@ PSEUDO = {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::URLSuffix"}
 NAMELESS = {
     "pipelines-*": "SageMaker Pipelines names the processing and training jobs (and their log streams) it "
                    "starts pipelines-<execution id>-<step>-<suffix>; the pipeline's name is not in them",
+}
+# Write actions whose resource types are all optional and absent from the ordinary request, so IAM can only
+# grant them on "*": each must be scoped by the condition key named here instead, and why.
+SCOPED_BY_CONDITION = {
+    "cloudwatch:putmetricdata": ("cloudwatch:namespace", "standard metrics name no resource (the optional "
+                                 "'dataset' type is for OTLP datasets); the namespace condition scopes it"),
 }
 # The portfolio's launch role provisions every project of the portfolio, whose names it cannot know: its
 # write actions may name only what every project's resources share (the stack names Service Catalog gives,
@@ -135,6 +143,12 @@ def violations(template: dict[str, Any]) -> list[str]:
                 if not passed:
                     found.append(f"{statement.where}: iam:PassRole without an iam:PassedToService condition")
                 continue
+            scoped = SCOPED_BY_CONDITION.get(action.lower())
+            if scoped is not None and all(not t["required"] for d in details for t in d["resourceTypes"]):
+                keys = {k for op, pairs in statement.condition.items() if op.startswith("String") for k in pairs}
+                if scoped[0] not in keys:
+                    found.append(f"{statement.where}: {action} without a {scoped[0]} condition")
+                continue
             if any(is_write(d) and d["resourceTypes"] for d in details):
                 for resource in statement.resources:
                     problem = name_scope_problem(resource)
@@ -188,6 +202,10 @@ PLANTED = [
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/greenlight/*"}},
      "does not name one role"),
     ("project.yaml", "PipelineRole", "Builds", {"Action": ["codebuild:StartBiuld"]}, "is not an IAM action"),
+    ("template.yaml", "MonitorRole", "PublishDrift", {"Condition": {}},
+     "cloudwatch:PutMetricData without a cloudwatch:namespace condition"),
+    ("template.yaml", "MonitorRole", "ReadBaselines", {"Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
+     "s3:PutObject on Resource \"*\""),
     ("portfolio.yaml", "LaunchRole", "Roles",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}}, "names no resource"),
     ("portfolio.yaml", "LaunchRole", "PassProjectRoles", {"Condition": {}}, "without an iam:PassedToService"),

@@ -1,0 +1,371 @@
+"""Capture: a sampled record of what the model served, as one JSON line per request (stdlib only).
+
+    capture.predicted(predict, data, model)   predict(data, model), recorded (inference.predict_fn's hook)
+    capture.serving_as("lambda")              this copy of the serving code serves that target
+    capture.flush()                           write what is pending now (exit, tests)
+
+Every serving path runs inference.predict_fn, so one hook covers the SageMaker container (endpoint and
+Batch Transform), the Lambda handler, and locally the endpoint, the Lambda front and the batch runner.
+Settings come from the environment at the first request, and again at most every RECHECK seconds while
+capture is off (`configure` overrides them in tests):
+
+    GREENLIGHT_CAPTURE              where records go: "stdout" (on AWS: CloudWatch Logs, set by the model
+                                    package and the stack), a directory (local hosts: one <target>.jsonl in
+                                    GREENLIGHT_HOME/capture/<group>), or unset/"off": nothing is captured
+    GREENLIGHT_CAPTURE_SAMPLE_RATE  share of requests recorded, 0 to 1 (default 1)
+    GREENLIGHT_CAPTURE_MAX_ROWS     input rows kept per record, evenly spaced over a bigger request (default 100)
+    GREENLIGHT_CAPTURE_TARGET       endpoint | lambda | batch; default: lambda in Lambda, batch where
+                                    SAGEMAKER_BATCH=true (SageMaker Batch Transform, the local runner), else endpoint
+    GREENLIGHT_MODEL_VERSION        <group>/<N> where the deployer sets it (the Lambda); else null, and the
+                                    monitor finds the version by model_sha256
+    GREENLIGHT_STAGE                the deployment stage; null until stages exist
+
+A record: {"greenlight_capture": 1, "time": "<ISO 8601 UTC>", "target", "stage", "model_version",
+"model_sha256", "inference_id", "status" (200, or the PayloadError's 4xx when predict_fn refused the rows),
+"error" (its code, else null), "rows" (in the request), "features", "inputs" (at most MAX_ROWS rows, in the
+model's feature order), "predictions" (for those rows), "sample_rate", "dropped" (records lost since the last
+one written)}.
+
+The request path pays a sampling draw, a clock read and a deque append; a writer thread turns pending
+records into lines every WRITE_INTERVAL seconds and writes them in one call. In Lambda, whose environment
+is frozen between invocations and may end without notice, each record is written at once instead. No
+failure here reaches a request: it is counted, logged at most once a minute, and the request is answered
+as if capture were off. At most MAX_PENDING records wait; newer ones are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import sys
+import threading
+import time
+
+__all__ = ["CAPTURE_KEY", "TARGETS", "configure", "flush", "predicted", "reset", "serving_as", "settings"]
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_KEY = "greenlight_capture"  # the first key of every line: what readers filter on
+CAPTURE_ENV = "GREENLIGHT_CAPTURE"
+RATE_ENV = "GREENLIGHT_CAPTURE_SAMPLE_RATE"
+ROWS_ENV = "GREENLIGHT_CAPTURE_MAX_ROWS"
+TARGET_ENV = "GREENLIGHT_CAPTURE_TARGET"
+VERSION_ENV = "GREENLIGHT_MODEL_VERSION"
+STAGE_ENV = "GREENLIGHT_STAGE"
+TARGETS = ("endpoint", "lambda", "batch")
+DEFAULT_MAX_ROWS = 100
+WRITE_INTERVAL = 0.2
+MAX_PENDING = 10_000
+WARN_EVERY = 60.0
+_ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+MAX_LINE_BYTES = 200_000  # below CloudWatch Logs' 256 KB event limit: rows are halved until a line fits
+RECHECK = 0.1
+
+
+class Settings:
+    """What is captured and where; read once (see the module docstring)."""
+
+    __slots__ = ("sink", "rate", "max_rows", "target", "model_version", "stage", "synchronous")
+
+    def __init__(self, sink, rate, max_rows, target, model_version, stage, synchronous):
+        self.sink, self.rate, self.max_rows, self.target = sink, rate, max_rows, target
+        self.model_version, self.stage, self.synchronous = model_version, stage, synchronous
+
+    @property
+    def enabled(self) -> bool:
+        return self.sink is not None and self.rate > 0
+
+
+def _number(environ, name: str, default, kind, low, high):
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+        if low <= value <= high:
+            return value
+    except ValueError:
+        pass
+    logger.warning("ignoring %s=%r: not a number from %s to %s; using %s", name, raw, low, high, default)
+    return default
+
+
+def _resolve(environ, overrides: dict) -> Settings:
+    sink = overrides.get("sink", environ.get(CAPTURE_ENV) or None)
+    if sink is not None and sink.strip().lower() in ("", "off", "none", "0", "false"):
+        sink = None
+    target = overrides.get("target") or environ.get(TARGET_ENV) or (
+        "lambda" if environ.get("AWS_LAMBDA_FUNCTION_NAME") else
+        "batch" if environ.get("SAGEMAKER_BATCH", "").lower() == "true" else "endpoint")
+    if target not in TARGETS:
+        logger.warning("ignoring %s=%r: not one of %s; using endpoint", TARGET_ENV, target, ", ".join(TARGETS))
+        target = "endpoint"
+    return Settings(
+        sink=sink,
+        rate=overrides.get("rate", _number(environ, RATE_ENV, 1.0, float, 0.0, 1.0)),
+        max_rows=overrides.get("max_rows", _number(environ, ROWS_ENV, DEFAULT_MAX_ROWS, int, 1, 100_000)),
+        target=target,
+        model_version=overrides.get("model_version", environ.get(VERSION_ENV) or None),
+        stage=overrides.get("stage", environ.get(STAGE_ENV) or None),
+        synchronous=overrides.get("synchronous", bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))),
+    )
+
+
+class _State:
+    def __init__(self) -> None:
+        self.overrides: dict = {}
+        self.settings: Settings | None = None
+        self.pending: collections.deque = collections.deque()
+        self.lock = threading.Lock()
+        self.writer: threading.Thread | None = None
+        self.dropped = 0
+        self.failures = 0
+        self.last_warning = -math.inf
+        self.recheck_at = -math.inf
+        self.constant: dict = {}
+        self.process_id = os.urandom(6).hex()  # inference ids: this prefix and a counter
+        self.counter = itertools.count(1)
+
+
+_state = _State()
+
+
+def settings() -> Settings:
+    """The settings in force (read from the environment on first use)."""
+    current = _state.settings
+    if current is None:
+        current = _state.settings = _resolve(os.environ, _state.overrides)
+    return current
+
+
+def _reread() -> Settings:
+    """The settings again: while capture is off the environment is read again at most every RECHECK seconds,
+    so a host that turns capture on after this code served (a smoke test in the same process) is obeyed."""
+    _state.settings = None
+    _state.recheck_at = time.monotonic() + RECHECK
+    return settings()
+
+
+def configure(**overrides) -> Settings:
+    """Override settings (sink, rate, max_rows, target, model_version, stage, synchronous); the rest from env."""
+    _state.overrides.update(overrides)
+    _state.settings = None
+    return settings()
+
+
+def serving_as(target: str) -> None:
+    """Name the target this copy of the serving code serves (the Lambda handler calls it at import)."""
+    configure(target=target)
+
+
+def reset() -> None:
+    """Forget overrides, settings and pending records (tests)."""
+    with _state.lock:
+        _state.overrides.clear()
+        _state.settings = None
+        _state.pending.clear()
+        _state.dropped = _state.failures = 0
+        _state.recheck_at = -math.inf
+        _state.constant.clear()
+
+
+def predicted(predict, data, model):
+    """predict(data, model), with a capture record of the request when it is sampled; never fails because of
+    capture (inference.predict_fn is `return capture.predicted(_predict, data, model)`)."""
+    try:
+        out = predict(data, model)
+    except Exception as exc:
+        _observe(data, None, model, exc)
+        raise
+    _observe(data, out, model, None)
+    return out
+
+
+def _observe(data, out, model, error) -> None:
+    try:
+        current = _state.settings
+        if current is None or (current.sink is None and time.monotonic() >= _state.recheck_at):
+            current = _reread()
+        if current.sink is None or (current.rate < 1.0 and random.random() >= current.rate):
+            return
+        item = (time.time(), data, out, model, error)
+        if current.synchronous:
+            _write([item], current)
+        elif len(_state.pending) >= MAX_PENDING:
+            _state.dropped += 1
+        else:
+            _state.pending.append(item)
+            if _state.writer is None:
+                _start_writer()
+    except Exception as exc:  # noqa: BLE001 - capture never fails a request
+        _failed(exc)
+
+
+def _start_writer() -> None:
+    with _state.lock:
+        if _state.writer is None:
+            _state.writer = threading.Thread(target=_write_forever, name="greenlight-capture", daemon=True)
+            _state.writer.start()
+
+
+def _write_forever() -> None:
+    while True:
+        time.sleep(WRITE_INTERVAL)
+        flush()
+
+
+def flush() -> None:
+    """Write every pending record now."""
+    with _state.lock:
+        items = []
+        while _state.pending:
+            items.append(_state.pending.popleft())
+        if items:
+            _write(items, settings())
+
+
+def _write(items, current: Settings) -> None:
+    try:
+        lines = []
+        for item in items:
+            lines.append(_line(item, current))
+        text = "".join(lines)
+        if current.sink == "stdout":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            os.makedirs(current.sink, exist_ok=True)
+            fd = os.open(os.path.join(current.sink, f"{current.target}.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                         0o644)
+            try:
+                os.write(fd, text.encode("utf-8"))  # one append: whole lines, even with other writers
+            finally:
+                os.close(fd)
+    except Exception as exc:  # noqa: BLE001 - the records are lost, the requests are not
+        _state.dropped += len(items)
+        _failed(exc)
+
+
+def _line(item, current: Settings) -> str:
+    """One record as a JSON line; the fields constant for a model and settings are serialised once."""
+    when, data, out, model, error = item
+    constant = _constant(model, current)
+    names = constant[0]
+    status = 200 if error is None else int(getattr(error, "status_code", 500) or 500)
+    code = "null" if error is None else json.dumps(str(getattr(error, "error", None) or type(error).__name__))
+    rows, inputs, predictions = 0, [], []
+    if error is None:
+        rows, keep, inputs = _rows(data, names, current.max_rows)
+        predictions = _floats(out, keep, rows)
+    dropped, _state.dropped = _state.dropped, 0
+    seconds = int(when)
+    stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((when - seconds) * 1e6):06d}Z"
+    head = (f'{{"{CAPTURE_KEY}":1,"time":"{stamp}",{constant[1]},"inference_id":"{_state.process_id}-'
+            f'{next(_state.counter):x}","status":{status},"error":{code},"rows":{rows},{constant[2]},')
+    tail = f',"sample_rate":{constant[3]},"dropped":{dropped}}}\n'
+    line = head + _dumps(inputs, predictions) + tail
+    while len(line) > MAX_LINE_BYTES and inputs:  # CloudWatch Logs takes events up to 256 KB
+        half = len(inputs) // 2  # every other row; none once one row alone is too big
+        inputs, predictions = inputs[::2][:half], predictions[::2][:half]
+        line = head + _dumps(inputs, predictions) + tail
+    return line
+
+
+def _constant(model, current: Settings) -> tuple:
+    """(feature names, the JSON of target..model_sha256, of features, of the sample rate) for this model and
+    settings."""
+    key = (id(model), id(current))
+    cached = _state.constant.get(key)
+    if cached is None or cached[0] is not model or cached[1] is not current:
+        names = _feature_names(model)
+        middle = json.dumps({"target": current.target, "stage": current.stage, "model_version": current.model_version,
+                             "model_sha256": (getattr(model, "metadata", None) or {}).get("model_sha256")},
+                            separators=(",", ":"))[1:-1]
+        cached = (model, current, names, middle, '"features":' + json.dumps(list(names), separators=(",", ":")),
+                  json.dumps(current.rate))
+        if len(_state.constant) > 64:
+            _state.constant.clear()
+        _state.constant[key] = cached
+    return cached[2:]
+
+
+def _dumps(inputs: list, predictions: list) -> str:
+    """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null."""
+    try:
+        return _ENCODE({"inputs": inputs, "predictions": predictions})[1:-1]
+    except ValueError:
+        inputs = [[None if v != v else v for v in row] for row in inputs]
+        predictions = [None if v != v else v for v in predictions]
+        return json.dumps({"inputs": inputs, "predictions": predictions}, separators=(",", ":"))[1:-1]
+
+
+def _feature_names(model) -> tuple:
+    schema = getattr(model, "schema", None)
+    names = getattr(schema, "feature_names", None)
+    if names is None:
+        names = (getattr(model, "metadata", None) or {}).get("feature_names") or ()
+    return tuple(names)
+
+
+def _floats(values, keep: list[int], n: int) -> list:
+    """The predictions of the kept rows (none if they are not one per row)."""
+    if values is None or len(values) != n:
+        return []
+    if n > len(keep):
+        values = values[keep] if hasattr(values, "take") else [values[i] for i in keep]
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    return values if isinstance(values, list) else [values]
+
+
+def _rows(data, names: tuple, bound: int) -> tuple[int, list[int], list[list[float]]]:
+    """(rows in the request, the kept rows' indices, those rows in the model's feature order); only the kept
+    rows are converted (a request's named JSON columns may come in any order)."""
+    values = getattr(data, "values", data)
+    if values is None:
+        row = getattr(data, "row", None)
+        values = [] if row is None else [row]
+    if getattr(values, "ndim", 2) == 1:
+        values = values.reshape(1, -1)
+    n = len(values)
+    keep = list(_spread(n, bound))
+    if hasattr(values, "tolist"):
+        rows = (values[keep] if n > bound else values).tolist()
+    else:
+        rows = [list(values[i]) for i in keep]
+    columns = getattr(data, "columns", None)
+    if columns and names and tuple(columns) != tuple(names):
+        position = {name: i for i, name in enumerate(columns)}
+        rows = [[row[position[name]] for name in names] for row in rows]
+    return n, keep, rows
+
+
+def _spread(n: int, bound: int) -> range | list[int]:
+    """Indices of at most `bound` rows evenly spaced over n."""
+    return range(n) if n <= bound else [i * n // bound for i in range(bound)]
+
+
+def _failed(exc: BaseException) -> None:
+    _state.failures += 1
+    now = time.monotonic()
+    if now - _state.last_warning >= WARN_EVERY:
+        _state.last_warning = now
+        logger.warning("capture failed (%d failure(s) so far; requests are unaffected): %s: %s",
+                       _state.failures, type(exc).__name__, exc)
+
+
+def _after_fork() -> None:
+    """A forked worker starts with no writer thread, nothing pending of its parent's, and its own id prefix."""
+    _state.writer = None
+    _state.lock = threading.Lock()
+    _state.pending = collections.deque()
+    _state.process_id = os.urandom(6).hex()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+atexit.register(flush)
