@@ -57,6 +57,11 @@ class Stages:
         self.group = group
         self.stages = list(stages)  # (deploy.config.Stage, Reconciler)
 
+    @property
+    def targets(self) -> list[Any]:
+        """Every stage's targets, in stage order."""
+        return [target for _, reconciler in self.stages for target in reconciler.targets]
+
     def reconcile(self, *, dry_run: bool = False, trigger: str = "manual") -> StagesReport:
         """Each stage's reconcile, in order; a stage's exception is raised after the others ran.
 
