@@ -64,3 +64,15 @@ def test_an_unknown_stage_names_the_stages_there_are(tmp_path, monkeypatch):
     (tmp_path / "greenlight.toml").write_text(STAGED)
     with pytest.raises(ParameterError, match="no stage 'prod' \\(stages: staging, production\\)"):
         load_config(environ={}, home=tmp_path).stage("prod")
+
+
+@pytest.mark.parametrize("group", ["m", "greenlight-models", "a" * 63, "Churn-Models-p-abcdefghijkl"])
+def test_a_stage_key_is_a_group_name_from_the_one_name_function_and_unique_per_stage(group):
+    from deploy.names import GROUP, GroupNames
+
+    names = GroupNames(group)
+    keys = {stage: names.stage(stage) for stage in ("staging", "production", "p" * 16)}
+    assert names.stage(None) == group  # the implicit stage: today's names
+    assert all(GROUP.accepts(key) for key in keys.values()), keys
+    assert len(set(keys.values())) == 3 and group not in keys.values()
+    assert all(GroupNames(key).endpoint and GroupNames(key).function for key in keys.values())
