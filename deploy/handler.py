@@ -15,6 +15,11 @@ A reconcile that cannot take the group's lock raises: the invocation fails, and 
 invokes the handler asynchronously, Lambda's own retries and then the dead-letter queue take over
 (EventBridge's retry policy covers only deliveries Lambda refuses). Target failures do not raise: they
 are in the returned report, the logs and `greenlight status`.
+
+Each invocation reconciles within its own time (`context.get_remaining_time_in_millis()`, less a
+margin: deploy.engine.deadline): a wait that would outlast it is handed over, the target reported "in
+progress", and the deploy stack's periodic resync (or the next event) continues it; the reconcile lease
+expires when the invocation ends, so a killed invocation holds it no longer than that.
 """
 
 from __future__ import annotations
@@ -23,22 +28,25 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from deploy.engine.deadline import Deadline
 from deploy.engine.events import describe_event, why_ignored
+from deploy.engine.history import cause_of_event
 
 __all__ = ["deliver_outbox", "handle", "lambda_handler"]
 
 log = logging.getLogger(__name__)
 
 
-def handle(event: Any, reconciler, *, account: str | None, region: str | None) -> dict[str, Any]:
-    """Reconcile for an event of the reconciler's group; ignore (and say why) anything else."""
+def handle(event: Any, reconciler, *, account: str | None, region: str | None,
+           deadline: Deadline | None = None) -> dict[str, Any]:
+    """Reconcile for an event of the reconciler's group (within `deadline`); ignore (and say why) anything else."""
     what = describe_event(event)
     reason = why_ignored(event, group=reconciler.group, account=account, region=region)
     if reason is not None:
         log.info("ignored %s: %s", what, reason)
         return {"status": "ignored", "event": what, "reason": reason}
     log.info("reconciling %s for %s", reconciler.group, what)
-    report = reconciler.reconcile(trigger=what)  # logs every decision and result itself
+    report = reconciler.reconcile(trigger=what, cause=cause_of_event(event), deadline=deadline)  # logs itself
     return {"status": "reconciled", "event": what, "ok": report.ok, "report": report.to_dict()}
 
 
@@ -86,4 +94,7 @@ def lambda_handler(event: dict, context) -> dict[str, Any]:
     if arn.count(":") >= 5:
         account = arn.split(":")[4]
     _runtime["logger"].append_keys(aws_request_id=getattr(context, "aws_request_id", None))
-    return handle(event, _runtime["reconciler"], account=account, region=_runtime["workspace"].region)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = None if remaining is None else Deadline.after(remaining() / 1000)
+    return handle(event, _runtime["reconciler"], account=account, region=_runtime["workspace"].region,
+                  deadline=deadline)

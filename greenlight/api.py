@@ -28,9 +28,10 @@ from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
 __all__ = ["ApprovalResult", "CostResult", "DriftCheck", "Prediction", "PromotionRefused", "Serving", "TrainResult",
-           "approve", "cost", "definition", "deliver_pending", "deploy", "group_warning", "monitor", "predict",
-           "promote", "reject", "reject_in_stage", "serve_endpoint", "serve_lambda", "show", "stage_key", "status",
-           "train", "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+           "approve", "cost", "definition", "deliver_pending", "deploy", "group_warning", "history", "monitor",
+           "predict", "promote", "reject", "reject_in_stage", "runtime_identity", "runtime_url_line",
+           "serve_endpoint", "serve_lambda", "show", "stage_key", "status", "train", "upsert_pipeline", "versions",
+           "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -374,6 +375,7 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
             "targets": [{**row, "stage": stage.name} for stage, doc in stages for row in doc["targets"]],
             "last_reconcile": max((d["last_reconcile"] for _, d in stages if d["last_reconcile"]), default=None),
             "last_failure": next((d["last_failure"] for _, d in stages if d["last_failure"]), None),
+            "history_error": next((d["history_error"] for _, d in stages if d["history_error"]), None),
             "stages": listed}
 
 
@@ -393,15 +395,42 @@ def _stage_status(reconciler) -> dict[str, Any]:
     rows = []
     for step in plan.targets:
         detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
-        left = reconciler.status.load_intent(step.target) or {}  # a deployment a dead reconcile left half-done
+        left = reconciler.status.load_intent(step.target) or {}  # handed over at a long wait, or left by a dead one
+        waiting = f"{left.get('summary')}, waiting for {left['waiting']}" if left.get("waiting") else None
         rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
                      "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
                      "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
-                     "interrupted": left.get("summary"), "detail": detail})
+                     "interrupted": None if left.get("waiting") else left.get("summary"),
+                     "in_progress": waiting,
+                     "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
-            "last_failure": saved.get("last_failure")}
+            "last_failure": saved.get("last_failure"), "history_error": saved.get("history_error")}
+
+
+def history(ws: Workspace, group: str | None = None, *, stage: str | None = None, target: str | None = None,
+            since: str | None = None, at: str | None = None, config: Path | None = None) -> dict[str, Any]:
+    """The deployment history of the group, newest first: every target change with its trigger, event id,
+    approver, smoke result, duration and failure. `since` and `at` take ISO 8601 ('2026-12-01T14:00Z') or a
+    time ago ('2h'); with `at`, instead: what each target served at that instant, and the change that put it there.
+
+    Raises:
+        ParameterError: a time that is not one.
+    """
+    from datetime import UTC, datetime
+
+    from deploy.engine.history import HistoryQuery, parse_when, served_at
+
+    settings = ws.deploy_config(config, group=group)
+    now = datetime.now(UTC)
+    store = ws.history(settings)
+    if at is not None:
+        instant = parse_when(at, "--at", now)
+        events = store.read(HistoryQuery(stage=stage, target=target, until=instant))
+        return {"group": settings.group, "at": instant, "targets": served_at(events, instant)}
+    query = HistoryQuery(stage=stage, target=target, since=None if since is None else parse_when(since, "--since", now))
+    return {"group": settings.group, "events": [e.to_dict() for e in store.read(query)]}
 
 
 # -- cost -----------------------------------------------------------------------------------------
@@ -483,6 +512,24 @@ def stage_key(ws: Workspace, group: str | None = None, stage: str | None = None,
     return settings.group if stage is None else settings.stage(stage).key
 
 
+def runtime_identity(ws: Workspace, group: str | None = None, config: Path | None = None,
+                     stage: str | None = None):
+    """What the local endpoint's InvokeEndpoint answers to: the endpoint name the engine derives for the group
+    (`endpoint.name` when configured; a stage's: from its key), in the local registry's account and region."""
+    from deploy.endpoint.runtime_api import RuntimeIdentity
+    from deploy.names import GroupNames
+
+    settings = ws.deploy_config(config, group=_group(ws, group))
+    name = settings.endpoint_name if stage is None else GroupNames(settings.stage(stage).key).endpoint
+    registry = ws.local_registry
+    return RuntimeIdentity(frozenset({name}), registry.account, registry.region)
+
+
+def runtime_url_line(url: str) -> str:
+    """The line to export so boto3's `sagemaker-runtime` client calls the local endpoint."""
+    return f"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}"
+
+
 def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0, stage: str | None = None) -> Serving:
     """Serve the group's (a stage's) deployed version on a local endpoint in a background thread (local only),
     registered so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process. Its
@@ -493,14 +540,14 @@ def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0, stage
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
     from greenlight.monitor.local import enable_capture
 
-    group = stage_key(ws, group, stage)
-    enable_capture(ws.home, group)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
-    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
-                        poll_seconds=0.2).start()
-    register_serving(ws.home, group, endpoint.url, token=endpoint.token)
+    key = stage_key(ws, group, stage)  # the group itself without a stage
+    enable_capture(ws.home, key)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
+    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, key)), "127.0.0.1", _check_port(port),
+                        poll_seconds=0.2, runtime=runtime_identity(ws, group, stage=stage)).start()
+    register_serving(ws.home, key, endpoint.url, token=endpoint.token)
 
     def close() -> None:
-        unregister_serving(ws.home, group)
+        unregister_serving(ws.home, key)
         endpoint.close()
 
     return Serving(endpoint, endpoint.url, close)

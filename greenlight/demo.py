@@ -289,4 +289,5 @@ def run_demo(home: Path, echo=print) -> None:
                 echo(f"  stopped {stopped}")
     echo("")
     echo(f"Demo finished in {time.monotonic() - started:.0f} s: v{v1.version} -> v{v2.version} -> rolled back to "
-         f"v{v1.version}. The state is in {home}; `GREENLIGHT_HOME={home} greenlight status` shows it.")
+         f"v{v1.version}. The state is in {home}; `GREENLIGHT_HOME={home} greenlight history` shows every "
+         "deployment, its trigger and smoke result (`greenlight status`: what runs now).")

@@ -200,6 +200,23 @@ class Workspace:
 
         return load_config(path, home=self.home, **overrides)
 
+    def history(self, config: DeployConfig):
+        """The deployment history of config's group: SQLite locally, the state table on AWS.
+
+        Raises:
+            ConfigurationError: on AWS, no state table is configured.
+        """
+        if self.target is Target.LOCAL:
+            from deploy.engine.local_history import LocalHistory
+
+            return LocalHistory(self.home, config.group)
+        from deploy.engine.aws_history import DynamoHistory
+
+        if not config.state_table:
+            raise ConfigurationError("the deployment history on AWS is kept in the state table: set state_table "
+                                     "(GREENLIGHT_STATE_TABLE)")
+        return DynamoHistory(self.client("dynamodb"), config.state_table, config.group)
+
     def reconciler(self, config: DeployConfig) -> Reconciler | Stages:
         """The deployment engine for config's group, with this target's adapters, lock and status store;
         with [stages], one per stage behind `Stages` (deploy/engine/stages.py)."""
@@ -239,7 +256,7 @@ class Workspace:
                               lock=LocalLock(self.home, stage.key, config.lock_timeout_seconds),
                               status=LocalStatusStore(self.home, stage.key), read=self.store.get_bytes,
                               policy=config.when_nothing_approved, smoke_required=config.smoke.required,
-                              gate=gate, stage=None if stage.implicit else stage.name)
+                              history=self.history(config), stage=stage.name, gate=gate)
         return self._aws_reconciler(config, stage, gate)
 
     def _aws_reconciler(self, config: DeployConfig, stage: Stage, gate) -> Reconciler:
@@ -276,8 +293,8 @@ class Workspace:
                                            timeout=config.lock_timeout_seconds),
                           status=DynamoStatusStore(dynamodb, config.state_table, stage.key),
                           read=self._read_s3, policy=config.when_nothing_approved,
-                          smoke_required=config.smoke.required, gate=gate,
-                          stage=None if stage.implicit else stage.name)
+                          smoke_required=config.smoke.required,
+                          history=self.history(config), stage=stage.name, gate=gate)
 
     def assumed(self, role_arn: str, stage: str):
         """A client factory in the account of `role_arn` (a stage's deploy role, deploy/target-account.yaml):

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from deploy.batch.aws_requests import ModelRef, substitute_context, transform_job_input
 from deploy.batch.config import BatchConfig
+from deploy.engine.deadline import hand_over_before_sleep
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
 from greenlight.aws_errors import aws_errors as _aws
 from greenlight.errors import AwsError, DeploymentFailed, NotFoundError
@@ -185,6 +186,7 @@ class SmokeTransform:
                 raise DeploymentFailed(f"smoke test: transform job {name} is still {job['TransformJobStatus']} after "
                                        f"{self.timeout:g} s (batch.smoke_timeout_seconds); the next reconcile finds "
                                        "it by its name and reads its result")
+            hand_over_before_sleep(f"smoke transform job {name} ({job['TransformJobStatus']})", self.poll)
             self._sleep(self.poll)
 
     def _read(self, uri: str) -> bytes:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from deploy.endpoint.aws_names import config_name, model_name, name_prefix, parse_name, serverless_config
+from deploy.engine.deadline import hand_over_before_sleep
 from deploy.engine.model import Release
 from greenlight.aws_errors import aws_errors as _aws
 from greenlight.errors import AwsError, DeploymentFailed, NotFoundError
@@ -195,6 +196,7 @@ class EndpointResources(GroupResources):
                 raise DeploymentFailed(f"endpoint {self.endpoint} is still {endpoint['EndpointStatus']} after "
                                        f"{self.timeout:g} s ({why}); SageMaker may still finish it, and the next "
                                        "reconcile observes where it ended")
+            hand_over_before_sleep(f"endpoint {self.endpoint} to leave {endpoint['EndpointStatus']} ({why})", self.poll)
             self._sleep(self.poll)
 
     # -- writes --------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The HTTP side of the local endpoint: SageMaker's container protocol on stdlib http.server.
 
-`GET /ping` and `POST /invocations`, one thread per connection (HTTP/1.1 keep-alive), Nagle's
+`GET /ping` and `POST /invocations`, and beside them the SageMaker Runtime API's InvokeEndpoint
+(`POST /endpoints/{EndpointName}/invocations`, deploy.endpoint.runtime_api: what an unmodified boto3
+`sagemaker-runtime` client sends and parses), one thread per connection (HTTP/1.1 keep-alive), Nagle's
 algorithm off on every accepted socket, the whole response written in one send. Every response
 carries `X-Greenlight-Model-Version`; every error body is the serving contract's
 (`src/serving_contract.py`: `{"error", "message", "row", "column"}`, the same as the Lambda's and
@@ -34,8 +36,10 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from deploy.endpoint.client import VERSION_HEADER
+from deploy.endpoint import runtime_api
 from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
-from deploy.endpoint.slot import ModelSlot, ModelTarget
+from deploy.endpoint.runtime_api import RuntimeAnswer, RuntimeIdentity
+from deploy.endpoint.slot import ModelSlot, ModelTarget, NoModelAvailable
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
 
@@ -79,18 +83,34 @@ def _client_status(exc: BaseException, stage: str) -> int | None:
 class _Handler(ContractHandler):
     server_version = "greenlight-endpoint"
     server: "EndpointServer"
+    runtime_name: str | None = None  # set while answering InvokeEndpoint: answers take its shapes
 
-    def _send(self, status: int, body: bytes, content_type: str, version: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, version: str,
+              extra: tuple[tuple[str, str], ...] = ()) -> None:
+        name = self.runtime_name
+        if name is not None:  # InvokeEndpoint: the container's error becomes SageMaker's ModelError
+            self.runtime_name = None
+            if status >= 400:
+                answer = runtime_api.model_error(name, self.server.runtime, status, body)
+                self._send(answer.status, answer.body, "application/json", version, answer.headers)
+                return
+            extra = ((runtime_api.VARIANT_HEADER, runtime_api.VARIANT), *extra)
         close = self.close_connection
         head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
                 f"Server: {self.server_version}\r\n"
                 f"Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\n"
                 f"{VERSION_HEADER}: {version}\r\n"
+                + "".join(f"{key}: {value}\r\n" for key, value in extra)
                 + ("Connection: close\r\n" if close else "")
                 + "\r\n")
         self.wfile.write(head.encode("latin-1") + body)
         self.log_request(status, len(body))
+
+    def _send_runtime(self, answer: RuntimeAnswer) -> None:
+        """An InvokeEndpoint error of the API itself (not the container's), as botocore parses it."""
+        self.runtime_name = None
+        self._send(answer.status, answer.body, "application/json", self.server.slot.version_hint(), answer.headers)
 
     def _send_json(self, status: int, payload: dict, version: str | None = None) -> None:
         self._send(status, _json(payload), "application/json",
@@ -130,13 +150,17 @@ class _Handler(ContractHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
+        runtime_name = runtime_api.endpoint_name_of(path)
+        self.runtime_name = runtime_name  # a refused body is the container's answer, as in SageMaker
         body = self._read_body(self.server.max_body_bytes)
         if body is None:
+            return
+        if runtime_name is not None and not self._runtime_checks(runtime_name):
             return
         if path.startswith(STAGED_PATH) and self._trusted():
             self._staged(path, body)
             return
-        if path != "/invocations":
+        if path != "/invocations" and runtime_name is None:
             self._send_error("not_found", f"no route {path!r}; POST /invocations, GET /ping")
             return
         headers = self.headers
@@ -147,6 +171,12 @@ class _Handler(ContractHandler):
         slot = self.server.slot
         try:
             model = slot.acquire()
+        except NoModelAvailable as exc:
+            if runtime_name is not None:
+                self._send_runtime(runtime_api.not_ready(runtime_name, self.server.runtime, str(exc)))
+            else:
+                self._send_error("model_unavailable", str(exc))
+            return
         except ServingUnavailable as exc:
             self._send_error("model_unavailable", str(exc))
             return
@@ -167,6 +197,18 @@ class _Handler(ContractHandler):
             self._send_json(200, {"dropped": self.server.slot.unstage()})
             return
         self._send_error("not_found", f"no route {path!r}; POST /invocations, GET /ping")
+
+    def _runtime_checks(self, name: str) -> bool:
+        """InvokeEndpoint's own checks (the endpoint's name, the variant); False once answered."""
+        identity = self.server.runtime
+        if name not in identity.names:
+            self._send_runtime(runtime_api.not_found(name, identity))
+            return False
+        variant = self.headers.get(runtime_api.TARGET_VARIANT_HEADER)
+        if variant and variant != runtime_api.VARIANT:
+            self._send_runtime(runtime_api.unknown_variant(name, variant, identity))
+            return False
+        return True
 
     # -- the deployer's side channel -------------------------------------------------------------
 
@@ -230,8 +272,9 @@ class EndpointServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], slot: ModelSlot, max_body_bytes: int = MAX_BODY_BYTES,
-                 token: str | None = None):
+                 token: str | None = None, runtime: RuntimeIdentity | None = None):
         self.slot = slot
+        self.runtime = runtime if runtime is not None else RuntimeIdentity(frozenset())
         self.max_body_bytes = max_body_bytes
         self.token = token  # the deployer's side channel is open only to holders of this token
         super().__init__(address, _Handler)
@@ -246,12 +289,13 @@ class Endpoint(ServedHTTP):
     name = "endpoint"
 
     def __init__(self, slot: ModelSlot, host: str = "127.0.0.1", port: int = 8080, *,
-                 poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES, token: str | None = None):
+                 poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES, token: str | None = None,
+                 runtime: RuntimeIdentity | None = None):
         super().__init__()
         self.slot = slot
         self.poll_seconds = poll_seconds
         self.token = token or secrets.token_urlsafe(32)  # what the registration file gives the deployer
-        self.httpd = EndpointServer((host, port), slot, max_body_bytes, self.token)
+        self.httpd = EndpointServer((host, port), slot, max_body_bytes, self.token, runtime)
 
     def tick(self) -> None:
         self.slot.tick()

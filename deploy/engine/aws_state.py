@@ -14,7 +14,10 @@ retries it later). The holder renews the lease every third of its length while i
 UpdateItem on its own token) and releases it with a conditional DeleteItem on its token, so nobody
 can release a lease they do not hold. The lease lasts `LEASE_SECONDS` (the Lambda's 15-minute maximum
 plus a margin): a holder in Lambda never outlives it even without renewal, a CLI reconcile that runs
-longer keeps it by renewing, and a holder that crashed blocks the others for at most that long.
+longer keeps it by renewing, and a holder that crashed blocks the others for at most that long. Under
+a deadline (deploy.engine.deadline: the approval handler's invocation) the lease expires when the
+invocation ends, and renewing never moves it past that: a killed invocation blocks the next one (the
+resync's, or Lambda's retry) only until its own end, and the wait for the lease stops at the deadline.
 
 Every AWS call goes through greenlight.aws_errors; the client is injected.
 """
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from deploy.engine.deadline import current as current_deadline
 from greenlight.aws_errors import aws_errors as _aws
 from greenlight.errors import AwsError, ConfigurationError, ConflictError
 
@@ -81,9 +85,11 @@ class DynamoLease:
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
         owner = secrets.token_hex(16)
-        self._acquire(owner)
+        deadline = current_deadline()
+        until = None if deadline is None else self._clock() + deadline.until_end()  # the invocation's end
+        self._acquire(owner, until, None if deadline is None else max(min(self.timeout, deadline.remaining()), 0.0))
         stop = threading.Event()
-        renewer = threading.Thread(target=self._renew_until, args=(owner, stop), daemon=True,
+        renewer = threading.Thread(target=self._renew_until, args=(owner, stop, until), daemon=True,
                                    name=f"lease-renewer-{self.group}")
         renewer.start()
         try:
@@ -95,12 +101,17 @@ class DynamoLease:
 
     # -- the three conditional writes ------------------------------------------------------------
 
-    def _acquire(self, owner: str) -> None:
-        deadline = self._monotonic() + self.timeout
+    def _expiry(self, until: float | None) -> float:
+        now = self._clock() + self.lease_seconds
+        return now if until is None else min(now, until)
+
+    def _acquire(self, owner: str, until: float | None = None, timeout: float | None = None) -> None:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = self._monotonic() + timeout
         waited = False
         while True:
             now = self._clock()
-            item = {**self.key, "owner": {"S": owner}, "expires_at": {"N": f"{now + self.lease_seconds:.3f}"},
+            item = {**self.key, "owner": {"S": owner}, "expires_at": {"N": f"{self._expiry(until):.3f}"},
                     "holder": {"S": self.holder}, "acquired_at": {"S": _iso(now)}}
             try:
                 with _aws("PutItem", _missing_table(self.table)):
@@ -115,20 +126,20 @@ class DynamoLease:
             if not waited:
                 log.info("waiting for another reconcile of %s (%s)", self.group, self._describe_holder())
                 waited = True
-            if self._monotonic() >= deadline:
+            if self._monotonic() + self.poll > deadline:  # never waits past the deadline
                 raise ConflictError(f"another reconcile of {self.group} has held its lease in DynamoDB table "
-                                    f"{self.table} for over {self.timeout:g} s ({self._describe_holder()}); "
+                                    f"{self.table} for over {timeout:g} s ({self._describe_holder()}); "
                                     "retry later") from None
             self._sleep(self.poll)
 
-    def _renew_until(self, owner: str, stop: threading.Event) -> None:
+    def _renew_until(self, owner: str, stop: threading.Event, until: float | None = None) -> None:
         while not stop.wait(self.lease_seconds / 3):
             try:
                 with _aws("UpdateItem", _missing_table(self.table)):
                     self._db.update_item(TableName=self.table, Key=self.key, UpdateExpression="SET expires_at = :e",
                                          ConditionExpression="#o = :owner", ExpressionAttributeNames={"#o": "owner"},
                                          ExpressionAttributeValues={
-                                             ":e": {"N": f"{self._clock() + self.lease_seconds:.3f}"},
+                                             ":e": {"N": f"{self._expiry(until):.3f}"},
                                              ":owner": {"S": owner}})
             except (AwsError, ConfigurationError) as exc:  # lost (expired and taken) or AWS unreachable: say so
                 log.error("could not renew the reconcile lease of %s: %s", self.group, exc)

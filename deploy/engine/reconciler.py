@@ -1,7 +1,8 @@
 """The deployment engine: desired state from the registry, observed state from each target, plan, apply.
 
     reconciler = Reconciler(group, registry, targets, lock=..., status=..., read=..., policy=...)
-    report = reconciler.reconcile(trigger="event 5f1c...")   # or dry_run=True: the plan, no writes
+    report = reconciler.reconcile(trigger="event 5f1c...", cause=Cause(Trigger.APPROVAL, "5f1c..."))
+    report = reconciler.reconcile(dry_run=True)   # the plan, no writes
 
 One reconcile at a time per group (`lock`); inside it the registry is read fresh, so whichever
 reconcile runs last acts on the newest state and two never interleave their writes. First every
@@ -10,7 +11,15 @@ target is observed, planned and brought to the desired version by the deploy tra
 (deploy.engine.transaction). Targets are isolated: any exception inside one (an OSError, a SQLite
 error, a bug) is that target's failure, in one line, in the report and `last_failure`; the others
 still reconcile. Every result is reported and saved (`status`), and every decision is logged with
-its reason. Ctrl-C saves what was done so far, then stops.
+its reason. Ctrl-C saves what was done so far, then stops. Every target change (deploy or stop, done or
+failed) is appended to the deployment history (deploy.engine.history) as it ends; a history that cannot
+be written never fails the deployment: it is logged and reported (`history_error` in the status).
+
+With a deadline (deploy.engine.deadline; the approval handler passes its invocation's), each target
+that acts gets an equal share of the time left, and a wait that would outlast it hands over: the
+target's result is "in progress" (ok, `in_progress`), its intent is kept, and the next reconcile
+continues it when the same version is still desired, or finishes or undoes it first when not. A target
+reached with no time left is not started ("in progress" too). The lease ends with the invocation.
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from deploy.engine.deadline import Deadline, within
 from deploy.engine.faults import fault_line
+from deploy.engine.history import DEFAULT_STAGE, Cause, HistoryEvent, HistoryStore, iso_ms
 from deploy.engine.model import APPROVAL, Action, Gate, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
 from deploy.engine.protocol import DeployTarget
 from deploy.engine.smoke import SMOKE_KEY, SmokeTest
-from deploy.engine.transaction import DeploymentInterrupted, IntentStore, Transaction
+from deploy.engine.transaction import DeploymentInProgress, DeploymentInterrupted, Intent, IntentStore, Transaction
 from greenlight.errors import NotFoundError
 
 __all__ = ["Reconciler", "Report", "StatusStore", "TargetResult"]
@@ -54,11 +65,12 @@ class TargetResult:
     ok: bool
     message: str
     warning: str | None = None
+    in_progress: bool = False  # handed over at a long wait: a later reconcile continues it
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "kind": self.kind.value, "action": self.action.value,
                 "running": self.running, "desired": self.desired, "ok": self.ok, "message": self.message,
-                "warning": self.warning}
+                "warning": self.warning, "in_progress": self.in_progress}
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,8 @@ class Report:
     finished: str
     plan: Plan | None
     results: tuple[TargetResult, ...] = field(default_factory=tuple)
-    stage: str | None = None  # issue 21: the stage this report is of (None: the implicit stage)
+    history_error: str | None = None
+    stage: str = DEFAULT_STAGE  # issue 21: the stage this report is of (shown only when not the implicit one)
 
     @property
     def ok(self) -> bool:
@@ -81,12 +94,13 @@ class Report:
         return tuple(r for r in self.results if r.ok and r.action in (Action.DEPLOY, Action.STOP))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, **({"stage": self.stage} if self.stage else {}), "trigger": self.trigger,
+        return {"group": self.group, **({"stage": self.stage} if self.stage != DEFAULT_STAGE else {}),
+                "trigger": self.trigger,
                 "dry_run": self.dry_run, "started": self.started,
                 "finished": self.finished, "ok": self.ok,
                 "desired": None if self.plan is None or self.plan.desired is None else self.plan.desired.version,
                 "approved": [] if self.plan is None else list(self.plan.approved),
-                "results": [r.to_dict() for r in self.results]}
+                "results": [r.to_dict() for r in self.results], "history_error": self.history_error}
 
 
 def _now() -> str:
@@ -128,10 +142,10 @@ class Reconciler:
     def __init__(self, group: str, registry, targets: Sequence[DeployTarget], *,
                  lock: Callable[[], AbstractContextManager], status: StatusStore,
                  read: Callable[[str], bytes], policy, smoke_required: bool = True,
-                 transaction: Transaction | None = None, gate: Gate = APPROVAL, stage: str | None = None):
+                 transaction: Transaction | None = None, history: HistoryStore | None = None,
+                 stage: str = DEFAULT_STAGE, gate: Gate = APPROVAL):
         self.group = group
         self.gate = gate
-        self.stage = stage
         self.registry = registry
         self.targets = list(targets)
         self._lock = lock
@@ -140,6 +154,9 @@ class Reconciler:
         self.policy = policy
         self.smoke_required = smoke_required
         self.transaction = transaction if transaction is not None else Transaction(status)
+        self.history = history
+        self.stage = stage
+        self._history_errors: list[str] = []
 
     # -- read only ---------------------------------------------------------------------------
 
@@ -170,8 +187,10 @@ class Reconciler:
 
     # -- reconcile ---------------------------------------------------------------------------
 
-    def reconcile(self, *, dry_run: bool = False, trigger: str = "manual") -> Report:
+    def reconcile(self, *, dry_run: bool = False, trigger: str = "manual", cause: Cause | None = None,
+                  deadline: Deadline | None = None) -> Report:
         """Plan and (unless dry_run) apply, under the group's lock; the report is saved when applied.
+        `deadline`: hand long waits over to a later reconcile rather than outlast it (module docstring).
 
         Raises:
             ConflictError: another reconcile of the group held the lock for too long.
@@ -181,20 +200,28 @@ class Reconciler:
         if dry_run:
             plan, _, failed = self.survey()
             return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed),
-                          self.stage)
-        with self._lock():
-            notes, unrecovered = self._recover()
+                          stage=self.stage)
+        cause = cause if cause is not None else Cause()
+        self._history_errors = []
+        with within(deadline), self._lock():
+            notes, unrecovered, handed = self._recover()
             plan, observed, failed = self.survey(skip=tuple(unrecovered))
             failed.update(unrecovered)
             log.info("reconcile of %s%s (%s): %s is %s; eligible versions %s", self.group,
-                     f" stage {self.stage}" if self.stage else "", trigger, self.gate.label,
+                     f" stage {self.stage}" if self.stage != DEFAULT_STAGE else "", trigger, self.gate.label,
                      "none" if plan.desired is None else f"v{plan.desired.version}", list(plan.approved) or "none")
             results = [self._failure(name, plan, why, notes.get(name)) for name, why in failed.items()]
             try:
                 smoke, smoke_error = self._smoke(plan)
                 befores = {o.target: o for o in observed}
+                acting = [s.target for s in plan.targets if s.action in (Action.DEPLOY, Action.STOP)]
                 for step in plan.targets:
-                    result = self._apply(step, plan.desired, smoke, smoke_error, befores[step.target])
+                    share = None if deadline is None else deadline.share(len(acting))
+                    if step.target in acting:
+                        acting.remove(step.target)
+                    with within(share):
+                        result = self._continue(step, plan.desired, smoke, smoke_error, befores[step.target],
+                                                handed.get(step.target), share, cause)
                     results.append(replace(result, warning=_joined(notes.get(step.target), result.warning)))
             except KeyboardInterrupt as exc:
                 message = exc.message if isinstance(exc, DeploymentInterrupted) else "interrupted (Ctrl-C)"
@@ -202,18 +229,26 @@ class Reconciler:
                 results += [TargetResult(s.target, s.kind, s.action, s.running, s.desired, False,
                                          message if i == 0 else "not attempted: the reconcile was interrupted")
                             for i, s in enumerate(s for s in plan.targets if s.target not in done)]
-                self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results), self.stage))
+                self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results),
+                                  self._history_error(), self.stage))
                 raise
-            self._prune(results)
-            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results), self.stage)
+            if deadline is None or deadline.remaining() > 0:  # housekeeping only with time to spare
+                self._prune(results)
+            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results), self._history_error(),
+                            self.stage)
             self._save(report)
         return report
 
-    def _recover(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Finish or undo what a dead reconcile left on each target: (notes, targets that failed it)."""
-        notes, failed = {}, {}
+    def _recover(self) -> tuple[dict[str, str], dict[str, str], dict[str, Intent]]:
+        """Finish or undo what a dead reconcile left on each target: (notes, targets that failed it, the
+        deployments handed over at a long wait, which _continue takes up)."""
+        notes, failed, handed = {}, {}, {}
         for target in self.targets:
             try:
+                intent = self.transaction.handed_over(target)
+                if intent is not None:
+                    handed[target.name] = intent
+                    continue
                 note = self.transaction.recover(target)
             except Exception as exc:
                 log.error("%s: cannot finish or undo an interrupted deployment: %s", target.name, fault_line(exc))
@@ -221,7 +256,29 @@ class Reconciler:
                 continue
             if note is not None:
                 notes[target.name] = note
-        return notes, failed
+        return notes, failed, handed
+
+    def _continue(self, step: TargetPlan, release: Release | None, smoke: SmokeTest | None, smoke_error: str | None,
+                  before: Observed, handed: Intent | None, share: Deadline | None, cause: Cause) -> TargetResult:
+        """_apply, taking up a handed-over deployment (or finishing or undoing it first when the plan moved
+        on), or leaving the target for the next reconcile when its share of the time is gone."""
+        target = next(t for t in self.targets if t.name == step.target)
+        resumes = handed is not None and step.action is Action.DEPLOY and step.desired == handed.version
+        if share is not None and share.remaining() <= 0 and (step.action is Action.DEPLOY or handed is not None):
+            log.warning("%s: not started: this invocation's time is up; the next reconcile does it", step.target)
+            return TargetResult(step.target, step.kind, step.action, step.running, step.desired, True,
+                                "in progress: not started, this invocation's time is up; the next reconcile does it",
+                                step.warning, in_progress=True)
+        note = None
+        if handed is not None and not resumes:
+            try:
+                note = self.transaction.recover(target)
+            except Exception as exc:
+                return TargetResult(step.target, step.kind, step.action, step.running, step.desired, False,
+                                    f"cannot finish or undo a deployment handed over earlier: {fault_line(exc)}")
+            before = None
+        result = self._apply(step, release, smoke, smoke_error, before, cause, handed if resumes else None)
+        return replace(result, warning=_joined(note, result.warning))
 
     def _kind(self, name: str) -> TargetKind:
         return next(t.kind for t in self.targets if t.name == name)
@@ -256,8 +313,13 @@ class Reconciler:
             return None, f"cannot read v{release.version}'s smoke-test data at {release.smoke_uri}: {fault_line(exc)}"
 
     def _apply(self, step: TargetPlan, release: Release | None, smoke: SmokeTest | None,
-               smoke_error: str | None, before: Observed) -> TargetResult:
+               smoke_error: str | None, before: Observed | None, cause: Cause,
+               resume: Intent | None = None) -> TargetResult:
         target = next(t for t in self.targets if t.name == step.target)
+
+        def recorded(result: TargetResult, smoked: str | None) -> TargetResult:
+            self._record(step, result, cause, smoked, time.monotonic() - started)
+            return result
 
         def result(ok: bool, message: str) -> TargetResult:
             return TargetResult(step.target, step.kind, step.action, step.running, step.desired, ok, message,
@@ -270,7 +332,7 @@ class Reconciler:
             log.warning("%s: %s; %s", step.target, step.reason, step.warning)
             return result(True, step.reason)
         started = time.monotonic()
-        failure = None
+        failure, reached = None, None
         try:
             if step.action is Action.STOP:
                 log.warning("%s: stopping: %s", step.target, step.reason)
@@ -279,15 +341,42 @@ class Reconciler:
                 failure = f"{smoke_error}; {self.transaction.serves(target, before)}"
             else:
                 log.info("%s: deploying v%s: %s", step.target, step.desired, step.reason)
-                message = self.transaction.deploy(target, release, smoke, before)
+                message = self.transaction.deploy(target, release, smoke, before, resume=resume)
+        except DeploymentInProgress as exc:  # handed over at a long wait: not a failure
+            log.info("%s: %s", step.target, exc)
+            return replace(result(True, str(exc)), in_progress=True)
         except Exception as exc:  # any fault is this target's failure; the others still reconcile
-            failure = fault_line(exc)
+            failure, reached = fault_line(exc), getattr(exc, "step", None)
         if failure is not None:
             log.error("%s: %s failed after %.1f s: %s", step.target, step.action.value, time.monotonic() - started,
                       failure)
-            return result(False, f"{step.action.value} failed: {failure}")
+            return recorded(result(False, f"{step.action.value} failed: {failure}"),
+                            _smoke_outcome(step.action, smoke, smoke_error, reached, ok=False))
         log.info("%s: %s (%.1f s)", step.target, message, time.monotonic() - started)
-        return result(True, message)
+        return recorded(result(True, message), _smoke_outcome(step.action, smoke, smoke_error, None, ok=True))
+
+    # -- history -----------------------------------------------------------------------------
+
+    def _record(self, step: TargetPlan, result: TargetResult, cause: Cause, smoked: str | None,
+                seconds: float) -> None:
+        """Append this change to the history; a failure to is logged and reported, never raised."""
+        if self.history is None:
+            return
+        event = HistoryEvent(
+            at=iso_ms(datetime.now(UTC)), group=self.group, stage=self.stage, target=step.target,
+            kind=step.kind.value, action=step.action.value, from_version=step.running,
+            to_version=None if step.action is Action.STOP else step.desired, ok=result.ok,
+            trigger=cause.trigger.value, event_id=cause.event_id, approver=cause.approver, smoke=smoked,
+            duration_seconds=round(seconds, 3), failure=None if result.ok else result.message)
+        try:
+            self.history.append(event)
+        except Exception as exc:  # the history never blocks a deployment
+            line = f"{step.target}: cannot append to the deployment history: {fault_line(exc)}"
+            log.error("%s", line)
+            self._history_errors.append(line)
+
+    def _history_error(self) -> str | None:
+        return "; ".join(self._history_errors) or None
 
     def _prune(self, results: list[TargetResult]) -> None:
         """Retention on every target, never a version that runs (on any target) or is desired."""
@@ -316,3 +405,17 @@ class Reconciler:
             self.status.save(data)
         except Exception as exc:
             log.error("cannot save the reconcile report of %s: %s", self.group, fault_line(exc))
+
+
+def _smoke_outcome(action: Action, smoke: SmokeTest | None, smoke_error: str | None, reached: str | None,
+                   ok: bool) -> str | None:
+    """What the history says of the smoke test: passed, failed, not run (why), or not reached."""
+    if action is not Action.DEPLOY:
+        return None
+    if smoke_error is not None:
+        return f"not run: {smoke_error}"
+    if smoke is None:
+        return "not run: no smoke-test data and smoke.required = false"
+    if ok or reached in ("switch", "confirm"):
+        return "passed"
+    return "failed" if reached == "probe" else "not reached"

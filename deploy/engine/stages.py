@@ -9,7 +9,7 @@ deploy/names.py `GroupNames.stage`) and its gate (deploy.engine.model.Gate). A s
 even to take its lock, never stops or moves another: every stage is reconciled, and the first
 exception is raised only after all were (so the approval Lambda's retries still happen).
 `Stages` answers what the approval handler asks of a reconciler (`group`, `reconcile`), so
-`deploy.handler.handle` serves both. Why: docs/decisions/0044-staged-promotion.md.
+`deploy.handler.handle` serves both. Why: docs/decisions/0046-staged-promotion.md.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class StagesReport:
         return {"group": self.group, "trigger": first.get("trigger"), "dry_run": first.get("dry_run", False),
                 "ok": self.ok, "desired": first.get("desired"), "approved": first.get("approved", []),
                 "results": [{**result, "stage": s["stage"]} for s in stages for result in s["results"]],
+                "history_error": next((s["history_error"] for s in stages if s.get("history_error")), None),
                 "stages": stages}
 
 
@@ -62,8 +63,10 @@ class Stages:
         """Every stage's targets, in stage order."""
         return [target for _, reconciler in self.stages for target in reconciler.targets]
 
-    def reconcile(self, *, dry_run: bool = False, trigger: str = "manual") -> StagesReport:
-        """Each stage's reconcile, in order; a stage's exception is raised after the others ran.
+    def reconcile(self, *, dry_run: bool = False, trigger: str = "manual", cause: Any = None,
+                  deadline: Any = None) -> StagesReport:
+        """Each stage's reconcile, in order, with the same cause (the history's) and deadline (the invocation's);
+        a stage's exception is raised after the others ran.
 
         Raises:
             ConflictError (or any exception of a stage): after every other stage was reconciled.
@@ -71,7 +74,7 @@ class Stages:
         reports, first = [], None
         for stage, reconciler in self.stages:
             try:
-                reports.append(reconciler.reconcile(dry_run=dry_run, trigger=trigger))
+                reports.append(reconciler.reconcile(dry_run=dry_run, trigger=trigger, cause=cause, deadline=deadline))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # this stage's failure; the others still reconcile

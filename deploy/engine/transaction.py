@@ -25,6 +25,14 @@ staged version is dropped and the target returned. Observation is the truth; the
 the clean-up. The record keeps the step and the staged reference (JSON), so a later reconcile could
 also continue a step instead of undoing it (a long wait on AWS, say).
 
+A wait that would run past the invocation's deadline (deploy.engine.deadline: HandedOver) is neither a
+failure nor undone: the intent is kept with what it waits for (`waiting`), the deployment raises
+DeploymentInProgress, and the next reconcile passes that intent back (`deploy(..., resume=intent)`),
+which continues at the recorded step with the recorded Staged (each primitive is written to be run
+again: it finds what an earlier run started). Nothing switches before its probe passed, in whichever
+invocation that happens. A deployment still handing over `handover_limit` seconds (an hour) after it
+started fails like any other and is undone: something stuck (a version that stays Pending) ends.
+
 `hook(step, target)` is called at every step boundary (intent, fetched, staged, probed, switched,
 confirmed, done): the fault-injection tests raise there.
 """
@@ -38,24 +46,28 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from deploy.engine.deadline import HandedOver
 from deploy.engine.faults import fault_line
 from deploy.engine.model import Observed, Release
 from deploy.engine.protocol import DeployTarget, Staged
 from deploy.engine.smoke import SmokeTest
 from greenlight.errors import DeploymentFailed
 
-__all__ = ["NOT_SMOKE_TESTED", "STEPS", "DeploymentInterrupted", "Intent", "IntentStore", "MemoryIntents",
-           "Transaction", "what_serves"]
+__all__ = ["NOT_SMOKE_TESTED", "STEPS", "DeploymentInProgress", "DeploymentInterrupted", "Intent", "IntentStore",
+           "MemoryIntents", "Transaction", "what_serves"]
 
 log = logging.getLogger(__name__)
 
 STEPS = ("intent", "fetched", "staged", "probed", "switched", "confirmed", "done")
+_ORDER = ("stage", "probe", "switch", "confirm")  # Intent.step: the step about to run
+HANDOVER_LIMIT_SECONDS = 3600.0  # a deployment still handed over this long after it started fails (and is undone)
 NOT_SMOKE_TESTED = "smoke test not run: no smoke-test data and smoke.required = false"
 _VERBS = {"stage": "staging", "probe": "probing", "switch": "switching to", "confirm": "confirming"}
 
@@ -66,6 +78,10 @@ class DeploymentInterrupted(KeyboardInterrupt):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class DeploymentInProgress(Exception):  # noqa: N818 (not a failure: a later reconcile continues it)
+    """A deployment handed over to a later reconcile at a long wait; the message says what waits and what serves."""
 
 
 class IntentStore(Protocol):
@@ -92,8 +108,16 @@ class MemoryIntents:
             self.records[target] = intent
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _now(epoch: float | None = None) -> str:
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _epoch(stamp: str) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _label(version: int | None) -> str:
@@ -112,17 +136,18 @@ class Intent:
     holder: str
     started: str
     updated: str
+    waiting: str | None = None  # handed over to a later reconcile while waiting for this (None: running, or died)
 
     def describe(self) -> str:
         return f"{_VERBS.get(self.step, self.step)} v{self.version} on {self.target}; previous {_label(self.previous)}"
 
-    def at(self, step: str, staged: Staged | None = None) -> Intent:
-        return replace(self, step=step, staged=staged or self.staged, updated=_now())
+    def at(self, step: str, staged: Staged | None = None, waiting: str | None = None) -> Intent:
+        return replace(self, step=step, staged=staged or self.staged, updated=_now(), waiting=waiting)
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "version": self.version, "previous": self.previous, "step": self.step,
                 "staged": None if self.staged is None else self.staged.to_dict(), "holder": self.holder,
-                "started": self.started, "updated": self.updated, "summary": self.describe()}
+                "started": self.started, "updated": self.updated, "summary": self.describe(), "waiting": self.waiting}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Intent:
@@ -131,7 +156,8 @@ class Intent:
         previous = data.get("previous")
         return cls(str(data["target"]), int(data["version"]), None if previous is None else int(previous),
                    str(data["step"]), None if staged is None else Staged.from_dict(staged), str(data.get("holder")),
-                   str(data.get("started")), str(data.get("updated")))
+                   str(data.get("started")), str(data.get("updated")),
+                   None if data.get("waiting") is None else str(data["waiting"]))
 
 
 def what_serves(before: Observed | None, after: Observed | None, error: str | None = None) -> str:
@@ -169,10 +195,12 @@ class Transaction:
     """The deploy transaction and the recovery of a half-done one (module docstring)."""
 
     def __init__(self, intents: IntentStore | None = None, *, hook: Callable[[str, str], None] | None = None,
-                 scratch_dir: Path | None = None):
+                 scratch_dir: Path | None = None, handover_limit: float = HANDOVER_LIMIT_SECONDS,
+                 wall: Callable[[], float] = time.time):
         self.intents = intents if intents is not None else MemoryIntents()
         self.hook = hook
         self.scratch_dir = scratch_dir
+        self.handover_limit, self._wall = handover_limit, wall
         self.holder = f"pid {os.getpid()} on {socket.gethostname()}"
 
     def _step(self, step: str, target: DeployTarget) -> None:
@@ -185,62 +213,96 @@ class Transaction:
     # -- deploy ------------------------------------------------------------------------------------
 
     def deploy(self, target: DeployTarget, release: Release, smoke: SmokeTest | None,
-               before: Observed | None = None) -> str:
-        """Bring `target` to `release` (module docstring); what changed, in words.
+               before: Observed | None = None, *, resume: Intent | None = None) -> str:
+        """Bring `target` to `release` (module docstring); what changed, in words. `resume`: the intent of a
+        deployment of this release a earlier reconcile handed over; it continues at its step.
 
         Raises:
             DeploymentFailed: naming the step and what serves now (the previous version, returned to).
+            DeploymentInProgress: a wait handed over to a later reconcile; nothing undone (module docstring).
             DeploymentInterrupted: Ctrl-C or SIGTERM; undone, and `message` says what serves.
         """
         before = target.observe() if before is None else before
-        previous = before.version
-        started = _now()
-        intent = Intent(target.name, release.version, previous, "stage", None, self.holder, started, started)
-        staged: Staged | None = None
+        started = _now(self._wall())
+        if resume is not None and resume.version == release.version and resume.step in _ORDER:
+            intent, staged = replace(resume.at(resume.step), holder=self.holder), resume.staged
+            log.info("%s: continuing %s (it waited for %s)", target.name, intent.describe(), resume.waiting)
+        else:
+            intent = Intent(target.name, release.version, before.version, "stage", None, self.holder, started, started)
+            staged = None
+        previous, first = intent.previous, _ORDER.index(intent.step)
+        probed = switched = confirmed = None
         try:
             with _sigterm_as_interrupt():
                 self._record(intent)
                 log.info("%s: %s", target.name, intent.describe())
                 self._step("intent", target)
-                with tempfile.TemporaryDirectory(prefix="greenlight-deploy-", dir=self.scratch_dir) as scratch:
-                    try:
-                        artifact = target.fetch(release, Path(scratch))
-                    except Exception as exc:
-                        raise DeploymentFailed(f"cannot fetch v{release.version}'s model {release.model_data_url}: "
-                                               f"{fault_line(exc)}") from exc
-                    self._step("fetched", target)
-                    staged = target.stage(release, artifact)
-                intent = intent.at("probe", staged)
-                self._record(intent)
-                self._step("staged", target)
-                if smoke is None:
-                    log.warning("%s: v%s not smoke-tested: no smoke-test data and smoke.required = false",
-                                target.name, release.version)
-                    probed = NOT_SMOKE_TESTED
-                else:
-                    where = target.probe(staged, smoke)
-                    probed = f"smoke test {where}" if where.startswith("not run") else \
-                        f"smoke test passed {where}".rstrip()
-                intent = intent.at("switch")
-                self._record(intent)
-                self._step("probed", target)
-                switched = target.switch(staged)
-                intent = intent.at("confirm")
-                self._record(intent)
-                self._step("switched", target)
+                if first <= _ORDER.index("stage") or staged is None:
+                    staged = self._stage(target, release)
+                    intent = intent.at("probe", staged)
+                    self._record(intent)
+                    self._step("staged", target)
+                if _ORDER.index(intent.step) <= _ORDER.index("probe"):
+                    probed = self._probe(target, release, staged, smoke)
+                    intent = intent.at("switch")
+                    self._record(intent)
+                    self._step("probed", target)
+                if _ORDER.index(intent.step) <= _ORDER.index("switch"):
+                    switched = target.switch(staged)
+                    intent = intent.at("confirm")
+                    self._record(intent)
+                    self._step("switched", target)
                 confirmed = target.confirm(staged, smoke)
                 self._step("confirmed", target)
                 self.intents.save_intent(target.name, None)
                 self._step("done", target)
+        except HandedOver as exc:
+            begun = _epoch(intent.started)
+            age = None if begun is None else self._wall() - begun
+            if age is not None and age >= self.handover_limit:  # handed over for too long: a failure after all
+                serves = self._undo(target, staged, before)
+                raise DeploymentFailed(f"{intent.describe()}: still waiting for {exc.waiting} {age:.0f} s after it "
+                                       f"started, over several reconciles (limit {self.handover_limit:g} s); "
+                                       f"{serves}") from None
+            self._record(intent.at(intent.step, staged, waiting=exc.waiting))
+            log.warning("%s: %s: waiting for %s; handed over to the next reconcile", target.name,
+                        intent.describe(), exc.waiting)
+            raise DeploymentInProgress(f"in progress: {intent.describe()}, waiting for {exc.waiting}; "
+                                       f"{self.serves(target, before)}; the next reconcile continues it") from None
         except BaseException as exc:
             serves = self._undo(target, staged, before)
             if isinstance(exc, KeyboardInterrupt):
                 raise DeploymentInterrupted(f"interrupted while {intent.describe()}; {serves}") from exc
             if isinstance(exc, Exception):
-                raise DeploymentFailed(f"{fault_line(exc)}; {serves}") from exc
+                failed = DeploymentFailed(f"{fault_line(exc)}; {serves}")
+                failed.step = intent.step  # where it stopped: "probe" means the smoke test failed (the history says so)
+                raise failed from exc
             raise
         parts = [p for p in (staged.detail, probed, switched, confirmed) if p]
+        if first > 0:
+            parts.insert(1, "continued from an earlier reconcile")
         return f"{_label(previous)} -> v{release.version} ({'; '.join(parts)})"
+
+    def _stage(self, target: DeployTarget, release: Release) -> Staged:
+        with tempfile.TemporaryDirectory(prefix="greenlight-deploy-", dir=self.scratch_dir) as scratch:
+            try:
+                artifact = target.fetch(release, Path(scratch))
+            except HandedOver:
+                raise
+            except Exception as exc:
+                raise DeploymentFailed(f"cannot fetch v{release.version}'s model {release.model_data_url}: "
+                                       f"{fault_line(exc)}") from exc
+            self._step("fetched", target)
+            return target.stage(release, artifact)
+
+    @staticmethod
+    def _probe(target: DeployTarget, release: Release, staged: Staged, smoke: SmokeTest | None) -> str:
+        if smoke is None:
+            log.warning("%s: v%s not smoke-tested: no smoke-test data and smoke.required = false", target.name,
+                        release.version)
+            return NOT_SMOKE_TESTED
+        where = target.probe(staged, smoke)
+        return f"smoke test {where}" if where.startswith("not run") else f"smoke test passed {where}".rstrip()
 
     def _undo(self, target: DeployTarget, staged: Staged | None, before: Observed) -> str:
         """Unstage (when something was staged), clear the intent, and say what serves now."""
@@ -267,6 +329,15 @@ class Transaction:
 
     # -- recovery ----------------------------------------------------------------------------------
 
+    def handed_over(self, target: DeployTarget) -> Intent | None:
+        """The intent of a deployment of `target` an earlier reconcile handed over at a long wait (else None)."""
+        try:
+            record = self.intents.load_intent(target.name)
+            intent = None if record is None else Intent.from_dict(record)
+        except (KeyError, TypeError, ValueError):
+            return None  # recover drops it, saying so
+        return intent if intent is not None and intent.waiting else None
+
     def recover(self, target: DeployTarget) -> str | None:
         """Finish or undo a deployment a dead reconcile left (its intent record); None when there is none.
 
@@ -282,7 +353,9 @@ class Transaction:
             return None
         if intent is None:
             return None
-        what = f"a reconcile ({intent.holder}, {intent.updated}) stopped while {intent.describe()}"
+        what = f"a reconcile ({intent.holder}, {intent.updated}) stopped while {intent.describe()}" \
+            if not intent.waiting else (f"a reconcile ({intent.holder}, {intent.updated}) handed over while "
+                                        f"{intent.describe()} (waiting for {intent.waiting})")
         observed = target.observe()
         if observed.version == intent.version and observed.active:
             self.intents.save_intent(target.name, None)

@@ -14,8 +14,11 @@ The primitives of the deploy transaction (deploy.engine.protocol), each a precon
              PublishVersion with a Description recording group, model version and image digest.
              The alias does not move: nothing live changes
     probe    remove the throttle if `stop` left one (reserved concurrency 0 refuses every invocation),
-             then invoke THAT version (Qualifier) with the recorded smoke rows as a Function URL event
-    switch   point the alias at it (created if missing; its Description names the previous version)
+             wait until THAT version's State is Active (deploy.function.states: Pending waited for,
+             Inactive woken by one invoke, Failed or a timeout fail the target), then invoke it
+             (Qualifier) with the recorded smoke rows as a Function URL event
+    switch   the same wait (a probe may have been skipped), then point the alias at the version
+             (created if missing; its Description names the previous version)
     unstage  the alias back if it moved, the throttle back if the probe removed it
 
 Observe reads the alias, its version's Description, image and configuration, and the throttle: read
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.engine.deadline import hand_over_before_sleep
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
@@ -48,6 +52,7 @@ from deploy.engine.smoke import SmokeTest
 from deploy.function.events import smoke_event, smoke_verdict
 from deploy.function.fetch import fetch_model
 from deploy.function.invoke import Invoker, LambdaInvoker
+from deploy.function.states import wait_active
 from deploy.function.model import (
     VersionRecord, describe_version, function_environment, held_tags, image_digest, model_label, model_tags,
 )
@@ -180,6 +185,7 @@ class AwsLambdaTarget:
         if staged.ref.get("throttled"):  # an invocation needs the throttle off (unstage puts it back)
             aws_call("DeleteFunctionConcurrency", self.client.delete_function_concurrency, FunctionName=self.function)
         what = f"smoke test of {self.function} version {number} (model v{staged.version})"
+        note = self._active(number)
         try:
             response = self.invoker.invoke(self.function, number, smoke_event(smoke))
         except GreenlightError as exc:
@@ -187,12 +193,13 @@ class AwsLambdaTarget:
         verdict = smoke_verdict(response, smoke)
         if verdict is not None:
             raise DeploymentFailed(f"{what} failed: {verdict}")
-        return ""
+        return "" if note is None else f"({note})"
 
     def switch(self, staged: Staged) -> str:
         ref = staged.ref
         if ref.get("throttled") and self._throttled():  # the probe was skipped (no smoke-test data)
             aws_call("DeleteFunctionConcurrency", self.client.delete_function_concurrency, FunctionName=self.function)
+        self._active(ref["number"])
         before = ref.get("alias_before")
         self._point_alias(ref["number"], before if before not in (None, ref["number"]) else ref.get("previous"),
                           ref.get("alias_existed", True))
@@ -232,6 +239,10 @@ class AwsLambdaTarget:
     def _publish(self, release: Release, digest: str, image_uri: str, label: str) -> str:
         latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
         config = latest.get("Configuration") or {}
+        if config.get("LastUpdateStatus") == "InProgress":  # a reconcile handed over (or died) during an update
+            self._wait("an earlier update")
+            latest = aws_call("GetFunction", self.client.get_function, FunctionName=self.function)
+            config = latest.get("Configuration") or {}
         same_code = (image_digest((latest.get("Code") or {}).get("ImageUri")) == digest
                      and config.get("Architectures", ["x86_64"]) == [self.architecture]
                      and config.get("LastUpdateStatus", "Successful") == "Successful")  # not after a failed update
@@ -272,7 +283,13 @@ class AwsLambdaTarget:
             if self._clock() >= deadline:
                 raise DeploymentFailed(f"{operation} of {self.function} did not finish within "
                                        f"{self.update_timeout:g} s (LastUpdateStatus {status})")
+            hand_over_before_sleep(f"{operation} of {self.function} (LastUpdateStatus {status})", self.poll)
             self._sleep(self.poll)
+
+    def _active(self, number: str) -> str | None:
+        """wait_active on this function, bounded by update_timeout. Raises: DeploymentFailed."""
+        return wait_active(self.client, self.invoker, self.function, number, timeout=self.update_timeout,
+                           poll=self.poll, sleep=self._sleep, clock=self._clock)
 
     def _point_alias(self, number: str, previous: str | None, exists: bool) -> None:
         description = f"greenlight: previous version {previous}" if previous else "greenlight"

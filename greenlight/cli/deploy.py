@@ -117,6 +117,10 @@ def status(
         if row.get("interrupted"):
             typer.echo(f"  {row['target']}: an interrupted deployment ({row['interrupted']}) is finished or undone "
                        "by the next reconcile")
+        if row.get("in_progress"):
+            typer.echo(f"  {row['target']}: in progress ({row['in_progress']}); the next reconcile continues it")
+    if doc.get("history_error"):
+        typer.echo(f"deployment history NOT written by the last reconcile: {doc['history_error']}")
     failure = doc["last_failure"]
     if failure:
         for name, message in failure["targets"].items():

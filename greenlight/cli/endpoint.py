@@ -81,6 +81,7 @@ def serve(
     from deploy.endpoint.sources import FixedModelSource
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
     from greenlight.monitor.local import enable_capture
+    from greenlight.api import runtime_identity, runtime_url_line
 
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     _log_serving_decisions()
@@ -92,12 +93,14 @@ def serve(
         key = stage_key(ws, group, stage)  # the stage's deployment key: where its endpoint is recorded
     if model is None:
         warn_unknown_group(ws, group)
+    runtime = runtime_identity(ws, group, stage=stage)
     group = key
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)
     try:
-        endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
+        endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes,
+                            runtime=runtime)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     record = None
@@ -110,6 +113,9 @@ def serve(
     logger.info("serving %r on %s (idle drop after %.0f s)", source, endpoint.url, idle_seconds)
     typer.echo(f"greenlight endpoint: serving {source!r} on {endpoint.url} (Ctrl-C to stop)", err=True)
     enable_capture(ws.home, group)  # the served predictions' capture records, for `greenlight monitor`
+    typer.echo(f"greenlight endpoint: boto3's sagemaker-runtime client reaches it as EndpointName="
+               f"{min(runtime.names)} with:", err=True)
+    typer.echo(runtime_url_line(endpoint.url))  # stdout, so `export $(... | head -1)` style scripts can take it
     _stop_on_sigterm()
     try:
         endpoint.serve_forever()

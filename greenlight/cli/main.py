@@ -76,7 +76,7 @@ def _demo(
 
 
 def _register() -> None:
-    from greenlight.cli import batch, cost, deploy, endpoint, lambda_, models, monitor, pipeline, run, stack
+    from greenlight.cli import batch, cost, deploy, endpoint, history, lambda_, models, monitor, pipeline, run, stack
 
     app.add_typer(pipeline.app, name="pipeline")
     app.command("run")(run.run)
@@ -89,6 +89,7 @@ def _register() -> None:
     app.command("promote")(models.promote)
     app.command("deploy")(deploy.deploy)
     app.command("status")(deploy.status)
+    app.command("history")(history.history)
     app.add_typer(stack.app, name="stack")
     app.add_typer(batch.app, name="batch")
     app.command("demo")(_demo)

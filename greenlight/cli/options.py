@@ -14,7 +14,7 @@ from greenlight.errors import ParameterError, UsageError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP, check_home
 from greenlight.workspace import Target
 
-__all__ = ["GROUP", "JSON", "PORT_RANGE", "REGION", "TARGET", "check_finite_positive", "check_header_value",
+__all__ = ["GROUP", "JSON", "MODE", "PORT_RANGE", "REGION", "TARGET", "check_finite_positive", "check_header_value",
            "check_url", "echo_json", "local_homes", "parse_pairs", "warn_unknown_group", "workspace"]
 
 PORT_RANGE = {"min": 0, "max": 65535}  # typer.Option(..., **PORT_RANGE): a TCP port, 0 picks a free one
@@ -32,6 +32,17 @@ def _target(value: str | Target) -> Target:
 TARGET = typer.Option("local", "--target", "-t", metavar="local|aws", callback=_target,
                       help="local: the embedded stand-ins under GREENLIGHT_HOME; aws: the AWS account of your "
                            "credentials.")
+def _mode(value: str | Target) -> Target:
+    try:
+        return Target(str(value).lower())
+    except ValueError:
+        raise ParameterError(f"unknown --mode {value!r} (expected one of: "
+                             f"{', '.join(t.value for t in Target)})") from None
+
+
+MODE = typer.Option("local", "--mode", "-m", metavar="local|aws", callback=_mode,
+                    help="What --target means elsewhere, for commands whose --target names a deploy target: "
+                         "local (GREENLIGHT_HOME) or aws (the account of your credentials).")
 REGION = typer.Option(None, "--region", help="AWS region for --target aws. Default: $AWS_REGION, "
                                              "$AWS_DEFAULT_REGION, then your AWS profile's region.")
 GROUP = typer.Option(DEFAULT_MODEL_PACKAGE_GROUP, "--group", "-g", help="Model package group.")

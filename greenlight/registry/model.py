@@ -74,7 +74,7 @@ class StageStatus(str, Enum):
 
 
 # CustomerMetadataProperties key per stage ("greenlight:stage:production" -> "Approved"): ModelLifeCycle holds
-# one stage at a time, so a later promotion would hide an earlier one (docs/decisions/0044).
+# one stage at a time, so a later promotion would hide an earlier one (docs/decisions/0046).
 STAGE_KEY_PREFIX = "greenlight:stage:"
 
 

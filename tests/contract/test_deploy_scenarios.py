@@ -51,6 +51,30 @@ def test_reject_rolls_back_to_the_previous_approved_version(deploy_env):
     assert result["ok"] and (rollback["action"], rollback["running"], rollback["desired"]) == ("deploy", v2, v1)
     assert "v2 -> v1" in rollback["message"]
     assert env.served_version() == v1
+    # the deployment history (SQLite locally, the state table's index on AWS), newest first
+    events = env.ws.history(env.ws.deploy_config(group=env.group)).read()
+    assert [(e.from_version, e.to_version, e.trigger, e.ok) for e in events] == [
+        (v2, v1, "rejection", True), (v1, v2, "approval", True), (None, v1, "approval", True)]
+    assert events[0].event_id == env.event(v2, "Rejected")["id"] and events[0].smoke == "passed"
+
+
+def test_a_history_that_cannot_be_written_never_blocks_the_deployment_and_status_says_so(deploy_env):
+    from deploy.handler import handle
+
+    from greenlight.api import status
+
+    env = deploy_env
+    v1 = env.register()
+    env.approve(v1)
+    reconciler = env.reconciler()
+    if env.mode == "local":  # a directory where the SQLite file should be: every append fails
+        reconciler.history.path.mkdir(parents=True)
+    else:  # a table that does not exist: every PutItem fails
+        reconciler.history.table = "no-such-table"
+    result = handle(env.event(v1, "Approved"), reconciler, account=env.account, region=env.region)
+    assert result["ok"] and env.served_version() == v1
+    assert "cannot append to the deployment history" in result["report"]["history_error"]
+    assert "cannot append to the deployment history" in status(env.ws, env.group)["history_error"]
 
 
 @pytest.mark.parametrize("kind", ["broken", "disagree"])

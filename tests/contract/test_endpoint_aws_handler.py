@@ -89,6 +89,38 @@ def test_the_lambda_handler_deploys_an_approval_from_a_cold_start_without_heavy_
     assert logs and all({"level", "message"} <= set(entry) for entry in logs), "the handler logs JSON lines"
 
 
+def test_the_lambda_handler_hands_a_long_wait_over_within_its_remaining_time(approved, tmp_path, monkeypatch, capsys):
+    """GIVEN an invocation with 5 s left (context.get_remaining_time_in_millis) and an endpoint that stays
+    Creating WHEN the handler reconciles THEN it returns without sleeping (a 10 s poll would outlast the
+    deadline) with the endpoint in progress, its intent kept for the next resync, and the lease released."""
+    moto_url, v1 = approved
+    FAKE.settle_after(3)
+    event = canned_event(GROUP, v1.version, "Approved", v1.arn, ACCOUNT, REGION)
+    run = RUN.replace('invoked_function_arn=', 'get_remaining_time_in_millis=lambda: 5000, invoked_function_arn=')
+    proc = subprocess.run([sys.executable, "-c", run, json.dumps(event)], cwd=tmp_path, env=lambda_environment(moto_url),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])["result"]
+    [endpoint] = result["report"]["results"]
+    assert result["ok"] and endpoint["in_progress"], endpoint
+    assert endpoint["message"].startswith("in progress: probing v1 on endpoint; previous nothing, waiting for endpoint "
+                                          "handler-models-verify to leave Creating")
+    dynamodb = aws_client("dynamodb", moto_url)
+    intent = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"intent#{GROUP}#endpoint"}})["Item"]
+    assert json.loads(intent["intent"]["S"])["waiting"].startswith("endpoint handler-models-verify to leave Creating")
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"lease#{GROUP}"}})
+    # greenlight status says so (in progress, not an interrupted deployment)
+    from greenlight.cli import main
+
+    for name, value in aws_environment(moto_url).items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["status", "--target", "aws", "--group", GROUP]) == 0
+    out = capsys.readouterr().out
+    assert ("endpoint: in progress (probing v1 on endpoint; previous nothing, waiting for endpoint handler-models-verify "
+            "to leave Creating") in out and "interrupted" not in out
+
+
 def test_an_event_for_another_account_is_ignored_by_the_lambda(approved, tmp_path):
     moto_url, v1 = approved
     event = canned_event(GROUP, v1.version, "Approved", v1.arn, "999999999999", REGION)

@@ -24,6 +24,7 @@ from deploy.engine.smoke import SmokeTest
 from deploy.function.model import VersionRecord, image_digest
 from greenlight.errors import ConfigurationError, DeploymentFailed, NotFoundError
 from tests.contract.conftest import aws_client
+from tests.support.lambda_aws import FAKE_LAMBDA
 from tests.support.lambda_world import BASE, STACK_VARIABLE, LambdaAwsWorld
 from tests.support.deploy_env import deploy
 
@@ -238,3 +239,108 @@ def test_a_changed_memory_publishes_the_same_model_again_with_its_threads(world,
     config = world.lam.get_function(FunctionName=world.function, Qualifier="2")["Configuration"]
     assert (config["MemorySize"], config["Environment"]["Variables"]["GREENLIGHT_PREDICT_THREADS"]) == (1024, "1")
     assert smaller.observe().active
+
+
+# -- function states (Lambda function states; moto extended: tests/support/lambda_aws.py) ----------------
+
+def test_a_rollback_to_an_inactive_version_wakes_it_then_smoke_tests_and_moves_the_alias(world, models):
+    target = world.target()
+    deploy(target, release(world, models, 1), smoke(models))
+    deploy(target, release(world, models, 2, "b"), smoke(models, "b"))
+    FAKE_LAMBDA.inactive(world.function, "1", wake=3)  # weeks idle: its next invoke fails, then it goes Pending
+    world.calls.clear()
+    message = deploy(target, release(world, models, 1, uri=f"s3://greenlight-lambda-test/{GROUP}/v1/model.tar.gz"),
+                     smoke(models))
+    assert message.startswith("v2 -> v1 (function version 1,")
+    assert "smoke test passed (version 1 was Inactive, then Pending; Active after 15 s)" in message
+    assert world.writes() == ["UpdateAlias"] and world.alias()["FunctionVersion"] == "1"
+    assert world.time.sleeps == [5.0] * 3  # bounded polls on the fake clock
+    assert world.served()["statusCode"] == 200 and target.observe().active
+
+
+def test_a_published_version_still_pending_is_waited_for_before_its_smoke_test(world, models):
+    FAKE_LAMBDA.publish_pending = 2
+    message = deploy(world.target(), release(world, models, 1), smoke(models))
+    assert "smoke test passed (version 1 was Pending; Active after" in message
+    assert world.alias()["FunctionVersion"] == "1" and world.invoker.executed == "1"
+
+
+def test_a_version_stuck_pending_fails_in_one_line_and_the_last_good_stays_live(world, models):
+    target = world.target(update_timeout=20.0)
+    deploy(target, release(world, models, 1), smoke(models))
+    FAKE_LAMBDA.publish_pending = 10**9
+    world.calls.clear()
+    with pytest.raises(DeploymentFailed) as failed:
+        deploy(target, release(world, models, 2, "b"), smoke(models, "b"))
+    assert str(failed.value) == ("scenario-models version 2 did not become Active within 20 s (State Pending: Creating: "
+                                 "The function version is Pending (made so by the test).); v1 still serves")
+    assert "UpdateAlias" not in world.writes() and world.alias()["FunctionVersion"] == "1"
+    assert world.served()["statusCode"] == 200
+
+
+def test_a_failed_version_names_its_state_reason(world, models):
+    target = world.target()
+    deploy(target, release(world, models, 1), smoke(models))
+    deploy(target, release(world, models, 2, "b"), smoke(models, "b"))
+    FAKE_LAMBDA.failed(world.function, "1", "ImageDeleted", "The image of this version was deleted.")
+    with pytest.raises(DeploymentFailed, match=r"^scenario-models version 1 cannot start: State Failed \(ImageDeleted: "
+                                               r"The image of this version was deleted.\); v2 still serves$"):
+        deploy(target, release(world, models, 1, uri=f"s3://greenlight-lambda-test/{GROUP}/v1/model.tar.gz"),
+               smoke(models))
+    assert world.alias()["FunctionVersion"] == "2"
+
+
+def test_a_stuck_version_fails_only_its_target_in_a_reconcile(world, models):
+    """GIVEN the Lambda target and another target WHEN v2's function version never leaves Pending THEN the
+    report fails the Lambda target with the reason, `live` stays on v1, and the other target moves to v2."""
+    import contextlib
+    from dataclasses import replace as with_
+
+    from deploy.engine.model import NothingApproved
+    from deploy.engine.reconciler import Reconciler
+    from greenlight.registry.model import ApprovalStatus
+    from tests.unit.test_reconciler import FakeRegistry, FakeTarget, MemoryStatus, version
+
+    target = world.target(update_timeout=20.0)
+    other = FakeTarget("endpoint", serving=1)
+    uris = {v: release(world, models, v, "ab"[v - 1]).model_data_url for v in (1, 2)}
+    data = {f"s3://b/{v}/smoke.json": models[f"{'ab'[v - 1]}_smoke"].read_bytes() for v in (1, 2)}
+    registry = FakeRegistry(with_(version(1), model_data_url=uris[1]))
+    status = MemoryStatus()
+
+    def reconcile():
+        return Reconciler(GROUP, registry, [target, other], lock=contextlib.nullcontext, status=status,
+                          read=data.__getitem__, policy=NothingApproved.KEEP).reconcile(trigger="test")
+
+    assert reconcile().ok and world.alias()["FunctionVersion"] == "1"
+    registry.versions.append(with_(version(2, ApprovalStatus.APPROVED), model_data_url=uris[2]))
+    FAKE_LAMBDA.publish_pending = 10**9
+    results = {r.target: r for r in reconcile().results}
+    assert results["endpoint"].ok and other.serving == 2
+    assert not results["lambda"].ok and results["lambda"].message == (
+        "deploy failed: scenario-models version 2 did not become Active within 20 s (State Pending: Creating: "
+        "The function version is Pending (made so by the test).); v1 still serves")
+    assert world.alias()["FunctionVersion"] == "1" and world.served()["statusCode"] == 200
+
+
+def test_under_a_deadline_a_pending_version_is_handed_over_and_continued_by_the_next_reconcile(world, models):
+    from deploy.engine.deadline import Deadline, within
+    from deploy.engine.transaction import DeploymentInProgress, Intent, MemoryIntents, Transaction
+
+    target = world.target(update_timeout=300.0)
+    deploy(target, release(world, models, 1), smoke(models))
+    FAKE_LAMBDA.publish_pending = 10**9
+    intents = MemoryIntents()
+    rel = release(world, models, 2, "b")
+    with within(Deadline.after(30, clock=world.time.clock)), pytest.raises(DeploymentInProgress) as handed:
+        Transaction(intents).deploy(target, rel, smoke(models, "b"))
+    assert str(handed.value) == ("in progress: probing v2 on lambda; previous v1, waiting for scenario-models version 2 "
+                                 "to become Active (State Pending); v1 still serves; the next reconcile continues it")
+    assert world.time.sleeps[-5:] == [5.0] * 5 and world.alias()["FunctionVersion"] == "1"
+    FAKE_LAMBDA.pending(world.function, "2", 1)  # Lambda finishes creating it
+    world.calls.clear()
+    resumed = Intent.from_dict(intents.load_intent("lambda"))
+    message = Transaction(intents).deploy(target, rel, smoke(models, "b"), resume=resumed)
+    assert message.startswith("v1 -> v2 (function version 2,") and "continued from an earlier reconcile" in message
+    assert world.writes() == ["UpdateAlias"]  # no second update or publish: continued at the probe
+    assert world.alias()["FunctionVersion"] == "2" and intents.load_intent("lambda") is None

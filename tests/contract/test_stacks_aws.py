@@ -130,6 +130,7 @@ def test_the_resources_exist_as_the_template_says(world, first):
     out = _outputs(world, f"greenlight-{GROUP}")
     table = aws_client("dynamodb", world).describe_table(TableName=out["StateTableName"])["Table"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["history-by-time"]
     # (moto's table model ignores TimeToLiveSpecification; tests/unit/test_template_config.py checks it)
     rule = aws_client("events", world).describe_rule(Name=f"{GROUP}-approval")
     assert json.loads(rule["EventPattern"])["detail"] == {"ModelPackageGroupName": [GROUP]}

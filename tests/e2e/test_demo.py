@@ -64,7 +64,8 @@ def test_make_demo_interrupted_then_complete(tmp_path):
     for words in ("Step 9/9", "endpoint: nothing → v1", "lambda: nothing → v1", "batch: nothing → v1",
                   "endpoint: v1 → v2", "lambda: v1 → v2", "batch: v1 → v2", "endpoint: v2 → v1 (rolled back)",
                   "lambda: v2 → v1 (rolled back)", "batch: v2 → v1 (rolled back)",
-                  "rolled back: every target serves v1 again", "recommended:", "Demo finished"):
+                  "rolled back: every target serves v1 again", "recommended:", "Demo finished",
+                  "greenlight history` shows every deployment"):
         assert words in out, f"{words!r} missing from the demo's output:\n{out}"
     pids = json.loads((home / "demo-processes.json").read_text())
     assert not any(_alive(p) for p in pids.values())

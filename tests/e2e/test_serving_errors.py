@@ -1,5 +1,6 @@
 """One serving error contract: the SageMaker entry point, the Lambda handler and the local endpoint
-answer the same bad request with the same status and the same JSON body (src/serving_contract.py).
+answer the same bad request with the same status and the same JSON body (src/serving_contract.py); boto3's
+invoke_endpoint against the local endpoint gets it as ModelError's OriginalStatusCode and OriginalMessage.
 
 GIVEN one trained model served three ways (transform_fn with the serving toolkit's Response faked to
 its signature, the Lambda handler on a Function URL event, the local endpoint over real HTTP) and
@@ -14,9 +15,11 @@ import json
 import sys
 import types
 
+import boto3
 import pytest
 
 from deploy.endpoint.loader import load_version
+from deploy.endpoint.runtime_api import RuntimeIdentity
 from deploy.endpoint.sources import FixedModelSource
 from tests.conftest import imported_src_modules
 from tests.support.endpoints import ROW, Client, Switch, serving
@@ -61,13 +64,26 @@ def fronts(models, tmp_path_factory):
 
         with serving(Switch(source.target)) as endpoint:
             endpoint.httpd.max_body_bytes = LIMIT
+            endpoint.httpd.runtime = RuntimeIdentity(frozenset({"greenlight-models"}))
             client = Client(endpoint.url)
+            runtime = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=endpoint.url,
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
 
             def endpoint_front(body, content_type, accept):
                 status, _, data = client.invoke(body, content_type, accept)
                 return status, json.loads(data)
 
-            yield {"lambda": lambda_front, "sagemaker": sagemaker_front, "endpoint": endpoint_front}
+            def runtime_front(body, content_type, accept):
+                """boto3's invoke_endpoint: the container's answer as ModelError's original status and message."""
+                try:
+                    runtime.invoke_endpoint(EndpointName="greenlight-models", Body=body, ContentType=content_type,
+                                            Accept=accept)
+                except runtime.exceptions.ModelError as exc:
+                    return exc.response["OriginalStatusCode"], json.loads(exc.response["OriginalMessage"])
+                raise AssertionError("invoke_endpoint answered a bad request")
+
+            yield {"lambda": lambda_front, "sagemaker": sagemaker_front, "endpoint": endpoint_front,
+                   "runtime": runtime_front}
             client.close()
 
 
@@ -99,6 +115,7 @@ def test_the_same_bad_request_gets_the_same_answer_everywhere(fronts, serving_to
     assert set(answers["endpoint"][1]) == {"error", "message", "row", "column"}
     assert answers["lambda"] == answers["endpoint"], name
     assert answers["sagemaker"] == answers["endpoint"], name
+    assert answers["runtime"] == answers["endpoint"], name
 
 
 def test_unknown_routes_and_no_model_have_the_same_shape_and_codes(models, tmp_path):

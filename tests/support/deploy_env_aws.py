@@ -40,10 +40,13 @@ def aws_environment(moto_url: str) -> dict[str, str]:
             "GREENLIGHT_BATCH_ENABLED": "false"}
 
 
-def create_state_table(dynamodb) -> None:
-    """The table the deploy stack creates: partition key pk (String), on-demand."""
-    dynamodb.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+def create_state_table(dynamodb, table: str = TABLE) -> None:
+    """The table the deploy stack creates: partition key pk (String), on-demand, the history's index."""
+    dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "history", "at")],
+                          GlobalSecondaryIndexes=[{"IndexName": "history-by-time", "Projection": {"ProjectionType": "ALL"},
+                                                   "KeySchema": [{"AttributeName": "history", "KeyType": "HASH"},
+                                                                 {"AttributeName": "at", "KeyType": "RANGE"}]}],
                           BillingMode="PAY_PER_REQUEST")
 
 

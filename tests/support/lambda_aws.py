@@ -15,7 +15,12 @@
   UpdateFunctionCode rewrote every version's ImageUri): each published version gets its own copy;
   LastUpdateStatus is always Successful: `FAKE_LAMBDA.fail_model(sha, ...)` makes an UpdateFunctionCode to an
   image whose model metadata.json has that sha256 end `Failed` with a reason code, as Lambda reports an
-  image it cannot use.
+  image it cannot use. Function states (moto reports every version Active at once): `FAKE_LAMBDA.pending(
+  function, version, describes=K)` makes a version report State Pending for its next K configurations
+  read (None: for ever), `inactive(...)` Inactive until it is invoked, when the invoke fails
+  (ResourceNotReadyException, as Lambda's Invoke reference names it) and the version goes Pending for
+  `wake` configurations read; `publish_pending = K` makes every newly published version start Pending.
+  `ImageInvoker` refuses a version that is not Active, as Lambda does.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class FakeLambda:
 
     def __init__(self) -> None:
         self._failing: dict[str, tuple[str, str]] = {}
+        self._states: dict[tuple[str, str], list[Any]] = {}
+        self.publish_pending: int | None = None
         self._lock = threading.Lock()
 
     def fail_model(self, metadata_sha256: str, code: str = "InvalidImage",
@@ -77,9 +84,47 @@ class FakeLambda:
         label = _model_label(image_uri)
         return failing.get(label) if label else None
 
+    # -- function states (module docstring) --------------------------------------------------------
+
+    def pending(self, function: str, version: str, describes: int | None) -> None:
+        with self._lock:
+            self._states[(function, str(version))] = ["Pending", describes]
+
+    def inactive(self, function: str, version: str, wake: int = 2) -> None:
+        with self._lock:
+            self._states[(function, str(version))] = ["Inactive", wake]
+
+    def failed(self, function: str, version: str, code: str, reason: str) -> None:
+        with self._lock:
+            self._states[(function, str(version))] = ["Failed", (code, reason)]
+
+    def state(self, function: str, version: str, *, read: bool = False) -> tuple[str, Any]:
+        """(State, extra) of a version; `read` counts one configuration read towards a Pending's end."""
+        with self._lock:
+            entry = self._states.get((function, str(version)))
+            if entry is None:
+                return "Active", None
+            state, extra = entry
+            if read and state == "Pending" and extra is not None:
+                if extra <= 0:
+                    del self._states[(function, str(version))]
+                    return "Active", None
+                entry[1] = extra - 1
+            return state, extra
+
+    def invoked(self, function: str, version: str) -> str | None:
+        """Lambda's answer to an invoke of a version that is not Active (an error code), else None."""
+        state, extra = self.state(function, version)
+        if state == "Inactive":
+            self.pending(function, version, extra)
+            return "ResourceNotReadyException"
+        return None if state == "Active" else "ResourceConflictException"
+
     def reset(self) -> None:
         with self._lock:
             self._failing.clear()
+            self._states.clear()
+            self.publish_pending = None
 
 
 FAKE_LAMBDA = FakeLambda()
@@ -100,6 +145,8 @@ def install() -> None:
         latest = self._functions.get(getattr(published, "function_name", None), {}).get("latest")
         if published is not None and latest is not None and published.code is latest.code:
             published.code = dict(latest.code)  # moto shares it: a later update would rewrite this version
+        if published is not None and FAKE_LAMBDA.publish_pending is not None:
+            FAKE_LAMBDA.pending(published.function_name, str(published.version), FAKE_LAMBDA.publish_pending)
         return published
 
     original_set_code = models.LambdaFunction._set_function_code
@@ -116,6 +163,14 @@ def install() -> None:
         if failure is not None and not on_create:
             config.update(LastUpdateStatus="Failed", LastUpdateStatusReasonCode=failure[0],
                           LastUpdateStatusReason=failure[1])
+        if not on_create and str(self.version) != "$LATEST":
+            state, extra = FAKE_LAMBDA.state(self.function_name, str(self.version), read=True)
+            config["State"] = state
+            if state == "Failed":
+                config.update(StateReasonCode=extra[0], StateReason=extra[1])
+            elif state != "Active":
+                config.update(StateReasonCode="Creating" if state == "Pending" else "Idle",
+                              StateReason=f"The function version is {state} (made so by the test).")
         return config
 
     models.LambdaStorage.publish_version = publish_version
@@ -162,6 +217,10 @@ class ImageInvoker:
         except ClientError as exc:
             raise AwsError(f"AWS Invoke failed: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}",
                            code=exc.response["Error"]["Code"], operation="Invoke") from exc
+        refused = FAKE_LAMBDA.invoked(function, found["Configuration"]["Version"])
+        if refused is not None:  # Lambda refuses a version that is not Active (a first invoke wakes an Inactive one)
+            raise AwsError(f"AWS Invoke failed: {refused}: the function version is not Active", code=refused,
+                           operation="Invoke")
         root = self._unpacked(found["Code"]["ImageUri"])
         self.executed = found["Configuration"]["Version"]
         loaded = load_function(self.executed, root / "opt/ml/model", root / "var/task")

@@ -11,7 +11,9 @@ methods (so `ThreadedMotoServer` in this process serves the change over HTTP):
   through deploy.batch.transform.transform_unit with the job's BatchStrategy and JoinSource
   (mini-batches are whole objects here: the smoke rows are a few hundred bytes); `<key>.out` is
   written under S3OutputPath. A model that cannot load or a refused row makes the job Failed with
-  the reason, as SageMaker reports a failed job. It stays Completed at once (no instance start).
+  the reason, as SageMaker reports a failed job. It is Completed at once (no instance start), unless
+  `FAKE_BATCH.slow_jobs = K`: then DescribeTransformJob shows each new job InProgress for its first K
+  calls, as a job whose instance is still starting.
 - CreateSchedule and UpdateSchedule refuse a schedule whose Input names a Model of a package marked
   with `FAKE_BATCH.fail(package_arn, reason)` (a ValidationException, as the service refuses a bad
   update), so a test can show that a failed schedule update leaves the previous version scheduled.
@@ -36,11 +38,14 @@ __all__ = ["FAKE_BATCH", "install"]
 class FakeBatch:
     failing: dict[str, str] = field(default_factory=dict)  # package ARN -> reason its schedule writes fail
     jobs_run: int = 0
+    slow_jobs: int = 0  # DescribeTransformJob calls a new job shows InProgress for
+    in_progress: dict[str, int] = field(default_factory=dict)  # job name -> describes left InProgress
     cache: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="moto-batch-models-")))
 
     def reset(self) -> None:
         self.failing.clear()
-        self.jobs_run = 0
+        self.in_progress.clear()
+        self.jobs_run = self.slow_jobs = 0
 
     def fail(self, package_arn: str, reason: str) -> None:
         """CreateSchedule/UpdateSchedule naming a Model of this package fail with `reason`."""
@@ -105,9 +110,23 @@ def _install_transform_jobs() -> None:
         except Exception as exc:  # noqa: BLE001 - the job fails with the reason, as SageMaker reports it
             job.transform_job_status, job.failure_reason = "Failed", f"{type(exc).__name__}: {exc}"
         FAKE_BATCH.jobs_run += 1
+        if FAKE_BATCH.slow_jobs:
+            FAKE_BATCH.in_progress[job.transform_job_name] = FAKE_BATCH.slow_jobs
         return job
 
+    original_describe = SageMakerModelBackend.describe_transform_job
+
+    @functools.wraps(original_describe)
+    def describe_transform_job(self, transform_job_name):
+        described = original_describe(self, transform_job_name)
+        left = FAKE_BATCH.in_progress.get(transform_job_name, 0)
+        if left > 0:
+            FAKE_BATCH.in_progress[transform_job_name] = left - 1
+            described = {**described, "TransformJobStatus": "InProgress"}
+        return described
+
     SageMakerModelBackend.create_transform_job = create_transform_job
+    SageMakerModelBackend.describe_transform_job = describe_transform_job
 
 
 def _split(uri: str) -> tuple[str, str]:

@@ -302,9 +302,24 @@ def test_the_state_table_is_the_one_the_lease_uses(template):
     lease = aws_state.DynamoLease(client=None, table="t", group="g")
     [key] = lease.key
     assert table["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
-    assert table["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": name, "AttributeType": "S"}
+                                             for name in (key, "history", "at")]
     ttl = table["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True and f"{ttl['AttributeName']} < :now" in inspect.getsource(aws_state)
+
+
+def test_the_state_table_has_the_index_the_history_queries(template):
+    import inspect
+
+    from deploy.engine import aws_history
+
+    [index] = template["Resources"]["StateTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == aws_history.HISTORY_INDEX
+    assert index["KeySchema"] == [{"AttributeName": "history", "KeyType": "HASH"},
+                                  {"AttributeName": "at", "KeyType": "RANGE"}]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    source = inspect.getsource(aws_history)
+    assert '"history": {"S"' in source and '"at": {"S"' in source
 
 
 def test_a_local_batch_folder_is_not_passed_to_the_stack():

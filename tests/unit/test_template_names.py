@@ -119,10 +119,11 @@ class _Reconciler:
     group = "churn-models"
 
     def __init__(self):
-        self.triggers = []
+        self.triggers, self.causes = [], []
 
-    def reconcile(self, trigger):
+    def reconcile(self, trigger, cause=None, deadline=None):
         self.triggers.append(trigger)
+        self.causes.append(cause)
 
         class Report:
             ok = True
@@ -139,6 +140,7 @@ def test_the_handler_acts_on_the_resync_event_of_its_group_only():
     reconciler = _Reconciler()
     result = handle(event, reconciler, account=ACCOUNT, region=REGION)
     assert result["status"] == "reconciled" and reconciler.triggers == ["resync d32c5kddcf5bb8c3 of churn-models"]
+    assert reconciler.causes[0].trigger.value == "resync" and reconciler.causes[0].event_id == event["id"]
     assert "not the configured" in why_ignored(event, group="other", account=ACCOUNT, region=REGION)
     assert "account" in why_ignored(event, group="churn-models", account="999999999999", region=REGION)
     forged = {**event, "source": "greenlight.other"}
