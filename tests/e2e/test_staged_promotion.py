@@ -82,6 +82,12 @@ def test_staging_on_approval_production_on_promotion(tmp_path, monkeypatch):
     assert production["desired"] is None and all(t["warning"] for t in production["targets"]
                                                    if t["kind"] != "batch")
 
+    # the deployment history keeps each stage apart: production's endpoint went 1, 2, back to 1, and stayed
+    events = json.loads(greenlight(tmp_path, "history", "--stage", "production", "--target", "endpoint",
+                                   "--json").stdout)["events"]
+    assert [e["to_version"] for e in reversed(events) if e["ok"]] == [1, 2, 1]
+    assert {e["stage"] for e in events} == {"production"}
+
     # each stage is served locally on its own: `endpoint serve --stage`, `lambda serve --stage`, `invoke --stage`
     serve_stage_and_invoke(tmp_path, monkeypatch)
 
