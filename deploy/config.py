@@ -20,6 +20,14 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     [batch]                               # GREENLIGHT_BATCH_<FIELD>: deploy.batch.config.BatchConfig
     input = "s3://my-bucket/my-models/batch/input/"    # locally: default GREENLIGHT_HOME/batch/groups/<group>/input
     schedule = "cron(0 2 * * ? *)"        # EventBridge Scheduler cron() or rate(), in `timezone`
+    [stages.staging]                      # optional, ordered (issue 21); without it one implicit stage
+    gate = "approval"                     # the newest Approved version
+    [stages.production]                   # GREENLIGHT_STAGES=staging,production and
+    gate = "promotion"                    # GREENLIGHT_STAGES_<NAME>_<FIELD>, e.g. GREENLIGHT_STAGES_PRODUCTION_GATE
+    soak_minutes = 60                     # `promote` wants this long in the previous stage (default 0)
+    lambda = false                        # this stage's targets (default: the sections' `enabled`)
+    role_arn = "arn:aws:iam::222222222222:role/greenlight-deploy"   # deploy into another account (AWS)
+    endpoint_role_arn = "arn:aws:iam::222222222222:role/..."         # its models' execution role there
 
 A bad value is one ConfigurationError listing every bad field with its limit and where it came from.
 `ENV_FIELDS` lists every variable name, so the CloudFormation template can be checked against it.
@@ -31,6 +39,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,11 +48,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deploy.batch.config import BatchConfig
 from deploy.engine.model import NothingApproved
 from deploy.names import GroupNames
-from greenlight.errors import ConfigurationError
+from greenlight.errors import ConfigurationError, ParameterError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
 __all__ = ["CONFIG_FILE", "BatchConfig", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig",
-           "load_config"]
+           "Stage", "StageConfig", "load_config"]
 
 CONFIG_FILE = "greenlight.toml"
 ENV_PREFIX = "GREENLIGHT_"
@@ -52,6 +61,9 @@ _FUNCTION = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # Lambda's function name (with
 _ALIAS = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$")  # Lambda's alias name: not all digits (a version)
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_STAGE = re.compile(r"^[a-z][a-z0-9]{0,15}$")  # also a GREENLIGHT_STAGES_<NAME>_ variable and a name suffix
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+IMPLICIT_STAGE = "default"
 
 
 class _Section(BaseModel):
@@ -163,6 +175,49 @@ class SmokeConfig(_Section):
                                    description="bound on waiting for the new version to answer (at most 900 s)")
 
 
+class StageConfig(_Section):
+    """One `[stages.<name>]` section: its gate, its targets and the account it deploys into."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    gate: Literal["approval", "promotion"] = Field(description="approval: the newest Approved version; promotion: "
+                                                               "the newest Approved one promoted to this stage")
+    endpoint: bool | None = Field(None, description="deploy to this stage's endpoint (default: endpoint.enabled)")
+    lambda_: bool | None = Field(None, alias="lambda", description="... its Lambda (default: lambda.enabled)")
+    batch: bool | None = Field(None, description="... its batch schedule (default: batch.enabled)")
+    soak_minutes: float = Field(0.0, ge=0, le=525600, description="how long a version must have run in the "
+                                                                   "previous stage before `promote` to this one")
+    role_arn: str | None = Field(None, description="IAM role the handler assumes to deploy this stage (another "
+                                                   "account; AWS): deploy/target-account.yaml's DeployRoleArn")
+    endpoint_role_arn: str | None = Field(None, description="SageMaker execution role of this stage's models "
+                                                            "(default: endpoint.role_arn); in another account: "
+                                                            "deploy/target-account.yaml's ExecutionRoleArn")
+
+    @field_validator("role_arn", "endpoint_role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.match(value):
+            raise ValueError("must be an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+        return value
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage as the engine uses it: name, gate, position, deployment key (deploy/names.py) and targets."""
+
+    name: str
+    gate: str
+    index: int
+    key: str  # the implicit stage's key is the group: today's names and state, unchanged
+    endpoint: bool
+    lambda_: bool
+    batch: bool
+    soak_minutes: float = 0.0
+    role_arn: str | None = None
+    implicit: bool = False
+    endpoint_role_arn: str | None = None
+
+
 class DeployConfig(_Section):
     """Everything the deployment engine reads (module docstring)."""
 
@@ -178,6 +233,43 @@ class DeployConfig(_Section):
     lambda_: LambdaConfig = Field(LambdaConfig(), alias="lambda")  # `lambda` is a Python keyword
     smoke: SmokeConfig = SmokeConfig()
     batch: BatchConfig = BatchConfig()  # scheduled Batch Transform (deploy/batch/config.py)
+    stages: dict[str, StageConfig] = Field(default_factory=dict, description="ordered stages (issue 21)")
+
+    @field_validator("stages")
+    @classmethod
+    def _stages(cls, value: dict[str, StageConfig]) -> dict[str, StageConfig]:
+        for name in value:
+            if not _STAGE.match(name):
+                raise ValueError(f"stage name {name!r} must be 1-16 lowercase letters and digits, starting with a "
+                                 "letter")
+        first = next(iter(value.items()), None)
+        if first is not None and first[1].gate == "promotion":
+            raise ValueError(f"the first stage ({first[0]}) cannot have gate = \"promotion\": a version is promoted "
+                             "from the stage before")
+        return value
+
+    def stage_list(self) -> list[Stage]:
+        """The stages in order; without [stages], the one implicit stage that behaves as before."""
+        if not self.stages:
+            return [Stage(IMPLICIT_STAGE, "approval", 0, self.group, self.endpoint.enabled, self.lambda_.enabled,
+                          self.batch.enabled, implicit=True)]
+        return [Stage(name, s.gate, i, self.names.stage(name),
+                      self.endpoint.enabled if s.endpoint is None else s.endpoint,
+                      self.lambda_.enabled if s.lambda_ is None else s.lambda_,
+                      self.batch.enabled if s.batch is None else s.batch, s.soak_minutes, s.role_arn,
+                      endpoint_role_arn=s.endpoint_role_arn or self.endpoint.role_arn)
+                for i, (name, s) in enumerate(self.stages.items())]
+
+    def stage(self, name: str | None) -> Stage:
+        """One stage by name (None: the first). Raises: ParameterError naming the stages there are."""
+        stages = self.stage_list()
+        if name is None:
+            return stages[0]
+        for stage in stages:
+            if stage.name == name:
+                return stage
+        raise ParameterError(f"no stage {name!r} (stages: {', '.join(s.name for s in stages)}"
+                             f"{'' if self.stages else '; add [stages.<name>] sections to greenlight.toml'})")
 
     @field_validator("group")
     @classmethod
@@ -205,6 +297,8 @@ def _env_fields(model: type[BaseModel], prefix: str = ENV_PREFIX, path: tuple[st
     for field_name, info in model.model_fields.items():
         name = info.alias or field_name  # the name files and variables use (`lambda`, not `lambda_`)
         annotation = info.annotation
+        if name == "stages":  # named by the user: GREENLIGHT_STAGES and GREENLIGHT_STAGES_<NAME>_<FIELD> (_stage_env)
+            continue
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields.update(_env_fields(annotation, f"{prefix}{name.upper()}_", path + (name,)))
         else:
@@ -259,6 +353,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
                     raise ConfigurationError(f"{'.'.join(field_path[:-1])} in {found} is not a table")
             node[field_path[-1]] = environ[name]
             sources[field_path] = name
+    _stage_env(data, environ, sources)
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
@@ -267,6 +362,28 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         return DeployConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc, sources)) from None
+
+
+STAGE_FIELDS = {(info.alias or name).upper(): info.alias or name for name, info in StageConfig.model_fields.items()}
+
+
+def _stage_env(data: dict[str, Any], environ: Mapping[str, str], sources: dict) -> None:
+    """GREENLIGHT_STAGES=a,b (the order; replaces the file's stages) and GREENLIGHT_STAGES_<NAME>_<FIELD>."""
+    listed = environ.get("GREENLIGHT_STAGES", "")
+    if listed:
+        raw_stages = data.get("stages")
+        known: dict[str, Any] = raw_stages if isinstance(raw_stages, dict) else {}
+        data["stages"] = {name: known.get(name, {}) for name in (n.strip() for n in listed.split(",")) if name}
+        sources[("stages",)] = "GREENLIGHT_STAGES"
+    stages = data.get("stages")
+    if not isinstance(stages, dict):
+        return
+    for name, section in stages.items():
+        for upper, field_name in STAGE_FIELDS.items():
+            variable = f"GREENLIGHT_STAGES_{str(name).upper()}_{upper}"
+            if environ.get(variable) and isinstance(section, dict):
+                section[field_name] = environ[variable]
+                sources[("stages", name, field_name)] = variable
 
 
 def _mark(data: dict, path: tuple[str, ...], source: str, sources: dict) -> None:

@@ -186,6 +186,11 @@ class GroupNames:
         """The group as SageMaker writes it in ARNs (lower case), for policies."""
         return self.group.lower()
 
+    def stage(self, name: str | None) -> str:
+        """The deployment key of a stage (issue 21): the group itself for the implicit stage (None), else
+        `<group>-<stage>` fitted as a group name; its own GroupNames derive that stage's target names."""
+        return self.group if name is None else fit(GROUP, self.group, f"-{name}")
+
     @property
     def endpoint(self) -> str:
         return fit(SAGEMAKER, self.group)

@@ -7,6 +7,7 @@
     gl.approve(ws, run.version)                # approval -> every target deploys (locally at once)
     gl.status(ws)                              # per target: running and desired version, drift
     gl.reject(ws, run.version)                 # -> rolled back to the previous Approved version
+    gl.promote(ws, 3, "production")            # with [stages]: v3, running in staging, to production
     gl.monitor(ws, since="2h")                 # live traffic against the version's training baseline
 
 Every function takes a `Workspace` (the composition root, greenlight.workspace) and returns plain data;
@@ -21,15 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenlight.errors import DataError, ParameterError
+from greenlight.errors import DataError, ParameterError, PromotionRefused
 from greenlight.registry.model import ApprovalStatus, ModelVersion
 from greenlight.settings import check_home
 from greenlight.workspace import Target, Workspace
 
-__all__ = ["ApprovalResult", "CostResult", "DriftCheck", "Prediction", "Serving", "TrainResult", "approve", "cost",
-           "definition", "deliver_pending", "deploy", "group_warning", "history", "monitor", "predict", "reject",
-           "runtime_identity", "runtime_url_line", "serve_endpoint", "serve_lambda", "show", "status", "train",
-           "upsert_pipeline", "versions", "wait_until_deployed", "workspace"]
+__all__ = ["ApprovalResult", "CostResult", "DriftCheck", "Prediction", "PromotionRefused", "Serving", "TrainResult",
+           "approve", "cost", "definition", "deliver_pending", "deploy", "group_warning", "history", "monitor",
+           "predict", "promote", "reject", "reject_in_stage", "runtime_identity", "runtime_url_line",
+           "serve_endpoint", "serve_lambda", "show", "stage_key", "status", "train", "upsert_pipeline", "versions",
+           "wait_until_deployed", "workspace"]
 
 
 def workspace(target: Target | str = "local", region: str | None = None, home: Path | None = None) -> Workspace:
@@ -271,6 +273,64 @@ def reject(ws: Workspace, version: int | str, group: str | None = None,
     return _set_status(ws, version, ApprovalStatus.REJECTED, description, group)
 
 
+def promote(ws: Workspace, version: int | str, stage: str, description: str | None = None,
+            group: str | None = None, config: Path | None = None) -> ApprovalResult:
+    """Promote an Approved version to a `gate = "promotion"` stage: sets its ModelLifeCycle (Stage=stage,
+    StageStatus=Approved); locally the event is delivered at once and the stage deploys it.
+
+    Raises:
+        PromotionRefused (exit 2): not Approved, or it has not passed the previous stage (running there on
+            every target, so smoke-tested, for soak_minutes); ParameterError: no such stage.
+    """
+    from datetime import UTC, datetime
+
+    from deploy.engine.stages import why_not_promotable
+    from greenlight.registry import resolve_version
+    from greenlight.registry.model import ModelLifeCycle
+
+    settings = ws.deploy_config(config, group=group)
+    target_stage = settings.stage(stage)
+    found = resolve_version(ws.registry, str(version), settings.group)
+    if target_stage.index == 0:
+        raise PromotionRefused(f"stage {stage} is the first stage: it deploys on approval (greenlight models "
+                               f"approve {found.version})")
+    previous = settings.stage_list()[target_stage.index - 1]
+    before = ws.stage_reconciler(settings, previous)
+    _, observed, unobservable = before.survey()
+    saved = before.status.load() or {}
+    why = why_not_promotable(found, target_stage, previous, observed, unobservable, saved.get("since") or {},
+                             datetime.now(UTC))
+    if why is not None:
+        raise PromotionRefused(f"cannot promote to {stage}: {why}")
+    return _set_lifecycle(ws, found, ModelLifeCycle(stage, "Approved", description), config)
+
+
+def reject_in_stage(ws: Workspace, version: int | str, stage: str, description: str | None = None,
+                    group: str | None = None, config: Path | None = None) -> ApprovalResult:
+    """StageStatus=Rejected for that stage only: it rolls back to its newest other eligible version (or its
+    when_nothing_approved policy); the other stages keep what they serve.
+
+    Raises:
+        ParameterError: no such stage; NotFoundError: no such version.
+    """
+    from greenlight.registry import resolve_version
+    from greenlight.registry.model import ModelLifeCycle
+
+    settings = ws.deploy_config(config, group=group)
+    settings.stage(stage)
+    found = resolve_version(ws.registry, str(version), settings.group)
+    return _set_lifecycle(ws, found, ModelLifeCycle(stage, "Rejected", description), config)
+
+
+def _set_lifecycle(ws: Workspace, found: ModelVersion, lifecycle, config: Path | None) -> ApprovalResult:
+    before = found.stage_status(lifecycle.stage)
+    after = ws.registry.update_lifecycle(found.group, found.version, lifecycle)
+    deliveries = tuple(deliver_pending(ws, config)) if ws.target is Target.LOCAL else ()
+    return ApprovalResult(after.group, after.version, after.arn, "none" if before is None else before.value,
+                          lifecycle.stage_status, before is None or before.value != lifecycle.stage_status,
+                          deliveries)
+
+
 def deliver_pending(ws: Workspace, config: Path | None = None) -> list[dict[str, Any]]:
     """Locally, hand the outbox's undelivered state-change events to the approval handler (oldest first),
     each with the reconciler of its group; returns the handler's result per event."""
@@ -299,9 +359,37 @@ def deploy(ws: Workspace, group: str | None = None, dry_run: bool = False, confi
 
 
 def status(ws: Workspace, group: str | None = None, config: Path | None = None) -> dict[str, Any]:
-    """Per target: the running version, the desired one (newest Approved), drift, warnings, the last failure."""
+    """Per target: the running version, the desired one (newest Approved), drift, warnings, the last failure;
+    `stages`: per stage {"stage", "gate", "desired", "targets"} (issue 21). Without [stages] the top level is
+    as before and `stages` holds the implicit stage; with them `targets` lists every stage's (with "stage")."""
     settings = ws.deploy_config(config, group=group)
-    reconciler = ws.reconciler(settings)
+    stages = [(stage, _stage_status(ws.stage_reconciler(settings, stage))) for stage in settings.stage_list()]
+    first = stages[0][1]
+    listed = [{"stage": stage.name, "gate": stage.gate, "desired": doc["desired"], "targets": doc["targets"],
+               "last_reconcile": doc["last_reconcile"], "last_failure": doc["last_failure"]} for stage, doc in stages]
+    if not settings.stages:
+        return {"group": settings.group, **first, "stages": listed}
+    return {"group": settings.group, "desired": first["desired"],
+            "approved": sorted(v.version for v in _versions_or_none(ws, settings.group)
+                               if v.status is ApprovalStatus.APPROVED),
+            "targets": [{**row, "stage": stage.name} for stage, doc in stages for row in doc["targets"]],
+            "last_reconcile": max((d["last_reconcile"] for _, d in stages if d["last_reconcile"]), default=None),
+            "last_failure": next((d["last_failure"] for _, d in stages if d["last_failure"]), None),
+            "history_error": next((d["history_error"] for _, d in stages if d["history_error"]), None),
+            "stages": listed}
+
+
+def _versions_or_none(ws: Workspace, group: str) -> list[ModelVersion]:
+    from greenlight.errors import NotFoundError
+
+    try:
+        return ws.registry.list_versions(group)
+    except NotFoundError:
+        return []
+
+
+def _stage_status(reconciler) -> dict[str, Any]:
+    """One stage's (or the implicit stage's) status: desired, approved, target rows, last reconcile and failure."""
     plan, observed, unobservable = reconciler.survey()  # each target observed once
     saved = reconciler.status.load() or {}
     rows = []
@@ -316,7 +404,7 @@ def status(ws: Workspace, group: str | None = None, config: Path | None = None) 
                      "in_progress": waiting,
                      "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
-    return {"group": settings.group, "desired": None if plan.desired is None else plan.desired.version,
+    return {"desired": None if plan.desired is None else plan.desired.version,
             "approved": list(plan.approved), "targets": rows, "last_reconcile": saved.get("finished"),
             "last_failure": saved.get("last_failure"), "history_error": saved.get("history_error")}
 
@@ -414,14 +502,27 @@ class Serving:
         self.close()
 
 
-def runtime_identity(ws: Workspace, group: str | None = None, config: Path | None = None):
+def stage_key(ws: Workspace, group: str | None = None, stage: str | None = None, config: Path | None = None) -> str:
+    """Where a stage's local targets live (deploy/names.py `GroupNames.stage`): the group without a stage.
+
+    Raises:
+        ParameterError: no such stage.
+    """
+    settings = ws.deploy_config(config, group=group)
+    return settings.group if stage is None else settings.stage(stage).key
+
+
+def runtime_identity(ws: Workspace, group: str | None = None, config: Path | None = None,
+                     stage: str | None = None):
     """What the local endpoint's InvokeEndpoint answers to: the endpoint name the engine derives for the group
-    (`endpoint.name` when configured), in the local registry's account and region."""
+    (`endpoint.name` when configured; a stage's: from its key), in the local registry's account and region."""
     from deploy.endpoint.runtime_api import RuntimeIdentity
+    from deploy.names import GroupNames
 
     settings = ws.deploy_config(config, group=_group(ws, group))
+    name = settings.endpoint_name if stage is None else GroupNames(settings.stage(stage).key).endpoint
     registry = ws.local_registry
-    return RuntimeIdentity(frozenset({settings.endpoint_name}), registry.account, registry.region)
+    return RuntimeIdentity(frozenset({name}), registry.account, registry.region)
 
 
 def runtime_url_line(url: str) -> str:
@@ -429,51 +530,53 @@ def runtime_url_line(url: str) -> str:
     return f"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}"
 
 
-def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
-    """Serve the group's deployed version on a local endpoint in a background thread (local only), registered
-    so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process. Its
-    predictions are captured under GREENLIGHT_HOME/capture/<group>/ for `monitor` (unless GREENLIGHT_CAPTURE
-    is set: that is a process-wide setting)."""
+def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0, stage: str | None = None) -> Serving:
+    """Serve the group's (a stage's) deployed version on a local endpoint in a background thread (local only),
+    registered so deployments smoke-test through it, as `greenlight endpoint serve` does in its own process. Its
+    predictions are captured under GREENLIGHT_HOME/capture/<group>/ (a stage's: <group>-<stage>) for `monitor`
+    (unless GREENLIGHT_CAPTURE is set: that is a process-wide setting)."""
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
     from greenlight.monitor.local import enable_capture
 
-    group = _group(ws, group)
-    enable_capture(ws.home, group)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
-    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, group)), "127.0.0.1", _check_port(port),
-                        poll_seconds=0.2, runtime=runtime_identity(ws, group)).start()
-    register_serving(ws.home, group, endpoint.url, token=endpoint.token)
+    key = stage_key(ws, group, stage)  # the group itself without a stage
+    enable_capture(ws.home, key)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
+    endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, key)), "127.0.0.1", _check_port(port),
+                        poll_seconds=0.2, runtime=runtime_identity(ws, group, stage=stage)).start()
+    register_serving(ws.home, key, endpoint.url, token=endpoint.token)
 
     def close() -> None:
-        unregister_serving(ws.home, group)
+        unregister_serving(ws.home, key)
         endpoint.close()
 
     return Serving(endpoint, endpoint.url, close)
 
 
-def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0) -> Serving:
-    """Serve the group's local Lambda (its Function URL on the alias) in a background thread (local only)."""
+def serve_lambda(ws: Workspace, group: str | None = None, port: int = 0, stage: str | None = None) -> Serving:
+    """Serve the group's (a stage's) local Lambda (its Function URL on the alias) in a background thread."""
     from deploy.endpoint.deployed import register_serving, unregister_serving
     from deploy.function.front import FunctionFront
     from deploy.function.state import TARGET
+    from deploy.names import GroupNames
     from greenlight.monitor.local import enable_capture
 
     config = ws.deploy_config(group=group)
-    enable_capture(ws.home, config.group)  # as serve_endpoint
-    front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, "127.0.0.1",
-                          _check_port(port)).start()
-    register_serving(ws.home, config.group, front.url, TARGET)
+    key = stage_key(ws, group, stage)
+    enable_capture(ws.home, key)  # as serve_endpoint
+    front = FunctionFront(ws.home, key, config.lambda_.function_name or GroupNames(key).function,
+                          config.lambda_.alias, "127.0.0.1", _check_port(port)).start()
+    register_serving(ws.home, key, front.url, TARGET)
 
     def close() -> None:
-        unregister_serving(ws.home, config.group, TARGET)
+        unregister_serving(ws.home, key, TARGET)
         front.close()
 
     return Serving(front, front.url, close)
 
 
-def predict(ws: Workspace, rows: list[list[float]] | str, target: str = "endpoint", group: str | None = None
-            ) -> Prediction:
+def predict(ws: Workspace, rows: list[list[float]] | str, target: str = "endpoint", group: str | None = None,
+            stage: str | None = None) -> Prediction:
     """Predictions for `rows` (lists of numbers, or CSV text) from the deployed endpoint or Lambda.
 
     Locally through the running `endpoint serve` / `lambda serve` (or serve_endpoint/serve_lambda); on AWS
@@ -489,14 +592,23 @@ def predict(ws: Workspace, rows: list[list[float]] | str, target: str = "endpoin
     if target not in ("endpoint", "lambda"):
         raise DataError(f"unknown target {target!r}: predictions come from 'endpoint' or 'lambda'")
     if ws.target is Target.AWS:
+        if stage is not None:
+            from deploy.names import GroupNames
+
+            key = config.stage(stage).key
+            config = config.model_copy(update={
+                "endpoint": config.endpoint.model_copy(update={"name": GroupNames(key).endpoint}),
+                "lambda_": config.lambda_.model_copy(update={"function_name": GroupNames(key).function})})
         return _predict_on_aws(ws, config, body, target)
     from deploy.endpoint.client import invoke
     from deploy.endpoint.deployed import read_serving
 
-    serving = read_serving(ws.home, config.group, target)
+    key = stage_key(ws, group, stage)
+    serving = read_serving(ws.home, key, target)
     if serving is None:
         command = "endpoint serve" if target == "endpoint" else "lambda serve"
-        raise ServingUnavailable(f"no local {target} is running for {config.group}: start `greenlight {command}` "
+        command += f" --stage {stage}" if stage else ""
+        raise ServingUnavailable(f"no local {target} is running for {key}: start `greenlight {command}` "
                                  f"(or api.serve_{target}(ws))")
     answer = invoke(serving.url, body.encode(), "text/csv", "application/json")
     return Prediction(tuple(json.loads(answer.body)["predictions"]), answer.model_version, target)
@@ -522,8 +634,9 @@ def _predict_on_aws(ws: Workspace, config, body: str, target: str) -> Prediction
 
 
 def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = None, timeout: float = 900.0,
-                        poll: float = 10.0) -> dict[str, Any]:
-    """Poll status() until every target runs `version` (None: runs nothing); returns the last status.
+                        poll: float = 10.0, stage: str | None = None) -> dict[str, Any]:
+    """Poll status() until every target (of `stage`, else of every stage) runs `version` (None: runs nothing);
+    returns the last status.
 
     Locally approvals deploy before they return, so this returns at once; on AWS the approval handler
     deploys asynchronously after SageMaker's event.
@@ -538,8 +651,9 @@ def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = 
     deadline = time.monotonic() + timeout
     while True:
         current = status(ws, group)
-        behind = [f"{t['target']} runs {t.get('running')}" for t in current["targets"]
-                  if t.get("running") != version]
+        rows = current["targets"] if stage is None else \
+            [t for s in current["stages"] if s["stage"] == stage for t in s["targets"]]
+        behind = [f"{t['target']} runs {t.get('running')}" for t in rows if t.get("running") != version]
         if not behind:
             return current
         if time.monotonic() >= deadline:

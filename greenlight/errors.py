@@ -5,7 +5,9 @@
     ├── UsageError                  the caller asked for something invalid (exit 2)
     │   ├── ParameterError          unknown pipeline parameter, or a value of the wrong type
     │   ├── DataError               unreadable or unusable input data
-    │   └── NotFoundError           unknown model version, group, execution ...
+    │   ├── NotFoundError           unknown model version, group, execution ...
+    │   └── PromotionRefused        `greenlight promote` refused: not Approved, or not past the previous
+    │                               stage (the rule: deploy.engine.stages.why_not_promotable)
     ├── ConfigurationError          a setting is missing or out of its limits (region, role ...) (exit 2)
     ├── DefinitionError             a pipeline definition uses a construct we cannot honour
     ├── ExecutionFailed             a pipeline execution ended Failed or Stopped
@@ -40,6 +42,7 @@ __all__ = [
     "ImageError",
     "NotFoundError",
     "ParameterError",
+    "PromotionRefused",
     "ServingUnavailable",
     "StorageError",
     "UsageError",
@@ -69,6 +72,10 @@ class DataError(UsageError):
 
 class NotFoundError(UsageError):
     """A named thing (model version, group, execution) does not exist."""
+
+
+class PromotionRefused(UsageError):
+    """`greenlight promote` refused: the version is not Approved, or has not passed the previous stage."""
 
 
 class ConfigurationError(GreenlightError):

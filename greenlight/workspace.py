@@ -32,7 +32,9 @@ from greenlight.settings import home as default_home
 
 if TYPE_CHECKING:
     from deploy.config import DeployConfig
+    from deploy.config import Stage
     from deploy.engine.reconciler import Reconciler
+    from deploy.engine.stages import Stages
     from greenlight.registry import LocalModelRegistry, ModelRegistry
     from greenlight.store import LocalArtifactStore
 
@@ -215,31 +217,51 @@ class Workspace:
                                      "(GREENLIGHT_STATE_TABLE)")
         return DynamoHistory(self.client("dynamodb"), config.state_table, config.group)
 
-    def reconciler(self, config: DeployConfig) -> Reconciler:
-        """The deployment engine for config's group, with this target's adapters, lock and status store."""
+    def reconciler(self, config: DeployConfig) -> Reconciler | Stages:
+        """The deployment engine for config's group, with this target's adapters, lock and status store;
+        with [stages], one per stage behind `Stages` (deploy/engine/stages.py)."""
+        if not config.stages:
+            return self.stage_reconciler(config, config.stage_list()[0])
+        from deploy.engine.stages import Stages
+
+        return Stages(config.group, [(stage, self.stage_reconciler(config, stage)) for stage in config.stage_list()])
+
+    def stage_reconciler(self, config: DeployConfig, stage: Stage) -> Reconciler:
+        """One stage's engine: its targets (named from the stage's key), lock and status; the implicit stage's
+        are today's (the key is the group)."""
+        from deploy.engine.model import Gate
         from deploy.engine.reconciler import Reconciler
 
+        gate = Gate() if stage.implicit else Gate(stage.name, stage.gate == "promotion")
+        if not stage.implicit:
+            config = config.model_copy(update={  # the stage's targets, named from its key
+                "endpoint": config.endpoint.model_copy(update={"enabled": stage.endpoint, "name": None,
+                                                               "role_arn": stage.endpoint_role_arn}),
+                "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None}),
+                "batch": config.batch.model_copy(update={"enabled": stage.batch, "schedule_name": None,
+                                                         "job_name_prefix": None})})
         if self.target is Target.LOCAL:
             from deploy.endpoint.target import LocalEndpointTarget
             from deploy.engine.local_state import LocalLock, LocalStatusStore
 
             targets = []
             if config.endpoint.enabled:
-                targets.append(LocalEndpointTarget(self.home, config.group, self.store.path_for,
+                targets.append(LocalEndpointTarget(self.home, stage.key, self.store.path_for,
                                                    smoke_timeout=config.smoke.timeout_seconds))
             if config.lambda_.enabled:
-                targets.append(self._local_lambda(config))
+                targets.append(self._local_lambda(config, stage.key))
             if config.batch.enabled:
-                targets.append(self._local_batch(config))
+                targets.append(self._local_batch(config, stage.key))
             return Reconciler(config.group, self.registry, targets,
-                              lock=LocalLock(self.home, config.group, config.lock_timeout_seconds),
-                              status=LocalStatusStore(self.home, config.group), read=self.store.get_bytes,
+                              lock=LocalLock(self.home, stage.key, config.lock_timeout_seconds),
+                              status=LocalStatusStore(self.home, stage.key), read=self.store.get_bytes,
                               policy=config.when_nothing_approved, smoke_required=config.smoke.required,
-                              history=self.history(config))
-        return self._aws_reconciler(config)
+                              history=self.history(config), stage=stage.name, gate=gate)
+        return self._aws_reconciler(config, stage, gate)
 
-    def _aws_reconciler(self, config: DeployConfig) -> Reconciler:
-        """The engine on AWS: the SageMaker endpoint, Lambda and batch targets, the DynamoDB lease and status store.
+    def _aws_reconciler(self, config: DeployConfig, stage: Stage, gate) -> Reconciler:
+        """The engine on AWS: the SageMaker endpoint, Lambda and batch targets, the DynamoDB lease and status store;
+        a stage's targets in the account of its `role_arn` (assumed), named from its key; lease and status here.
 
         Raises:
             ConfigurationError: no state table, no execution role while the endpoint or the batch target is
@@ -252,26 +274,58 @@ class Workspace:
         if not config.state_table:
             raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
+        client = self.client if stage.role_arn is None else self.assumed(stage.role_arn, stage.name)
         targets = []
         if config.endpoint.enabled:
             if not config.endpoint.role_arn:
                 raise ConfigurationError("the SageMaker endpoint needs an execution role for its models: set "
                                          "endpoint.role_arn (GREENLIGHT_ENDPOINT_ROLE_ARN), or set "
                                          "endpoint.enabled = false")
-            targets.append(SageMakerEndpointTarget(self.client("sagemaker"), self.client("sagemaker-runtime"),
-                                                   config.endpoint, config.group, config.endpoint.role_arn))
+            targets.append(SageMakerEndpointTarget(client("sagemaker"), client("sagemaker-runtime"),
+                                                   config.endpoint, stage.key, config.endpoint.role_arn))
         if config.lambda_.enabled:
-            targets.append(self._aws_lambda(config))
+            targets.append(self._aws_lambda(config, stage.key, client))
         if config.batch.enabled:
-            targets.append(self._aws_batch(config))
+            targets.append(self._aws_batch(config, stage.key, client))
         dynamodb = self.client("dynamodb")
         return Reconciler(config.group, self.registry, targets,
-                          lock=DynamoLease(dynamodb, config.state_table, config.group,
+                          lock=DynamoLease(dynamodb, config.state_table, stage.key,
                                            timeout=config.lock_timeout_seconds),
-                          status=DynamoStatusStore(dynamodb, config.state_table, config.group),
+                          status=DynamoStatusStore(dynamodb, config.state_table, stage.key),
                           read=self._read_s3, policy=config.when_nothing_approved,
                           smoke_required=config.smoke.required,
-                          history=self.history(config))
+                          history=self.history(config), stage=stage.name, gate=gate)
+
+    def assumed(self, role_arn: str, stage: str):
+        """A client factory in the account of `role_arn` (a stage's deploy role, deploy/target-account.yaml):
+        credentials from STS AssumeRole, refreshed by botocore before they expire; clients built once."""
+        with self._lock:
+            made = self._clients.get(f"assumed:{role_arn}")
+        if made is not None:
+            return made
+        import boto3
+        import botocore.session
+        from botocore.credentials import RefreshableCredentials
+
+        from greenlight.aws_errors import aws_call
+
+        sts = self.client("sts")
+
+        def refresh() -> dict[str, str]:
+            found = aws_call("AssumeRole", sts.assume_role, RoleArn=role_arn,
+                             RoleSessionName=f"greenlight-{stage}")["Credentials"]
+            return {"access_key": found["AccessKeyId"], "secret_key": found["SecretAccessKey"],
+                    "token": found["SessionToken"], "expiry_time": found["Expiration"].isoformat()}
+
+        core = botocore.session.Session()
+        # botocore has no public setter for refreshable credentials: assigning the session's is the usual way
+        core._credentials = RefreshableCredentials.create_from_metadata(  # type: ignore[attr-defined]
+            refresh(), refresh, "sts-assume-role")
+        session = boto3.Session(botocore_session=core, region_name=self.region)
+        other = Workspace(Target.AWS, home=self.home, region=self.region, session=session)
+        with self._lock:
+            self._clients[f"assumed:{role_arn}"] = other.client
+        return other.client
 
     def _read_s3(self, uri: str) -> bytes:
         """The bytes of an S3 object (the smoke-test data). Raises: NotFoundError, AwsError."""
@@ -283,16 +337,18 @@ class Workspace:
         with aws_errors("GetObject", lambda: NotFoundError(f"no object at {uri}")):
             return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def _local_lambda(self, config: DeployConfig):
+    def _local_lambda(self, config: DeployConfig, key: str):
         """The Lambda target's local adapter: versions and the alias mirrored under GREENLIGHT_HOME."""
         from deploy.function.local import LocalLambdaTarget
+        from deploy.names import GroupNames
 
         settings = config.lambda_
-        return LocalLambdaTarget(self.home, config.group, self.store.path_for, function=config.function_name,
+        return LocalLambdaTarget(self.home, key, self.store.path_for,
+                                 function=settings.function_name or GroupNames(key).function,
                                  alias=settings.alias, memory_mb=settings.memory_mb, retention=settings.retention,
                                  smoke_timeout=config.smoke.timeout_seconds)
 
-    def _aws_lambda(self, config: DeployConfig):
+    def _aws_lambda(self, config: DeployConfig, key: str, client):
         """The Lambda target's AWS adapter: Lambda, S3 and ECR clients; the registry client built per deploy.
 
         Raises:
@@ -314,19 +370,22 @@ class Workspace:
             except BaseTagError as exc:
                 raise ConfigurationError(f"cannot compute the Lambda base image's tag here ({exc}): set "
                                          "lambda.base_image_tag (GREENLIGHT_LAMBDA_BASE_IMAGE_TAG)") from None
-        ecr = self.client("ecr")
-        return AwsLambdaTarget(self.client("lambda"), self.client("s3"), lambda: ecr_registry(ecr), group=config.group,
-                               function=config.function_name, repository=settings.ecr_repository, base_tag=tag,
+        from deploy.names import GroupNames
+
+        ecr = client("ecr")
+        return AwsLambdaTarget(client("lambda"), self.client("s3"), lambda: ecr_registry(ecr), group=key,
+                               function=settings.function_name or GroupNames(key).function,
+                               repository=settings.ecr_repository, base_tag=tag,
                                alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
                                retention=settings.retention, update_timeout=settings.update_timeout_seconds,
                                ecr_client=ecr)
-    def _local_batch(self, config: DeployConfig):
+    def _local_batch(self, config: DeployConfig, key: str):
         """The batch target's local adapter: the local schedule under GREENLIGHT_HOME/batch/schedules."""
         from deploy.batch.local_target import LocalBatchTarget
 
-        return LocalBatchTarget(self.home, config.group, config.batch, self.store.path_for)
+        return LocalBatchTarget(self.home, config.group, config.batch, self.store.path_for, key=key)
 
-    def _aws_batch(self, config: DeployConfig):
+    def _aws_batch(self, config: DeployConfig, key: str, client):
         """The batch target's AWS adapter: EventBridge Scheduler, SageMaker and S3 clients.
 
         Raises:
@@ -351,5 +410,4 @@ class Workspace:
         if missing or not role_arn:
             raise ConfigurationError("the batch target on AWS needs " + "; ".join(missing) + " (the deploy stack "
                                      "sets them all), or set batch.enabled = false")
-        return SageMakerBatchTarget(self.client("scheduler"), self.client("sagemaker"), self.client("s3"), batch,
-                                    config.group, role_arn)
+        return SageMakerBatchTarget(client("scheduler"), client("sagemaker"), client("s3"), batch, key, role_arn)

@@ -57,10 +57,12 @@ class LocalBatchTarget(ScheduleTarget):
     local = True
 
     def __init__(self, home: Path, group: str, config: BatchConfig, model_path: Callable[[str], Path], *,
-                 name: str = "batch"):
+                 name: str = "batch", key: str | None = None):
+        """`key`: the stage's deployment key (deploy/names.py `GroupNames.stage`), which names the schedule and
+        the default input and output folders; the group (the default) for the implicit stage."""
         self.home, self.group, self.name = Path(home), group, name
-        self.config = local_io(home, group, config).names_for(group)
-        self.schedule = self.config.schedule_name_for(group)
+        self.config = local_io(home, key or group, config).names_for(key or group)
+        self.schedule = self.config.schedule_name_for(key or group)
         self.label = f"local batch schedule {self.schedule}"
         self._model_path = model_path  # s3:// URI of model.tar.gz -> local file (the artifact store)
 

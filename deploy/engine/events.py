@@ -49,5 +49,8 @@ def describe_event(event: Any) -> str:
     detail: Mapping[str, Any] = raw_detail if isinstance(raw_detail, Mapping) else {}
     if (event.get("source"), event.get("detail-type")) == (RESYNC_SOURCE, RESYNC_DETAIL_TYPE):
         return f"resync {event.get('id', '?')} of {detail.get('ModelPackageGroupName', '?')}"
+    raw_lifecycle = detail.get("ModelLifeCycle")
+    lifecycle: Mapping[str, Any] = raw_lifecycle if isinstance(raw_lifecycle, Mapping) else {}
+    stage = f", {lifecycle.get('StageStatus', '?')} in stage {lifecycle['Stage']}" if lifecycle.get("Stage") else ""
     return (f"event {event.get('id', '?')}: v{detail.get('ModelPackageVersion', '?')} of "
-            f"{detail.get('ModelPackageGroupName', '?')} is {detail.get('ModelApprovalStatus', '?')}")
+            f"{detail.get('ModelPackageGroupName', '?')} is {detail.get('ModelApprovalStatus', '?')}{stage}")

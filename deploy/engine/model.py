@@ -1,6 +1,7 @@
 """What the deployment engine decides, as plain data and pure functions (no boto3, no disk).
 
     desired_version(versions)            the newest Approved version, by version number
+    Gate(...).choose(versions)           a stage's desired version (issue 21): approval or promotion gate
     plan_target(...) / make_plan(...)    per target: running version, desired version, action, reason
 
 Level-triggered: a plan depends only on the registry's state and what each target runs now, never
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from greenlight.registry.model import ApprovalStatus, ModelVersion
+from greenlight.registry.model import ApprovalStatus, ModelVersion, StageStatus
 
-__all__ = ["Action", "NothingApproved", "Observed", "Plan", "Release", "TargetKind", "TargetPlan",
+__all__ = ["APPROVAL", "Action", "Gate", "NothingApproved", "Observed", "Plan", "Release", "TargetKind", "TargetPlan",
            "desired_version", "make_plan", "plan_target"]
 
 
@@ -124,28 +125,64 @@ def desired_version(versions: Iterable[ModelVersion]) -> ModelVersion | None:
     return max(approved, key=lambda v: v.version, default=None)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What a stage deploys (issue 21). Approval gate: the newest Approved version (not Rejected in this
+    stage, `greenlight models reject N --stage S`); promotion gate: the newest Approved version whose
+    status in this stage is Approved (ModelLifeCycle, or the per-stage record: ModelVersion.stage_status).
+    The implicit stage is Gate(): today's rule exactly."""
+
+    stage: str | None = None
+    promotion: bool = False
+
+    def eligible(self, version: ModelVersion) -> bool:
+        if version.status is not ApprovalStatus.APPROVED:
+            return False
+        if self.stage is None:
+            return True
+        status = version.stage_status(self.stage)
+        return status is StageStatus.APPROVED if self.promotion else status is not StageStatus.REJECTED
+
+    def choose(self, versions: Iterable[ModelVersion]) -> ModelVersion | None:
+        """The newest eligible version by version number."""
+        return max((v for v in versions if self.eligible(v)), key=lambda v: v.version, default=None)
+
+    @property
+    def label(self) -> str:
+        """How plans name the desired version: 'the newest Approved version' (and where it was promoted)."""
+        return f"the newest Approved version promoted to {self.stage}" if self.promotion else \
+            "the newest Approved version"
+
+
+APPROVAL = Gate()
+
+
 def _label(version: int | None) -> str:
     return "nothing" if version is None else f"v{version}"
 
 
-def plan_target(observed: Observed, desired: int | None, policy: NothingApproved) -> TargetPlan:
+def plan_target(observed: Observed, desired: int | None, policy: NothingApproved, gate: Gate = APPROVAL
+                ) -> TargetPlan:
     """The action that brings one target to the desired state, with the reason in words."""
     running = observed.version if observed.active else None
+    newest = gate.label
 
     def make(action: Action, reason: str, warning: str | None = None) -> TargetPlan:
         return TargetPlan(observed.target, observed.kind, running, desired, action, reason, warning)
 
     if desired is not None:
         if running == desired:
-            return make(Action.NONE, f"runs v{desired}, the newest Approved version")
+            return make(Action.NONE, f"runs v{desired}, {newest}")
         if running is None:
-            return make(Action.DEPLOY, f"runs nothing; v{desired} is the newest Approved version")
+            return make(Action.DEPLOY, f"runs nothing; v{desired} is {newest}")
         if running < desired:
-            return make(Action.DEPLOY, f"v{desired} is the newest Approved version, newer than v{running}")
-        return make(Action.DEPLOY, f"rolls back from v{running}, which is not Approved, to v{desired}, the "
-                                   "newest Approved version")
+            return make(Action.DEPLOY, f"v{desired} is {newest}, newer than v{running}")
+        lost = f"promoted to {gate.stage}" if gate.promotion else \
+            "Approved" if gate.stage is None else f"Approved for {gate.stage}"
+        return make(Action.DEPLOY, f"rolls back from v{running}, which is not {lost}, to v{desired}, {newest}")
     if running is None:
-        return make(Action.NONE, "nothing is Approved and nothing runs")
+        return make(Action.NONE, "nothing is Approved and nothing runs" if not gate.promotion else
+                    f"no Approved version is promoted to {gate.stage} and nothing runs")
     if policy is NothingApproved.STOP:
         return make(Action.STOP, f"nothing is Approved (when_nothing_approved=stop); {_label(running)} is taken down")
     if not observed.kind.online:
@@ -157,11 +194,12 @@ def plan_target(observed: Observed, desired: int | None, policy: NothingApproved
 
 
 def make_plan(group: str, versions: Iterable[ModelVersion], observed: Iterable[Observed],
-              policy: NothingApproved, smoke_key: str) -> Plan:
-    """The whole plan for a group from the registry's versions and each target's observed state."""
+              policy: NothingApproved, smoke_key: str, gate: Gate = APPROVAL) -> Plan:
+    """The whole plan for a group (one stage of it) from the registry's versions and each target's observed
+    state; `approved` lists the versions the gate lets through."""
     versions = list(versions)
-    chosen = desired_version(versions)
-    approved = frozenset(v.version for v in versions if v.status is ApprovalStatus.APPROVED)
+    chosen = gate.choose(versions)
+    approved = frozenset(v.version for v in versions if gate.eligible(v))
     desired = None if chosen is None else Release.from_version(chosen, smoke_key)
-    targets = tuple(plan_target(o, None if chosen is None else chosen.version, policy) for o in observed)
+    targets = tuple(plan_target(o, None if chosen is None else chosen.version, policy, gate) for o in observed)
     return Plan(group, desired, tuple(sorted(approved)), targets)

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from deploy.engine.deadline import Deadline, within
 from deploy.engine.faults import fault_line
 from deploy.engine.history import DEFAULT_STAGE, Cause, HistoryEvent, HistoryStore, iso_ms
-from deploy.engine.model import Action, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
+from deploy.engine.model import APPROVAL, Action, Gate, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
 from deploy.engine.protocol import DeployTarget
 from deploy.engine.smoke import SMOKE_KEY, SmokeTest
 from deploy.engine.transaction import DeploymentInProgress, DeploymentInterrupted, Intent, IntentStore, Transaction
@@ -83,6 +83,7 @@ class Report:
     plan: Plan | None
     results: tuple[TargetResult, ...] = field(default_factory=tuple)
     history_error: str | None = None
+    stage: str = DEFAULT_STAGE  # issue 21: the stage this report is of (shown only when not the implicit one)
 
     @property
     def ok(self) -> bool:
@@ -93,7 +94,9 @@ class Report:
         return tuple(r for r in self.results if r.ok and r.action in (Action.DEPLOY, Action.STOP))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "trigger": self.trigger, "dry_run": self.dry_run, "started": self.started,
+        return {"group": self.group, **({"stage": self.stage} if self.stage != DEFAULT_STAGE else {}),
+                "trigger": self.trigger,
+                "dry_run": self.dry_run, "started": self.started,
                 "finished": self.finished, "ok": self.ok,
                 "desired": None if self.plan is None or self.plan.desired is None else self.plan.desired.version,
                 "approved": [] if self.plan is None else list(self.plan.approved),
@@ -102,6 +105,31 @@ class Report:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def running_after(result: dict[str, Any]) -> int | None:
+    """The version a target runs after its result (a saved report's result dict)."""
+    if result.get("ok") and result.get("action") == Action.DEPLOY.value:
+        return result.get("desired")
+    if result.get("ok") and result.get("action") == Action.STOP.value:
+        return None
+    return result.get("running")
+
+
+def _since(results: list[dict[str, Any]], previous: dict[str, Any], now: str) -> dict[str, Any]:
+    """Per target: the version it runs and since when (kept from the previous report while unchanged);
+    what `greenlight promote` reads for soak_minutes."""
+    before = previous.get("since") or {}
+    since = {}
+    for result in results:
+        version = running_after(result)
+        if version is None:
+            continue
+        kept = before.get(result["target"]) or {}
+        since[result["target"]] = {"version": version,
+                                   "since": kept["since"] if kept.get("version") == version and kept.get("since")
+                                   else now}
+    return since
 
 
 def _joined(*notes: str | None) -> str | None:
@@ -115,8 +143,9 @@ class Reconciler:
                  lock: Callable[[], AbstractContextManager], status: StatusStore,
                  read: Callable[[str], bytes], policy, smoke_required: bool = True,
                  transaction: Transaction | None = None, history: HistoryStore | None = None,
-                 stage: str = DEFAULT_STAGE):
+                 stage: str = DEFAULT_STAGE, gate: Gate = APPROVAL):
         self.group = group
+        self.gate = gate
         self.registry = registry
         self.targets = list(targets)
         self._lock = lock
@@ -153,7 +182,8 @@ class Reconciler:
     def survey(self, skip: Sequence[str] = ()) -> tuple[Plan, list[Observed], dict[str, str]]:
         """One read of everything (no write call): the plan, each target's observation, the unobservable."""
         observed, failed = self.observe(skip)
-        return make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY), observed, failed
+        return (make_plan(self.group, self._versions(), observed, self.policy, SMOKE_KEY, self.gate), observed,
+                failed)
 
     # -- reconcile ---------------------------------------------------------------------------
 
@@ -169,14 +199,16 @@ class Reconciler:
         started = _now()
         if dry_run:
             plan, _, failed = self.survey()
-            return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed))
+            return Report(self.group, trigger, True, started, _now(), plan, self._dry_results(plan, failed),
+                          stage=self.stage)
         cause = cause if cause is not None else Cause()
         self._history_errors = []
         with within(deadline), self._lock():
             notes, unrecovered, handed = self._recover()
             plan, observed, failed = self.survey(skip=tuple(unrecovered))
             failed.update(unrecovered)
-            log.info("reconcile of %s (%s): newest Approved is %s; approved versions %s", self.group, trigger,
+            log.info("reconcile of %s%s (%s): %s is %s; eligible versions %s", self.group,
+                     f" stage {self.stage}" if self.stage != DEFAULT_STAGE else "", trigger, self.gate.label,
                      "none" if plan.desired is None else f"v{plan.desired.version}", list(plan.approved) or "none")
             results = [self._failure(name, plan, why, notes.get(name)) for name, why in failed.items()]
             try:
@@ -198,11 +230,12 @@ class Reconciler:
                                          message if i == 0 else "not attempted: the reconcile was interrupted")
                             for i, s in enumerate(s for s in plan.targets if s.target not in done)]
                 self._save(Report(self.group, trigger, False, started, _now(), plan, tuple(results),
-                                  self._history_error()))
+                                  self._history_error(), self.stage))
                 raise
             if deadline is None or deadline.remaining() > 0:  # housekeeping only with time to spare
                 self._prune(results)
-            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results), self._history_error())
+            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results), self._history_error(),
+                            self.stage)
             self._save(report)
         return report
 
@@ -369,6 +402,7 @@ class Reconciler:
             previous = {}
         data = report.to_dict()
         failures = [r for r in report.results if not r.ok]
+        data["since"] = _since(data["results"], previous, report.finished)
         data["last_failure"] = ({"at": report.finished, "trigger": report.trigger,
                                  "targets": {r.target: r.message for r in failures}}
                                 if failures else previous.get("last_failure"))

@@ -48,9 +48,10 @@ def print_report(report: dict[str, Any]) -> None:
     """One line per target: what changed (or why nothing did), failures and warnings flagged."""
     for result in report["results"]:
         mark = "" if result["ok"] else "FAILED "
-        typer.echo(f"  {result['target']}: {mark}{result['message']}")
+        name = f"{result['stage']} {result['target']}" if result.get("stage") else result["target"]
+        typer.echo(f"  {name}: {mark}{result['message']}")
         if result.get("warning"):
-            typer.echo(f"  {result['target']}: warning: {result['warning']}")
+            typer.echo(f"  {name}: warning: {result['warning']}")
 
 
 def deploy(
@@ -101,7 +102,11 @@ def status(
         return
     typer.echo(f"{doc['group']}: newest Approved version {_version(doc['desired'])}; "
                f"Approved: {', '.join(f'v{v}' for v in doc['approved']) or 'none'}")
+    staged = any("stage" in row for row in rows)
     for row in rows:
+        if staged and row is next(r for r in rows if r.get("stage") == row.get("stage")):
+            stage = next(s for s in doc["stages"] if s["stage"] == row["stage"])
+            typer.echo(f"stage {stage['stage']} (gate {stage['gate']}): desired {_version(stage['desired'])}")
         if "error" in row:
             typer.echo(f"  {row['target']}: UNKNOWN ({row['error']})")
             continue

@@ -65,6 +65,8 @@ def serve(
                                        "bodies with 413 (SageMaker Serverless Inference's limit is 4 MB)."),
     replace: bool = typer.Option(False, "--replace", help="Take over the group's registration from a running "
                                  "`endpoint serve` (by default a second one for the same group is refused)."),
+    stage: str | None = typer.Option(None, "--stage", help="Serve this stage's endpoint ([stages.<name>] in "
+                                                           "greenlight.toml)."),
 ) -> None:
     """Serve a model over HTTP until interrupted.
 
@@ -84,12 +86,18 @@ def serve(
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes)
     _log_serving_decisions()
     ws = workspace("local")
+    key = group
+    if stage is not None:
+        from greenlight.api import stage_key
+
+        key = stage_key(ws, group, stage)  # the stage's deployment key: where its endpoint is recorded
     if model is None:
         warn_unknown_group(ws, group)
+    runtime = runtime_identity(ws, group, stage=stage)
+    group = key
     source = (FixedModelSource(model, ws.home / "endpoint-cache") if model is not None
               else DeployedSource(ws.home, group))
     slot = ModelSlot(source, idle_seconds=idle_seconds)
-    runtime = runtime_identity(ws, group)
     try:
         endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes,
                             runtime=runtime)
@@ -119,6 +127,26 @@ def serve(
             unregister_serving(ws.home, group, record=record)
 
 
+def _stage_url(stage: str) -> str:
+    """The URL of the running `endpoint serve --stage` (else `lambda serve --stage`) of a stage.
+
+    Raises:
+        ParameterError: no such stage; ServingUnavailable: neither runs.
+    """
+    from deploy.endpoint.deployed import read_serving
+    from greenlight.api import stage_key
+    from greenlight.errors import ServingUnavailable
+
+    ws = workspace("local")
+    key = stage_key(ws, None, stage)
+    for target in ("endpoint", "lambda"):
+        serving = read_serving(ws.home, key, target)
+        if serving is not None:
+            return serving.url
+    raise ServingUnavailable(f"nothing serves stage {stage} locally: start `greenlight endpoint serve --stage "
+                             f"{stage}` (or `greenlight lambda serve --stage {stage}`)")
+
+
 def invoke(
     endpoint: str = typer.Option("http://127.0.0.1:8080", "--endpoint", help="Base URL of the endpoint."),
     content_type: str = typer.Option("text/csv", "--content-type", help="Content-Type of the body."),
@@ -126,10 +154,14 @@ def invoke(
                                          "application/json)."),
     body: str | None = typer.Option(None, "--body", help="The payload as text, e.g. one CSV row."),
     file: Path | None = typer.Option(None, "--file", help="Read the payload from this file ('-' for stdin)."),
+    stage: str | None = typer.Option(None, "--stage", help="Call the local endpoint (else Lambda) serving this "
+                                                           "stage, instead of --endpoint."),
 ) -> None:
     """Send one request to an endpoint's /invocations and print the prediction."""
     from deploy.endpoint.client import invoke as post
 
+    if stage is not None:
+        endpoint = _stage_url(stage)
     check_url("--endpoint", endpoint)
     check_header_value("--content-type", content_type)
     check_header_value("--accept", accept)

@@ -34,7 +34,8 @@ def _line(event: dict[str, Any]) -> str:
 
 
 def history(
-    stage: str | None = typer.Option(None, "--stage", help="Only this stage ('default' until stages exist)."),
+    stage: str | None = typer.Option(None, "--stage", help="Only this stage ([stages.<name>]; 'default' without "
+                                                           "stages)."),
     target: str | None = typer.Option(None, "--target", help="Only this deploy target: endpoint, lambda or batch."),
     since: str | None = typer.Option(None, "--since", metavar="WHEN", help="Only changes at or after WHEN: ISO 8601 "
                                      "(2026-12-01T14:00Z; no zone is UTC) or a time ago (90m, 2h, 7d)."),

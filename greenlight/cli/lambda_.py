@@ -49,6 +49,8 @@ def serve(
     poll_seconds: float = typer.Option(1.0, "--poll-seconds", help="How often to drop idle versions."),
     replace: bool = typer.Option(False, "--replace", help="Take over the group's registration from a running "
                                  "`lambda serve` (by default a second one for the same group is refused)."),
+    stage: str | None = typer.Option(None, "--stage", help="Serve this stage's function ([stages.<name>] in "
+                                                           "greenlight.toml)."),
 ) -> None:
     """Serve the group's function until interrupted: its Function URL on the alias, and Lambda's Invoke API.
 
@@ -66,22 +68,28 @@ def serve(
 
     check_finite_positive(idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     ws = workspace("local")
+    from deploy.names import GroupNames
+    from greenlight.api import stage_key
+
     config = ws.deploy_config(group=group)
+    key = stage_key(ws, group, stage)  # the group itself without --stage
     warn_unknown_group(ws, config.group)
+    function = config.lambda_.function_name or GroupNames(key).function
     _log_serving_decisions()
     try:
-        front = FunctionFront(ws.home, config.group, config.function_name, config.lambda_.alias, host, port,
+        front = FunctionFront(ws.home, key, function, config.lambda_.alias, host, port,
                               idle_seconds=idle_seconds, poll_seconds=poll_seconds)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     try:
-        record = register_serving(ws.home, config.group, front.url, TARGET, replace=replace)
+        record = register_serving(ws.home, key, front.url, TARGET, replace=replace)
     except BaseException:
         front.close()
         raise
-    typer.echo(f"greenlight lambda: serving {config.function_name}:{config.lambda_.alias} (group {config.group}) "
+    typer.echo(f"greenlight lambda: serving {function}:{config.lambda_.alias} (group {config.group}"
+               f"{f', stage {stage}' if stage else ''}) "
                f"on {front.url} (Ctrl-C to stop)", err=True)
-    enable_capture(ws.home, config.group)  # the served predictions' capture records, for `greenlight monitor`
+    enable_capture(ws.home, key)  # the served predictions' capture records, for `greenlight monitor`
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -94,4 +102,4 @@ def serve(
         typer.echo("greenlight lambda: stopped", err=True)
     finally:
         front.close()
-        unregister_serving(ws.home, config.group, TARGET, record)
+        unregister_serving(ws.home, key, TARGET, record)

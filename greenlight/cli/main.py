@@ -88,6 +88,7 @@ def _register() -> None:
     app.command("invoke")(endpoint.invoke)
     app.add_typer(lambda_.app, name="lambda")
     app.add_typer(models.app, name="models")
+    app.command("promote")(models.promote)
     app.command("deploy")(deploy.deploy)
     app.command("status")(deploy.status)
     app.command("history")(history.history)

@@ -1,4 +1,4 @@
-"""`greenlight models list|show|approve|reject`: the model registry from the command line.
+"""`greenlight models list|show|approve|reject`: the model registry from the command line; `greenlight promote`.
 
 `--target local` (the default) is the SQLite registry under GREENLIGHT_HOME, `--target aws` the
 SageMaker Model Registry in the region of the AWS region rule (greenlight.workspace).
@@ -17,7 +17,7 @@ from greenlight.workspace import Target
 if TYPE_CHECKING:
     from greenlight.workspace import Workspace
 
-__all__ = ["app"]
+__all__ = ["app", "promote"]
 
 app = typer.Typer(
     help="List, show, approve and reject model versions in the model registry.",
@@ -115,9 +115,42 @@ def approve(version: str = _VERSION, description: str | None = _DESCRIPTION, gro
 
 @app.command()
 def reject(version: str = _VERSION, description: str | None = _DESCRIPTION, group: str = GROUP,
-           target: str = TARGET, region: str | None = REGION) -> None:
-    """Reject a version: records the status change and its state-change event."""
-    _set_status(workspace(target, region), version, ApprovalStatus.REJECTED, description, group)
+           target: str = TARGET, region: str | None = REGION,
+           stage: str | None = typer.Option(None, "--stage", help="Reject it in this stage only (StageStatus="
+                                                                  "Rejected): that stage rolls back, others keep "
+                                                                  "serving.")) -> None:
+    """Reject a version: records the status change and its state-change event (every stage drops it), or
+    with --stage its ModelLifeCycle in that stage only."""
+    if stage is None:
+        _set_status(workspace(target, region), version, ApprovalStatus.REJECTED, description, group)
+        return
+    from greenlight import api
+
+    _print_lifecycle(api.reject_in_stage(workspace(target, region), version, stage, description, group), stage)
+
+
+def promote(version: str = _VERSION,
+            stage: str = typer.Option(..., "--stage", help="The stage (gate = \"promotion\") to promote it to."),
+            description: str | None = typer.Option(None, "--description", "-d", help="Why; stored as the "
+                                                                                      "StageDescription."),
+            group: str = GROUP, target: str = TARGET, region: str | None = REGION) -> None:
+    """Promote an Approved version that passed the previous stage: ModelLifeCycle Stage=NAME,
+    StageStatus=Approved; that stage deploys it. Refused (exit 2) otherwise."""
+    from greenlight import api
+
+    _print_lifecycle(api.promote(workspace(target, region), version, stage, description, group), stage)
+
+
+def _print_lifecycle(result, stage: str) -> None:
+    from greenlight.cli.deploy import print_deliveries
+
+    if not result.changed:
+        typer.echo(f"Version {result.version} of {result.group} was already {result.after} in {stage}; "
+                   "nothing changed.")
+    else:
+        typer.echo(f"{result.after} version {result.version} of {result.group} in stage {stage} (was "
+                   f"{result.before}): {result.arn}")
+    print_deliveries(list(result.deliveries))
 
 
 def _set_status(ws: Workspace, ref: str, status: ApprovalStatus, description: str | None, group: str) -> None:

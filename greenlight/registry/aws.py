@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from greenlight.aws_errors import aws_errors as _aws
 from greenlight.errors import AwsError, NotFoundError
 from greenlight.registry.model import (
+    STAGE_KEY_PREFIX,
     ApprovalStatus,
+    ModelLifeCycle,
     ModelVersion,
     check_create_request,
     missing_group_error,
@@ -85,6 +87,28 @@ class SageMakerModelRegistry:
             self._sm.update_model_package(**kwargs)
         log.info("version %s of %s: %s -> %s (%s)", version, group, current.status.value, status.value,
                  new_description or "no description")
+        return self._describe(current.arn)
+
+    def update_lifecycle(self, group: str, version: int, lifecycle: ModelLifeCycle) -> ModelVersion:
+        """UpdateModelPackage with ModelLifeCycle, and the stage's record in CustomerMetadataProperties
+        (STAGE_KEY_PREFIX): SageMaker keeps one ModelLifeCycle, the record keeps every stage's status."""
+        current = self.get(group, version)
+        key = STAGE_KEY_PREFIX + lifecycle.stage
+        if (current.lifecycle is not None and current.lifecycle.to_request() == lifecycle.to_request()
+                and current.customer_metadata.get(key) == lifecycle.stage_status):
+            log.info("version %s of %s is already %s in %s: nothing changed", version, group,
+                     lifecycle.stage_status, lifecycle.stage)
+            return current
+        kwargs: dict[str, Any] = {"ModelPackageArn": current.arn, "ModelLifeCycle": lifecycle.to_request(),
+                                  "ModelApprovalStatus": current.status.value,  # moto resets it when left out
+                                  "CustomerMetadataProperties": {**current.customer_metadata,
+                                                                 key: lifecycle.stage_status}}
+        if current.approval_description is not None:  # moto wipes what is left out (update_status)
+            kwargs["ApprovalDescription"] = current.approval_description
+        with _aws("UpdateModelPackage", lambda: NotFoundError(f"{current.arn} disappeared before its update")):
+            self._sm.update_model_package(**kwargs)
+        log.info("version %s of %s: stage %s is %s (%s)", version, group, lifecycle.stage, lifecycle.stage_status,
+                 lifecycle.stage_description or "no description")
         return self._describe(current.arn)
 
     def list_groups(self) -> list[str]:

@@ -35,6 +35,7 @@ _DETAIL_KEYS = (
     "ModelMetrics",
     "CustomerMetadataProperties",
     "LastModifiedTime",
+    "ModelLifeCycle",
 )
 
 

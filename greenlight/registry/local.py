@@ -30,7 +30,9 @@ from greenlight.errors import NotFoundError, StorageError
 from greenlight.os_errors import sqlite_error, storage_errors
 from greenlight.registry.events import state_change_event
 from greenlight.registry.model import (
+    STAGE_KEY_PREFIX,
     ApprovalStatus,
+    ModelLifeCycle,
     ModelVersion,
     check_create_request,
     missing_group_error,
@@ -65,6 +67,7 @@ CREATE TABLE IF NOT EXISTS model_packages (
     request               TEXT    NOT NULL,  -- the CreateModelPackage request as given (JSON)
     created               TEXT    NOT NULL,  -- ISO 8601 UTC, microseconds
     modified              TEXT    NOT NULL,
+    lifecycle             TEXT,              -- schema version 1 (_MIGRATIONS)
     PRIMARY KEY (group_name, version)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -77,6 +80,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE delivered IS NULL;
 """
+
+# Schema migrations, by PRAGMA user_version: a store written before a version keeps working after it.
+# 1 (issue 21): model_packages.lifecycle, JSON {"current": ModelLifeCycle shape, "stages": {stage: status}}.
+_MIGRATIONS = (
+    "ALTER TABLE model_packages ADD COLUMN lifecycle TEXT",
+)
 
 
 def _now() -> datetime:
@@ -112,9 +121,25 @@ class LocalModelRegistry:
                 with self._transaction(conn):  # statement by statement: executescript() would COMMIT first
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         conn.execute(statement)
+                    self._migrate(conn)
         except sqlite3.Error as exc:
             raise sqlite_error(exc, self.path, action) from exc
         self._ready, self._setup_error = True, None
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Apply the migrations this store has not had yet (inside the set-up transaction)."""
+        (done,) = conn.execute("PRAGMA user_version").fetchone()
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(model_packages)")}
+        for number, statement in enumerate(_MIGRATIONS, start=1):
+            if number <= done:
+                continue
+            if not (statement.startswith("ALTER TABLE model_packages ADD COLUMN ")
+                    and statement.split()[5] in columns):  # a fresh store made by this code has it already
+                conn.execute(statement)
+            log.info("model registry schema migrated to version %s", number)
+        if done < len(_MIGRATIONS):
+            conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
 
     @contextmanager
     def _connect(self, uri_query: str = "") -> Iterator[sqlite3.Connection]:
@@ -256,6 +281,29 @@ class LocalModelRegistry:
                  new_description or "no description")
         return version_from_description(self._describe(updated))
 
+    def update_lifecycle(self, group: str, version: int, lifecycle: ModelLifeCycle) -> ModelVersion:
+        """Set ModelLifeCycle (and the stage's own record) with its event, in one transaction; the same
+        stage and status again changes nothing."""
+        with self._write() as conn:
+            row = self._require(conn, group, version)
+            stored = json.loads(row["lifecycle"] or "{}")
+            stages = dict(stored.get("stages") or {})
+            if (stored.get("current") == lifecycle.to_request()
+                    and stages.get(lifecycle.stage) == lifecycle.stage_status):
+                log.info("version %s of %s is already %s in %s: nothing changed", version, group,
+                         lifecycle.stage_status, lifecycle.stage)
+                return version_from_description(self._describe(row))
+            stages[lifecycle.stage] = lifecycle.stage_status
+            now = _now()
+            conn.execute("UPDATE model_packages SET lifecycle = ?, modified = ? WHERE group_name = ? AND version = ?",
+                         (json.dumps({"current": lifecycle.to_request(), "stages": stages}, sort_keys=True),
+                          now.isoformat(), group, version))
+            updated = self._require(conn, group, version)
+            self._emit(conn, updated, now)
+        log.info("version %s of %s: stage %s is %s (%s)", version, group, lifecycle.stage, lifecycle.stage_status,
+                 lifecycle.stage_description or "no description")
+        return version_from_description(self._describe(updated))
+
     def list_groups(self) -> list[str]:
         return self._query(lambda conn: [r["name"] for r in conn.execute(
             "SELECT name FROM model_package_groups ORDER BY name")])
@@ -317,6 +365,9 @@ class LocalModelRegistry:
     def _describe(row: sqlite3.Row) -> dict[str, Any]:
         """The row as DescribeModelPackage would return it."""
         request = json.loads(row["request"])
+        stored = json.loads(row["lifecycle"] or "{}") if "lifecycle" in row.keys() else {}
+        metadata = {**(request.get("CustomerMetadataProperties") or {}),
+                    **{STAGE_KEY_PREFIX + k: v for k, v in (stored.get("stages") or {}).items()}}
         desc: dict[str, Any] = {
             "ModelPackageGroupName": row["group_name"],
             "ModelPackageVersion": row["version"],
@@ -333,7 +384,8 @@ class LocalModelRegistry:
             "MetadataProperties": request.get("MetadataProperties"),
             "ModelMetrics": request.get("ModelMetrics") or {},
             "DriftCheckBaselines": request.get("DriftCheckBaselines"),
-            "CustomerMetadataProperties": request.get("CustomerMetadataProperties") or {},
+            "CustomerMetadataProperties": metadata,
             "LastModifiedTime": datetime.fromisoformat(row["modified"]),
+            "ModelLifeCycle": stored.get("current"),
         }
         return {k: v for k, v in desc.items() if v is not None}

@@ -18,7 +18,10 @@ from greenlight.errors import NotFoundError, ParameterError
 
 __all__ = [
     "ApprovalStatus",
+    "ModelLifeCycle",
     "ModelVersion",
+    "STAGE_KEY_PREFIX",
+    "StageStatus",
     "check_create_request",
     "iso_z",
     "missing_group_error",
@@ -61,6 +64,43 @@ class ApprovalStatus(str, Enum):
         return self.value
 
 
+class StageStatus(str, Enum):
+    """ModelLifeCycle.StageStatus as Greenlight writes it (SageMaker accepts any string up to 63)."""
+
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# CustomerMetadataProperties key per stage ("greenlight:stage:production" -> "Approved"): ModelLifeCycle holds
+# one stage at a time, so a later promotion would hide an earlier one (docs/decisions/0046).
+STAGE_KEY_PREFIX = "greenlight:stage:"
+
+
+@dataclass(frozen=True)
+class ModelLifeCycle:
+    """SageMaker's ModelLifeCycle of a model package: Stage, StageStatus, StageDescription."""
+
+    stage: str
+    stage_status: str
+    stage_description: str | None = None
+
+    def to_request(self) -> dict[str, str]:
+        """The ModelLifeCycle member of UpdateModelPackage / DescribeModelPackage."""
+        shape = {"Stage": self.stage, "StageStatus": self.stage_status}
+        if self.stage_description:
+            shape["StageDescription"] = self.stage_description
+        return shape
+
+    @classmethod
+    def from_shape(cls, shape: Any) -> ModelLifeCycle | None:
+        if not isinstance(shape, dict) or not shape.get("Stage"):
+            return None
+        return cls(shape["Stage"], shape.get("StageStatus", ""), shape.get("StageDescription"))
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """One version of a model package group, as either registry describes it."""
@@ -81,6 +121,20 @@ class ModelVersion:
     modified: datetime
     # DriftCheckBaselines: the baselines a version's traffic is checked against (greenlight.monitor)
     drift_check_baselines: dict[str, Any] = field(default_factory=dict, hash=False)
+    lifecycle: ModelLifeCycle | None = None
+
+    def stage_status(self, stage: str) -> StageStatus | None:
+        """This version's status in `stage`: its ModelLifeCycle when that names the stage, else the
+        per-stage record Greenlight keeps beside it (STAGE_KEY_PREFIX), else None (never promoted there)."""
+        value: str | None
+        if self.lifecycle is not None and self.lifecycle.stage == stage:
+            value = self.lifecycle.stage_status
+        else:
+            value = self.customer_metadata.get(STAGE_KEY_PREFIX + stage)
+        try:
+            return None if value is None else StageStatus(value)
+        except ValueError:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: enum as its value, tuples as lists, times as ISO 8601 UTC with Z."""
@@ -100,6 +154,7 @@ class ModelVersion:
             "created": iso_z(self.created, precise=True),
             "modified": iso_z(self.modified, precise=True),
             "drift_check_baselines": self.drift_check_baselines,
+            "lifecycle": None if self.lifecycle is None else self.lifecycle.to_request(),
         }
 
 
@@ -211,6 +266,7 @@ def version_from_description(desc: Mapping[str, Any]) -> ModelVersion:
         created=created,
         modified=_utc(desc["LastModifiedTime"]) if desc.get("LastModifiedTime") else created,
         drift_check_baselines=dict(desc.get("DriftCheckBaselines") or {}),
+        lifecycle=ModelLifeCycle.from_shape(desc.get("ModelLifeCycle")),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from greenlight.registry.model import ApprovalStatus, ModelVersion
+from greenlight.registry.model import ApprovalStatus, ModelLifeCycle, ModelVersion
 
 __all__ = ["ModelRegistry"]
 
@@ -41,6 +41,15 @@ class ModelRegistry(Protocol):
         self, group: str, version: int, status: ApprovalStatus, description: str | None = None
     ) -> ModelVersion:
         """Set the approval status; the same status again changes nothing. A None description keeps the old one.
+
+        Raises:
+            NotFoundError: no such group or version.
+        """
+        ...
+
+    def update_lifecycle(self, group: str, version: int, lifecycle: ModelLifeCycle) -> ModelVersion:
+        """Set the version's ModelLifeCycle and record its status in that stage (issue 21); the state-change
+        event follows as for an approval.
 
         Raises:
             NotFoundError: no such group or version.

@@ -82,7 +82,8 @@ def lambda_registry(tmp_path_factory):
 
 # (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
 DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda"), ("aws", "lambda"),
-                 ("local", "batch"), ("aws", "batch")]
+                 ("local", "batch"), ("aws", "batch"),
+                 ("local-staged", "endpoint")]  # production of [stages] staging, production (issue 21)
 
 
 def only_target(kind: str, monkeypatch) -> None:
@@ -113,6 +114,10 @@ def deploy_env(request, tmp_path, models, monkeypatch):
         env = AwsBatchDeployEnv(request.getfixturevalue("moto_endpoint"), tmp_path / "home", models, monkeypatch, GROUP)
     elif mode == "local":
         env = LocalDeployEnv(tmp_path / "home", models, monkeypatch, kind=kind)
+    elif mode == "local-staged":
+        from tests.support.deploy_env_staged import LocalStagedDeployEnv
+
+        env = LocalStagedDeployEnv(tmp_path / "home", models, monkeypatch)
     elif (mode, kind) == ("aws", "lambda"):
         from tests.support.deploy_env import GROUP
         from tests.support.deploy_env_lambda import AwsLambdaDeployEnv

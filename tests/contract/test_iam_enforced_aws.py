@@ -227,3 +227,35 @@ def test_the_schedule_starts_its_transform_job_as_the_scheduler_role(removed, mo
         assert code == ("OK" if removed is None else "AccessDenied"), (code, job["TransformJobName"])
     finally:
         env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("removed", [None, "StageEndpoints"])
+def test_a_stage_in_this_account_deploys_as_the_handler_role_and_fails_without_its_statement(
+        removed, moto_endpoint, roles, request, tmp_path, models, monkeypatch):
+    """issue 21: a stage's endpoint is named from its key, <group>-<stage>; the handler role's StageEndpoints
+    statement is what lets it deploy there."""
+    monkeypatch.setenv("GREENLIGHT_STAGES", "staging")
+    monkeypatch.setenv("GREENLIGHT_STAGES_STAGING_GATE", "approval")
+    env = _world("endpoint", request, moto_endpoint, tmp_path, models, monkeypatch)
+    try:
+        _state_table(moto_endpoint)
+        v1 = env.register()
+        env.approve(v1)
+        event = env.event(v1, "Approved")
+        creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"], without=removed)
+        _as_role(env, monkeypatch, creds)
+        with enforcing(moto_endpoint):
+            result = env.handle(event)
+        [stage] = result["report"]["stages"]
+        [outcome] = stage["results"]
+        endpoints = [e["EndpointName"] for e in aws_client("sagemaker", moto_endpoint).list_endpoints()["Endpoints"]]
+        if removed is None:
+            assert result["ok"] and (outcome["action"], outcome["desired"], outcome["ok"]) == ("deploy", v1, True), result
+            assert endpoints == [f"{GROUP}-staging"]
+        else:
+            assert not result["ok"] and not outcome["ok"], result
+            assert "AccessDenied" in outcome["message"] or "not authorized" in outcome["message"], outcome
+            assert endpoints == []
+    finally:
+        env.close()

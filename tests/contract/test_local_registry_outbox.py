@@ -119,3 +119,44 @@ def test_local_events_have_the_shape_of_aws_events(registry, fixture, status, de
     assert local["resources"] == [local["detail"]["ModelPackageArn"]]
     assert local["time"].endswith("Z") and local["detail"]["CreationTime"].endswith("Z")
     assert local["time"] == local["detail"]["LastModifiedTime"]
+
+
+def test_a_lifecycle_change_writes_its_event_and_the_same_again_writes_none(registry):
+    from greenlight.registry.model import ModelLifeCycle
+
+    registry.create_model_package(request())
+    registry.update_status(GROUP, 1, ApprovalStatus.APPROVED)
+    registry.update_lifecycle(GROUP, 1, ModelLifeCycle("production", "Approved", "looked fine in staging"))
+    registry.update_lifecycle(GROUP, 1, ModelLifeCycle("production", "Approved", "looked fine in staging"))
+    events = registry.pending_events()
+    assert len(events) == 3
+    assert events[-1]["detail"]["ModelLifeCycle"] == {"Stage": "production", "StageStatus": "Approved",
+                                                      "StageDescription": "looked fine in staging"}
+    assert events[-1]["detail"]["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_store_written_before_lifecycles_is_migrated_and_keeps_its_versions(tmp_path):
+    import sqlite3
+
+    # GIVEN a registry file with the schema before issue 21 (no lifecycle column, user_version 0)
+    home = tmp_path / "home"
+    home.mkdir()
+    old_schema = local_module._SCHEMA.replace("    lifecycle             TEXT,              -- schema version 1 "
+                                              "(_MIGRATIONS)\n", "")
+    assert "lifecycle" not in old_schema
+    conn = sqlite3.connect(home / "registry.sqlite3")
+    conn.executescript(old_schema)
+    conn.close()
+    old = LocalModelRegistry.__new__(LocalModelRegistry)  # write a version through the old table
+    old.__dict__.update(path=home / "registry.sqlite3", region="local", account="000000000000", _ready=True,
+                        _setup_error=None)
+    old.create_model_package(request())
+    # WHEN this code opens it THEN the column is added once, the version reads, a lifecycle can be set
+    from greenlight.registry.model import ModelLifeCycle
+
+    registry = LocalModelRegistry(home)
+    assert registry.get(GROUP, 1).lifecycle is None
+    assert registry.update_lifecycle(GROUP, 1, ModelLifeCycle("staging", "Approved")).lifecycle.stage == "staging"
+    assert LocalModelRegistry(home).get(GROUP, 1).lifecycle.stage == "staging"  # reopening migrates nothing twice
+    with sqlite3.connect(home / "registry.sqlite3") as check:
+        assert check.execute("PRAGMA user_version").fetchone() == (1,)

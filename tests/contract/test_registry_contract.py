@@ -189,3 +189,34 @@ def test_resolve_version_takes_a_number_or_the_arn(registry):
         resolve_version(registry, foreign, OTHER)
     with pytest.raises(ParameterError):
         resolve_version(registry, "latest", OTHER)
+
+
+# -- ModelLifeCycle (issue 21) --------------------------------------------------------------------
+
+def test_lifecycle_is_set_read_back_and_each_stage_remembered(registry):
+    from greenlight.registry.model import ModelLifeCycle, StageStatus
+
+    v = registry.create_model_package(request())
+    registry.update_status(GROUP, v.version, ApprovalStatus.APPROVED, "ok")
+    after = registry.update_lifecycle(GROUP, v.version, ModelLifeCycle("preprod", "Approved", "soaked a day"))
+    after = registry.update_lifecycle(GROUP, v.version, ModelLifeCycle("production", "Approved"))
+    assert after.lifecycle == ModelLifeCycle("production", "Approved")
+    assert registry.get(GROUP, v.version).lifecycle == ModelLifeCycle("production", "Approved")
+    # ModelLifeCycle holds one stage; the earlier promotion is still known (per-stage record)
+    assert (after.stage_status("preprod"), after.stage_status("production"), after.stage_status("qa")) == (
+        StageStatus.APPROVED, StageStatus.APPROVED, None)
+    # neither the approval nor the other metadata is lost on the way
+    assert (after.status, after.approval_description) == (ApprovalStatus.APPROVED, "ok")
+    assert after.customer_metadata["git_sha"] == "abc123"
+    rejected = registry.update_lifecycle(GROUP, v.version, ModelLifeCycle("production", "Rejected"))
+    assert (rejected.stage_status("production"), rejected.stage_status("preprod")) == (
+        StageStatus.REJECTED, StageStatus.APPROVED)
+    assert rejected.to_dict()["lifecycle"] == {"Stage": "production", "StageStatus": "Rejected"}
+
+
+def test_lifecycle_of_a_missing_version_is_not_found(registry):
+    from greenlight.registry.model import ModelLifeCycle
+
+    registry.create_model_package(request())
+    with pytest.raises(NotFoundError):
+        registry.update_lifecycle(GROUP, 9, ModelLifeCycle("production", "Approved"))

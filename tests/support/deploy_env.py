@@ -82,7 +82,13 @@ class LocalDeployEnv:
             original(path, data)
 
         monkeypatch.setattr(state_module, "write_json", counting)
-        if kind == "endpoint":
+        self._serve()
+        self.target = self.reconciler().targets[0]
+        assert self.target.kind.value == kind, self.target
+
+    def _serve(self) -> None:
+        """The target's serving surface in a thread, registered so deployments smoke-test through it."""
+        if self.kind == "endpoint":
             self.endpoint = Endpoint(ModelSlot(DeployedSource(self.home, self.group), retry_seconds=0.0),
                                      "127.0.0.1", 0, poll_seconds=0.02).start()
         else:
@@ -90,10 +96,8 @@ class LocalDeployEnv:
 
             self.endpoint = FunctionFront(self.home, self.group, self.group, "live", "127.0.0.1", 0,
                                           poll_seconds=0.02, retry_seconds=0.0).start()
-        self.record = register_serving(self.home, self.group, self.endpoint.url, kind,
+        self.record = register_serving(self.home, self.group, self.endpoint.url, self.kind,
                                        token=getattr(self.endpoint, "token", None))
-        self.target = self.reconciler().targets[0]
-        assert self.target.kind.value == kind, self.target
 
     def close(self) -> None:
         unregister_serving(self.home, self.group, self.kind, self.record)
@@ -170,8 +174,12 @@ class LocalDeployEnv:
                 return None
             raise
         group, _, number = label.rpartition("/")
-        assert group == self.group, label
+        assert group == self.served_group(), label
         return int(number)
+
+    def served_group(self) -> str:
+        """The group in the served version's label (a stage's world: its key)."""
+        return self.group
 
     def target_writes(self) -> int:
         return self._writes
@@ -187,7 +195,10 @@ def reconciler_from_spec(spec: dict[str, Any]):
         from greenlight.workspace import Workspace
 
         ws = Workspace.open("local", home=Path(spec["home"]))
-        return ws.reconciler(ws.deploy_config(group=spec["group"]))
+        config = ws.deploy_config(group=spec["group"])
+        if spec.get("stage"):  # a staged world: that stage's reconciler (tests/support/deploy_env_staged.py)
+            return ws.stage_reconciler(config, config.stage(spec["stage"]))
+        return ws.reconciler(config)
     if spec["mode"] == "aws":  # the worker inherits the test's AWS_* / GREENLIGHT_* environment (moto)
         from greenlight.workspace import Workspace
 

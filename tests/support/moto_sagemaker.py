@@ -21,6 +21,8 @@ process serves them over HTTP; moto looks methods up per request):
   answers as the model package the endpoint serves would: the body registered with `answer(arn, body)`
   (the predictions that model gives), with CustomAttributes naming the package, so a test can tell
   which version answered. Without either it fails with ModelError, as a model that cannot answer.
+- `ModelLifeCycle` on UpdateModelPackage and DescribeModelPackage (issue 21): moto drops the member; the
+  extension keeps it on the package (botocore's shape: Stage and StageStatus required, StageDescription).
 - DynamoDB's PutItem, UpdateItem, DeleteItem and TransactWriteItems are serialised by one lock: moto
   checks a ConditionExpression and writes in two steps, so two requests on its threaded server could
   both pass the check, while DynamoDB makes each conditional write atomic. The lease tests rely on it.
@@ -141,10 +143,38 @@ def install() -> FakeSageMaker:
         if _done:
             return FAKE
         _install_sagemaker()
+        _install_lifecycle()
         _install_runtime()
         _install_dynamodb()
         _done.append(True)
     return FAKE
+
+
+def _install_lifecycle() -> None:
+    """UpdateModelPackage's ModelLifeCycle kept on moto's ModelPackage and shown by DescribeModelPackage."""
+    from moto.sagemaker.models import ModelPackage
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original_update, original_describe = SageMakerResponse.update_model_package, ModelPackage.gen_response_object
+
+    @functools.wraps(original_update)
+    def update_model_package(self):
+        result = original_update(self)
+        lifecycle = self._get_param("ModelLifeCycle")
+        if lifecycle:
+            package = self.sagemaker_backend.describe_model_package(self._get_param("ModelPackageArn"))
+            package.greenlight_lifecycle = dict(lifecycle)
+        return result
+
+    @functools.wraps(original_describe)
+    def gen_response_object(self):
+        response = original_describe(self)
+        if getattr(self, "greenlight_lifecycle", None):
+            response["ModelLifeCycle"] = dict(self.greenlight_lifecycle)
+        return response
+
+    SageMakerResponse.update_model_package = update_model_package
+    ModelPackage.gen_response_object = gen_response_object
 
 
 def _install_sagemaker() -> None:

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 PROJECT = ROOT / "deploy" / "project.yaml"
 PORTFOLIO = ROOT / "deploy" / "portfolio.yaml"
-TEMPLATES = {"template.yaml": TEMPLATE, "project.yaml": PROJECT, "portfolio.yaml": PORTFOLIO}
+TARGET_ACCOUNT = ROOT / "deploy" / "target-account.yaml"  # a stage's roles in another account (issue 21)
+TEMPLATES = {"template.yaml": TEMPLATE, "project.yaml": PROJECT, "portfolio.yaml": PORTFOLIO,
+             "target-account.yaml": TARGET_ACCOUNT}
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 

@@ -11,11 +11,13 @@ to the 63 characters a model package group may have.
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from functools import cache
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from deploy import names as N
@@ -103,8 +105,10 @@ def every_name(names: GroupNames) -> list[tuple[N.NameRule, str, list[tuple[str,
         (N.SAGEMAKER, names.pipeline, [("sagemaker", "CreatePipeline", "PipelineName")]),
         *[(N.STACK, stack, [("cloudformation", "CreateChangeSet", "StackName")]) for stack in names.stacks],
         (N.S3_KEY, names.s3_prefix("batch", "input"), []),
-        *[(N.SAGEMAKER, versioned(names.group, version, kind, "0123abcd"), SHAPES["SAGEMAKER"][:2])
-          for version in (1, 999, 10 ** 6, 10 ** 12) for kind in "mc"],
+        # the digest hashes the group among what the resource holds, as deploy/endpoint/aws_names.py does:
+        # a group cut to fit is told apart by it (a fixed digest here made two long groups alike)
+        *[(N.SAGEMAKER, versioned(names.group, version, kind, hashlib.sha256(names.group.encode()).hexdigest()[:8]),
+           SHAPES["SAGEMAKER"][:2]) for version in (1, 999, 10 ** 6, 10 ** 12) for kind in "mc"],
     ]
 
 
@@ -156,6 +160,7 @@ def test_a_project_group_is_name_dash_id_and_every_name_fits(project, project_id
 
 @PROPERTY
 @given(GROUPS, GROUPS)
+@example("x" * 63, "x" * 62 + "y")  # alike up to the cut of a versioned name: once failed with a fixed digest
 def test_different_groups_get_different_names(a, b):
     # SageMaker writes names in lower case in ARNs, so two groups that differ only in case are one group
     if a.lower() == b.lower():
