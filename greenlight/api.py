@@ -692,9 +692,8 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
     Reads the local capture files (GREENLIGHT_HOME/capture/<group>/; a stage's: <group>-<stage>/) or, on AWS,
     the serving targets' CloudWatch Logs (a stage's endpoint); `targets` keeps only some serving targets
     (endpoint, lambda, batch); `stage` one stage of greenlight.toml's [stages] (ParameterError if unknown).
-    Only the newest version seen in
-    the window is compared unless `all_versions`. `report` writes PNGs and an HTML page there. Thresholds: the
-    arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01, 100 rows.
+    Only the newest version seen in the window is compared unless `all_versions`. `report` writes PNGs and an
+    HTML page there. Thresholds: the arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01, 100 rows.
 
     Raises:
         ParameterError: a bad `since` or target. NotFoundError: no capture in the window, or no baseline for
