@@ -693,7 +693,8 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
     the serving targets' CloudWatch Logs (a stage's endpoint); `targets` keeps only some serving targets
     (endpoint, lambda, batch); `stage` one stage of greenlight.toml's [stages] (ParameterError if unknown).
     Only the newest version seen in the window is compared unless `all_versions`. `report` writes PNGs and an
-    HTML page there. Thresholds: the arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01, 100 rows.
+    HTML page there. Thresholds: the arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else
+    PSI 0.2, p 0.01, 100 rows.
 
     Raises:
         ParameterError: a bad `since` or target. NotFoundError: no capture in the window, or no baseline for
