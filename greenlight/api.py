@@ -728,7 +728,7 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
         from deploy.names import GroupNames
         from greenlight.monitor.aws import log_sources, read_cloudwatch, s3_reader
 
-        endpoint = config.endpoint_name if key == config.group else config.endpoint.name or GroupNames(key).endpoint
+        endpoint = config.endpoint_name if key == config.group else GroupNames(key).endpoint  # as the workspace
         sources = log_sources(key, endpoint, job_prefix=config.batch.job_name_prefix)
         if key != config.group:  # on AWS a stage deploys only its endpoint (docs/decisions/0046)
             sources = sources[:1]
