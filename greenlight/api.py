@@ -689,10 +689,12 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
     """Compare the traffic captured in the last `since` (a duration: 30m, 2h, 7d) with the training baseline of
     the model version that served it: every feature and the predictions, by PSI and a two-sample test.
 
-    Reads the local capture files (GREENLIGHT_HOME/capture/<group>/) or, on AWS, the serving targets' CloudWatch
-    Logs; `targets` keeps only some serving targets (endpoint, lambda, batch). Only the newest version seen in
-    the window is compared unless `all_versions`. `report` writes PNGs and an HTML page there. Thresholds: the
-    arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01, 100 rows.
+    Reads the local capture files (GREENLIGHT_HOME/capture/<group>/; a stage's: <group>-<stage>/) or, on AWS,
+    the serving targets' CloudWatch Logs (a stage's endpoint); `targets` keeps only some serving targets
+    (endpoint, lambda, batch); `stage` one stage of greenlight.toml's [stages] (ParameterError if unknown).
+    Only the newest version seen in the window is compared unless `all_versions`. `report` writes PNGs and an
+    HTML page there. Thresholds: the arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else
+    PSI 0.2, p 0.01, 100 rows.
 
     Raises:
         ParameterError: a bad `since` or target. NotFoundError: no capture in the window, or no baseline for
@@ -717,17 +719,24 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
     until = datetime.now(UTC)
     start = until - window
     read: Callable[[str], bytes]
+    # a stage's targets serve under its key (the group itself without [stages]): its own capture directory
+    # locally, its own endpoint's log group on AWS, as greenlight.workspace builds them
+    key = config.group if stage is None else config.stage(stage).key
     if ws.target is Target.LOCAL:
-        records = read_local(ws.home, config.group, start, targets)
-        read, where = ws.store.get_bytes, f" in {capture_dir(ws.home, config.group)}"
+        records = read_local(ws.home, key, start, targets)
+        read, where = ws.store.get_bytes, f" in {capture_dir(ws.home, key)}"
     else:
+        from deploy.names import GroupNames
         from greenlight.monitor.aws import log_sources, read_cloudwatch, s3_reader
 
-        sources = log_sources(config.group, config.endpoint_name, job_prefix=config.batch.job_name_prefix)
+        endpoint = config.endpoint_name if key == config.group else GroupNames(key).endpoint  # as the workspace
+        sources = log_sources(key, endpoint, job_prefix=config.batch.job_name_prefix)
+        if key != config.group:  # on AWS a stage deploys only its endpoint (docs/decisions/0046)
+            sources = sources[:1]
         records = read_cloudwatch(ws.client("logs"), sources, start, until, targets)
         read, where = s3_reader(ws.client("s3")), f" in CloudWatch Logs ({', '.join(s.log_group for s in sources)})"
     result = compare(config.group, records, RegistryBaselines(ws.registry, config.group, read), limits, since=start,
-                     until=until, targets=targets, stage=stage, all_versions=all_versions, where=where)
+                     until=until, targets=targets, stage=None, all_versions=all_versions, where=where)
     written = None
     if report is not None:
         from greenlight.monitor.report import write_report

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
@@ -41,6 +41,16 @@ class Cause:
     trigger: Trigger = Trigger.MANUAL
     event_id: str | None = None
     approver: str | None = None
+    lifecycle_stage: str | None = None  # the event's ModelLifeCycle Stage and StageStatus, when it has one
+    lifecycle_status: str | None = None
+
+    def for_stage(self, stage: str) -> Cause:
+        """This cause as `stage`'s history records it: an event that says the version is Approved and that
+        its ModelLifeCycle names `stage` is a promotion there (StageStatus Approved) or a rejection (any
+        other status); elsewhere, and for other events, the cause is unchanged."""
+        if self.trigger is not Trigger.APPROVAL or self.lifecycle_stage != stage:
+            return self
+        return replace(self, trigger=Trigger.PROMOTION if self.lifecycle_status == "Approved" else Trigger.REJECTION)
 
 
 def _approver(detail: Mapping[str, Any]) -> str | None:
@@ -70,7 +80,11 @@ def cause_of_event(event: Any) -> Cause:
         return Cause(Trigger.RESYNC, event_id)
     status = detail.get("ModelApprovalStatus")
     trigger = Trigger.APPROVAL if status == "Approved" else Trigger.REJECTION
-    return Cause(trigger, event_id, _approver(detail))
+    raw_lifecycle = detail.get("ModelLifeCycle")
+    lifecycle: Mapping[str, Any] = raw_lifecycle if isinstance(raw_lifecycle, Mapping) else {}
+    stage, stage_status = lifecycle.get("Stage"), lifecycle.get("StageStatus")
+    return Cause(trigger, event_id, _approver(detail), stage if isinstance(stage, str) else None,
+                 stage_status if isinstance(stage_status, str) else None)
 
 
 def iso_ms(moment: datetime) -> str:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from deploy.engine.faults import fault_line
+from deploy.engine.history import Cause
 from deploy.engine.model import Observed
 from greenlight.errors import PromotionRefused
 from greenlight.registry.model import ApprovalStatus, ModelVersion
@@ -74,7 +75,8 @@ class Stages:
         reports, first = [], None
         for stage, reconciler in self.stages:
             try:
-                reports.append(reconciler.reconcile(dry_run=dry_run, trigger=trigger, cause=cause, deadline=deadline))
+                mine = cause.for_stage(stage.name) if isinstance(cause, Cause) else cause  # a promotion here
+                reports.append(reconciler.reconcile(dry_run=dry_run, trigger=trigger, cause=mine, deadline=deadline))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # this stage's failure; the others still reconcile

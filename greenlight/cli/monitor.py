@@ -43,6 +43,8 @@ def monitor(
                                                                  "configuration's)."),
     serving: list[str] = typer.Option(None, "--serving", metavar="endpoint|lambda|batch", help="Only this serving "
                                       "target's traffic (repeatable); default: all of them."),
+    stage: str | None = typer.Option(None, "--stage", metavar="NAME", help="Only this stage's traffic (a "
+                                     "[stages.<name>] of greenlight.toml); default: the group without stages."),
     as_json: bool = JSON,
     report: Path | None = typer.Option(None, "--report", metavar="DIR", help="Write one PNG per drifting feature "
                                        "(baseline vs live), an index.html linking them and report.json into DIR."),
@@ -64,7 +66,7 @@ def monitor(
     """
     from greenlight.api import monitor as check_drift
 
-    check = check_drift(workspace(target, region), since, group, targets=serving or None,
+    check = check_drift(workspace(target, region), since, group, targets=serving or None, stage=stage,
                         all_versions=all_versions, report=report, psi=psi, p_value=p_value, min_rows=min_rows)
     result = check.result
     if as_json:

@@ -211,17 +211,17 @@ def test_the_composition_root_builds_the_target_from_the_configuration(moto_endp
     ws = Workspace.open("aws", home=tmp_path, region="us-east-1")
     with pytest.raises(ConfigurationError, match=r"needs the ECR repository of its base image: set "
                                                  r"lambda.ecr_repository \(GREENLIGHT_LAMBDA_ECR_REPOSITORY\)"):
-        ws._aws_lambda(ws.deploy_config())
+        ws._aws_lambda(ws.deploy_config(), "greenlight-models", ws.client)
     monkeypatch.setenv("GREENLIGHT_LAMBDA_ECR_REPOSITORY", "greenlight-inference")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_ARCHITECTURE", "arm64")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_MEMORY_MB", "8845")
-    target = ws._aws_lambda(ws.deploy_config(group="fraud"))
+    target = ws._aws_lambda(ws.deploy_config(group="fraud"), "fraud", ws.client)  # the implicit stage's key
     root = Path(__file__).resolve().parents[2]
     assert (target.function, target.alias, target.repository, target.memory_mb) == (
         "fraud", "live", "greenlight-inference", 8845)
     assert target.base_tag == base_tag(root, "linux/arm64") != base_tag(root, "linux/amd64")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_BASE_IMAGE_TAG", "base-pinned")
-    assert ws._aws_lambda(ws.deploy_config()).base_tag == "base-pinned"
+    assert ws._aws_lambda(ws.deploy_config(), "greenlight-models", ws.client).base_tag == "base-pinned"
     assert aws_client("lambda", moto_endpoint).list_functions()["Functions"] == []  # building it called nothing
 
 

@@ -85,7 +85,8 @@ def test_staging_on_approval_production_on_promotion(tmp_path, monkeypatch):
     # the deployment history keeps each stage apart: production's endpoint went 1, 2, back to 1, and stayed
     events = json.loads(greenlight(tmp_path, "history", "--stage", "production", "--target", "endpoint",
                                    "--json").stdout)["events"]
-    assert [e["to_version"] for e in reversed(events) if e["ok"]] == [1, 2, 1]
+    assert [(e["to_version"], e["trigger"]) for e in reversed(events) if e["ok"]] == [
+        (1, "promotion"), (2, "promotion"), (1, "rejection")]  # promote 1, promote 2, reject 2 --stage production
     assert {e["stage"] for e in events} == {"production"}
 
     # each stage is served locally on its own: `endpoint serve --stage`, `lambda serve --stage`, `invoke --stage`

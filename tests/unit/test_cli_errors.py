@@ -68,6 +68,13 @@ def registered(tmp: Path, stack) -> dict[str, str]:
     return {"GREENLIGHT_HOME": str(tmp / "home")}
 
 
+def staged(tmp: Path, stack) -> dict[str, str]:
+    """Stages staging (approval) and production (promotion) from the environment, the home registered."""
+    _register(tmp / "home")
+    return {"GREENLIGHT_HOME": str(tmp / "home"), "GREENLIGHT_STAGES": "staging,production",
+            "GREENLIGHT_STAGES_STAGING_GATE": "approval", "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion"}
+
+
 def read_only_home(tmp: Path, stack) -> dict[str, str]:
     from tests.support.disks import read_only, tmpfs
 
@@ -212,6 +219,9 @@ CASES = [
     Case(["monitor", "--since", "yesterday"], "bad --since 'yesterday': give a duration such as", 2),
     Case(["monitor", "--since", "2h"], "no capture records of greenlight-models since", 2),
     Case(["monitor", "--serving", "kiosk"], "unknown serving target(s) kiosk", 2),
+    Case(["monitor", "--stage", "qa"], "no stage 'qa' (stages: default", 2),
+    # a stage's traffic is read from its own capture directory (greenlight.api.monitor)
+    Case(["monitor", "--stage", "production", "--since", "2h"], "capture/greenlight-models-production", 2, staged),
     Case(["monitor", "--psi", "-1"], "--psi=-1.0 must be a number above 0 and at most 10", 2),
 ]
 

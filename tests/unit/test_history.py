@@ -133,3 +133,16 @@ def test_the_cause_of_an_event_labels_the_trigger_never_what_is_deployed():
     assert cause_of_event(rejected) == Cause(Trigger.REJECTION, "e2")
     assert cause_of_event({"id": "r", "detail-type": "Greenlight Resync"}).trigger is Trigger.RESYNC
     assert cause_of_event("junk") == Cause(Trigger.MANUAL)
+
+
+def test_a_lifecycle_event_is_a_promotion_or_rejection_in_its_stage_only():
+    def event(status: str, stage_status: str) -> dict:
+        return {"id": "e9", "detail": {"ModelApprovalStatus": status,
+                                       "ModelLifeCycle": {"Stage": "production", "StageStatus": stage_status}}}
+
+    promoted = cause_of_event(event("Approved", "Approved"))
+    assert promoted.for_stage("production") == Cause(Trigger.PROMOTION, "e9", None, "production", "Approved")
+    assert promoted.for_stage("staging").trigger is Trigger.APPROVAL
+    assert cause_of_event(event("Approved", "Rejected")).for_stage("production").trigger is Trigger.REJECTION
+    # the approval itself withdrawn is a rejection everywhere, whatever the lifecycle says
+    assert cause_of_event(event("Rejected", "Approved")).for_stage("production").trigger is Trigger.REJECTION
