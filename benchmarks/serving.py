@@ -33,7 +33,7 @@ from pathlib import Path
 from benchmarks.report import write_section
 from benchmarks.serving_footprint import cold_start, installed_size
 from benchmarks.serving_http import http_servers
-from benchmarks.serving_measure import batch, parse, single_row
+from benchmarks.serving_measure import PARSE_FORMATS, batch, parse, single_row
 from benchmarks.serving_models import MODELS, clear_stale, prepare
 
 TARGETS = {
@@ -150,7 +150,10 @@ def table(f: dict) -> tuple[str, dict]:
          f"{f['mlflow_start_to_first_prediction_s'] / f['endpoint_start_to_first_prediction_s']:.1f}× faster", "—"),
     ]
     parse_rows = []
-    for fmt, p in f.get("parse", {}).items():
+    # in PARSE_FORMATS' order: results.json keeps its keys sorted, the run its own order
+    parsed = f.get("parse", {})
+    for fmt, p in sorted(parsed.items(), key=lambda item: list(PARSE_FORMATS).index(item[0])
+                         if item[0] in PARSE_FORMATS else len(PARSE_FORMATS)):
         checks[f"parse[{fmt}]"] = p["ratio"] <= t["parse_ratio"] and p["equal"]
         parse_rows.append((
             f"Parse a {p['bytes'] / 2**20:.0f} MB CSV request ({p['rows']:,} rows, {fmt}): `input_fn` CPU time, "
