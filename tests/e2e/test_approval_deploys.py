@@ -18,33 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli_processes import greenlight, registered_url
 from tests.support.endpoints import ROW
 
 GROUP = "greenlight-models"
 BOUND_SECONDS = 120
 
 
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = os.environ | {"GREENLIGHT_HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-m", "greenlight.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, f"greenlight {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+cli = greenlight
 
 
 def _serving_url(home: Path, proc: subprocess.Popen) -> str:
-    record = home / "deployments" / GROUP / "endpoint.serving.json"
-    deadline = time.monotonic() + BOUND_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"endpoint serve exited: {proc.stderr.read()}")
-        if record.exists():
-            try:
-                return json.loads(record.read_text())["url"]
-            except ValueError:
-                pass
-        time.sleep(0.05)
-    pytest.fail("endpoint serve never registered itself")
+    return registered_url(home / "deployments" / GROUP / "endpoint.serving.json", proc, "endpoint serve")
 
 
 def _clients(url: str, count: int, stop: threading.Event, seen: list[list[str]], failures: list[str]):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.cli_processes import greenlight, registered_url
 from tests.support.drift_traffic import requests_from_the_bundled_data
 
 GROUP = "greenlight-models"
@@ -28,27 +29,12 @@ BOUND_SECONDS = 120
 GAP_SECONDS = 5.0  # between the two phases, so a --since window can hold the second one only
 
 
-def cli(home: Path, *args: str, ok=(0,)) -> subprocess.CompletedProcess:
-    env = os.environ | {"GREENLIGHT_HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-m", "greenlight.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode in ok, f"greenlight {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+cli = greenlight
 
 
 def serving_url(home: Path, proc: subprocess.Popen) -> str:
-    record = home / "deployments" / GROUP / "endpoint.serving.json"
-    deadline = time.monotonic() + BOUND_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"endpoint serve exited: {proc.stderr.read()}")
-        if record.exists():
-            try:
-                return json.loads(record.read_text())["url"]
-            except ValueError:
-                pass
-        time.sleep(0.05)
-    pytest.fail("endpoint serve never registered itself")
+    return registered_url(home / "deployments" / GROUP / "endpoint.serving.json", proc, "endpoint serve",
+                          BOUND_SECONDS)
 
 
 def send(url: str, rows: np.ndarray) -> None:

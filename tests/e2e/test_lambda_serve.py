@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from deploy.engine.smoke import SMOKE_KEY
 from greenlight.workspace import Workspace
+from tests.support.cli_processes import registered_url
 from tests.support.endpoints import ROW
 
 GROUP = "greenlight-models"
@@ -51,17 +51,7 @@ def _register(home: Path, models: dict[str, Path]) -> None:
 
 
 def _wait_for_url(record: Path, proc: subprocess.Popen) -> str:
-    deadline = time.monotonic() + BOUND_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"lambda serve exited: {proc.stderr.read()}")
-        if record.exists():
-            try:
-                return json.loads(record.read_text())["url"]
-            except ValueError:
-                pass
-        time.sleep(0.05)
-    pytest.fail("lambda serve never registered itself")
+    return registered_url(record, proc, "lambda serve", BOUND_SECONDS)
 
 
 def test_lambda_serve_is_smoke_tested_by_the_deployer_and_answers_invoke(tmp_path, models):
