@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 
-import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
@@ -30,6 +29,7 @@ from deploy.batch.aws_requests import (
 )
 from deploy.batch.config import BatchConfig
 from greenlight.errors import ConfigurationError
+from tests.support.aws_shapes import assert_valid, session, strict_errors
 
 MODEL = ModelRef("greenlight-models", 7, "greenlight-models-v7")
 CONFIG = BatchConfig(input="s3://greenlight-data/batch/in/", output="s3://greenlight-data/batch/out",
@@ -42,49 +42,6 @@ CONFIG = BatchConfig(input="s3://greenlight-data/batch/in/", output="s3://greenl
 # UUID-length one shows the name still fits.
 CONTEXT = {"schedule_arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/greenlight-batch",
            "scheduled_time": "2026-11-30T01:30:00Z", "execution_id": "d32c5kddcf5bb8c3"}
-
-
-def _session():
-    return botocore.session.get_session()
-
-
-def _python_pattern(pattern: str) -> str:
-    """AWS's Java-style Unicode classes (Tag keys and values use them) for ASCII values: \\p{L} letters,
-    \\p{N} digits, \\p{Z} spaces."""
-    return pattern.replace(r"\p{L}", "a-zA-Z").replace(r"\p{N}", "0-9").replace(r"\p{Z}", " ")
-
-
-def strict_errors(shape, value, path="") -> list[str]:
-    """Patterns, maximum lengths and enums, which ParamValidator does not check."""
-    errors = []
-    meta = shape.metadata
-    if shape.type_name == "structure":
-        for name, member in shape.members.items():
-            if name in value:
-                errors += strict_errors(member, value[name], f"{path}.{name}")
-    elif shape.type_name == "list":
-        for i, item in enumerate(value):
-            errors += strict_errors(shape.member, item, f"{path}[{i}]")
-    elif shape.type_name == "map":
-        for key, item in value.items():
-            errors += strict_errors(shape.value, item, f"{path}[{key}]")
-    elif shape.type_name == "string":
-        if "pattern" in meta and not re.fullmatch(_python_pattern(meta["pattern"]), value):
-            errors.append(f"{path}: {value!r} does not match {meta['pattern']}")
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"{path}: longer than {meta['max']}")
-        if getattr(shape, "enum", None) and value not in shape.enum:
-            errors.append(f"{path}: {value!r} not in {shape.enum}")
-    elif shape.type_name == "integer" and "max" in meta and value > meta["max"]:
-        errors.append(f"{path}: above {meta['max']}")
-    return errors
-
-
-def assert_valid(service: str, operation: str, request: dict) -> None:
-    shape = _session().get_service_model(service).operation_model(operation).input_shape
-    report = ParamValidator().validate(request, shape)
-    assert not report.has_errors(), report.generate_report()
-    assert strict_errors(shape, request) == []
 
 
 def test_the_scheduled_input_is_a_valid_create_transform_job_request():
@@ -192,7 +149,7 @@ def test_single_record_without_a_payload_limit_sets_no_payload_environment():
 
 def test_the_checks_above_do_catch_an_invalid_request():
     request = json.loads(substitute_context(schedule_request(CONFIG, MODEL)["Target"]["Input"], **CONTEXT))
-    shape = _session().get_service_model("sagemaker").operation_model("CreateTransformJob").input_shape
+    shape = session().get_service_model("sagemaker").operation_model("CreateTransformJob").input_shape
     named_by_time = {**request, "TransformJobName": "greenlight-2026-11-30T01:30:00Z"}
     assert any("TransformJobName" in e for e in strict_errors(shape, named_by_time))
     assert any("BatchStrategy" in e for e in strict_errors(shape, {**request, "BatchStrategy": "Many"}))
