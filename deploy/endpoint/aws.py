@@ -13,7 +13,13 @@ probed before it takes traffic is the decision record docs/decisions/*-verify-be
              serverless endpoint has one variant, so live traffic cannot reach the new version before
              this passes
     switch   CreateEndpoint, or UpdateEndpoint to the config (a Failed or OutOfService endpoint is
-             deleted and created again), waited for (bounded by `update_timeout_seconds`)
+             deleted and created again), waited for (bounded by `update_timeout_seconds`). With a
+             progressive TrafficPolicy (issue 22) the update carries SageMaker's DeploymentConfig
+             (aws_guardrails: blue/green canary or linear, rolled back by SageMaker on the named alarms),
+             the endpoint is tagged `greenlight:rollout` (config and attempt), and the wait is bounded by
+             the rollout's own timeout; under a deadline it hands over (deploy.engine.deadline), and the
+             next reconcile's switch finds the rollout by that tag: still Updating (waits again), done,
+             or rolled back (DeploymentFailed with SageMaker's FailureReason; never sent again)
     confirm  the smoke rows again through the live endpoint, then the verification endpoint is deleted
              and the endpoint tagged verified
     unstage  the verification endpoint deleted; if the endpoint runs the staged config unconfirmed, it
@@ -34,15 +40,18 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deploy.endpoint.aws_guardrails import Rollout, deployment_config, rollout
 from deploy.endpoint.aws_resources import SERVING, SETTLING, VERSION_TAG, EndpointResources
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
+from deploy.engine.traffic import TrafficPolicy
 from greenlight.aws_errors import aws_errors as _aws
 from deploy.names import SAGEMAKER, GroupNames, fit
 from greenlight.errors import AwsError, DeploymentFailed, GreenlightError
@@ -53,11 +62,12 @@ if TYPE_CHECKING:
 
     from deploy.config import EndpointConfig
 
-__all__ = ["CONFIG_TAG", "PREVIOUS_TAG", "VERIFY_SUFFIX", "SageMakerEndpointTarget"]
+__all__ = ["CONFIG_TAG", "PREVIOUS_TAG", "ROLLOUT_TAG", "VERIFY_SUFFIX", "SageMakerEndpointTarget"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_TAG, PREVIOUS_TAG = "greenlight:config", "greenlight:previous-config"
+ROLLOUT_TAG = "greenlight:rollout"  # "<config> <attempt>": the guarded update a switch started
 VERIFY_SUFFIX = "-verify"  # the verification endpoint: <endpoint>-verify (the deploy stack's policy names it)
 
 
@@ -66,6 +76,8 @@ class SageMakerEndpointTarget:
 
     The endpoint is `config.name`, else the group's name. `sleep` and `clock` (monotonic seconds)
     pace and bound the waits; `poll` is the seconds between DescribeEndpoint calls while waiting.
+    `traffic` (default all-at-once) is how a switch moves traffic; a progressive one is checked here,
+    before any call (ConfigurationError: what SageMaker would refuse).
 
     The verification endpoint is `<endpoint>-verify`, fitted by deploy.names (cut and hashed past 56
     characters, which the deploy stack's policy does not name: such a group needs the policy widened).
@@ -75,8 +87,11 @@ class SageMakerEndpointTarget:
 
     def __init__(self, sagemaker: SageMakerClient, runtime: SageMakerRuntimeClient, config: EndpointConfig,
                  group: str, role_arn: str, *, name: str = "endpoint", poll: float = 10.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 traffic: TrafficPolicy | None = None):
         self.config, self.group, self.role_arn, self.name = config, group, role_arn, name
+        self.traffic = traffic or TrafficPolicy()
+        self.deployment = deployment_config(self.traffic) if self.traffic.progressive else None
         self.endpoint = config.name or GroupNames(group).endpoint
         self.verify_endpoint = fit(SAGEMAKER, self.endpoint, VERIFY_SUFFIX)  # cut + hash when it would not fit
         self._runtime = runtime
@@ -96,6 +111,9 @@ class SageMakerEndpointTarget:
         detail = {"endpoint": self.endpoint, "status": status, "endpoint_config": current, "model": model,
                   "verified": verified == current, "failure_reason": endpoint.get("FailureReason"),
                   "serverless": variants[0].get("CurrentServerlessConfig")}
+        guarded = (endpoint.get("LastDeploymentConfig") or {}).get("BlueGreenUpdatePolicy")
+        if guarded:
+            detail["last_rollout"] = guarded["TrafficRoutingConfiguration"]["Type"]
         if status != "InService":
             log.warning("endpoint %s is %s, not InService (%s)", self.endpoint, status,
                         endpoint.get("FailureReason") or "no failure reason given")
@@ -117,8 +135,10 @@ class SageMakerEndpointTarget:
         prior, prior_version = self._prior(before)
         model = self.aws.ensure_model(release, self.role_arn)
         config = self.aws.ensure_config(release, model, self.config)
-        return Staged(self.name, release.version, {"config": config, "model": model, "prior": prior,
-                                                   "prior_version": prior_version})
+        ref = {"config": config, "model": model, "prior": prior, "prior_version": prior_version}
+        if self.deployment is not None:
+            ref["attempt"] = uuid.uuid4().hex[:12]  # names this deployment's guarded update (ROLLOUT_TAG)
+        return Staged(self.name, release.version, ref)
 
     def probe(self, staged: Staged, smoke: SmokeTest) -> str:
         config, name = staged.ref["config"], self.verify_endpoint
@@ -138,24 +158,39 @@ class SageMakerEndpointTarget:
         return f"at verification endpoint {name}"
 
     def switch(self, staged: Staged) -> str:
-        config = staged.ref["config"]
-        before = self.aws.settle(f"switch to v{staged.version}")
+        config, guarded = staged.ref["config"], self._guarded(staged)
+        why = f"switch to v{staged.version}" + (f" ({self._shift_words()})" if guarded else "")
+        timeout = self._rollout_timeout() if guarded else None
+        before = self.aws.settle(why, timeout)
+        rolling = guarded and before is not None and self._rollout_started(before, staged)
+        if rolling and before is not None and before["EndpointConfigName"] != config:
+            self._rolled_back(staged, before)  # an earlier reconcile's update ended back on the old config
         if before is None or before["EndpointStatus"] not in SERVING:
             if before is not None:  # Failed or OutOfService: it serves nothing and cannot be updated
                 self.aws.delete(f"it is {before['EndpointStatus']} and serves nothing")
             self.aws.create(config)
         elif before["EndpointConfigName"] != config:
-            self.aws.update(config)
+            if guarded:
+                self.aws.add_tags(before["EndpointArn"], {ROLLOUT_TAG: self._rollout_id(staged)})
+                rolling = True
+            self.aws.update(config, self.deployment if guarded else None)
         else:
             log.info("endpoint %s already runs %s", self.endpoint, config)
-        after = self.aws.settle(f"switch to v{staged.version}")
+        after = self.aws.settle(why, timeout)
+        if rolling and after is not None and after["EndpointStatus"] == "InService" and \
+                after["EndpointConfigName"] != config:
+            self._rolled_back(staged, after)
         if after is None or after["EndpointStatus"] != "InService" or after["EndpointConfigName"] != config:
             if after is None:
                 raise DeploymentFailed(f"endpoint {self.endpoint} disappeared while switching to v{staged.version}")
             raise DeploymentFailed(f"the update of endpoint {self.endpoint} to v{staged.version} ({config}) failed: "
                                    f"{after.get('FailureReason') or 'no failure reason given'} (status "
                                    f"{after['EndpointStatus']} on {after['EndpointConfigName']})")
-        return ""
+        return f"{self._shift_words()} by SageMaker: no alarm tripped" if rolling else ""
+
+    def rollout(self, staged: Staged) -> Rollout:
+        """Where the update to `staged`'s config stands now (read-only; for status and a later reconcile)."""
+        return rollout(self.aws.describe(), staged.ref["config"])
 
     def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
         if smoke is not None:
@@ -203,6 +238,40 @@ class SageMakerEndpointTarget:
         return pruned
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _guarded(self, staged: Staged) -> bool:
+        """Whether this switch is a guarded blue/green update (a progressive policy, staged with an attempt)."""
+        return self.deployment is not None and "attempt" in staged.ref
+
+    def _shift_words(self) -> str:
+        alarms = ", ".join(a["AlarmName"] for a in (self.deployment or {}).get("AutoRollbackConfiguration", {})
+                           .get("Alarms", []))
+        steps = " -> ".join(f"{p:g}%" for p in self.traffic.steps())
+        return f"blue/green {self.traffic.traffic} {steps} (rolled back on {alarms})"
+
+    def _rollout_timeout(self) -> float:
+        """The rollout's own bound (SageMaker's MaximumExecutionTimeoutInSeconds), or the update timeout if longer."""
+        policy = (self.deployment or {}).get("BlueGreenUpdatePolicy", {})
+        return max(self.aws.timeout, float(policy.get("MaximumExecutionTimeoutInSeconds", 0)))
+
+    @staticmethod
+    def _rollout_id(staged: Staged) -> str:
+        return f"{staged.ref['config']} {staged.ref['attempt']}"
+
+    def _rollout_started(self, endpoint: Mapping[str, Any], staged: Staged) -> bool:
+        """Whether an earlier switch of this very deployment already sent its guarded update (ROLLOUT_TAG)."""
+        return self.aws.tags(endpoint["EndpointArn"]).get(ROLLOUT_TAG) == self._rollout_id(staged)
+
+    def _rolled_back(self, staged: Staged, endpoint: Mapping[str, Any]) -> None:
+        """Raise the rollback SageMaker did, with its reason (the update is not sent again).
+
+        Raises:
+            DeploymentFailed: always.
+        """
+        reason = endpoint.get("FailureReason") or "no failure reason given"
+        log.warning("endpoint %s: SageMaker rolled v%s back: %s", self.endpoint, staged.version, reason)
+        raise DeploymentFailed(f"{self.traffic.traffic} v{staged.version}: SageMaker rolled the blue/green update of "
+                               f"endpoint {self.endpoint} back to {endpoint['EndpointConfigName']}: {reason}")
 
     def _prior(self, before: Mapping[str, Any] | None) -> tuple[str | None, int | None]:
         """The verified config a failure returns to, and its version (None, None: nothing was verified)."""

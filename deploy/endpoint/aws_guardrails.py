@@ -103,7 +103,8 @@ def rollout(endpoint: Mapping[str, Any] | None, config: str) -> Rollout:
     """Read an update to `config` from DescribeEndpoint's answer (None: the endpoint is gone)."""
     if endpoint is None:
         return Rollout(RolloutPhase.FAILED, "absent", None, "the endpoint is gone")
-    status, current, reason = endpoint["EndpointStatus"], endpoint.get("EndpointConfigName"), endpoint.get("FailureReason")
+    status, current = endpoint["EndpointStatus"], endpoint.get("EndpointConfigName")
+    reason = endpoint.get("FailureReason")
     if status in ("Updating", "RollingBack", "SystemUpdating"):
         phase = RolloutPhase.IN_PROGRESS
     elif status == "InService":

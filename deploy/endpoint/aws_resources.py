@@ -185,20 +185,22 @@ class EndpointResources(GroupResources):
         raise DeploymentFailed(f"endpoint {self.endpoint} runs {config} (model {model}), which is not a Greenlight "
                                f"deployment of {self.group}; set endpoint.name to an endpoint Greenlight may manage")
 
-    def settle(self, why: str) -> Mapping[str, Any] | None:
-        """DescribeEndpoint until it leaves the settling states (None: it is gone), bounded by `timeout`.
+    def settle(self, why: str, timeout: float | None = None) -> Mapping[str, Any] | None:
+        """DescribeEndpoint until it leaves the settling states (None: it is gone), bounded by `timeout`
+        (default: the resources' own).
 
         Raises:
             DeploymentFailed: still settling after `timeout` seconds.
         """
-        deadline = self._clock() + self.timeout
+        timeout = self.timeout if timeout is None else timeout
+        deadline = self._clock() + timeout
         while True:
             endpoint = self.describe()
             if endpoint is None or endpoint["EndpointStatus"] not in SETTLING:
                 return endpoint
             if self._clock() >= deadline:
                 raise DeploymentFailed(f"endpoint {self.endpoint} is still {endpoint['EndpointStatus']} after "
-                                       f"{self.timeout:g} s ({why}); SageMaker may still finish it, and the next "
+                                       f"{timeout:g} s ({why}); SageMaker may still finish it, and the next "
                                        "reconcile observes where it ended")
             hand_over_before_sleep(f"endpoint {self.endpoint} to leave {endpoint['EndpointStatus']} ({why})", self.poll)
             self._sleep(self.poll)
@@ -211,10 +213,16 @@ class EndpointResources(GroupResources):
                                      Tags=[{"Key": GROUP_TAG, "Value": self.group}])
         log.info("creating endpoint %s on %s", self.endpoint, config)
 
-    def update(self, config: str) -> None:
+    def update(self, config: str, deployment: Mapping[str, Any] | None = None) -> None:
+        """UpdateEndpoint to `config`; with `deployment`, a guarded blue/green update (aws_guardrails)."""
         with _aws("UpdateEndpoint"):
-            self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config)
-        log.info("updating endpoint %s to %s", self.endpoint, config)
+            if deployment is None:
+                self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config)
+            else:
+                self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config,
+                                         DeploymentConfig=deployment)  # type: ignore[arg-type]
+        log.info("updating endpoint %s to %s%s", self.endpoint, config, "" if deployment is None else
+                 f" ({deployment['BlueGreenUpdatePolicy']['TrafficRoutingConfiguration']['Type']} blue/green)")
 
     def request_delete(self) -> bool:
         """DeleteEndpoint, not waited for; False when there is no endpoint (or it is being deleted already)."""

@@ -15,6 +15,13 @@ process serves them over HTTP; moto looks methods up per request):
   whatever it deploys; `fail_endpoint(name, reason, status)` fails every update or creation of that
   endpoint (the live one, not the target's verification endpoint on the same config). CreateEndpoint gets the same treatment (`Creating`, then InService or Failed).
   Updating an endpoint that is not InService (or UpdateRollbackFailed) is refused, as SageMaker does.
+- UpdateEndpoint's `DeploymentConfig` (deployment guardrails, issue 22): kept on the endpoint and shown
+  as `LastDeploymentConfig`; a blue/green update with it stays Updating for `rollout_polls`
+  DescribeEndpoint calls (the steps and baking periods), and while it does, an alarm it names under
+  AutoRollbackConfiguration that moto's CloudWatch holds in ALARM (SetAlarmState) rolls it back:
+  RollingBack on that DescribeEndpoint, then InService on the *old* config with a FailureReason naming
+  the alarm (SageMaker's own wording is not documented). moto's UpdateEndpoint would take no
+  DeploymentConfig at all.
 - `InvokeEndpoint` answers only an endpoint that exists and serves (else ValidationError, as AWS). It
   takes the next of the results posted to moto's `/moto-api/static/sagemaker/endpoint-results` (each
   result once; moto would repeat the first answer for the same body), and when none is queued it
@@ -49,6 +56,7 @@ class _Pending:
     config: str | None  # None: a creation
     outcome: tuple[str, str] | None  # (status, FailureReason) of a failure, None: success
     polls: int
+    alarms: tuple[str, ...] = ()  # a guarded blue/green update: the alarms that roll it back
 
 
 @dataclass
@@ -62,13 +70,16 @@ class FakeSageMaker:
     polls: int = 0
     pending: dict[tuple[str, str, str], _Pending] = field(default_factory=dict)
     updates: int = 0  # UpdateEndpoint calls served
+    rollout_polls: int = 2  # DescribeEndpoint calls a guarded (DeploymentConfig) update stays Updating for
+    deployments: list[dict[str, Any]] = field(default_factory=list)  # every DeploymentConfig received
 
     def reset(self) -> None:
         self.failing.clear()
         self.failing_endpoints.clear()
         self.answers.clear()
         self.pending.clear()
-        self.next_failure, self.polls, self.updates = None, 0, 0
+        self.next_failure, self.polls, self.updates, self.rollout_polls = None, 0, 0, 2
+        self.deployments.clear()
 
     def fail(self, package_arn: str, reason: str, status: str = "InService") -> None:
         """Updates to (and creations of) an endpoint serving this package fail with `reason`; `status`
@@ -137,6 +148,13 @@ def _apply(backend, endpoint, pending: _Pending) -> None:
     endpoint.endpoint_status, endpoint.failure_reason = status, reason
 
 
+def _alarm_in_alarm(account_id: str, region: str, names: tuple[str, ...]) -> str | None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarms = cloudwatch_backends[account_id][region].get_alarms_by_alarm_names(list(names))
+    return next((a.name for a in alarms if a.state_value == "ALARM"), None)
+
+
 def install() -> FakeSageMaker:
     """Extend moto's classes (idempotent); returns FAKE."""
     with _installed:
@@ -183,7 +201,8 @@ def _install_sagemaker() -> None:
     from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> str:
+    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str,
+                        deployment_config: dict[str, Any] | None = None) -> str:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
@@ -194,8 +213,15 @@ def _install_sagemaker() -> None:
         self.describe_endpoint_config(endpoint_config_name)  # ValidationError if it does not exist
         FAKE.updates += 1
         endpoint.endpoint_status, endpoint.last_modified_time = "Updating", utcnow()
+        alarms: tuple[str, ...] = ()
+        if deployment_config:
+            FAKE.deployments.append(deployment_config)
+            endpoint.last_deployment_config = deployment_config  # moto's Describe shows it as LastDeploymentConfig
+            alarms = tuple(a["AlarmName"] for a in
+                           deployment_config.get("AutoRollbackConfiguration", {}).get("Alarms", []))
         FAKE.pending[(self.account_id, self.region_name, endpoint_name)] = _Pending(
-            endpoint_config_name, _outcome(self, endpoint_config_name, endpoint_name), FAKE.polls)
+            endpoint_config_name, _outcome(self, endpoint_config_name, endpoint_name),
+            max(FAKE.polls, FAKE.rollout_polls) if deployment_config else FAKE.polls, alarms)
         return endpoint.arn
 
     original_create, original_describe, original_delete = (SageMakerModelBackend.create_endpoint,
@@ -215,7 +241,13 @@ def _install_sagemaker() -> None:
         key = (self.account_id, self.region_name, endpoint_name)
         pending, endpoint = FAKE.pending.get(key), self.endpoints.get(endpoint_name)
         if pending is not None and endpoint is not None:
-            if pending.polls > 0:
+            tripped = _alarm_in_alarm(self.account_id, self.region_name, pending.alarms) if pending.alarms else None
+            if tripped is not None and pending.polls > 0:  # a baking period saw the alarm: roll back
+                reason = (f"Endpoint update rolled back: CloudWatch alarm {tripped} was in ALARM during the "
+                          "blue/green deployment (tests/support/moto_sagemaker.py)")
+                pending.outcome, pending.polls, pending.alarms = ("InService", reason), 0, ()
+                endpoint.endpoint_status, endpoint.failure_reason = "RollingBack", reason
+            elif pending.polls > 0:
                 pending.polls -= 1
             else:
                 del FAKE.pending[key]
@@ -229,7 +261,8 @@ def _install_sagemaker() -> None:
 
     def update_endpoint_response(self):
         arn = self.sagemaker_backend.update_endpoint(self._get_param("EndpointName"),
-                                                     self._get_param("EndpointConfigName"))
+                                                     self._get_param("EndpointConfigName"),
+                                                     self._get_param("DeploymentConfig"))
         return json.dumps({"EndpointArn": arn})
 
     SageMakerModelBackend.update_endpoint = update_endpoint
