@@ -157,6 +157,19 @@ def test_the_resources_exist_as_the_template_says(world, first):
     drift = alarms[f"{GROUP}-drift"]
     assert (drift["Namespace"], drift["MetricName"], drift["Dimensions"]) == (
         "Greenlight/Drift", "DriftDetected", [{"Name": "Group", "Value": GROUP}])
+    # progressive delivery (issue 22): the endpoint's rollback alarms, metric math on its variant's metrics
+    assert out["EndpointAlarmNames"] == f"{GROUP}-endpoint-5xx,{GROUP}-endpoint-latency"
+    variant = [{"Name": "EndpointName", "Value": GROUP}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    for name, metrics, expression in ((f"{GROUP}-endpoint-5xx", ["Invocation5XXErrors", "Invocations"],
+                                       "100 * errors / requests"),
+                                      (f"{GROUP}-endpoint-latency", ["ModelLatency"], "latency / 1000")):
+        queries = alarms[name]["Metrics"]
+        stats = [q["MetricStat"] for q in queries if "MetricStat" in q]
+        assert [m["Metric"]["MetricName"] for m in stats] == metrics, queries
+        assert all(m["Metric"]["Namespace"] == "AWS/SageMaker" and m["Metric"]["Dimensions"] == variant
+                   for m in stats)
+        assert [q["Expression"] for q in queries if q.get("Expression")] == [expression]
+    assert f"{GROUP}-lambda-errors" not in alarms, "no Lambda alarms before the inference Lambda exists"
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +205,15 @@ def test_with_the_base_image_the_inference_lambda_its_alias_and_url_appear(world
     out = result.outputs
     assert out["FunctionUrl"].startswith("https://") and ".lambda-url." in out["FunctionUrl"], text
     assert out["InferenceAliasArn"].endswith(":function:url-models:live")
+    # its alias's rollback alarms (issue 22): the alias's own metrics (Resource <function>:<alias>)
+    assert out["LambdaAlarmNames"] == "url-models-lambda-errors,url-models-lambda-latency"
+    alarms = {a["AlarmName"]: a for a in aws_client("cloudwatch", world).describe_alarms(
+        AlarmNamePrefix="url-models-lambda-")["MetricAlarms"]}
+    alias = [{"Name": "FunctionName", "Value": "url-models"}, {"Name": "Resource", "Value": "url-models:live"}]
+    latency = alarms["url-models-lambda-latency"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Dimensions"]) == ("Duration", "p99", alias)
+    errors = [q["MetricStat"]["Metric"] for q in alarms["url-models-lambda-errors"]["Metrics"] if "MetricStat" in q]
+    assert [(m["MetricName"], m["Dimensions"]) for m in errors] == [("Errors", alias), ("Invocations", alias)]
     # moto's function model drops PackageType (it reports Zip); the image is what the template gave
     function = aws_client("lambda", world).get_function(FunctionName="url-models")
     assert function["Code"]["ImageUri"].endswith(f"/url-models:{tag}")

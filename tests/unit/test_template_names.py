@@ -58,6 +58,10 @@ def expected_deploy_names(names: GroupNames) -> dict[str, tuple[N.NameRule, str]
         "MonitorFunction": (N.LAMBDA_FUNCTION, names.monitor_function),
         "MonitorScheduleRule": (N.SCHEDULE, names.monitor_schedule),
         "DriftAlarm": (N.ALARM, names.alarm("drift")),
+        "EndpointErrorsAlarm": (N.ALARM, names.alarm("endpoint-5xx")),
+        "EndpointLatencyAlarm": (N.ALARM, names.alarm("endpoint-latency")),
+        "LambdaErrorsAlarm": (N.ALARM, names.alarm("lambda-errors")),
+        "LambdaLatencyAlarm": (N.ALARM, names.alarm("lambda-latency")),
     }
 
 
