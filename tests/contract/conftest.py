@@ -26,6 +26,9 @@ def moto_server() -> Iterator[str]:
     from tests.support.moto_batch import install as install_batch
 
     install_batch()  # transform jobs that run the model, failing schedule updates (tests/support/moto_batch.py)
+    from tests.support.moto_cloudwatch import install as install_cloudwatch
+
+    install_cloudwatch()  # percentiles in GetMetricData (tests/support/moto_cloudwatch.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

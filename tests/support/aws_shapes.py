@@ -40,6 +40,7 @@ def strict_errors(shape, value, path="") -> list[str]:
             errors += strict_errors(shape.member, item, f"{path}[{i}]")
     elif shape.type_name == "map":
         for key, item in value.items():
+            errors += strict_errors(shape.key, key, f"{path} key")
             errors += strict_errors(shape.value, item, f"{path}[{key}]")
     elif shape.type_name == "string":
         if "pattern" in meta and not re.fullmatch(_python_pattern(meta["pattern"]), value):
@@ -48,8 +49,10 @@ def strict_errors(shape, value, path="") -> list[str]:
             errors.append(f"{path}: longer than {meta['max']}")
         if getattr(shape, "enum", None) and value not in shape.enum:
             errors.append(f"{path}: {value!r} not in {shape.enum}")
-    elif shape.type_name == "integer" and "max" in meta and value > meta["max"]:
+    elif shape.type_name in ("integer", "long", "double", "float") and "max" in meta and value > meta["max"]:
         errors.append(f"{path}: above {meta['max']}")
+    elif shape.type_name in ("double", "float") and "min" in meta and value < meta["min"]:
+        errors.append(f"{path}: below {meta['min']}")
     return errors
 
 
