@@ -19,7 +19,14 @@ The primitives of the deploy transaction (deploy.engine.protocol), each a precon
              (Qualifier) with the recorded smoke rows as a Function URL event
     switch   the same wait (a probe may have been skipped), then point the alias at the version
              (created if missing; its Description names the previous version)
-    unstage  the alias back if it moved, the throttle back if the probe removed it
+    unstage  the alias back if it moved (or split), the throttle back if the probe removed it
+
+Progressive delivery (issue 22; the engine's TrafficTarget): `shift(staged, previous, percent)` keeps the
+alias on the version that served and routes `percent` of its invocations to the staged one (a weighted
+alias, deploy.function.aws_traffic); `traffic(version, since)` reads that model version's function
+version's Invocations, Errors and Duration p99 through the alias from CloudWatch, and raises
+DeploymentFailed while a named alarm (`alarms`) is in ALARM, so the engine rolls back with its reason;
+switch then ends the split (the staged version takes 100%), unstage gives the previous version 100%.
 
 Observe reads the alias, its version's Description, image and configuration, and the throttle: read
 calls only, so a replay writes nothing. A live version whose memory or managed variables differ from
@@ -39,7 +46,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +56,8 @@ from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeTest
+from deploy.engine.traffic import VersionTraffic
+from deploy.function.aws_traffic import AliasTraffic
 from deploy.function.events import smoke_event, smoke_verdict
 from deploy.function.fetch import fetch_model
 from deploy.function.invoke import Invoker, LambdaInvoker
@@ -82,6 +91,7 @@ class Live:
     throttled: bool
     alias_exists: bool
     drift: str | None = None  # how the version's memory or managed variables differ from the configuration
+    split: tuple[tuple[str, float], ...] = ()  # (function version, weight 0-1) the alias also routes to
 
 
 class AwsLambdaTarget:
@@ -93,7 +103,8 @@ class AwsLambdaTarget:
                  function: str, repository: str, base_tag: str, alias: str = "live", architecture: str = "x86_64",
                  memory_mb: int = 1024, retention: int = 3, update_timeout: float = 300.0,
                  ecr_client: Any = None, invoker: Invoker | None = None, name: str = "lambda", poll: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 cloudwatch_client: Any = None, alarms: Sequence[str] = (), wall: Callable[[], float] = time.time):
         self.client, self.s3, self.ecr = lambda_client, s3_client, ecr_client
         self.registry = registry  # -> a client of the registry holding `repository` (ECR's, from ecr_registry)
         self.invoker = invoker or LambdaInvoker(lambda_client)
@@ -101,6 +112,8 @@ class AwsLambdaTarget:
         self.repository, self.base_tag, self.architecture = repository, base_tag, architecture
         self.memory_mb, self.retention, self.update_timeout = memory_mb, retention, update_timeout
         self.poll, self._sleep, self._clock = poll, sleep, clock
+        self.alarms = tuple(alarms)
+        self.traffic_of = AliasTraffic(lambda_client, cloudwatch_client, function, alias, clock=wall)
 
     # -- observe (read calls only) --------------------------------------------------------------
 
@@ -122,8 +135,10 @@ class AwsLambdaTarget:
                         self.function, version, digest, config.get("Description"))
             record = None
         previous = _PREVIOUS.search(alias.get("Description") or "")
+        weights = ((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}).items()
         return Live(version, record, digest, previous.group(1) if previous else None, throttled, True,
-                    None if record is None else self._drift(config, record.model_version))
+                    None if record is None else self._drift(config, record.model_version),
+                    tuple((str(k), float(v)) for k, v in weights))
 
     def _drift(self, config: dict[str, Any], model_version: int) -> str | None:
         """How a version's configuration differs from what this target would publish (None: it does not)."""
@@ -148,7 +163,8 @@ class AwsLambdaTarget:
                         live.alias_exists and not live.throttled and live.drift is None,
                         {"function": self.function, "alias": self.alias, "function_version": live.version,
                          "previous_function_version": live.previous, "image_digest": live.digest,
-                         "throttled": live.throttled, "configuration_drift": live.drift})
+                         "throttled": live.throttled, "configuration_drift": live.drift,
+                         "split": {number: round(100 * weight, 2) for number, weight in live.split}})
 
     # -- the deploy primitives -------------------------------------------------------------------
 
@@ -212,8 +228,10 @@ class AwsLambdaTarget:
         ref = staged.ref
         live = self.live()
         before = ref.get("alias_before")
-        if live.version == ref["number"] and before not in (None, ref["number"]):
-            log.warning("%s: pointing alias %s back at version %s", self.function, self.alias, before)
+        split = dict(live.split).get(ref["number"])
+        if (live.version == ref["number"] or split) and before not in (None, ref["number"]):
+            log.warning("%s: pointing alias %s back at version %s%s", self.function, self.alias, before,
+                        "" if not split else f" (it routed {100 * split:g}% to version {ref['number']})")
             self._point_alias(before, ref.get("previous"), True)
         if ref.get("throttled") and not live.throttled:
             self._throttle()
@@ -285,6 +303,42 @@ class AwsLambdaTarget:
                                        f"{self.update_timeout:g} s (LastUpdateStatus {status})")
             hand_over_before_sleep(f"{operation} of {self.function} (LastUpdateStatus {status})", self.poll)
             self._sleep(self.poll)
+
+    # -- progressive delivery (issue 22): the engine's TrafficTarget --------------------------------
+
+    def shift(self, staged: Staged, previous: int | None, percent: float) -> str:
+        """`percent` of the alias's invocations to the staged version, the rest to the one that served before.
+
+        Raises:
+            DeploymentFailed: nothing served before (a first deployment has nothing to split with), or the
+                weight cannot be set.
+        """
+        ref, before = staged.ref, staged.ref.get("alias_before")
+        if before in (None, ref["number"]):
+            raise DeploymentFailed(f"{self.function}: no version served before v{staged.version} (model v{previous}); "
+                                   "a weighted alias needs one to split with")
+        self._active(ref["number"])
+        kept = ref.get("previous")
+        description = f"greenlight: previous version {kept}" if kept else "greenlight"
+        return self.traffic_of.shift(ref["number"], before, percent, f"{description}; shifting to {ref['number']}")
+
+    def traffic(self, version: int, since: float) -> VersionTraffic:
+        """Model version `version`'s answers through the alias since `since` (epoch seconds).
+
+        Raises:
+            DeploymentFailed: a named alarm is in ALARM (the engine rolls back with this reason), or no
+                version the alias routes to holds model `version`.
+            ConfigurationError: a named alarm does not exist.
+        """
+        alarming = self.traffic_of.alarming(self.alarms)
+        if alarming:
+            raise DeploymentFailed(f"alarm {'; '.join(alarming)} in ALARM")
+        for number in self.traffic_of.weights():
+            found = aws_call("GetFunction", self.client.get_function, FunctionName=self.function, Qualifier=number)
+            record = VersionRecord.parse((found.get("Configuration") or {}).get("Description"))
+            if record is not None and record.group == self.group and record.model_version == version:
+                return self.traffic_of.traffic(number, since)
+        raise DeploymentFailed(f"alias {self.alias} of {self.function} routes to no version of model v{version}")
 
     def _active(self, number: str) -> str | None:
         """wait_active on this function, bounded by update_timeout. Raises: DeploymentFailed."""

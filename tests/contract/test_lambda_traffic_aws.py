@@ -129,3 +129,76 @@ def test_the_named_alarms_in_alarm_are_reported_with_their_reason_and_an_unknown
     with pytest.raises(ConfigurationError, match="no CloudWatch alarm named churn-typo"):
         world.traffic.alarming(["churn-lambda-errors", "churn-typo"])
     assert_valid("cloudwatch", "DescribeAlarms", world.sent("DescribeAlarms")[0])
+
+
+# -- the Lambda target's TrafficTarget primitives (deploy.function.aws), on a function with real images ----------
+
+
+@pytest.fixture
+def lambda_world(moto_endpoint, lambda_registry, tmp_path):
+    from tests.support.lambda_world import LambdaAwsWorld
+
+    w = LambdaAwsWorld(moto_endpoint, lambda_registry.url, tmp_path)
+    w.cloudwatch = aws_client("cloudwatch", moto_endpoint)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def _staged_v2(lambda_world, models, tmp_path, **settings):
+    from tests.contract.test_lambda_aws import release, smoke
+    from tests.support.deploy_env import deploy
+
+    target = lambda_world.target(cloudwatch_client=lambda_world.cloudwatch, wall=lambda: NOW, **settings)
+    deploy(target, release(lambda_world, models, 1), smoke(models))
+    v2 = release(lambda_world, models, 2, "b")
+    (tmp_path / "scratch").mkdir()
+    staged = target.stage(v2, target.fetch(v2, tmp_path / "scratch"))
+    target.probe(staged, smoke(models, "b"))
+    return target, staged
+
+
+def _put(cloudwatch, function: str, version: str, count: int, errors: int, duration: float) -> None:
+    dimensions = [{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:live"},
+                  {"Name": "ExecutedVersion", "Value": version}]
+    stamp = datetime.fromtimestamp(NOW - 30, UTC)
+    data = [{"MetricName": m, "Dimensions": dimensions, "Timestamp": stamp, "Value": v}
+            for i in range(count) for m, v in (("Invocations", 1.0), ("Errors", float(i < errors)),
+                                               ("Duration", duration))]
+    for start in range(0, len(data), 500):
+        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=data[start:start + 500])
+
+
+def test_the_lambda_target_shifts_its_alias_reads_the_new_versions_traffic_and_unstage_ends_the_split(
+        lambda_world, models, tmp_path):
+    target, staged = _staged_v2(lambda_world, models, tmp_path)
+    old, new = staged.ref["alias_before"], staged.ref["number"]
+    assert target.shift(staged, 1, 20) == f"alias live: version {new} 20%, version {old} 80%"
+    observed = target.observe()
+    assert observed.version == 1 and observed.detail["split"] == {new: 20.0}
+    _put(lambda_world.cloudwatch, lambda_world.function, new, 40, errors=12, duration=35.0)
+    _put(lambda_world.cloudwatch, lambda_world.function, old, 160, errors=0, duration=20.0)
+    assert target.traffic(2, NOW - 60) == VersionTraffic(40, 12, 35.0)
+    assert target.traffic(1, NOW - 60) == VersionTraffic(160, 0, 20.0)
+    target.unstage(staged)
+    alias = lambda_world.lam.get_alias(FunctionName=lambda_world.function, Name="live")
+    assert alias["FunctionVersion"] == old and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def test_a_named_alarm_in_alarm_makes_traffic_fail_with_its_reason_and_switch_ends_the_split(
+        lambda_world, models, tmp_path):
+    alarms = ("scenario-models-lambda-errors",)
+    lambda_world.cloudwatch.put_metric_alarm(
+        AlarmName=alarms[0], Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    target, staged = _staged_v2(lambda_world, models, tmp_path, alarms=alarms)
+    target.shift(staged, 1, 10)
+    assert target.traffic(2, NOW - 60) == VersionTraffic(0, 0, None)
+    lambda_world.cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="3 errors > 1")
+    with pytest.raises(DeploymentFailed, match=r"alarm scenario-models-lambda-errors \(3 errors > 1\) in ALARM"):
+        target.traffic(2, NOW - 60)
+    target.switch(staged)  # (had the rollout gone on) the staged version takes 100%
+    alias = lambda_world.lam.get_alias(FunctionName=lambda_world.function, Name="live")
+    assert alias["FunctionVersion"] == staged.ref["number"]
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
