@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from deploy.endpoint.aws_names import config_name, model_name, name_prefix, parse_name, serverless_config
 from deploy.engine.deadline import hand_over_before_sleep
@@ -27,7 +27,7 @@ from greenlight.errors import AwsError, DeploymentFailed, NotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
-    from mypy_boto3_sagemaker.type_defs import TagTypeDef
+    from mypy_boto3_sagemaker.type_defs import DeploymentConfigTypeDef, TagTypeDef
 
     from deploy.config import EndpointConfig
 
@@ -220,7 +220,7 @@ class EndpointResources(GroupResources):
                 self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config)
             else:
                 self._sm.update_endpoint(EndpointName=self.endpoint, EndpointConfigName=config,
-                                         DeploymentConfig=deployment)  # type: ignore[arg-type]
+                                         DeploymentConfig=cast("DeploymentConfigTypeDef", deployment))
         log.info("updating endpoint %s to %s%s", self.endpoint, config, "" if deployment is None else
                  f" ({deployment['BlueGreenUpdatePolicy']['TrafficRoutingConfiguration']['Type']} blue/green)")
 
