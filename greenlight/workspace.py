@@ -378,7 +378,7 @@ class Workspace:
                                repository=settings.ecr_repository, base_tag=tag,
                                alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
                                retention=settings.retention, update_timeout=settings.update_timeout_seconds,
-                               ecr_client=ecr)
+                               ecr_client=ecr, cloudwatch_client=client("cloudwatch"))
     def _local_batch(self, config: DeployConfig, key: str):
         """The batch target's local adapter: the local schedule under GREENLIGHT_HOME/batch/schedules."""
         from deploy.batch.local_target import LocalBatchTarget

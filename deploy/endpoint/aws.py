@@ -19,7 +19,10 @@ probed before it takes traffic is the decision record docs/decisions/*-verify-be
              the endpoint is tagged `greenlight:rollout` (config and attempt), and the wait is bounded by
              the rollout's own timeout; under a deadline it hands over (deploy.engine.deadline), and the
              next reconcile's switch finds the rollout by that tag: still Updating (waits again), done,
-             or rolled back (DeploymentFailed with SageMaker's FailureReason; never sent again)
+             or rolled back (DeploymentFailed with SageMaker's FailureReason; never sent again).
+             As the engine's TrafficTarget, `shift` sends that update at the rollout's first step (later
+             steps only check on it) and `traffic` has nothing to count (SageMaker judges by the alarms)
+             but fails once SageMaker rolled back, so the engine's rollout ends with SageMaker's reason
     confirm  the smoke rows again through the live endpoint, then the verification endpoint is deleted
              and the endpoint tagged verified
     unstage  the verification endpoint deleted; if the endpoint runs the staged config unconfirmed, it
@@ -45,13 +48,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deploy.endpoint.aws_guardrails import Rollout, deployment_config, rollout
+from deploy.endpoint.aws_guardrails import Rollout, RolloutPhase, deployment_config, rollout
 from deploy.endpoint.aws_resources import SERVING, SETTLING, VERSION_TAG, EndpointResources
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
-from deploy.engine.traffic import TrafficPolicy
+from deploy.engine.traffic import TrafficPolicy, VersionTraffic
 from greenlight.aws_errors import aws_errors as _aws
 from deploy.names import SAGEMAKER, GroupNames, fit
 from greenlight.errors import AwsError, DeploymentFailed, GreenlightError
@@ -76,7 +79,7 @@ class SageMakerEndpointTarget:
 
     The endpoint is `config.name`, else the group's name. `sleep` and `clock` (monotonic seconds)
     pace and bound the waits; `poll` is the seconds between DescribeEndpoint calls while waiting.
-    `traffic` (default all-at-once) is how a switch moves traffic; a progressive one is checked here,
+    `traffic` (its `policy`; default all-at-once) is how a switch moves traffic; a progressive one is checked here,
     before any call (ConfigurationError: what SageMaker would refuse).
 
     The verification endpoint is `<endpoint>-verify`, fitted by deploy.names (cut and hashed past 56
@@ -90,8 +93,8 @@ class SageMakerEndpointTarget:
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  traffic: TrafficPolicy | None = None):
         self.config, self.group, self.role_arn, self.name = config, group, role_arn, name
-        self.traffic = traffic or TrafficPolicy()
-        self.deployment = deployment_config(self.traffic) if self.traffic.progressive else None
+        self.policy = traffic or TrafficPolicy()
+        self.deployment = deployment_config(self.policy) if self.policy.progressive else None
         self.endpoint = config.name or GroupNames(group).endpoint
         self.verify_endpoint = fit(SAGEMAKER, self.endpoint, VERIFY_SUFFIX)  # cut + hash when it would not fit
         self._runtime = runtime
@@ -188,6 +191,51 @@ class SageMakerEndpointTarget:
                                    f"{after['EndpointStatus']} on {after['EndpointConfigName']})")
         return f"{self._shift_words()} by SageMaker: no alarm tripped" if rolling else ""
 
+    # -- progressive delivery (issue 22): the engine's TrafficTarget, on SageMaker's own rollout ----
+
+    def shift(self, staged: Staged, previous: int | None, percent: float) -> str:
+        """Start SageMaker's guarded blue/green update to the staged version (its first call), or check on it.
+
+        SageMaker runs the steps itself (a serverless endpoint's one variant cannot be weighed by a caller), at the
+        same policy's percentages and waits; later calls change nothing. Raises: DeploymentFailed when SageMaker
+        rolled it back (its FailureReason), or when no endpoint serves to shift from.
+        """
+        if not self._guarded(staged):
+            raise DeploymentFailed(f"endpoint {self.endpoint}: v{staged.version} was staged without a progressive "
+                                   "traffic policy; nothing to shift")
+        before = self.aws.describe()
+        if before is None or before["EndpointStatus"] not in SERVING:
+            raise DeploymentFailed(f"endpoint {self.endpoint}: nothing serves to shift from "
+                                   f"({'absent' if before is None else before['EndpointStatus']})")
+        if self._rollout_started(before, staged):
+            self._check_rollout(staged, before)
+            return ""
+        self.aws.add_tags(before["EndpointArn"], {ROLLOUT_TAG: self._rollout_id(staged)})
+        self.aws.update(staged.ref["config"], self.deployment)
+        return f"{self._shift_words()} started by SageMaker (the engine's {percent:g}% step is SageMaker's)"
+
+    def traffic(self, version: int, since: float) -> VersionTraffic:
+        """Nothing for the engine to judge (SageMaker judges the endpoint by its alarms): an empty VersionTraffic
+        while the guarded update goes on or is done.
+
+        Raises: DeploymentFailed when SageMaker rolled it back, with its FailureReason (the engine rolls back too).
+        """
+        endpoint = self.aws.describe()
+        if endpoint is not None:
+            started = self.aws.tags(endpoint["EndpointArn"]).get(ROLLOUT_TAG, "")
+            config, _, attempt = started.partition(" ")
+            if config and attempt:
+                self._check_rollout(Staged(self.name, version, {"config": config, "attempt": attempt}), endpoint)
+        return VersionTraffic()
+
+    def _check_rollout(self, staged: Staged, endpoint: Mapping[str, Any]) -> None:
+        state = rollout(endpoint, staged.ref["config"])
+        if state.phase is RolloutPhase.ROLLED_BACK:
+            self._rolled_back(staged, endpoint)
+        if state.phase is RolloutPhase.FAILED:
+            raise DeploymentFailed(f"endpoint {self.endpoint} is {state.status} during the blue/green update to "
+                                   f"v{staged.version}: {state.reason or 'no failure reason given'}")
+
     def rollout(self, staged: Staged) -> Rollout:
         """Where the update to `staged`'s config stands now (read-only; for status and a later reconcile)."""
         return rollout(self.aws.describe(), staged.ref["config"])
@@ -246,8 +294,8 @@ class SageMakerEndpointTarget:
     def _shift_words(self) -> str:
         alarms = ", ".join(a["AlarmName"] for a in (self.deployment or {}).get("AutoRollbackConfiguration", {})
                            .get("Alarms", []))
-        steps = " -> ".join(f"{p:g}%" for p in self.traffic.steps())
-        return f"blue/green {self.traffic.traffic} {steps} (rolled back on {alarms})"
+        steps = " -> ".join(f"{p:g}%" for p in self.policy.steps())
+        return f"blue/green {self.policy.traffic} {steps} (rolled back on {alarms})"
 
     def _rollout_timeout(self) -> float:
         """The rollout's own bound (SageMaker's MaximumExecutionTimeoutInSeconds), or the update timeout if longer."""
@@ -270,7 +318,7 @@ class SageMakerEndpointTarget:
         """
         reason = endpoint.get("FailureReason") or "no failure reason given"
         log.warning("endpoint %s: SageMaker rolled v%s back: %s", self.endpoint, staged.version, reason)
-        raise DeploymentFailed(f"{self.traffic.traffic} v{staged.version}: SageMaker rolled the blue/green update of "
+        raise DeploymentFailed(f"{self.policy.traffic} v{staged.version}: SageMaker rolled the blue/green update of "
                                f"endpoint {self.endpoint} back to {endpoint['EndpointConfigName']}: {reason}")
 
     def _prior(self, before: Mapping[str, Any] | None) -> tuple[str | None, int | None]:

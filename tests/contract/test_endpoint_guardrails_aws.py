@@ -16,7 +16,7 @@ from deploy.endpoint.aws import ROLLOUT_TAG, SageMakerEndpointTarget
 from deploy.endpoint.aws_guardrails import RolloutPhase, deployment_config
 from deploy.engine.deadline import Deadline, HandedOver, within
 from deploy.engine.protocol import Staged
-from deploy.engine.traffic import Shift, TrafficPolicy
+from deploy.engine.traffic import Shift, TrafficPolicy, VersionTraffic
 from greenlight.errors import ConfigurationError, DeploymentFailed
 from tests.contract.conftest import aws_client
 from tests.contract.test_endpoint_aws import AGREE, GROUP, ROLE, SMOKE, World
@@ -149,3 +149,38 @@ def test_an_all_at_once_policy_sends_no_deployment_config_and_a_bad_canary_fails
     with pytest.raises(ConfigurationError, match="canary_percent = 75"):
         _target(world, TrafficPolicy(Shift.CANARY, canary_percent=75, alarms=ALARMS))
     assert world.calls == []
+
+
+def test_as_the_engines_traffic_target_the_first_shift_starts_sagemakers_rollout_and_traffic_reports_its_rollback(
+        world):
+    target = _target(world)
+    v1, v2 = world.release(), world.release()
+    world.deployed(target, v1)
+    first = world.endpoint()["EndpointConfigName"]
+    FAKE.rollout_polls = 6
+    staged = _staged_for(world, target, v2)
+
+    assert target.shift(staged, 1, 20).startswith("blue/green canary 20% -> 100% (rolled back on")
+    assert FAKE.updates == 1 and FAKE.deployments == [deployment_config(CANARY)]
+    assert target.shift(staged, 1, 20) == "" and target.shift(staged, 1, 100) == "" and FAKE.updates == 1
+    assert target.traffic(2, 0.0) == VersionTraffic()  # SageMaker judges; nothing for the engine to count
+    _alarm(world, ALARMS[0])
+    world.endpoint()  # a DescribeEndpoint in which SageMaker's baking period sees the alarm
+    with pytest.raises(DeploymentFailed, match="CloudWatch alarm churn-endpoint-5xx was in ALARM"):
+        target.traffic(2, 0.0)
+    with pytest.raises(DeploymentFailed, match=f"back to {first}"):
+        target.shift(staged, 1, 100)
+    target.unstage(staged)  # the engine's undo: SageMaker already put v1 back, nothing to do
+    assert FAKE.updates == 1 and world.endpoint()["EndpointConfigName"] == first
+    assert (target.observe().version, target.observe().active) == (1, True)
+
+
+def test_a_shift_without_a_progressive_policy_or_an_endpoint_is_refused(world):
+    plain = world.target()
+    v1 = world.release()
+    staged = plain.stage(v1, plain.fetch(v1, None))
+    with pytest.raises(DeploymentFailed, match="without a progressive traffic policy"):
+        plain.shift(staged, None, 20)
+    guarded = _target(world)
+    with pytest.raises(DeploymentFailed, match="nothing serves to shift from"):
+        guarded.shift(guarded.stage(v1, guarded.fetch(v1, None)), None, 20)
