@@ -33,10 +33,11 @@ records into lines every WRITE_INTERVAL seconds and writes them in one call. In 
 is frozen between invocations and may end without notice, a writer thread's records could wait frozen;
 there an internal extension (a thread registered with the Lambda Extensions API in the init phase) waits
 for each invocation's `answered()`, writes its records after the answer and only then asks Lambda for the
-next event, so nothing is pending when Lambda freezes or shuts the environment down. Where it cannot
-register (no AWS_LAMBDA_RUNTIME_API, an API error) or its thread fails, each record is written at once,
-before the answer, as before (decision 0050). No failure here reaches a request: it is counted, logged at most once a minute, and the request is answered
-as if capture were off. At most MAX_PENDING records wait; newer ones are dropped and counted.
+next event, so nothing is pending when Lambda freezes or ends the environment. Where it cannot register
+(no AWS_LAMBDA_RUNTIME_API, an API error) or its thread fails, each record is written at once, before the
+answer (decision 0050). No failure here reaches a request: it is counted, logged at most once a minute,
+and the request is answered as if capture were off. At most MAX_PENDING records wait; newer ones are
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -429,8 +430,9 @@ def _extension_loop(opener, base: str, identifier: str) -> None:
             _state.answer.clear()
             flush()
     except Exception as exc:  # noqa: BLE001 - from now on each record is written before its answer
-        _state.extension = None
-        _state.settings = None
+        if _state.extension is threading.current_thread():
+            _state.extension = None
+            _state.settings = None
         _failed(exc)
         flush()
 
