@@ -71,6 +71,7 @@ DEFAULT_MAX_ROWS = 100
 WRITE_INTERVAL = 0.2
 MAX_PENDING = 10_000
 WARN_EVERY = 60.0
+_FLOAT_REPR = float.__repr__  # what json writes for a finite float
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 MAX_LINE_BYTES = 200_000  # below CloudWatch Logs' 256 KB event limit: rows are halved until a line fits
 RECHECK = 0.1
@@ -142,6 +143,7 @@ class _State:
         self.last_warning = -math.inf
         self.recheck_at = -math.inf
         self.constant: dict = {}
+        self.second: tuple[int, str] = (-1, "")
         self.process_id = os.urandom(6).hex()  # inference ids: this prefix and a counter
         self.counter = itertools.count(1)
         self.extension: threading.Thread | None = None  # the Lambda extension's thread, once registered
@@ -290,7 +292,9 @@ def _line(item, current: Settings) -> str:
         predictions = _floats(out, keep, rows)
     dropped, _state.dropped = _state.dropped, 0
     seconds = int(when)
-    stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((when - seconds) * 1e6):06d}Z"
+    if _state.second[0] != seconds:  # records of one second share its formatted date and time
+        _state.second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    stamp = f"{_state.second[1]}.{int((when - seconds) * 1e6):06d}Z"
     head = (f'{{"{CAPTURE_KEY}":1,"time":"{stamp}",{constant[1]},"inference_id":"{_state.process_id}-'
             f'{next(_state.counter):x}","status":{status},"error":{code},"rows":{rows},{constant[2]},')
     tail = f',"sample_rate":{constant[3]},"dropped":{dropped}}}\n'
@@ -321,7 +325,15 @@ def _constant(model, current: Settings) -> tuple:
 
 
 def _dumps(inputs: list, predictions: list) -> str:
-    """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null."""
+    """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null; floats as json writes them (their
+    repr), joined here when every value is a finite float (a finite float's repr has no "n": nan, inf do)."""
+    try:
+        rows = ",".join(["[" + ",".join(map(_FLOAT_REPR, row)) + "]" for row in inputs])
+        values = ",".join(map(_FLOAT_REPR, predictions))
+        if "n" not in rows and "n" not in values:
+            return f'"inputs":[{rows}],"predictions":[{values}]'
+    except TypeError:  # not all floats (an int, None): json's way
+        pass
     try:
         return _ENCODE({"inputs": inputs, "predictions": predictions})[1:-1]
     except ValueError:
