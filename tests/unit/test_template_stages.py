@@ -148,3 +148,12 @@ def test_the_condition_keys_are_the_service_authorization_references():
     [promote] = [s for s in role_statements(promoter_stack(), "PromoterRole") if s.sid.endswith("Promote")]
     named = {k.lower() for keys_ in promote.condition.values() for k in keys_}
     assert named and named <= keys, named - keys
+
+
+def test_the_handlers_variables_fit_lambdas_4_kb_with_the_longest_stages():
+    from tests.unit.test_templates_permissions import deploy_stack
+
+    stack = deploy_stack(Stages="{" + "x" * (STAGES_MAX_LENGTH - 2) + "}")  # a long group, every option on
+    variables = stack.resources["ApprovalHandler"].properties["Environment"]["Variables"]
+    assert len(variables["GREENLIGHT_STAGES"]) == STAGES_MAX_LENGTH
+    assert sum(len(k) + len(str(v)) for k, v in variables.items()) <= 4096
