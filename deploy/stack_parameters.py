@@ -73,10 +73,16 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
     """The deploy stack's parameters carrying every setting of `config` (as the handler will read them).
 
     Raises:
-        ConfigurationError: the stages do not fit the `Stages` parameter (STAGES_MAX_LENGTH).
+        ConfigurationError: the stages do not fit the `Stages` parameter (STAGES_MAX_LENGTH), or a stage's key
+            does not keep the group whole (the stack's policies name stage resources `<Group>-*`).
     """
     from greenlight.errors import ConfigurationError
 
+    for stage in config.stage_list():
+        if not stage.implicit and not stage.key.startswith(f"{config.group}-"):
+            raise ConfigurationError(f"stage {stage.name}: its names ({stage.key}) cannot keep the group "
+                                     f"{config.group} whole, so the deploy stack's policies cannot name them: the "
+                                     "group and the stage name take at most 62 characters together")
     parameters = {"Stages": stages_json(config),
                   "PromotionStages": ",".join(s.name for s in config.stage_list() if s.gate == "promotion")}
     if len(parameters["Stages"]) > STAGES_MAX_LENGTH:

@@ -157,3 +157,16 @@ def test_the_handlers_variables_fit_lambdas_4_kb_with_the_longest_stages():
     variables = stack.resources["ApprovalHandler"].properties["Environment"]["Variables"]
     assert len(variables["GREENLIGHT_STAGES"]) == STAGES_MAX_LENGTH
     assert sum(len(k) + len(str(v)) for k, v in variables.items()) <= 4096
+
+
+def test_a_stage_whose_names_cannot_keep_the_group_whole_is_refused_in_one_line():
+    """The stack's policies name a stage's resources `<Group>-*` (StageEndpoints, ReadStages); deploy/names.py
+    cuts the group and adds a hash when group and stage exceed a group name's 63 characters."""
+    group = "m" * 48
+    fits = {"GREENLIGHT_STAGES": "staging,pppppppppppppp", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+            "GREENLIGHT_STAGES_PPPPPPPPPPPPPP_GATE": "promotion"}
+    assert template_parameters(load_config(environ=fits, group=group))["PromotionStages"] == "p" * 14
+    longer = {"GREENLIGHT_STAGES": "staging,ppppppppppppppp", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+              "GREENLIGHT_STAGES_PPPPPPPPPPPPPPP_GATE": "promotion"}
+    with pytest.raises(ConfigurationError, match=r"^stage ppppppppppppppp: its names \(m+-[0-9a-f]{8}-p+\) cannot keep"):
+        template_parameters(load_config(environ=longer, group=group))
