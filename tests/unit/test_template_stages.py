@@ -170,3 +170,11 @@ def test_a_stage_whose_names_cannot_keep_the_group_whole_is_refused_in_one_line(
               "GREENLIGHT_STAGES_PPPPPPPPPPPPPPP_GATE": "promotion"}
     with pytest.raises(ConfigurationError, match=r"^stage ppppppppppppppp: its names \(m+-[0-9a-f]{8}-p+\) cannot keep"):
         template_parameters(load_config(environ=longer, group=group))
+
+
+def test_the_promoter_is_assumed_by_the_named_promoters_else_by_the_accounts_principals():
+    release = "arn:aws:iam::123456789012:role/release-managers"
+    for given, trusted in (("", "arn:aws:iam::123456789012:root"), (release, [release])):
+        role = promoter_stack(Promoters=given).resources["PromoterRole"].properties
+        [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"AWS": trusted} and statement["Action"] == "sts:AssumeRole"
