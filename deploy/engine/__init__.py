@@ -4,6 +4,7 @@
     protocol.py     DeployTarget: observe and the primitives of a deployment every target adapter implements
     transaction.py  the deploy transaction, once: intent, fetch, stage beside, probe, switch, confirm,
                     undo on any failure; the recovery of a half-done one
+    traffic.py      pure: progressive delivery's policy (canary, linear), steps and the rollback rule
     retention.py    pure: the one retention rule (`retained`) every target's prune applies
     faults.py       any fault inside a target as one line (OS errors with their path and mount point)
     smoke.py        the smoke-test data recorded at training time, compared bit for bit
