@@ -270,6 +270,8 @@ class Transaction:
                 f"{target.name}: traffic = {policy.traffic.value!r} needs traffic shifting, which "  # type: ignore[union-attr]
                 f"{type(target).__name__} does not implement yet (issue 22); set traffic = \"all-at-once\" for it")
         before = target.observe() if before is None else before
+        if progressive and (before.version is None or not before.active):
+            progressive = False  # nothing serves to share the traffic with: the first version takes it all at once
         started = _now(self._wall())
         if resume is not None and resume.version == release.version and resume.step == "rollout":
             intent, staged = replace(resume, holder=self.holder), resume.staged  # still handed over if killed now
