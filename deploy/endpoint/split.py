@@ -31,7 +31,8 @@ from deploy.endpoint.slot import ModelSlot, ModelTarget
 from deploy.engine.local_state import CorruptState, deployment_dir, read_json, remove_json, write_json
 from deploy.engine.traffic import VersionTraffic
 
-__all__ = ["Split", "read_rollout", "read_traffic", "remove_rollout", "rollout_path", "write_rollout"]
+__all__ = ["RolloutWatch", "Split", "count", "read_rollout", "read_traffic", "remove_rollout", "rollout_path",
+           "write_rollout"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,26 @@ def read_traffic(home: Path, key: str, target: str, version: int, since: float) 
     latencies.sort()
     p99 = latencies[max(0, math.ceil(0.99 * len(latencies)) - 1)]
     return VersionTraffic(len(latencies), errors, p99)
+
+
+class RolloutWatch:
+    """The rollout record, re-read only when its file changed (one stat per call): the Lambda front asks per request."""
+
+    def __init__(self, home: Path, key: str, target: str):
+        self.home, self.key, self.target = Path(home), key, target
+        self._seen: tuple[int, int] | None = None
+        self._record: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any] | None:
+        try:
+            stat = rollout_path(self.home, self.key, self.target).stat()
+            seen: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
+        except FileNotFoundError:
+            seen = None
+        if seen != self._seen:
+            self._seen = seen
+            self._record = None if seen is None else read_rollout(self.home, self.key, self.target)
+        return self._record
 
 
 class Split:
