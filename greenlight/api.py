@@ -374,7 +374,7 @@ def follow_rollouts(ws: Workspace, group: str | None = None, config: Path | None
     settings = ws.deploy_config(config, group=group)
     policies = [p for p in (settings.endpoint.traffic_policy, settings.lambda_.traffic_policy) if p.progressive]
     shortest = min([p.step_wait_seconds for p in policies] + [p.bake_seconds for p in policies] + [5.0])
-    pause = min(1.0, max(0.1, shortest / 5))
+    pause = max(0.05, min(0.25, shortest / 5))  # a breach is judged at the next reconcile: keep it close
     reconciler = ws.reconciler(settings)
     said: dict[str, str] = {}
     while True:
