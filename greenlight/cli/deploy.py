@@ -110,7 +110,10 @@ def deploy(
         elif not report["results"]:
             typer.echo(f"{report['group']}: no rollout in progress; nothing to abort")
         else:
-            print_report(report)
+            for result in report["results"]:  # the deployment failed (and is in last_failure); the abort did not
+                typer.echo(f"  {result['target']}: {result['message']}")
+        if any(r.get("rolled_back") is None for r in report["results"]):
+            raise typer.Exit(1)  # a target whose rollout could not be rolled back
         return
     report = reconcile(ws, group, dry_run, config)
     if not dry_run:

@@ -10,7 +10,8 @@ approve 2`, which follows the rollout to its end locally), THEN:
 - a v2 that answers 500 on live rows (one-row requests; its smoke test sends its five rows in one request,
   so it passes) is rolled back automatically: the clients end on v1, the failed requests are v2's and stay
   within the canary's share, `status --json` records the reason, and `greenlight deploy` does not retry it;
-- a v2 that is slow on live rows is rolled back on its p99 latency, and no request fails.
+- a v2 that is slow on live rows is rolled back on its p99 latency, and no request fails;
+- `greenlight deploy --abort` during a canary puts v1 back, and the following command stops following.
 """
 
 from __future__ import annotations
@@ -225,3 +226,27 @@ def test_a_slow_v2_is_rolled_back_on_its_p99_and_no_request_fails(world):
     assert approve.returncode == 1 and "rolled back: canary v2: p99 " in out and "> 30 ms over" in out, out
     assert [a for a in world.answers if a[1] != 200] == []
     assert {version for at, _, version in world.answers if at > ended} == {V1}
+
+
+def test_deploy_abort_rolls_a_canary_back_from_another_process(world):
+    _configure(world.home)
+    (world.home / "greenlight.toml").write_text(SETTINGS.format(extra="").replace("step_wait_seconds = 3",
+                                                                                  "step_wait_seconds = 600"))
+    world.start()
+    world.clients()
+    approve = subprocess.Popen([sys.executable, "-m", "greenlight.cli", "models", "approve", "2"],
+                               env=os.environ | {"GREENLIGHT_HOME": str(world.home)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + BOUND_SECONDS
+    while time.monotonic() < deadline and not any(v == V2 for _, _, v in world.answers[-200:]):
+        time.sleep(0.1)  # until the canary takes its share
+    out = greenlight(world.home, "deploy", "--abort").stdout
+    assert "endpoint: rolled back: aborted by greenlight deploy --abort; v1 still serves" in out, out
+    followed, _ = approve.communicate(timeout=BOUND_SECONDS)
+    ended = world.settle()
+    assert "not retried: v2 was rolled back" in followed, followed
+    assert [a for a in world.answers if a[1] != 200] == []
+    assert {version for at, _, version in world.answers if at > ended} == {V1}
+    row = json.loads(greenlight(world.home, "status", "--json").stdout)["targets"][0]
+    assert row["rolled_back"]["reason"] == "aborted by greenlight deploy --abort" and row["rollout"] is None
+    assert "nothing to abort" in greenlight(world.home, "deploy", "--abort").stdout
