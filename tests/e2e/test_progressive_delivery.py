@@ -181,6 +181,9 @@ def test_a_healthy_canary_serves_both_versions_then_only_v2_and_fails_no_request
     during = {version for at, _, version in world.answers if begun <= at <= ended}
     after = {version for at, _, version in world.answers if at > ended}
     assert during == {V1, V2} and after == {V2}, (during, after)
+    first_v2 = min(at for at, _, version in world.answers if version == V2)
+    shared = sum(1 for at, _, version in world.answers if version == V1 and first_v2 < at <= ended)
+    assert shared >= 20, f"only {shared} answers from v1 after v2's first: the versions did not share the canary"
     rollouts = _rollout_seen(statuses)
     assert any(r["phase"] == "shifting" and r["weights"] == {"v2": 20.0, "v1": 80.0} for r in rollouts), statuses[-3:]
     assert any(r["phase"] == "baking" and r["weights"] == {"v2": 100.0} for r in rollouts), rollouts
