@@ -10,6 +10,7 @@ retried until it is approved again.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -218,3 +219,29 @@ def test_a_rollout_the_plan_no_longer_wants_is_rolled_back() -> None:
     registry.versions[1] = version(2, ApprovalStatus.REJECTED)
     reconciler.reconcile()
     assert target.serving == 1 and target.percent == 0.0 and status.load_intent("endpoint") is None
+
+
+@pytest.mark.parametrize("step", ["shifted", "baking", "done"])
+@pytest.mark.parametrize("fault", [RuntimeError, KeyboardInterrupt], ids=["exception", "ctrl-c"])
+def test_a_fault_at_a_rollout_step_puts_v1_back_with_no_weights_and_no_intent(step, fault) -> None:
+    reconciler, target, clock, status, _ = world()
+    target.seen = {2: HEALTHY}
+
+    def hook(at: str, name: str) -> None:
+        if at == step:
+            raise fault(f"injected at {step}")
+
+    reconciler.transaction.hook = hook
+    for _ in range(4):  # start, bake, complete: the fault lands at its step on the way
+        try:
+            results = reconciler.reconcile().results
+        except KeyboardInterrupt:
+            break
+        if not results[0].ok:
+            assert f"injected at {step}" in results[0].message
+            assert re.search(r"; v1 (still )?serves$", results[0].message), results[0].message
+            break
+        clock.now += 30
+    else:
+        pytest.fail(f"the fault at {step} never fired")
+    assert (target.serving, target.percent, status.load_intent("endpoint")) == (1, 0.0, None)
