@@ -68,3 +68,18 @@ def test_a_stage_overrides_the_shift_of_its_targets_only(tmp_path) -> None:
     with pytest.raises(ConfigurationError, match=r"stages\.staging\.traffic"):
         load_config(environ={"GREENLIGHT_STAGES": "staging", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
                              "GREENLIGHT_STAGES_STAGING_TRAFFIC": "blue"})
+
+
+def test_the_stack_parameters_carry_the_traffic_settings_back_to_the_same_policy() -> None:
+    from deploy.stack_parameters import template_parameters
+    from tests.unit.test_template_config import stem
+
+    config = load_config(environ={"GREENLIGHT_LAMBDA_ALARMS": "errors,latency", "GREENLIGHT_ENDPOINT_TRAFFIC": "linear",
+                                  "GREENLIGHT_ENDPOINT_MAX_P99_MS": "80", "GREENLIGHT_ENDPOINT_BAKE_SECONDS": "0.5"})
+    parameters = template_parameters(config)
+    assert parameters["LambdaAlarms"] == "errors,latency" and parameters["EndpointAlarms"] == ""
+    environ = {variable: parameters[stem(variable)] for variable in ENV_FIELDS if stem(variable) in parameters
+               and ("TRAFFIC" in variable or variable.endswith(("_PERCENT", "_SECONDS", "_MS", "_REQUESTS", "_ALARMS")))}
+    again = load_config(environ={k: v for k, v in environ.items() if v != ""})
+    assert again.endpoint.traffic_policy == config.endpoint.traffic_policy
+    assert again.lambda_.traffic_policy == config.lambda_.traffic_policy
