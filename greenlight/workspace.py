@@ -272,6 +272,13 @@ class Workspace:
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
         from deploy.engine.reconciler import Reconciler
 
+        for section, enabled, shifter in (("endpoint", config.endpoint.enabled, "UpdateEndpoint's DeploymentConfig"),
+                                          ("lambda", config.lambda_.enabled, "the live alias's RoutingConfig weights")):
+            policy = config.traffic_policy(section, stage)  # type: ignore[arg-type]
+            if enabled and policy.progressive and not _SHIFTS_ON_AWS.get(section, False):
+                raise ConfigurationError(
+                    f"{section}.traffic = {policy.traffic.value!r} is not supported on AWS yet: its target cannot "
+                    f"shift traffic ({shifter}, issue 22); set {section}.traffic = \"all-at-once\" for AWS")
         if not config.state_table:
             raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
@@ -413,6 +420,11 @@ class Workspace:
             raise ConfigurationError("the batch target on AWS needs " + "; ".join(missing) + " (the deploy stack "
                                      "sets them all), or set batch.enabled = false")
         return SageMakerBatchTarget(client("scheduler"), client("sagemaker"), client("s3"), batch, key, role_arn)
+
+
+# Which AWS targets implement deploy.engine.protocol.TrafficTarget (issue 22): until one does, a progressive
+# setting for it is refused when the engine is composed (one ConfigurationError, exit 2), before any deployment.
+_SHIFTS_ON_AWS: dict[str, bool] = {"endpoint": False, "lambda": False}
 
 
 def _traffic(config: DeployConfig, stage: Stage, targets: list) -> dict[str, Any]:

@@ -245,3 +245,22 @@ def test_a_fault_at_a_rollout_step_puts_v1_back_with_no_weights_and_no_intent(st
     else:
         pytest.fail(f"the fault at {step} never fired")
     assert (target.serving, target.percent, status.load_intent("endpoint")) == (1, 0.0, None)
+
+
+@pytest.mark.parametrize("section", ["ENDPOINT", "LAMBDA"])
+def test_aws_refuses_a_progressive_setting_until_its_targets_can_shift(tmp_path, monkeypatch, section) -> None:
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+
+    env = {"AWS_REGION": "us-east-1", "GREENLIGHT_STATE_TABLE": "t", "GREENLIGHT_ENDPOINT_ROLE_ARN":
+           "arn:aws:iam::123456789012:role/r", "GREENLIGHT_LAMBDA_ECR_REPOSITORY": "repo",
+           "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-1", "GREENLIGHT_BATCH_ENABLED": "false"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.open("aws", home=tmp_path)
+    assert len(ws.reconciler(ws.deploy_config()).targets) == 2  # all at once: composed as before
+    monkeypatch.setenv(f"GREENLIGHT_{section}_TRAFFIC", "canary")
+    with pytest.raises(ConfigurationError, match=rf"^{section.lower()}\.traffic = 'canary' is not supported on AWS "
+                                                 r"yet: its target cannot shift traffic \("):
+        ws.reconciler(ws.deploy_config())
