@@ -40,7 +40,6 @@ def _recorded(env, v2: int) -> float | None:
     return float(intent["rollout"]["weights"].get(f"v{v2}", 0.0))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("deploy_env", ENDPOINT, ids=["local-endpoint"], indirect=True)
 def test_sigkill_mid_rollout_serves_only_verified_versions_at_the_recorded_weights(deploy_env, monkeypatch):
     for name, value in (("TRAFFIC", "linear"), ("LINEAR_STEP_PERCENT", "25"), ("STEP_WAIT_SECONDS", "0.3"),
