@@ -25,7 +25,9 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     [stages.staging]                      # optional, ordered (issue 21); without it one implicit stage
     gate = "approval"                     # the newest Approved version
     [stages.production]                   # GREENLIGHT_STAGES=staging,production and
-    gate = "promotion"                    # GREENLIGHT_STAGES_<NAME>_<FIELD>, e.g. GREENLIGHT_STAGES_PRODUCTION_GATE
+    gate = "promotion"                    # GREENLIGHT_STAGES_<NAME>_<FIELD>, e.g. GREENLIGHT_STAGES_PRODUCTION_GATE;
+                                          # or GREENLIGHT_STAGES={"staging":{"gate":"approval"},...}: the sections
+                                          # as one JSON object (the deploy stack's `Stages` parameter: stages_json)
     soak_minutes = 60                     # `promote` wants this long in the previous stage (default 0)
     lambda = false                        # this stage's targets (default: the sections' `enabled`)
     role_arn = "arn:aws:iam::222222222222:role/greenlight-deploy"   # deploy into another account (AWS)
@@ -39,6 +41,7 @@ A bad value is one ConfigurationError listing every bad field with its limit and
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -57,7 +60,7 @@ from greenlight.errors import ConfigurationError, ParameterError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
 __all__ = ["CONFIG_FILE", "BatchConfig", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig",
-           "Stage", "StageConfig", "load_config"]
+           "Stage", "StageConfig", "load_config", "stages_json"]
 
 CONFIG_FILE = "greenlight.toml"
 ENV_PREFIX = "GREENLIGHT_"
@@ -415,10 +418,44 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
 STAGE_FIELDS = {(info.alias or name).upper(): info.alias or name for name, info in StageConfig.model_fields.items()}
 
 
+def stages_json(config: DeployConfig) -> str:
+    """The `[stages]` sections as GREENLIGHT_STAGES's JSON form ("" without stages): fields named as in
+    greenlight.toml, defaults left out, in stage order; `load_config` reads it back into the same stages."""
+    if not config.stages:
+        return ""
+    return json.dumps({name: stage.model_dump(by_alias=True, exclude_defaults=True)
+                       for name, stage in config.stages.items()}, separators=(",", ":"))
+
+
+def _stages_object(text: str) -> dict[str, Any]:
+    """GREENLIGHT_STAGES's JSON form: an object of stage name -> object of a stage's fields.
+
+    Raises:
+        ConfigurationError: not JSON, or not an object of objects.
+    """
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"GREENLIGHT_STAGES: not a JSON object of [stages] sections ({exc}); write stage "
+                                 'names (staging,production) or {"staging": {"gate": "approval"}, ...}') from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ConfigurationError("GREENLIGHT_STAGES: a JSON value that is not an object of [stages] sections "
+                                 "({\"<stage>\": {\"gate\": ...}, ...})")
+    return parsed
+
+
 def _stage_env(data: dict[str, Any], environ: Mapping[str, str], sources: dict) -> None:
-    """GREENLIGHT_STAGES=a,b (the order; replaces the file's stages) and GREENLIGHT_STAGES_<NAME>_<FIELD>."""
-    listed = environ.get("GREENLIGHT_STAGES", "")
-    if listed:
+    """GREENLIGHT_STAGES=a,b (the order; replaces the file's stages), or its JSON form (the sections; replaces
+    the file's stages), and GREENLIGHT_STAGES_<NAME>_<FIELD>."""
+    listed = environ.get("GREENLIGHT_STAGES", "").strip()
+    if listed.startswith(("{", "[", '"')):
+        data["stages"] = _stages_object(listed)
+        sources[("stages",)] = "GREENLIGHT_STAGES"
+        for name in data["stages"]:
+            sources[("stages", name)] = "GREENLIGHT_STAGES"
+            for field_name in data["stages"][name]:
+                sources[("stages", name, field_name)] = "GREENLIGHT_STAGES"
+    elif listed:
         raw_stages = data.get("stages")
         known: dict[str, Any] = raw_stages if isinstance(raw_stages, dict) else {}
         data["stages"] = {name: known.get(name, {}) for name in (n.strip() for n in listed.split(",")) if name}

@@ -3,6 +3,8 @@
     capture.predicted(predict, data, model)   predict(data, model), recorded (inference.predict_fn's hook)
     capture.serving_as("lambda")              this copy of the serving code serves that target
     capture.flush()                           write what is pending now (exit, tests)
+    capture.start_lambda_extension()          in Lambda's init: write each invocation's records after its answer
+    capture.answered()                        the Lambda handler has its answer (lambda_handler's last step)
 
 Every serving path runs inference.predict_fn, so one hook covers the SageMaker container (endpoint and
 Batch Transform), the Lambda handler, and locally the endpoint, the Lambda front and the batch runner.
@@ -28,9 +30,14 @@ one written)}.
 
 The request path pays a sampling draw, a clock read and a deque append; a writer thread turns pending
 records into lines every WRITE_INTERVAL seconds and writes them in one call. In Lambda, whose environment
-is frozen between invocations and may end without notice, each record is written at once instead. No
-failure here reaches a request: it is counted, logged at most once a minute, and the request is answered
-as if capture were off. At most MAX_PENDING records wait; newer ones are dropped and counted.
+is frozen between invocations and may end without notice, a writer thread's records could wait frozen;
+there an internal extension (a thread registered with the Lambda Extensions API in the init phase) waits
+for each invocation's `answered()`, writes its records after the answer and only then asks Lambda for the
+next event, so nothing is pending when Lambda freezes or ends the environment. Where it cannot register
+(no AWS_LAMBDA_RUNTIME_API, an API error) or its thread fails, each record is written at once, before the
+answer (decision 0050). No failure here reaches a request: it is counted, logged at most once a minute,
+and the request is answered as if capture were off. At most MAX_PENDING records wait; newer ones are
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -47,7 +54,8 @@ import sys
 import threading
 import time
 
-__all__ = ["CAPTURE_KEY", "TARGETS", "configure", "flush", "predicted", "reset", "serving_as", "settings"]
+__all__ = ["CAPTURE_KEY", "TARGETS", "answered", "configure", "flush", "predicted", "reset", "serving_as", "settings",
+           "start_lambda_extension"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,19 +71,24 @@ DEFAULT_MAX_ROWS = 100
 WRITE_INTERVAL = 0.2
 MAX_PENDING = 10_000
 WARN_EVERY = 60.0
+_FLOAT_REPR = float.__repr__  # what json writes for a finite float
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 MAX_LINE_BYTES = 200_000  # below CloudWatch Logs' 256 KB event limit: rows are halved until a line fits
 RECHECK = 0.1
+EXTENSION_NAME = "greenlight-capture"
+EXTENSIONS_API = "http://{api}/2020-01-01/extension"  # AWS_LAMBDA_RUNTIME_API is host:port
+EXTENSION_TIMEOUT = 5.0  # seconds for a register call; the next-event call waits as long as Lambda makes it
 
 
 class Settings:
     """What is captured and where; read once (see the module docstring)."""
 
-    __slots__ = ("sink", "rate", "max_rows", "target", "model_version", "stage", "synchronous")
+    __slots__ = ("sink", "rate", "max_rows", "target", "model_version", "stage", "synchronous", "after_answer")
 
-    def __init__(self, sink, rate, max_rows, target, model_version, stage, synchronous):
+    def __init__(self, sink, rate, max_rows, target, model_version, stage, synchronous, after_answer=False):
         self.sink, self.rate, self.max_rows, self.target = sink, rate, max_rows, target
         self.model_version, self.stage, self.synchronous = model_version, stage, synchronous
+        self.after_answer = after_answer  # records wait for answered() and the Lambda extension's write
 
     @property
     def enabled(self) -> bool:
@@ -114,6 +127,7 @@ def _resolve(environ, overrides: dict) -> Settings:
         model_version=overrides.get("model_version", environ.get(VERSION_ENV) or None),
         stage=overrides.get("stage", environ.get(STAGE_ENV) or None),
         synchronous=overrides.get("synchronous", bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))),
+        after_answer=overrides.get("after_answer", _state.extension is not None),
     )
 
 
@@ -129,8 +143,11 @@ class _State:
         self.last_warning = -math.inf
         self.recheck_at = -math.inf
         self.constant: dict = {}
+        self.second: tuple[int, str] = (-1, "")
         self.process_id = os.urandom(6).hex()  # inference ids: this prefix and a counter
         self.counter = itertools.count(1)
+        self.extension: threading.Thread | None = None  # the Lambda extension's thread, once registered
+        self.answer = threading.Event()  # set by answered(): the invocation's records may be written
 
 
 _state = _State()
@@ -153,7 +170,8 @@ def _reread() -> Settings:
 
 
 def configure(**overrides) -> Settings:
-    """Override settings (sink, rate, max_rows, target, model_version, stage, synchronous); the rest from env."""
+    """Override settings (sink, rate, max_rows, target, model_version, stage, synchronous, after_answer); the rest
+    from env."""
     _state.overrides.update(overrides)
     _state.settings = None
     return settings()
@@ -173,6 +191,8 @@ def reset() -> None:
         _state.dropped = _state.failures = 0
         _state.recheck_at = -math.inf
         _state.constant.clear()
+        _state.extension = None
+        _state.answer.clear()
 
 
 def predicted(predict, data, model):
@@ -195,7 +215,12 @@ def _observe(data, out, model, error) -> None:
         if current.sink is None or (current.rate < 1.0 and random.random() >= current.rate):
             return
         item = (time.time(), data, out, model, error)
-        if current.synchronous:
+        if current.after_answer:  # written by the Lambda extension once the answer is out (or by flush)
+            if len(_state.pending) >= MAX_PENDING:
+                _state.dropped += 1
+            else:
+                _state.pending.append(item)
+        elif current.synchronous:
             _write([item], current)
         elif len(_state.pending) >= MAX_PENDING:
             _state.dropped += 1
@@ -267,7 +292,9 @@ def _line(item, current: Settings) -> str:
         predictions = _floats(out, keep, rows)
     dropped, _state.dropped = _state.dropped, 0
     seconds = int(when)
-    stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((when - seconds) * 1e6):06d}Z"
+    if _state.second[0] != seconds:  # records of one second share its formatted date and time
+        _state.second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    stamp = f"{_state.second[1]}.{int((when - seconds) * 1e6):06d}Z"
     head = (f'{{"{CAPTURE_KEY}":1,"time":"{stamp}",{constant[1]},"inference_id":"{_state.process_id}-'
             f'{next(_state.counter):x}","status":{status},"error":{code},"rows":{rows},{constant[2]},')
     tail = f',"sample_rate":{constant[3]},"dropped":{dropped}}}\n'
@@ -298,7 +325,15 @@ def _constant(model, current: Settings) -> tuple:
 
 
 def _dumps(inputs: list, predictions: list) -> str:
-    """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null."""
+    """'"inputs":[...],"predictions":[...]', a missing value (NaN) as null; floats as json writes them (their
+    repr), joined here when every value is a finite float (a finite float's repr has no "n": nan, inf do)."""
+    try:
+        rows = ",".join(["[" + ",".join(map(_FLOAT_REPR, row)) + "]" for row in inputs])
+        values = ",".join(map(_FLOAT_REPR, predictions))
+        if "n" not in rows and "n" not in values:
+            return f'"inputs":[{rows}],"predictions":[{values}]'
+    except TypeError:  # not all floats (an int, None): json's way
+        pass
     try:
         return _ENCODE({"inputs": inputs, "predictions": predictions})[1:-1]
     except ValueError:
@@ -352,6 +387,68 @@ def _spread(n: int, bound: int) -> range | list[int]:
     return range(n) if n <= bound else [i * n // bound for i in range(bound)]
 
 
+def answered() -> None:
+    """The Lambda handler has its answer: the extension may now write this invocation's records (an Event.set)."""
+    if _state.extension is not None:
+        _state.answer.set()
+
+
+def start_lambda_extension(environ=os.environ) -> bool:
+    """Register the internal Lambda extension that writes each invocation's records after its answer (True), in
+    the init phase only: registration closes when the runtime first asks for an invocation. False when capture
+    is off, outside Lambda, or registration fails (a warning): each record is then written before its answer."""
+    api = environ.get("AWS_LAMBDA_RUNTIME_API")
+    if _state.extension is not None or not api or not settings().enabled:
+        return _state.extension is not None
+    import urllib.request  # only here: the endpoint and batch never load it
+
+    base = EXTENSIONS_API.format(api=api)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the runtime API is local: no proxy
+    try:
+        request = urllib.request.Request(f"{base}/register", data=b'{"events":["INVOKE"]}', method="POST",
+                                         headers={"Lambda-Extension-Name": EXTENSION_NAME})
+        with opener.open(request, timeout=EXTENSION_TIMEOUT) as response:
+            identifier = response.headers.get("Lambda-Extension-Identifier")
+        if not identifier:
+            raise ValueError("the register answer has no Lambda-Extension-Identifier")
+    except Exception as exc:  # noqa: BLE001 - capture falls back to writing before the answer
+        logger.warning("capture: cannot register the Lambda extension at %s (%s: %s); each record is written "
+                       "before its answer instead", base, type(exc).__name__, exc)
+        return False
+    _state.extension = threading.Thread(target=_extension_loop, args=(opener, base, identifier),
+                                        name=EXTENSION_NAME, daemon=True)
+    _state.settings = None  # the settings now say after_answer
+    _state.extension.start()
+    logger.info("capture: records are written after each answer by the Lambda extension %s", EXTENSION_NAME)
+    return True
+
+
+def _extension_loop(opener, base: str, identifier: str) -> None:
+    """Ask Lambda for the next event; on INVOKE, wait for answered() (or the deadline), write, ask again. Lambda
+    freezes or ends the environment only once this thread has asked, so no written-later record is pending then."""
+    import urllib.request
+
+    try:
+        while True:
+            request = urllib.request.Request(f"{base}/event/next", headers={"Lambda-Extension-Identifier": identifier})
+            with opener.open(request) as response:  # blocks until Lambda has an event: no timeout
+                event = json.loads(response.read() or b"{}")
+            if event.get("eventType") != "INVOKE":  # SHUTDOWN reaches external extensions only; write and end
+                flush()
+                return
+            deadline = event.get("deadlineMs")
+            _state.answer.wait(max(0.0, deadline / 1000 - time.time()) if isinstance(deadline, (int, float))
+                               else None)
+            _state.answer.clear()
+            flush()
+    except Exception as exc:  # noqa: BLE001 - from now on each record is written before its answer
+        if _state.extension is threading.current_thread():
+            _state.extension = None
+            _state.settings = None
+        _failed(exc)
+        flush()
+
+
 def _failed(exc: BaseException) -> None:
     _state.failures += 1
     now = time.monotonic()
@@ -364,6 +461,7 @@ def _failed(exc: BaseException) -> None:
 def _after_fork() -> None:
     """A forked worker starts with no writer thread, nothing pending of its parent's, and its own id prefix."""
     _state.writer = None
+    _state.extension = None  # not a Lambda extension: Lambda waits for the parent's
     _state.lock = threading.Lock()
     _state.pending = collections.deque()
     _state.process_id = os.urandom(6).hex()

@@ -66,9 +66,12 @@ def load_model():
 
 def lambda_handler(event, context):
     """The Lambda entry point (CMD lambda_function.lambda_handler)."""
-    model = load_model()
-    return handle(event, model, max_bytes=inference.max_payload_bytes(LAMBDA_MAX_PAYLOAD_BYTES),
-                  load_error=_loaded.get("error"))
+    try:
+        model = load_model()
+        return handle(event, model, max_bytes=inference.max_payload_bytes(LAMBDA_MAX_PAYLOAD_BYTES),
+                      load_error=_loaded.get("error"))
+    finally:
+        capture.answered()  # the capture extension writes this invocation's records after the answer
 
 
 def handle(event: dict, model, *, max_bytes: int = LAMBDA_MAX_PAYLOAD_BYTES, load_error: str | None = None) -> dict:
@@ -144,3 +147,4 @@ def _response(status: int, body: str, content_type: str) -> dict:
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
     load_model()  # in the init phase, which runs at full CPU before the first request
+    capture.start_lambda_extension()  # also only in the init phase: capture records written after each answer

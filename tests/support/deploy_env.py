@@ -206,7 +206,10 @@ def reconciler_from_spec(spec: dict[str, Any]):
         from greenlight.workspace import Workspace
 
         ws = Workspace.open("aws", home=Path(spec["home"]))
-        reconciler = ws.reconciler(ws.deploy_config(group=spec["group"]))
+        config = ws.deploy_config(group=spec["group"])
+        if spec.get("stage"):  # a staged world on moto
+            return ws.stage_reconciler(config, config.stage(spec["stage"]))
+        reconciler = ws.reconciler(config)
         if spec.get("kind") == "lambda":  # the loopback registry and the in-process invoker, as in the test
             from tests.support.deploy_env_lambda import inject
 

@@ -267,3 +267,15 @@ def test_a_record_too_big_for_a_log_event_keeps_fewer_rows(src_modules, capture,
     assert len(record["predictions"]) == len(record["inputs"])
     assert all(row == rows[int(p)].tolist() for row, p in zip(record["inputs"], record["predictions"], strict=True))
     assert record["predictions"] == sorted(record["predictions"]) and record["predictions"][-1] >= 150  # spread out
+
+
+@pytest.mark.parametrize("inputs, predictions", [
+    ([ROW, [-0.0, 5e-324, 1e16, 1e-7, 0.1, 1.0, 123456789.125, -1.5e300, 2.0**53, 1 / 3]], [145.52, 0.0]),
+    ([[np.float64(0.25), 3]], [7]),  # a float subclass, then ints: json's way
+    ([[float("nan"), 1.5]], [float("nan")]),  # missing values: null
+    ([], []),
+])
+def test_inputs_and_predictions_are_written_as_json_writes_them(capture, inputs, predictions):
+    expected = json.dumps({"inputs": [[None if v != v else v for v in row] for row in inputs],
+                           "predictions": [None if v != v else v for v in predictions]}, separators=(",", ":"))
+    assert "{" + capture._dumps(inputs, predictions) + "}" == expected
