@@ -54,6 +54,8 @@ def _text(value: Any) -> str:
         return str(value.value)
     if isinstance(value, float):
         return f"{value:g}" if value == int(value) or abs(value) >= 1e-4 else repr(value)
+    if isinstance(value, tuple):  # a list setting (alarm names): comma-separated, as GREENLIGHT_* reads it
+        return ",".join(_text(v) for v in value)
     return str(value)
 
 

@@ -89,8 +89,11 @@ class LocalDeployEnv:
     def _serve(self) -> None:
         """The target's serving surface in a thread, registered so deployments smoke-test through it."""
         if self.kind == "endpoint":
+            from deploy.endpoint.split import Split
+
             self.endpoint = Endpoint(ModelSlot(DeployedSource(self.home, self.group), retry_seconds=0.0),
-                                     "127.0.0.1", 0, poll_seconds=0.02).start()
+                                     "127.0.0.1", 0, poll_seconds=0.02,
+                                     split=Split(self.home, self.group, "endpoint", ModelSlot)).start()
         else:
             from deploy.function.front import FunctionFront
 
