@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Modules in benchmarks/ with a `main()`; each writes its own BENCHMARKS.md section.
-ALL = ("local_run", "serving", "image", "approval", "handler", "batch", "capture")
+ALL = ("local_run", "serving", "image", "approval", "handler", "batch", "capture", "rollout")
 
 
 def main(argv: list[str]) -> int:

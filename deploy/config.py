@@ -13,6 +13,8 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     memory_mb = 2048                      # SageMaker Serverless: 1024-6144 in 1024 steps
     max_concurrency = 5                   # 1-200
     provisioned_concurrency = 1           # optional, at most max_concurrency
+    traffic = "canary"                    # or "linear"; default "all-at-once" (issue 22, also in [lambda])
+    canary_percent = 20                   # with step_wait_seconds, bake_seconds, max_5xx_percent, max_p99_ms
     [lambda]                              # GREENLIGHT_LAMBDA_<FIELD>; `lambda_` in Python (a keyword)
     memory_mb = 1024                      # 128-10240; decides GREENLIGHT_PREDICT_THREADS (deploy.function.model)
     architecture = "x86_64"               # or "arm64"
@@ -23,11 +25,15 @@ Read the same way everywhere (`load_config`): defaults, then a TOML file, then e
     [stages.staging]                      # optional, ordered (issue 21); without it one implicit stage
     gate = "approval"                     # the newest Approved version
     [stages.production]                   # GREENLIGHT_STAGES=staging,production and
-    gate = "promotion"                    # GREENLIGHT_STAGES_<NAME>_<FIELD>, e.g. GREENLIGHT_STAGES_PRODUCTION_GATE
+    gate = "promotion"                    # GREENLIGHT_STAGES_<NAME>_<FIELD>, e.g. GREENLIGHT_STAGES_PRODUCTION_GATE;
+                                          # or GREENLIGHT_STAGES={"staging":{"gate":"approval"},...}: the sections
+                                          # as one JSON object (the deploy stack's `Stages` parameter: stages_json)
     soak_minutes = 60                     # `promote` wants this long in the previous stage (default 0)
     lambda = false                        # this stage's targets (default: the sections' `enabled`)
     role_arn = "arn:aws:iam::222222222222:role/greenlight-deploy"   # deploy into another account (AWS)
     endpoint_role_arn = "arn:aws:iam::222222222222:role/..."         # its models' execution role there
+    traffic = "canary"                    # this stage's shift for its endpoint and Lambda (issue 22); the
+                                          # percentages, waits and thresholds stay [endpoint]'s and [lambda]'s
 
 A bad value is one ConfigurationError listing every bad field with its limit and where it came from.
 `ENV_FIELDS` lists every variable name, so the CloudFormation template can be checked against it.
@@ -35,11 +41,12 @@ A bad value is one ConfigurationError listing every bad field with its limit and
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,12 +54,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from deploy.batch.config import BatchConfig
 from deploy.engine.model import NothingApproved
+from deploy.engine.traffic import Shift, TrafficPolicy
 from deploy.names import GroupNames
 from greenlight.errors import ConfigurationError, ParameterError
 from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
 
 __all__ = ["CONFIG_FILE", "BatchConfig", "DeployConfig", "ENV_FIELDS", "EndpointConfig", "LambdaConfig", "SmokeConfig",
-           "Stage", "StageConfig", "load_config"]
+           "Stage", "StageConfig", "load_config", "stages_json"]
 
 CONFIG_FILE = "greenlight.toml"
 ENV_PREFIX = "GREENLIGHT_"
@@ -70,7 +78,41 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EndpointConfig(_Section):
+class _Traffic(_Section):
+    """How an online target moves traffic to a new version (issue 22; deploy/engine/traffic.py)."""
+
+    traffic: Shift = Field(Shift.ALL_AT_ONCE, description="all-at-once (default), canary or linear")
+    canary_percent: float = Field(10.0, gt=0, lt=100, description="canary: the new version's share first")
+    linear_step_percent: float = Field(10.0, gt=0, le=50, description="linear: the share added every step")
+    step_wait_seconds: float = Field(60.0, ge=0, le=3600, description="how long each step is judged before the "
+                                                                      "next")
+    bake_seconds: float = Field(300.0, ge=0, le=86400, description="after 100%: how long the new version is still "
+                                                                   "judged, the previous one kept ready")
+    max_5xx_percent: float = Field(1.0, ge=0, le=100, description="roll back when the new version's 5xx share over "
+                                                                  "a step is above this (percent)")
+    max_p99_ms: float | None = Field(None, gt=0, description="roll back when the new version's p99 latency over a "
+                                                             "step is above this (ms); default: not judged")
+    min_requests: int = Field(20, ge=1, le=10_000, description="judge a step's shares once the new version "
+                                                                 "answered this many (or at the step's end)")
+    alarms: tuple[str, ...] = Field((), description="AWS: CloudWatch alarm names that also roll back while in ALARM "
+                                                    "(comma-separated in GREENLIGHT_*)")
+
+    @field_validator("alarms", mode="before")
+    @classmethod
+    def _alarms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @property
+    def traffic_policy(self) -> TrafficPolicy:
+        """The engine's view of these fields."""
+        return TrafficPolicy(self.traffic, self.canary_percent, self.linear_step_percent, self.step_wait_seconds,
+                             self.bake_seconds, self.max_5xx_percent, self.max_p99_ms, self.min_requests,
+                             self.alarms)
+
+
+class EndpointConfig(_Traffic):
     """The SageMaker Serverless Inference endpoint (and its local stand-in)."""
 
     enabled: bool = True
@@ -110,7 +152,7 @@ class EndpointConfig(_Section):
         return self
 
 
-class LambdaConfig(_Section):
+class LambdaConfig(_Traffic):
     """The inference Lambda: its container image refreshed by appending the model, deployed behind an alias."""
 
     enabled: bool = Field(True, description="deploy approved versions to the Lambda (locally: the local mirror)")
@@ -192,6 +234,9 @@ class StageConfig(_Section):
     endpoint_role_arn: str | None = Field(None, description="SageMaker execution role of this stage's models "
                                                             "(default: endpoint.role_arn); in another account: "
                                                             "deploy/target-account.yaml's ExecutionRoleArn")
+    traffic: Shift | None = Field(None, description="this stage's traffic shift for its endpoint and Lambda "
+                                                    "(default: each section's `traffic`); the other rules stay the "
+                                                    "sections' (issue 22)")
 
     @field_validator("role_arn", "endpoint_role_arn")
     @classmethod
@@ -216,6 +261,7 @@ class Stage:
     role_arn: str | None = None
     implicit: bool = False
     endpoint_role_arn: str | None = None
+    traffic: Shift | None = None  # overrides [endpoint]/[lambda] `traffic` for this stage's targets (issue 22)
 
 
 class DeployConfig(_Section):
@@ -257,8 +303,13 @@ class DeployConfig(_Section):
                       self.endpoint.enabled if s.endpoint is None else s.endpoint,
                       self.lambda_.enabled if s.lambda_ is None else s.lambda_,
                       self.batch.enabled if s.batch is None else s.batch, s.soak_minutes, s.role_arn,
-                      endpoint_role_arn=s.endpoint_role_arn or self.endpoint.role_arn)
+                      endpoint_role_arn=s.endpoint_role_arn or self.endpoint.role_arn, traffic=s.traffic)
                 for i, (name, s) in enumerate(self.stages.items())]
+
+    def traffic_policy(self, section: Literal["endpoint", "lambda"], stage: Stage | None = None) -> TrafficPolicy:
+        """The TrafficPolicy of one online target in `stage`: its section's, with the stage's `traffic` if set."""
+        policy = (self.endpoint if section == "endpoint" else self.lambda_).traffic_policy
+        return policy if stage is None or stage.traffic is None else replace(policy, traffic=stage.traffic)
 
     def stage(self, name: str | None) -> Stage:
         """One stage by name (None: the first). Raises: ParameterError naming the stages there are."""
@@ -367,10 +418,44 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
 STAGE_FIELDS = {(info.alias or name).upper(): info.alias or name for name, info in StageConfig.model_fields.items()}
 
 
+def stages_json(config: DeployConfig) -> str:
+    """The `[stages]` sections as GREENLIGHT_STAGES's JSON form ("" without stages): fields named as in
+    greenlight.toml, defaults left out, in stage order; `load_config` reads it back into the same stages."""
+    if not config.stages:
+        return ""
+    return json.dumps({name: stage.model_dump(by_alias=True, exclude_defaults=True)
+                       for name, stage in config.stages.items()}, separators=(",", ":"))
+
+
+def _stages_object(text: str) -> dict[str, Any]:
+    """GREENLIGHT_STAGES's JSON form: an object of stage name -> object of a stage's fields.
+
+    Raises:
+        ConfigurationError: not JSON, or not an object of objects.
+    """
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"GREENLIGHT_STAGES: not a JSON object of [stages] sections ({exc}); write stage "
+                                 'names (staging,production) or {"staging": {"gate": "approval"}, ...}') from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ConfigurationError("GREENLIGHT_STAGES: a JSON value that is not an object of [stages] sections "
+                                 "({\"<stage>\": {\"gate\": ...}, ...})")
+    return parsed
+
+
 def _stage_env(data: dict[str, Any], environ: Mapping[str, str], sources: dict) -> None:
-    """GREENLIGHT_STAGES=a,b (the order; replaces the file's stages) and GREENLIGHT_STAGES_<NAME>_<FIELD>."""
-    listed = environ.get("GREENLIGHT_STAGES", "")
-    if listed:
+    """GREENLIGHT_STAGES=a,b (the order; replaces the file's stages), or its JSON form (the sections; replaces
+    the file's stages), and GREENLIGHT_STAGES_<NAME>_<FIELD>."""
+    listed = environ.get("GREENLIGHT_STAGES", "").strip()
+    if listed.startswith(("{", "[", '"')):
+        data["stages"] = _stages_object(listed)
+        sources[("stages",)] = "GREENLIGHT_STAGES"
+        for name in data["stages"]:
+            sources[("stages", name)] = "GREENLIGHT_STAGES"
+            for field_name in data["stages"][name]:
+                sources[("stages", name, field_name)] = "GREENLIGHT_STAGES"
+    elif listed:
         raw_stages = data.get("stages")
         known: dict[str, Any] = raw_stages if isinstance(raw_stages, dict) else {}
         data["stages"] = {name: known.get(name, {}) for name in (n.strip() for n in listed.split(",")) if name}

@@ -11,7 +11,9 @@ resource the stack creates itself (STACK_OWNED); tests/unit/test_template_config
 to that, so the stack's handler reads exactly the greenlight.toml / GREENLIGHT_* the CLI reads.
 What CloudFormation cannot derive from the group is derived here by deploy/names.py: GroupLowerCase
 (SageMaker ARNs, the ECR repository) and, when the configuration leaves it unset, the batch job name
-prefix (DERIVED: the template has no default for it).
+prefix (DERIVED: the template has no default for it). The `[stages]` sections do not fit one parameter
+per setting (their names are the user's): they travel as one JSON object, parameter `Stages`, which the
+handler reads as GREENLIGHT_STAGES (deploy/config.py `stages_json`; docs/decisions/0049).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from deploy.config import ENV_FIELDS, DeployConfig
+from deploy.config import ENV_FIELDS, DeployConfig, stages_json
 from deploy.names import GroupNames
 
-__all__ = ["DERIVED", "LAMBDA_PLATFORMS", "STACK_OWNED", "parameter_name", "product_template", "stack_names",
-           "template_configuration", "template_parameters"]
+__all__ = ["DERIVED", "LAMBDA_PLATFORMS", "STACK_OWNED", "STAGES_MAX_LENGTH", "parameter_name", "product_template",
+           "stack_names", "template_configuration", "template_parameters"]
 
 # Variables the template sets from a resource it creates, not from a parameter.
 STACK_OWNED = frozenset({"GREENLIGHT_STATE_TABLE", "GREENLIGHT_ENDPOINT_ROLE_ARN", "GREENLIGHT_LAMBDA_FUNCTION_NAME",
@@ -34,6 +36,8 @@ STACK_OWNED = frozenset({"GREENLIGHT_STATE_TABLE", "GREENLIGHT_ENDPOINT_ROLE_ARN
 # Variables whose parameter is always given: the configured value, else the name deploy/names.py derives.
 DERIVED = {"GREENLIGHT_BATCH_JOB_NAME_PREFIX": lambda names: names.job_prefix}
 LAMBDA_PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+# The `Stages` parameter's MaxLength: Lambda's environment variables share 4 KB (docs/aws-behaviour.md).
+STAGES_MAX_LENGTH = 1024
 
 
 def parameter_name(variable: str) -> str:
@@ -50,6 +54,8 @@ def _text(value: Any) -> str:
         return str(value.value)
     if isinstance(value, float):
         return f"{value:g}" if value == int(value) or abs(value) >= 1e-4 else repr(value)
+    if isinstance(value, tuple):  # a list setting (alarm names): comma-separated, as GREENLIGHT_* reads it
+        return ",".join(_text(v) for v in value)
     return str(value)
 
 
@@ -66,8 +72,25 @@ S3_OR_DEFAULT = frozenset({"GREENLIGHT_BATCH_INPUT", "GREENLIGHT_BATCH_OUTPUT"})
 
 
 def template_parameters(config: DeployConfig) -> dict[str, str]:
-    """The deploy stack's parameters carrying every setting of `config` (as the handler will read them)."""
-    parameters = {}
+    """The deploy stack's parameters carrying every setting of `config` (as the handler will read them).
+
+    Raises:
+        ConfigurationError: the stages do not fit the `Stages` parameter (STAGES_MAX_LENGTH), or a stage's key
+            does not keep the group whole (the stack's policies name stage resources `<Group>-*`).
+    """
+    from greenlight.errors import ConfigurationError
+
+    for stage in config.stage_list():
+        if not stage.implicit and not stage.key.startswith(f"{config.group}-"):
+            raise ConfigurationError(f"stage {stage.name}: its names ({stage.key}) cannot keep the group "
+                                     f"{config.group} whole, so the deploy stack's policies cannot name them: the "
+                                     "group and the stage name take at most 62 characters together")
+    parameters = {"Stages": stages_json(config),
+                  "PromotionStages": ",".join(s.name for s in config.stage_list() if s.gate == "promotion")}
+    if len(parameters["Stages"]) > STAGES_MAX_LENGTH:
+        raise ConfigurationError(f"[stages] take {len(parameters['Stages'])} characters as the deploy stack's Stages "
+                                 f"parameter, more than its {STAGES_MAX_LENGTH} (Lambda's 4 KB of variables): "
+                                 "fewer stages or shorter role ARNs")
     for variable, path in ENV_FIELDS.items():
         if variable in STACK_OWNED:
             continue

@@ -358,6 +358,46 @@ def deploy(ws: Workspace, group: str | None = None, dry_run: bool = False, confi
     return ws.reconciler(settings).reconcile(dry_run=dry_run, trigger="greenlight deploy").to_dict()
 
 
+def rollouts_in_progress(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results of a report (a dict) that are a rollout between two steps (issue 22)."""
+    return [r for r in report.get("results", []) if r.get("in_progress") and r.get("rollout")]
+
+
+def follow_rollouts(ws: Workspace, group: str | None = None, config: Path | None = None, *,
+                    progress: Callable[[str], None] = lambda line: None,
+                    sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Locally, a rollout advances when something reconciles (there is no resync schedule): reconcile again every
+    fraction of the shortest step until no rollout is in progress, saying each step (`progress`); the last report.
+    Ctrl-C stops following (between reconciles the rollout stays where it is; `greenlight deploy` takes it up)."""
+    import time
+
+    settings = ws.deploy_config(config, group=group)
+    policies = [p for p in (settings.endpoint.traffic_policy, settings.lambda_.traffic_policy) if p.progressive]
+    shortest = min([p.step_wait_seconds for p in policies] + [p.bake_seconds for p in policies] + [5.0])
+    pause = max(0.05, min(0.25, shortest / 5))  # a breach is judged at the next reconcile: keep it close
+    reconciler = ws.reconciler(settings)
+    said: dict[str, str] = {}
+    while True:
+        report = reconciler.reconcile(trigger="greenlight: following a rollout").to_dict()
+        rolling = rollouts_in_progress(report)
+        for result in report["results"]:
+            line = result["message"]
+            name = f"{result['stage']} {result['target']}" if result.get("stage") else result["target"]
+            if (result in rolling or result.get("rolled_back") or result.get("action") == "deploy") \
+                    and said.get(name) != line.split(";")[0]:
+                said[name] = line.split(";")[0]
+                progress(f"{name}: {line}")
+        if not rolling:
+            return report
+        (sleep or time.sleep)(pause)
+
+
+def abort(ws: Workspace, group: str | None = None, config: Path | None = None) -> dict[str, Any]:
+    """`greenlight deploy --abort`: roll back every rollout in progress of the group (each stage's); the report."""
+    settings = ws.deploy_config(config, group=group)
+    return ws.reconciler(settings).abort().to_dict()
+
+
 def status(ws: Workspace, group: str | None = None, config: Path | None = None) -> dict[str, Any]:
     """Per target: the running version, the desired one (newest Approved), drift, warnings, the last failure;
     `stages`: per stage {"stage", "gate", "desired", "targets"} (issue 21). Without [stages] the top level is
@@ -397,11 +437,19 @@ def _stage_status(reconciler) -> dict[str, Any]:
         detail = next((dict(o.detail) for o in observed if o.target == step.target), {})
         left = reconciler.status.load_intent(step.target) or {}  # handed over at a long wait, or left by a dead one
         waiting = f"{left.get('summary')}, waiting for {left['waiting']}" if left.get("waiting") else None
+        rollout = None
+        if isinstance(left.get("rollout"), dict):  # a rollout in progress (issue 22): the record, the counts last read
+            last: dict[str, Any] = next((r for r in saved.get("results") or [] if r.get("target") == step.target), {})
+            counted = (last.get("rollout") or {}) if (last.get("rollout") or {}).get("version") == left["version"] \
+                else {}
+            rollout = {**left["rollout"], "counts": counted.get("counts", {})}
+        held = (saved.get("rolled_back") or {}).get(step.target)
         rows.append({"target": step.target, "kind": step.kind.value, "running": step.running,
                      "desired": step.desired, "drift": step.action.value in ("deploy", "stop"),
                      "pending_action": step.action.value, "reason": step.reason, "warning": step.warning,
                      "interrupted": None if left.get("waiting") else left.get("summary"),
-                     "in_progress": waiting,
+                     "in_progress": waiting, "rollout": rollout,
+                     "rolled_back": held if held and held.get("version") == step.desired else None,
                      "detail": detail})
     rows += [{"target": name, "error": why} for name, why in unobservable.items()]
     return {"desired": None if plan.desired is None else plan.desired.version,
@@ -537,13 +585,15 @@ def serve_endpoint(ws: Workspace, group: str | None = None, port: int = 0, stage
     (unless GREENLIGHT_CAPTURE is set: that is a process-wide setting)."""
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
+    from deploy.endpoint.split import Split
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
     from greenlight.monitor.local import enable_capture
 
     key = stage_key(ws, group, stage)  # the group itself without a stage
     enable_capture(ws.home, key)  # this process's predictions are captured for `monitor` (greenlight.monitor.local)
     endpoint = Endpoint(ModelSlot(DeployedSource(ws.home, key)), "127.0.0.1", _check_port(port),
-                        poll_seconds=0.2, runtime=runtime_identity(ws, group, stage=stage)).start()
+                        poll_seconds=0.2, runtime=runtime_identity(ws, group, stage=stage),
+                        split=Split(ws.home, key, "endpoint", ModelSlot)).start()
     register_serving(ws.home, key, endpoint.url, token=endpoint.token)
 
     def close() -> None:

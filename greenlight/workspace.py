@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from greenlight.errors import ConfigurationError, ParameterError
 from greenlight.settings import home as default_home
@@ -256,7 +256,8 @@ class Workspace:
                               lock=LocalLock(self.home, stage.key, config.lock_timeout_seconds),
                               status=LocalStatusStore(self.home, stage.key), read=self.store.get_bytes,
                               policy=config.when_nothing_approved, smoke_required=config.smoke.required,
-                              history=self.history(config), stage=stage.name, gate=gate)
+                              history=self.history(config), stage=stage.name, gate=gate,
+                              traffic=_traffic(config, stage, targets))
         return self._aws_reconciler(config, stage, gate)
 
     def _aws_reconciler(self, config: DeployConfig, stage: Stage, gate) -> Reconciler:
@@ -271,6 +272,13 @@ class Workspace:
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
         from deploy.engine.reconciler import Reconciler
 
+        for section, enabled, shifter in (("endpoint", config.endpoint.enabled, "UpdateEndpoint's DeploymentConfig"),
+                                          ("lambda", config.lambda_.enabled, "the live alias's RoutingConfig weights")):
+            policy = config.traffic_policy(section, stage)  # type: ignore[arg-type]
+            if enabled and policy.progressive and not _SHIFTS_ON_AWS.get(section, False):
+                raise ConfigurationError(
+                    f"{section}.traffic = {policy.traffic.value!r} is not supported on AWS yet: its target cannot "
+                    f"shift traffic ({shifter}, issue 22); set {section}.traffic = \"all-at-once\" for AWS")
         if not config.state_table:
             raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
@@ -294,7 +302,8 @@ class Workspace:
                           status=DynamoStatusStore(dynamodb, config.state_table, stage.key),
                           read=self._read_s3, policy=config.when_nothing_approved,
                           smoke_required=config.smoke.required,
-                          history=self.history(config), stage=stage.name, gate=gate)
+                          history=self.history(config), stage=stage.name, gate=gate,
+                          traffic=_traffic(config, stage, targets))
 
     def assumed(self, role_arn: str, stage: str):
         """A client factory in the account of `role_arn` (a stage's deploy role, deploy/target-account.yaml):
@@ -411,3 +420,18 @@ class Workspace:
             raise ConfigurationError("the batch target on AWS needs " + "; ".join(missing) + " (the deploy stack "
                                      "sets them all), or set batch.enabled = false")
         return SageMakerBatchTarget(client("scheduler"), client("sagemaker"), client("s3"), batch, key, role_arn)
+
+
+# Which AWS targets implement deploy.engine.protocol.TrafficTarget (issue 22): until one does, a progressive
+# setting for it is refused when the engine is composed (one ConfigurationError, exit 2), before any deployment.
+_SHIFTS_ON_AWS: dict[str, bool] = {"endpoint": False, "lambda": False}
+
+
+def _traffic(config: DeployConfig, stage: Stage, targets: list) -> dict[str, Any]:
+    """Each online target's TrafficPolicy (issue 22): its section's, with the stage's `traffic` if it sets one.
+    A progressive one on an AWS target is refused by the transaction until that adapter can shift traffic."""
+    from deploy.engine.model import TargetKind
+
+    sections: dict[TargetKind, Literal["endpoint", "lambda"]] = {TargetKind.ENDPOINT: "endpoint",
+                                                                 TargetKind.LAMBDA: "lambda"}
+    return {t.name: config.traffic_policy(sections[t.kind], stage) for t in targets if t.kind in sections}

@@ -137,6 +137,7 @@ class CompactForest:
         self._roots, self._depths, self._levels = roots, depths.tolist(), range(self.max_depth)
         self._feat, self._thr, self._child = arrays["feature"], arrays["threshold"], arrays["child"]
         self._value, self._nan_right = arrays["value"], arrays["nan_right"]
+        self._narrow_child = self._child.dtype != np.intp
         # All-trees walk: trees deepest first, so the pairs still walking at level L are a prefix.
         by_depth = np.argsort(-depths, kind="stable")
         self._pairs_roots = roots[by_depth]
@@ -221,17 +222,35 @@ class CompactForest:
         return out
 
     def _walk_row(self, x: np.ndarray) -> float:
-        """Sum, in tree order from 0.0, of one row's leaf values: all trees walk together, a call per field a level."""
-        node = self._roots
+        """Sum, in tree order from 0.0, of one row's leaf values: all trees walk together, a call per field a level.
+
+        The walk stops at the first level that moves no tree (a leaf is its own child, so every tree
+        is on its leaf): one byte comparison a level, against whole levels left to walk. A row of
+        the 50,000 x 10 benchmark model (trees 26 to 32 deep) has every tree on a leaf by level 23
+        at the median.
+        """
+        node, intp = self._roots, np.intp
         feature, threshold, child, xs = self._feat.take, self._thr.take, self._child.take, x.take
+        before = node.tobytes()
         if np.isnan(x).any():  # NaN > t is False (left); nodes trained to send NaN right say so
             nan_right = self._nan_right.take
             for _ in self._levels:
                 v = xs(feature(node))
-                node = child(node) + ((v > threshold(node)) | (nan_right(node) & (v != v)))
+                node = (child(node) + ((v > threshold(node)) | (nan_right(node) & (v != v)))).astype(intp)
+                if before == (before := node.tobytes()):
+                    break
+        elif self._narrow_child:
+            # An int32 child table (forests beyond WIDE_INDEX_MAX_NODES nodes): the level's node
+            # indices cast to intp once, not inside each of the level's three `take`s.
+            for _ in self._levels:
+                node = (child(node) + (xs(feature(node)) > threshold(node))).astype(intp)
+                if before == (before := node.tobytes()):
+                    break
         else:
             for _ in self._levels:
                 node = child(node) + (xs(feature(node)) > threshold(node))
+                if before == (before := node.tobytes()):
+                    break
         # Left-to-right running sum, like the forest's loop; + 0.0 turns a -0.0 total into the
         # +0.0 that a sum starting from 0.0 gives.
         return float(_accumulate(self._value.take(node))[-1]) + 0.0

@@ -23,6 +23,9 @@ cannot reach a staged model):
                                             model (200 once loaded; 503 with the reason if it cannot load)
     POST   /greenlight/staged/invocations   the staged model answers, as /invocations would (the probe)
     DELETE /greenlight/staged               drop the staged model
+
+During a progressive rollout (issue 22, deploy.endpoint.split) a `Split` routes the rollout record's share of
+/invocations to the new version's own slot and counts every answer (status, latency) per version.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +45,7 @@ from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
 from deploy.endpoint.loader import LoadedModel
 from deploy.endpoint.runtime_api import RuntimeAnswer, RuntimeIdentity
 from deploy.endpoint.slot import ModelSlot, ModelTarget, NoModelAvailable
+from deploy.endpoint.split import Split
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
 
@@ -85,6 +90,7 @@ class _Handler(ContractHandler):
     server_version = "greenlight-endpoint"
     server: "EndpointServer"
     runtime_name: str | None = None  # set while answering InvokeEndpoint: answers take its shapes
+    last_status = 0  # the status of the last answer (a Split counts it)
 
     def _send(self, status: int, body: bytes, content_type: str, version: str,
               extra: tuple[tuple[str, str], ...] = ()) -> None:
@@ -96,6 +102,7 @@ class _Handler(ContractHandler):
                 self._send(answer.status, answer.body, "application/json", version, answer.headers)
                 return
             extra = ((runtime_api.VARIANT_HEADER, runtime_api.VARIANT), *extra)
+        self.last_status = status
         close = self.close_connection
         head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
                 f"Server: {self.server_version}\r\n"
@@ -169,7 +176,9 @@ class _Handler(ContractHandler):
         accept = headers.get("Accept") or DEFAULT_ACCEPT
         if accept.strip() == "*/*":
             accept = DEFAULT_ACCEPT
-        slot = self.server.slot
+        split = self.server.split
+        started = time.perf_counter()
+        slot = self.server.slot if split is None else split.route(self.server.slot)
         try:
             model = slot.acquire()
         except NoModelAvailable as exc:
@@ -189,6 +198,8 @@ class _Handler(ContractHandler):
             self._invoke(model, body, content_type, accept)
         finally:
             slot.release()
+        if split is not None:
+            split.count(model.version, self.last_status, 1000.0 * (time.perf_counter() - started))
 
     def do_DELETE(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
@@ -273,8 +284,9 @@ class EndpointServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], slot: ModelSlot[LoadedModel], max_body_bytes: int = MAX_BODY_BYTES,
-                 token: str | None = None, runtime: RuntimeIdentity | None = None):
+                 token: str | None = None, runtime: RuntimeIdentity | None = None, split: Split | None = None):
         self.slot = slot
+        self.split = split  # a progressive rollout's traffic split (None: everything to `slot`)
         self.runtime = runtime if runtime is not None else RuntimeIdentity(frozenset())
         self.max_body_bytes = max_body_bytes
         self.token = token  # the deployer's side channel is open only to holders of this token
@@ -291,12 +303,15 @@ class Endpoint(ServedHTTP):
 
     def __init__(self, slot: ModelSlot[LoadedModel], host: str = "127.0.0.1", port: int = 8080, *,
                  poll_seconds: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES, token: str | None = None,
-                 runtime: RuntimeIdentity | None = None):
+                 runtime: RuntimeIdentity | None = None, split: Split | None = None):
         super().__init__()
         self.slot = slot
+        self.split = split
         self.poll_seconds = poll_seconds
         self.token = token or secrets.token_urlsafe(32)  # what the registration file gives the deployer
-        self.httpd = EndpointServer((host, port), slot, max_body_bytes, self.token, runtime)
+        self.httpd = EndpointServer((host, port), slot, max_body_bytes, self.token, runtime, split)
 
     def tick(self) -> None:
         self.slot.tick()
+        if self.split is not None:
+            self.split.tick()

@@ -12,7 +12,11 @@ unverified version:
              model it staged, without a second load
     confirm  the server's /ping reports the version (bounded by smoke_timeout)
     unstage  endpoint.json back to the previous record if it names the staged version; the staged slot
-             dropped
+             dropped; a rollout record removed (the previous version takes every request again)
+
+Progressive delivery (issue 22): `shift` writes the rollout record (deploy.endpoint.split) naming the
+probed version and its share, which the running server routes by; `switch` keeps it at 100% while the
+version bakes, `confirm` removes it; `traffic` reads the counts the server wrote.
 
 HTTP goes through a transport (deploy.endpoint.client: the real one by default, an in-memory one in
 failure tests).
@@ -27,21 +31,26 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from deploy.endpoint.client import HttpRequest, HttpResponse, Transport, TransportError, UrllibTransport
 from deploy.endpoint.deployed import EndpointState, ServingRecord, read_serving, version_label
 from deploy.endpoint.loader import LoadedModel, load_version
 from deploy.endpoint.server import STAGED_PATH, TOKEN_HEADER, VERSION_HEADER
+from deploy.endpoint.split import read_rollout, read_traffic, remove_rollout, write_rollout
 from deploy.endpoint.sources import prepare_model_dir
 from deploy.engine.local_state import CorruptState
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
+from deploy.engine.traffic import VersionTraffic
 from greenlight.errors import DeploymentFailed
 
 __all__ = ["LocalEndpointTarget", "file_digest"]
 
 log = logging.getLogger(__name__)
+
+SPLIT = "endpoint"  # the server's name for its rollout record and counts (deploy.endpoint.split)
 
 
 def file_digest(path: Path) -> str | None:
@@ -68,12 +77,15 @@ class LocalEndpointTarget:
 
     def observe(self) -> Observed:
         serving = read_serving(self.home, self.group)
-        detail = {"serving_url": None if serving is None else serving.url}
+        detail: dict[str, Any] = {"serving_url": None if serving is None else serving.url}
         try:
             state = EndpointState.read(self.home, self.group)
         except CorruptState as exc:  # rebuilt by the next deployment; what serves is the server's own
             log.warning("%s; it is rewritten by the next deployment", exc)
             return Observed(self.name, self.kind, None, False, {**detail, "unreadable": str(exc)})
+        rollout = read_rollout(self.home, self.group, SPLIT)
+        if rollout is not None:
+            detail["rollout"] = {"version": rollout.get("version"), "percent": rollout.get("percent")}
         return Observed(self.name, self.kind, state.version, state.version is not None, {**state.summary(), **detail})
 
     # -- the deploy primitives -------------------------------------------------------------------
@@ -133,8 +145,21 @@ class LocalEndpointTarget:
             raise DeploymentFailed(f"smoke test {where}: {exc}") from exc
         return where
 
+    def shift(self, staged: Staged, previous: int | None, percent: float) -> str:
+        ref = staged.ref
+        written = write_rollout(self.home, self.group, SPLIT, {
+            "version": staged.version, "label": ref["label"], "model_dir": ref["model_dir"],
+            "digest": ref.get("digest"), "percent": percent, "previous": previous})
+        return f"v{staged.version} answers {percent:g}% of requests" if written else ""
+
+    def traffic(self, version: int, since: float) -> VersionTraffic:
+        return read_traffic(self.home, self.group, SPLIT, version, since)
+
     def switch(self, staged: Staged) -> str:
         ref = staged.ref
+        rollout = read_rollout(self.home, self.group, SPLIT)
+        if rollout is not None and rollout.get("version") == staged.version:  # it bakes: still counted
+            write_rollout(self.home, self.group, SPLIT, {**rollout, "percent": 100.0})
         EndpointState(staged.version, ref["model_dir"], ref.get("package_arn"),
                       datetime.now(UTC).isoformat(timespec="seconds"), ref.get("previous"), ref.get("digest")
                       ).write(self.home, self.group)
@@ -145,11 +170,13 @@ class LocalEndpointTarget:
         serving = read_serving(self.home, self.group)
         if serving is not None:
             self._wait_for(serving, staged.ref["label"])
+        remove_rollout(self.home, self.group, SPLIT)  # a rollout complete: no split, no counting
         return None
 
     def unstage(self, staged: Staged) -> None:
         ref = staged.ref
         self._in_process.pop(ref["label"], None)
+        remove_rollout(self.home, self.group, SPLIT)  # first: the previous version takes every request again
         try:
             current = EndpointState.read(self.home, self.group)
         except CorruptState:
@@ -182,6 +209,7 @@ class LocalEndpointTarget:
             before = EndpointState(None)
         EndpointState(None, previous=before.summary() if before.version is not None else None).write(
             self.home, self.group)
+        remove_rollout(self.home, self.group, SPLIT)
         serving = read_serving(self.home, self.group)
         if serving is not None:
             self._wait_for(serving, None)

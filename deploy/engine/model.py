@@ -69,11 +69,14 @@ class Release:
     model_data_url: str | None
     image: str
     smoke_uri: str | None = None  # the smoke-test rows and predictions recorded at training time
+    # when its approval last changed (LastModifiedTime): a version rolled back is retried only once this moves,
+    # i.e. once it is approved again (issue 22; deploy.engine.reconciler)
+    approved_at: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_version(cls, version: ModelVersion, smoke_key: str) -> Release:
         return cls(version.group, version.version, version.arn, version.model_data_url, version.image,
-                   version.customer_metadata.get(smoke_key))
+                   version.customer_metadata.get(smoke_key), version.modified.isoformat())
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,17 @@ implements the steps it calls, each small and each doing its own I/O:
     stop()                     take the target down (nothing Approved)
     prune(keep)                retention, decided by deploy.engine.retention.retained
 
+A target that can move traffic progressively (issue 22; deploy.engine.rollout) also implements
+`TrafficTarget`; the transaction refuses a progressive TrafficPolicy on a target that does not:
+
+    shift(staged, previous, percent)   the staged (probed) version answers `percent` (0 < percent < 100)
+                                       of live requests, `previous` the rest; idempotent (the same shift
+                                       again changes nothing), so a later reconcile re-applies what the
+                                       intent records. switch(staged) then gives it 100% and ends the
+                                       split; unstage(staged) gives the previous version 100% again.
+    traffic(version, since)            what `version` answered on the live path since `since` (epoch
+                                       seconds): a VersionTraffic (requests, 5xx, p99) the rules judge
+
 Every primitive raises DeploymentFailed (or another GreenlightError) naming its step; the engine
 words what still serves from a fresh observation, never from what the adapter believes.
 """
@@ -30,8 +41,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.smoke import SmokeTest
+from deploy.engine.traffic import VersionTraffic
 
-__all__ = ["Artifact", "DeployTarget", "Staged"]
+__all__ = ["Artifact", "DeployTarget", "Staged", "TrafficTarget"]
 
 
 @dataclass(frozen=True)
@@ -107,4 +119,19 @@ class DeployTarget(Protocol):
     def prune(self, keep: frozenset[int]) -> list[str]:
         """Delete what earlier deployments left beyond retention, never a version in `keep`; what went, in
         words. Failures are logged and skipped."""
+        ...
+
+
+@runtime_checkable
+class TrafficTarget(DeployTarget, Protocol):
+    """A DeployTarget that can split live traffic between two versions (module docstring; issue 22)."""
+
+    def shift(self, staged: Staged, previous: int | None, percent: float) -> str:
+        """`percent` of live requests to the staged version, the rest to `previous`; what changed, in words
+        ('' when it was so already). Raises: DeploymentFailed naming what could not be set."""
+        ...
+
+    def traffic(self, version: int, since: float) -> VersionTraffic:
+        """`version`'s live answers since `since` (epoch seconds): requests, 5xx, p99 latency.
+        Raises: GreenlightError when they cannot be read (the engine rolls back: it cannot judge)."""
         ...

@@ -20,13 +20,20 @@ that acts gets an equal share of the time left, and a wait that would outlast it
 target's result is "in progress" (ok, `in_progress`), its intent is kept, and the next reconcile
 continues it when the same version is still desired, or finishes or undoes it first when not. A target
 reached with no time left is not started ("in progress" too). The lease ends with the invocation.
+
+Progressive delivery (issue 22): `traffic` gives a target's TrafficPolicy; a rollout in progress is a
+deployment handed over between steps (its result "in progress" with `rollout`: phase, weights, per-version
+counts), taken up by every reconcile. A rollout that breached (or was aborted, `abort`) fails the target
+with the reason, and the saved status remembers it (`rolled_back`: per target, the version, reason, time and
+its approval's LastModifiedTime): that version is not deployed again on that target until its approval
+changes (rejected and approved again, or a new version approved); the result says so.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -38,7 +45,9 @@ from deploy.engine.history import DEFAULT_STAGE, Cause, HistoryEvent, HistorySto
 from deploy.engine.model import APPROVAL, Action, Gate, Observed, Plan, Release, TargetKind, TargetPlan, make_plan
 from deploy.engine.protocol import DeployTarget
 from deploy.engine.smoke import SMOKE_KEY, SmokeTest
-from deploy.engine.transaction import DeploymentInProgress, DeploymentInterrupted, Intent, IntentStore, Transaction
+from deploy.engine.traffic import TrafficPolicy
+from deploy.engine.transaction import (DeploymentInProgress, DeploymentInterrupted, Intent, IntentStore, RolledBack,
+                                       Transaction)
 from greenlight.errors import NotFoundError
 
 __all__ = ["Reconciler", "Report", "StatusStore", "TargetResult"]
@@ -66,11 +75,14 @@ class TargetResult:
     message: str
     warning: str | None = None
     in_progress: bool = False  # handed over at a long wait: a later reconcile continues it
+    rollout: dict[str, Any] | None = None  # a rollout in progress or rolled back: phase, weights, counts, ...
+    rolled_back: str | None = None  # why this reconcile rolled the desired version back (issue 22)
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "kind": self.kind.value, "action": self.action.value,
                 "running": self.running, "desired": self.desired, "ok": self.ok, "message": self.message,
-                "warning": self.warning, "in_progress": self.in_progress}
+                "warning": self.warning, "in_progress": self.in_progress, "rollout": self.rollout,
+                "rolled_back": self.rolled_back}
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,8 @@ def _now() -> str:
 
 def running_after(result: dict[str, Any]) -> int | None:
     """The version a target runs after its result (a saved report's result dict)."""
+    if result.get("in_progress"):
+        return result.get("running")
     if result.get("ok") and result.get("action") == Action.DEPLOY.value:
         return result.get("desired")
     if result.get("ok") and result.get("action") == Action.STOP.value:
@@ -143,7 +157,8 @@ class Reconciler:
                  lock: Callable[[], AbstractContextManager], status: StatusStore,
                  read: Callable[[str], bytes], policy, smoke_required: bool = True,
                  transaction: Transaction | None = None, history: HistoryStore | None = None,
-                 stage: str = DEFAULT_STAGE, gate: Gate = APPROVAL):
+                 stage: str = DEFAULT_STAGE, gate: Gate = APPROVAL,
+                 traffic: Mapping[str, TrafficPolicy] | None = None):
         self.group = group
         self.gate = gate
         self.registry = registry
@@ -157,6 +172,8 @@ class Reconciler:
         self.history = history
         self.stage = stage
         self._history_errors: list[str] = []
+        self.traffic = dict(traffic or {})  # target name -> TrafficPolicy (absent: all at once)
+        self._rolled_back: dict[str, Any] = {}  # the saved status's, read at the start of each reconcile
 
     # -- read only ---------------------------------------------------------------------------
 
@@ -204,6 +221,7 @@ class Reconciler:
         cause = cause if cause is not None else Cause()
         self._history_errors = []
         with within(deadline), self._lock():
+            self._rolled_back = self._saved().get("rolled_back") or {}
             notes, unrecovered, handed = self._recover()
             plan, observed, failed = self.survey(skip=tuple(unrecovered))
             failed.update(unrecovered)
@@ -264,7 +282,10 @@ class Reconciler:
         """_apply, taking up a handed-over deployment (or finishing or undoing it first when the plan moved
         on), or leaving the target for the next reconcile when its share of the time is gone."""
         target = next(t for t in self.targets if t.name == step.target)
-        resumes = handed is not None and step.action is Action.DEPLOY and step.desired == handed.version
+        resumes = handed is not None and step.desired == handed.version and (
+            step.action is Action.DEPLOY or handed.step == "rollout")
+        if resumes and step.action is not Action.DEPLOY:  # baking: it runs the new version, the rollout goes on
+            step = replace(step, action=Action.DEPLOY, reason=f"the rollout of v{step.desired} goes on")
         if share is not None and share.remaining() <= 0 and (step.action is Action.DEPLOY or handed is not None):
             log.warning("%s: not started: this invocation's time is up; the next reconcile does it", step.target)
             return TargetResult(step.target, step.kind, step.action, step.running, step.desired, True,
@@ -344,12 +365,21 @@ class Reconciler:
                 failure = f"{smoke_error}; {self.transaction.serves(target, before)}"
             elif release is None:  # plan() deploys only a version it found in the registry
                 failure = f"no release of v{step.desired} to deploy; {self.transaction.serves(target, before)}"
+            elif resume is None and (held := self._held(step.target, release)) is not None:
+                log.warning("%s: %s", step.target, held)
+                return replace(result(True, held), action=Action.KEEP)
             else:
                 log.info("%s: deploying v%s: %s", step.target, step.desired, step.reason)
-                message = self.transaction.deploy(target, release, smoke, before, resume=resume)
-        except DeploymentInProgress as exc:  # handed over at a long wait: not a failure
+                message = self.transaction.deploy(target, release, smoke, before, resume=resume,
+                                                  policy=self.traffic.get(step.target))
+        except DeploymentInProgress as exc:  # handed over at a long wait, or a rollout between steps: not a failure
             log.info("%s: %s", step.target, exc)
-            return replace(result(True, str(exc)), in_progress=True)
+            return replace(result(True, str(exc)), in_progress=True, rollout=exc.rollout)
+        except RolledBack as exc:
+            log.error("%s: %s", step.target, exc)
+            self._remember(step.target, release, exc.reason)
+            return recorded(replace(result(False, f"deploy failed: {exc}"), rollout=exc.rollout,
+                                    rolled_back=exc.reason), "passed")
         except Exception as exc:  # any fault is this target's failure; the others still reconcile
             failure, reached = fault_line(exc), getattr(exc, "step", None)
         if failure is not None:
@@ -359,6 +389,59 @@ class Reconciler:
                             _smoke_outcome(step.action, smoke, smoke_error, reached, ok=False))
         log.info("%s: %s (%.1f s)", step.target, message, time.monotonic() - started)
         return recorded(result(True, message), _smoke_outcome(step.action, smoke, smoke_error, None, ok=True))
+
+    # -- rollbacks (issue 22) ------------------------------------------------------------------
+
+    def _saved(self) -> dict[str, Any]:
+        try:
+            return self.status.load() or {}
+        except Exception as exc:  # an unreadable store: nothing remembered (it is rewritten by this reconcile)
+            log.warning("cannot read the saved status of %s: %s", self.group, fault_line(exc))
+            return {}
+
+    def _remember(self, target: str, release: Release | None, reason: str) -> None:
+        if release is None:
+            return
+        self._rolled_back[target] = {"version": release.version, "reason": reason, "at": _now(),
+                                     "approved_at": release.approved_at}
+
+    def _held(self, target: str, release: Release) -> str | None:
+        """Why `release` is not deployed on `target` again: rolled back there, and not approved again since."""
+        record = self._rolled_back.get(target) or {}
+        if record.get("version") != release.version or record.get("approved_at") != release.approved_at:
+            return None
+        return (f"not retried: v{release.version} was rolled back at {record.get('at')} ({record.get('reason')}); "
+                f"approve it again (reject, then approve) or approve a newer version to deploy")
+
+    def abort(self, trigger: str = "greenlight deploy --abort") -> Report:
+        """Roll back every rollout in progress of this group (stage) under its lock; the report says what serves.
+        The aborted version is not retried until approved again."""
+        started = _now()
+        results = []
+        with self._lock():
+            self._rolled_back = self._saved().get("rolled_back") or {}
+            plan, _, _ = self.survey()
+            for target in self.targets:
+                step = next((s for s in plan.targets if s.target == target.name), None)
+                try:
+                    serves = self.transaction.abort(target, f"aborted ({trigger})")
+                except Exception as exc:
+                    results.append(TargetResult(target.name, target.kind, Action.NONE, None, None, False,
+                                                f"cannot abort its rollout: {fault_line(exc)}"))
+                    continue
+                if serves is None or step is None:
+                    continue
+                reason = f"aborted by {trigger}"
+                self._remember(target.name, plan.desired, reason)
+                result = TargetResult(target.name, target.kind, Action.DEPLOY, step.running, step.desired, False,
+                                      f"rolled back: {reason}; {serves}", rolled_back=reason)
+                self._record(step, result, Cause(), "passed", 0.0)
+                results.append(result)
+            report = Report(self.group, trigger, False, started, _now(), plan, tuple(results),
+                            self._history_error(), self.stage)
+            if results:
+                self._save(report)
+        return report
 
     # -- history -----------------------------------------------------------------------------
 
@@ -406,6 +489,7 @@ class Reconciler:
         data["last_failure"] = ({"at": report.finished, "trigger": report.trigger,
                                  "targets": {r.target: r.message for r in failures}}
                                 if failures else previous.get("last_failure"))
+        data["rolled_back"] = {**(previous.get("rolled_back") or {}), **self._rolled_back}
         try:
             self.status.save(data)
         except Exception as exc:

@@ -64,6 +64,10 @@ class Stages:
         """Every stage's targets, in stage order."""
         return [target for _, reconciler in self.stages for target in reconciler.targets]
 
+    def abort(self, trigger: str = "greenlight deploy --abort") -> StagesReport:
+        """Every stage's rollouts in progress rolled back (Reconciler.abort), in stage order."""
+        return StagesReport(self.group, tuple(reconciler.abort(trigger) for _, reconciler in self.stages))
+
     def reconcile(self, *, dry_run: bool = False, trigger: str = "manual", cause: Any = None,
                   deadline: Any = None) -> StagesReport:
         """Each stage's reconcile, in order, with the same cause (the history's) and deadline (the invocation's);

@@ -33,8 +33,20 @@ again: it finds what an earlier run started). Nothing switches before its probe 
 invocation that happens. A deployment still handing over `handover_limit` seconds (an hour) after it
 started fails like any other and is undone: something stuck (a version that stays Pending) ends.
 
+Progressive delivery (issue 22; deploy.engine.rollout). With a progressive TrafficPolicy
+(`deploy(..., policy=)`), a probed version is not switched: the intent moves to step "rollout" with a
+Rollout (phase, step, weights, step start, previous), recorded *before* each change of weights, and
+the target shifts the first share to it (TrafficTarget.shift); the deployment raises
+DeploymentInProgress, and every later reconcile takes it up (resume) and moves it at most one step:
+it re-applies the recorded weights (so a kill between the record and the shift leaves nothing the record
+does not say), reads the new version's traffic since the step began, and `decide`s: hold, the next
+share, 100% and bake (switch), complete (confirm, intent cleared), or roll back (unstage: the previous
+version takes 100% again) with the breach as the reason (RolledBack, a DeploymentFailed). Nothing sleeps
+through a step. `abort` rolls a rollout back on request (`greenlight deploy --abort`); `recover` of a
+rollout the plan no longer wants rolls it back too.
+
 `hook(step, target)` is called at every step boundary (intent, fetched, staged, probed, switched,
-confirmed, done): the fault-injection tests raise there.
+confirmed, done; and shifted, baking, rolled-back in a rollout): the fault-injection tests raise there.
 """
 
 from __future__ import annotations
@@ -56,20 +68,23 @@ from typing import Any, Protocol
 from deploy.engine.deadline import HandedOver
 from deploy.engine.faults import fault_line
 from deploy.engine.model import Observed, Release
-from deploy.engine.protocol import DeployTarget, Staged
+from deploy.engine.protocol import DeployTarget, Staged, TrafficTarget
+from deploy.engine.rollout import Move, Phase, Rollout, decide
 from deploy.engine.smoke import SmokeTest
-from greenlight.errors import DeploymentFailed
+from deploy.engine.traffic import TrafficPolicy, VersionTraffic
+from greenlight.errors import ConfigurationError, DeploymentFailed
 
 __all__ = ["NOT_SMOKE_TESTED", "STEPS", "DeploymentInProgress", "DeploymentInterrupted", "Intent", "IntentStore",
-           "MemoryIntents", "Transaction", "what_serves"]
+           "MemoryIntents", "RolledBack", "Transaction", "what_serves"]
 
 log = logging.getLogger(__name__)
 
 STEPS = ("intent", "fetched", "staged", "probed", "switched", "confirmed", "done")
-_ORDER = ("stage", "probe", "switch", "confirm")  # Intent.step: the step about to run
+_ORDER = ("stage", "probe", "switch", "confirm", "rollout")  # Intent.step: the step about to run
 HANDOVER_LIMIT_SECONDS = 3600.0  # a deployment still handed over this long after it started fails (and is undone)
 NOT_SMOKE_TESTED = "smoke test not run: no smoke-test data and smoke.required = false"
-_VERBS = {"stage": "staging", "probe": "probing", "switch": "switching to", "confirm": "confirming"}
+_VERBS = {"stage": "staging", "probe": "probing", "switch": "switching to", "confirm": "confirming",
+          "rollout": "rolling out"}
 
 
 class DeploymentInterrupted(KeyboardInterrupt):
@@ -81,7 +96,20 @@ class DeploymentInterrupted(KeyboardInterrupt):
 
 
 class DeploymentInProgress(Exception):  # noqa: N818 (not a failure: a later reconcile continues it)
-    """A deployment handed over to a later reconcile at a long wait; the message says what waits and what serves."""
+    """A deployment handed over to a later reconcile at a long wait (or a rollout between two steps); the message
+    says what waits and what serves; `rollout`: the rollout's record with per-version `counts`, if one."""
+
+    def __init__(self, message: str, rollout: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.rollout = rollout
+
+
+class RolledBack(DeploymentFailed):
+    """A rollout breached a rule (or was aborted): the previous version serves again; `reason` says why."""
+
+    def __init__(self, message: str, reason: str, rollout: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.reason, self.rollout, self.step = reason, rollout, "rollout"
 
 
 class IntentStore(Protocol):
@@ -137,9 +165,17 @@ class Intent:
     started: str
     updated: str
     waiting: str | None = None  # handed over to a later reconcile while waiting for this (None: running, or died)
+    rollout: dict[str, Any] | None = None  # step "rollout": the Rollout's record (deploy.engine.rollout)
 
     def describe(self) -> str:
-        return f"{_VERBS.get(self.step, self.step)} v{self.version} on {self.target}; previous {_label(self.previous)}"
+        where = ""
+        if self.rollout is not None:
+            try:
+                where = f" ({Rollout.from_dict(self.rollout).describe()})"
+            except (KeyError, TypeError, ValueError):
+                where = " (unreadable rollout record)"
+        return (f"{_VERBS.get(self.step, self.step)} v{self.version} on {self.target}{where}; "
+                f"previous {_label(self.previous)}")
 
     def at(self, step: str, staged: Staged | None = None, waiting: str | None = None) -> Intent:
         return replace(self, step=step, staged=staged or self.staged, updated=_now(), waiting=waiting)
@@ -147,7 +183,8 @@ class Intent:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "version": self.version, "previous": self.previous, "step": self.step,
                 "staged": None if self.staged is None else self.staged.to_dict(), "holder": self.holder,
-                "started": self.started, "updated": self.updated, "summary": self.describe(), "waiting": self.waiting}
+                "started": self.started, "updated": self.updated, "summary": self.describe(), "waiting": self.waiting,
+                "rollout": self.rollout}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Intent:
@@ -157,7 +194,8 @@ class Intent:
         return cls(str(data["target"]), int(data["version"]), None if previous is None else int(previous),
                    str(data["step"]), None if staged is None else Staged.from_dict(staged), str(data.get("holder")),
                    str(data.get("started")), str(data.get("updated")),
-                   None if data.get("waiting") is None else str(data["waiting"]))
+                   None if data.get("waiting") is None else str(data["waiting"]),
+                   dict(data["rollout"]) if isinstance(data.get("rollout"), Mapping) else None)
 
 
 def what_serves(before: Observed | None, after: Observed | None, error: str | None = None) -> str:
@@ -213,18 +251,31 @@ class Transaction:
     # -- deploy ------------------------------------------------------------------------------------
 
     def deploy(self, target: DeployTarget, release: Release, smoke: SmokeTest | None,
-               before: Observed | None = None, *, resume: Intent | None = None) -> str:
+               before: Observed | None = None, *, resume: Intent | None = None,
+               policy: TrafficPolicy | None = None) -> str:
         """Bring `target` to `release` (module docstring); what changed, in words. `resume`: the intent of a
-        deployment of this release a earlier reconcile handed over; it continues at its step.
+        deployment of this release a earlier reconcile handed over; it continues at its step. `policy`: how
+        traffic moves to it (None or all-at-once: the switch; canary, linear: a rollout, module docstring).
 
         Raises:
             DeploymentFailed: naming the step and what serves now (the previous version, returned to).
             DeploymentInProgress: a wait handed over to a later reconcile; nothing undone (module docstring).
             DeploymentInterrupted: Ctrl-C or SIGTERM; undone, and `message` says what serves.
+            RolledBack: the rollout breached a rule; the previous version serves again.
+            ConfigurationError: a progressive policy on a target that cannot shift traffic.
         """
+        progressive = policy is not None and policy.progressive
+        if progressive and not isinstance(target, TrafficTarget):
+            raise ConfigurationError(
+                f"{target.name}: traffic = {policy.traffic.value!r} needs traffic shifting, which "  # type: ignore[union-attr]
+                f"{type(target).__name__} does not implement yet (issue 22); set traffic = \"all-at-once\" for it")
         before = target.observe() if before is None else before
+        if progressive and (before.version is None or not before.active):
+            progressive = False  # nothing serves to share the traffic with: the first version takes it all at once
         started = _now(self._wall())
-        if resume is not None and resume.version == release.version and resume.step in _ORDER:
+        if resume is not None and resume.version == release.version and resume.step == "rollout":
+            intent, staged = replace(resume, holder=self.holder), resume.staged  # still handed over if killed now
+        elif resume is not None and resume.version == release.version and resume.step in _ORDER:
             intent, staged = replace(resume.at(resume.step), holder=self.holder), resume.staged
             log.info("%s: continuing %s (it waited for %s)", target.name, intent.describe(), resume.waiting)
         else:
@@ -247,6 +298,13 @@ class Transaction:
                     intent = intent.at("switch")
                     self._record(intent)
                     self._step("probed", target)
+                if intent.step == "rollout" and progressive and isinstance(target, TrafficTarget) and policy:
+                    return self._advance(target, intent, staged, policy, smoke, before)
+                if intent.step == "rollout":  # the policy became all-at-once during a rollout: the rest at once
+                    switched = target.switch(staged)
+                if progressive and _ORDER.index(intent.step) <= _ORDER.index("switch") \
+                        and isinstance(target, TrafficTarget) and policy is not None:
+                    self._begin(target, intent, staged, policy, probed)
                 if _ORDER.index(intent.step) <= _ORDER.index("switch"):
                     switched = target.switch(staged)
                     intent = intent.at("confirm")
@@ -256,6 +314,8 @@ class Transaction:
                 self._step("confirmed", target)
                 self.intents.save_intent(target.name, None)
                 self._step("done", target)
+        except DeploymentInProgress:
+            raise
         except HandedOver as exc:
             begun = _epoch(intent.started)
             age = None if begun is None else self._wall() - begun
@@ -273,6 +333,8 @@ class Transaction:
             serves = self._undo(target, staged, before)
             if isinstance(exc, KeyboardInterrupt):
                 raise DeploymentInterrupted(f"interrupted while {intent.describe()}; {serves}") from exc
+            if isinstance(exc, RolledBack):
+                raise RolledBack(f"rolled back: {exc.reason}; {serves}", exc.reason, exc.rollout) from None
             if isinstance(exc, Exception):
                 failed = DeploymentFailed(f"{fault_line(exc)}; {serves}")
                 failed.step = intent.step  # where it stopped: "probe" means the smoke test failed (the history says so)
@@ -282,6 +344,90 @@ class Transaction:
         if first > 0:
             parts.insert(1, "continued from an earlier reconcile")
         return f"{_label(previous)} -> v{release.version} ({'; '.join(parts)})"
+
+    # -- progressive delivery -------------------------------------------------------------------
+
+    def _begin(self, target: TrafficTarget, intent: Intent, staged: Staged, policy: TrafficPolicy,
+               probed: str | None) -> None:
+        """The probed version's first share; raises DeploymentInProgress (the next reconcile moves it on)."""
+        rollout = Rollout.begin(intent.version, intent.previous, policy, self._wall())
+        intent = replace(intent.at("rollout", staged, waiting=rollout.describe()), rollout=rollout.to_dict())
+        self._record(intent)  # before the weights change: the record never says less than what serves
+        changed = target.shift(staged, intent.previous, rollout.percent)
+        self._step("shifted", target)
+        log.info("%s: %s: %s", target.name, probed or "not smoke-tested", rollout.describe())
+        raise DeploymentInProgress(f"in progress: {rollout.describe()}{f' ({changed})' if changed else ''}; "
+                                   f"{probed or NOT_SMOKE_TESTED}; the next reconcile moves it on",
+                                   self._counted(target, rollout))
+
+    def _counted(self, target: TrafficTarget, rollout: Rollout) -> dict[str, Any]:
+        """The rollout's record with each version's answers in the current step (`counts`), for the status."""
+        counts: dict[str, dict[str, Any]] = {}
+        for version in (rollout.version, rollout.previous):
+            if version is None:
+                continue
+            try:
+                seen = target.traffic(version, rollout.step_started)
+            except Exception as exc:  # the status says it; the rules read the new version's own, below
+                counts[f"v{version}"] = {"error": fault_line(exc)}
+                continue
+            counts[f"v{version}"] = {"requests": seen.requests, "errors_5xx": seen.errors_5xx, "p99_ms": seen.p99_ms}
+        return {**rollout.to_dict(), "counts": counts, "target": target.name}
+
+    def _advance(self, target: TrafficTarget, intent: Intent, staged: Staged | None, policy: TrafficPolicy,
+                 smoke: SmokeTest | None, before: Observed) -> str:
+        """One reconcile's move of a rollout (module docstring); raises DeploymentInProgress until it ends."""
+        if staged is None or intent.rollout is None:
+            raise DeploymentFailed("the rollout's record has no staged version or rollout state")
+        rollout = Rollout.from_dict(intent.rollout)
+        self._apply(target, staged, rollout, before)
+        seen: VersionTraffic = target.traffic(rollout.version, rollout.step_started)
+        decision = decide(rollout, policy, seen, self._wall())
+        after = decision.rollout
+        log.info("%s: %s", target.name, decision.reason)
+        if decision.move is Move.ROLL_BACK:
+            self._step("rolled-back", target)
+            raise RolledBack(decision.reason, decision.reason, self._counted(target, after))
+        if decision.move is Move.COMPLETE:
+            confirmed = target.confirm(staged, smoke)
+            self.intents.save_intent(target.name, None)
+            self._step("done", target)
+            parts = [f"{after.traffic.value} rollout complete: {decision.reason}", confirmed]
+            return f"{_label(intent.previous)} -> v{intent.version} ({'; '.join(p for p in parts if p)})"
+        if decision.move is not Move.HOLD:
+            self._record(replace(intent.at("rollout", staged, waiting=after.describe()), rollout=after.to_dict()))
+            self._apply(target, staged, after, before)
+            self._step("baking" if decision.move is Move.BAKE else "shifted", target)
+        elif intent.waiting != after.describe():
+            self._record(replace(intent.at("rollout", staged, waiting=after.describe()), rollout=after.to_dict()))
+        raise DeploymentInProgress(f"in progress: {after.describe()}; {decision.reason}",
+                                   self._counted(target, after))
+
+    @staticmethod
+    def _apply(target: TrafficTarget, staged: Staged, rollout: Rollout, before: Observed) -> None:
+        """Make the target serve what `rollout` records (idempotent: nothing changes when it does already)."""
+        if rollout.phase is Phase.SHIFTING:
+            target.shift(staged, rollout.previous, rollout.percent)
+        elif rollout.phase in (Phase.BAKING, Phase.COMPLETE) and not (before.version == rollout.version
+                                                                      and before.active):
+            target.switch(staged)
+
+    def abort(self, target: DeployTarget, why: str) -> str | None:
+        """Roll back the rollout in progress on `target` (None when there is none): the previous version takes
+        100% again; returns what serves now, in words."""
+        try:
+            record = self.intents.load_intent(target.name)
+            intent = None if record is None else Intent.from_dict(record)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if intent is None or intent.step != "rollout" or intent.staged is None:
+            return None
+        before = target.observe()
+        target.unstage(intent.staged)
+        self.intents.save_intent(target.name, None)
+        serves = self.serves(target, before)
+        log.warning("%s: %s: rolled back (%s); %s", target.name, intent.describe(), why, serves)
+        return serves
 
     def _stage(self, target: DeployTarget, release: Release) -> Staged:
         with tempfile.TemporaryDirectory(prefix="greenlight-deploy-", dir=self.scratch_dir) as scratch:
@@ -357,7 +503,7 @@ class Transaction:
             if not intent.waiting else (f"a reconcile ({intent.holder}, {intent.updated}) handed over while "
                                         f"{intent.describe()} (waiting for {intent.waiting})")
         observed = target.observe()
-        if observed.version == intent.version and observed.active:
+        if observed.version == intent.version and observed.active and intent.step != "rollout":
             self.intents.save_intent(target.name, None)
             log.warning("%s: %s; it had finished: v%s serves", target.name, what, intent.version)
             return f"{what}; it had finished: v{intent.version} serves"

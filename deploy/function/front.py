@@ -16,6 +16,10 @@ Routes:
         handler's routes: POST / and /invocations predict, GET /health and /ping describe the model.
         Nothing behind the alias: 503 model_unavailable; throttled (`stop`): 429.
 
+During a progressive rollout (issue 22) the rollout record (deploy.endpoint.split, target "lambda") gives the
+new function version its share of the Function URL's requests, as the alias's AdditionalVersionWeights do on
+AWS, and every answer is counted per model version while the record exists.
+
 Each function version is served by its own deploy.endpoint.slot.ModelSlot (cold start on the first
 request, concurrent cold requests wait for one load, idle drop, a failed load not retried for
 `retry_seconds`); the alias is read from the state file on every request (re-parsed only when it
@@ -28,8 +32,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
@@ -38,10 +44,11 @@ from typing import Any
 
 from deploy.endpoint.lifecycle import ContractHandler, ServedHTTP
 from deploy.endpoint.slot import ModelSlot, ModelTarget
+from deploy.endpoint.split import RolloutWatch, count
 from deploy.function.events import function_url_event, http_response
 from deploy.function.handler import LoadedFunction, load_function
 from deploy.function.model import model_label
-from deploy.function.state import FunctionVersion, StateReader
+from deploy.function.state import TARGET, FunctionVersion, StateReader
 from greenlight.errors import ServingUnavailable
 from src import serving_contract
 
@@ -78,6 +85,8 @@ class FunctionFront(ServedHTTP):
         self.max_body_bytes = max_body_bytes
         self._slots: dict[tuple[int, str], ModelSlot[LoadedFunction]] = {}
         self._slots_lock = threading.Lock()
+        self.home = Path(home)
+        self.rollout = RolloutWatch(home, group, TARGET)
         self.httpd = _Server((host, port), self)
 
     # -- what serves -------------------------------------------------------------------------
@@ -101,6 +110,24 @@ class FunctionFront(ServedHTTP):
             raise _Answer(404, {"Type": "User", "Message": f"Function not found: {self.function}:{qualifier}"},
                           "ResourceNotFoundException")
         return version
+
+    def route(self, live: FunctionVersion) -> FunctionVersion:
+        """The version that answers a Function URL request: the rollout's new one with its share, else the alias's."""
+        record = self.rollout()
+        if record is None:
+            return live
+        try:
+            share, number = float(record["percent"]), int(record["number"])
+        except (KeyError, TypeError, ValueError):
+            return live
+        new = self.state().versions.get(number)
+        if new is None or new.number == live.number or share >= 100.0 or random.random() * 100.0 >= share:
+            return live
+        return new
+
+    def count(self, version: FunctionVersion, status: int, latency_ms: float) -> None:
+        if self.rollout() is not None:
+            count(self.home, self.group, TARGET, model_label(self.group, version.model_version), status, latency_ms)
 
     def _slot(self, version: FunctionVersion) -> ModelSlot[LoadedFunction]:
         key = (version.number, version.model_dir)  # a number reused after a lost state file is another version
@@ -200,7 +227,8 @@ class _Handler(ContractHandler):
 
     def _function_url(self, path: str, query: str, body: bytes) -> None:
         front = self.server.front
-        version = front.resolve(None)
+        started = time.perf_counter()
+        version = front.route(front.resolve(None))
         host = self.headers.get("Host") or f"{front.function}.lambda-url.localhost"
         event = function_url_event(self.command, path, query, self.headers.items(), body,
                                    source_ip=self.client_address[0], domain=host.split(":", 1)[0])
@@ -213,5 +241,6 @@ class _Handler(ContractHandler):
         headers = {**headers, VERSION_HEADER: model_label(front.group, version.model_version),
                    FUNCTION_VERSION_HEADER: str(version.number)}
         self._send(status, headers, out)
+        front.count(version, status, 1000.0 * (time.perf_counter() - started))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815

@@ -13,6 +13,8 @@ local state (deploy.function.state: deployments/<group>/lambda.json):
              in-process with the version's own handler
     switch   move the alias
     unstage  the alias back where it was if it moved, and the throttle back if the probe removed it
+    shift    (issue 22) the rollout record deploy.endpoint.split names the function version and its share of
+             the alias, as RoutingConfig.AdditionalVersionWeights would; the front routes and counts by it
 
 A live version whose recorded environment is not what the configured memory gives is observed as not
 active, so the next reconcile publishes the model again with the new configuration (as on AWS).
@@ -31,12 +33,14 @@ from pathlib import Path
 from deploy.endpoint.client import Transport
 from deploy.endpoint.deployed import read_serving
 from deploy.endpoint.sources import prepare_model_dir
+from deploy.endpoint.split import read_rollout, read_traffic, remove_rollout, write_rollout
 from deploy.endpoint.target import file_digest
 from deploy.engine.local_state import CorruptState
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.protocol import Artifact, Staged
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeTest
+from deploy.engine.traffic import VersionTraffic
 from deploy.function.events import smoke_event, smoke_verdict
 from deploy.function.handler import load_function
 from deploy.function.invoke import FrontInvoker
@@ -147,15 +151,29 @@ class LocalLambdaTarget:
             raise DeploymentFailed(f"{what} {where} failed: {verdict}")
         return where
 
+    def shift(self, staged: Staged, previous: int | None, percent: float) -> str:
+        """The alias's additional version weight, mirrored (AWS: RoutingConfig.AdditionalVersionWeights)."""
+        written = write_rollout(self.home, self.group, TARGET, {
+            "version": staged.version, "number": staged.ref["number"], "percent": percent, "previous": previous})
+        return f"function version {staged.ref['number']} answers {percent:g}% of {self.alias}" if written else ""
+
+    def traffic(self, version: int, since: float) -> VersionTraffic:
+        return read_traffic(self.home, self.group, TARGET, version, since)
+
     def switch(self, staged: Staged) -> str:
+        rollout = read_rollout(self.home, self.group, TARGET)
+        if rollout is not None and rollout.get("version") == staged.version:  # it bakes: still counted
+            write_rollout(self.home, self.group, TARGET, {**rollout, "percent": 100.0})
         state = self._state()
         state.with_throttle(False).move_alias(staged.ref["number"]).write(self.home, self.group)
         return f"alias {self.alias} moved"
 
     def confirm(self, staged: Staged, smoke: SmokeTest | None) -> str | None:
+        remove_rollout(self.home, self.group, TARGET)  # a rollout complete: no weights, no counting
         return None  # the alias names a version that passed its probe: nothing more to check
 
     def unstage(self, staged: Staged) -> None:
+        remove_rollout(self.home, self.group, TARGET)  # first: the alias's own version takes every request again
         state = self._state()
         number, before = staged.ref["number"], staged.ref.get("alias_before")
         if state.live == number and before != number:
@@ -169,6 +187,7 @@ class LocalLambdaTarget:
     def stop(self) -> str:
         state = self._state_or_new()
         state.with_throttle(True).write(self.home, self.group)
+        remove_rollout(self.home, self.group, TARGET)
         live = state.live_version
         return (f"{'nothing' if live is None else f'v{live.model_version}'} -> stopped ({self.function} throttled: "
                 f"alias {self.alias} answers 429 until a version is deployed)")

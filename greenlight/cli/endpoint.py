@@ -79,6 +79,7 @@ def serve(
     from deploy.endpoint.server import Endpoint
     from deploy.endpoint.slot import ModelSlot
     from deploy.endpoint.sources import FixedModelSource
+    from deploy.endpoint.split import Split
     from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
     from greenlight.monitor.local import enable_capture
     from greenlight.api import runtime_identity, runtime_url_line
@@ -100,7 +101,8 @@ def serve(
     slot = ModelSlot(source, idle_seconds=idle_seconds)
     try:
         endpoint = Endpoint(slot, host, port, poll_seconds=poll_seconds, max_body_bytes=max_body_bytes,
-                            runtime=runtime)
+                            runtime=runtime, split=None if model is not None else Split(
+                                ws.home, group, "endpoint", lambda source: ModelSlot(source, idle_seconds=idle_seconds)))
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     record = None

@@ -163,4 +163,4 @@ def _set_status(ws: Workspace, ref: str, status: ApprovalStatus, description: st
         typer.echo(f"Version {result.version} of {result.group} was already {status.value}; nothing changed.")
     else:
         typer.echo(f"{status.value} version {result.version} of {result.group} (was {result.before}): {result.arn}")
-    print_deliveries(list(result.deliveries))
+    print_deliveries(list(result.deliveries), ws)

@@ -99,12 +99,10 @@ class SageMakerModelRegistry:
             log.info("version %s of %s is already %s in %s: nothing changed", version, group,
                      lifecycle.stage_status, lifecycle.stage)
             return current
+        # never ModelApprovalStatus: the promoter's policy refuses a promotion that carries it (deploy/template.yaml)
         kwargs: dict[str, Any] = {"ModelPackageArn": current.arn, "ModelLifeCycle": lifecycle.to_request(),
-                                  "ModelApprovalStatus": current.status.value,  # moto resets it when left out
                                   "CustomerMetadataProperties": {**current.customer_metadata,
                                                                  key: lifecycle.stage_status}}
-        if current.approval_description is not None:  # moto wipes what is left out (update_status)
-            kwargs["ApprovalDescription"] = current.approval_description
         with _aws("UpdateModelPackage", lambda: NotFoundError(f"{current.arn} disappeared before its update")):
             self._sm.update_model_package(**kwargs)
         log.info("version %s of %s: stage %s is %s (%s)", version, group, lifecycle.stage, lifecycle.stage_status,

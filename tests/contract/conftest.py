@@ -86,7 +86,9 @@ def lambda_registry(tmp_path_factory):
 # (mode, target kind): every deploy target adapter runs the endpoint contract and the scenario suites
 DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda"), ("aws", "lambda"),
                  ("local", "batch"), ("aws", "batch"),
-                 ("local-staged", "endpoint")]  # production of [stages] staging, production (issue 21)
+                 ("local-staged", "endpoint"), ("aws-staged", "endpoint")]
+# the staged worlds: production of [stages] staging (approval), production (promotion); issue 21
+STAGED_WORLDS = ["local-staged", "aws-staged"]
 
 
 def only_target(kind: str, monkeypatch) -> None:
@@ -121,6 +123,11 @@ def deploy_env(request, tmp_path, models, monkeypatch):
         from tests.support.deploy_env_staged import LocalStagedDeployEnv
 
         env = LocalStagedDeployEnv(tmp_path / "home", models, monkeypatch)
+    elif mode == "aws-staged":
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_staged import AwsStagedDeployEnv
+
+        env = AwsStagedDeployEnv(request.getfixturevalue("moto_endpoint"), tmp_path / "home", models, monkeypatch, GROUP)
     elif (mode, kind) == ("aws", "lambda"):
         from tests.support.deploy_env import GROUP
         from tests.support.deploy_env_lambda import AwsLambdaDeployEnv
@@ -135,6 +142,25 @@ def deploy_env(request, tmp_path, models, monkeypatch):
                            kind=kind)
     else:
         raise ValueError(request.param)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+@pytest.fixture(params=STAGED_WORLDS)
+def staged_env(request, tmp_path, models, monkeypatch):
+    """The staged worlds alone (tests/support/deploy_env_staged.py), for the scenarios that span stages."""
+    only_target("endpoint", monkeypatch)
+    if request.param == "local-staged":
+        from tests.support.deploy_env_staged import LocalStagedDeployEnv
+
+        env = LocalStagedDeployEnv(tmp_path / "home", models, monkeypatch)
+    else:
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_staged import AwsStagedDeployEnv
+
+        env = AwsStagedDeployEnv(request.getfixturevalue("moto_endpoint"), tmp_path / "home", models, monkeypatch, GROUP)
     try:
         yield env
     finally:

@@ -188,3 +188,52 @@ def test_two_reconciles_at_once_in_separate_processes_stay_consistent(deploy_env
     lines = [line.split() for line in record.read_text().splitlines()]
     assert [kind for _, kind, _ in lines] == ["enter", "exit"]  # one deployment, never two overlapping
     assert env.served_version() == v2 and env.target.observe().version == v2
+
+
+# -- the staged worlds: both stages through the approval handler (issue 21) ----------------------------------
+
+
+def test_staging_on_approval_production_on_promotion_and_a_stage_rejection_rolls_back_that_stage_only(staged_env):
+    env = staged_env
+    v1, v2 = env.register(), env.register(model="b")
+    env.approve_only(v1)
+    assert env.handle_stages(env.event(v1, "Approved"))["ok"]
+    assert env.running() == {"staging": v1, "production": None}
+    env.promote(v1)
+    assert env.handle_stages(env.lifecycle_event(v1))["ok"]
+    assert env.running() == {"staging": v1, "production": v1}
+    env.approve_only(v2)
+    env.handle_stages(env.event(v2, "Approved"))
+    env.promote(v2)
+    env.handle_stages(env.lifecycle_event(v2))
+    assert env.running() == {"staging": v2, "production": v2} and env.served_version() == v2
+    env.promote(v2, "Rejected")  # `greenlight models reject 2 --stage production`
+    result = env.handle_stages(env.lifecycle_event(v2, "Rejected"))
+    assert result["ok"] and [s["stage"] for s in result["report"]["stages"]] == ["staging", "production"]
+    assert env.running() == {"staging": v2, "production": v1} and env.served_version() == v1
+    # the registry's own construct holds it (on moto: tests/support/moto_sagemaker.py keeps ModelLifeCycle)
+    assert env.registry.get(env.group, v2).lifecycle.to_request() == {"Stage": "production", "StageStatus": "Rejected"}
+
+
+def test_approval_and_lifecycle_events_out_of_order_and_duplicated_across_stages_converge(staged_env):
+    """The registry decides, never the event: every delivery order of two approvals and two promotions, each
+    delivered twice, ends with each stage on its gate's version, and a replay once there writes nothing."""
+    import random
+
+    env = staged_env
+    v1, v2 = env.register(), env.register(model="b")
+    for v in (v1, v2):
+        env.approve_only(v)
+    env.promote(v1)  # v2 approved (staging runs it), v1 promoted (production runs it)
+    delivered = [env.event(v1, "Approved"), env.event(v2, "Approved"), env.lifecycle_event(v1)] * 2
+    random.Random(21).shuffle(delivered)
+    for event in delivered:
+        result = env.handle_stages(event)
+        assert result["status"] == "reconciled" and result["ok"], result
+        assert len(result["report"]["stages"]) == 2
+    assert env.running() == {"staging": v2, "production": v1} and env.served_version() == v1
+    writes = env.target_writes()
+    for event in reversed(delivered):
+        replay = env.handle_stages(event)
+        assert [r["action"] for r in replay["report"]["results"]] == ["none", "none"], replay
+    assert env.target_writes() == writes and env.running() == {"staging": v2, "production": v1}

@@ -8,7 +8,7 @@ their inline policies as CloudFormation would create them for this test's group 
 uses answers one allowed and one denied call; then an approval is handled through deploy.handler.handle
 (what the Lambda entry point calls) by the endpoint and batch worlds of the scenario suites, and the
 schedule's CreateTransformJob request is sent as the Scheduler role; with one statement removed, the same
-step fails with AccessDenied. The Lambda target's world names its ECR repository per test (moto's ECR is
+step fails with AccessDenied; `greenlight promote` runs as PromoterRole (issue 21). The Lambda target's world names its ECR repository per test (moto's ECR is
 emptied between tests), so only its services' preflight runs here.
 
 moto does not evaluate: ArnLike conditions (sagemaker:ModelArn), permissions boundaries, iam:PassRole
@@ -37,12 +37,14 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
 
 
 def template_roles() -> dict[str, dict[str, Any]]:
-    """{logical id: role properties} of deploy/template.yaml for GROUP, as `greenlight stack deploy` sets it."""
+    """{logical id: role properties} of deploy/template.yaml for GROUP, as `greenlight stack deploy` sets it
+    (with a stage gated by promotion, so the promoter role is there too)."""
     from deploy.config import load_config
     from deploy.stack_parameters import template_parameters
 
     parameters = {**template_parameters(load_config(environ={}, group=GROUP)), "HandlerS3Bucket": BUCKET,
-                  "HandlerS3Key": "h.zip", "ArtifactBucket": BUCKET, "LambdaBaseImageTag": "base-test"}
+                  "HandlerS3Key": "h.zip", "ArtifactBucket": BUCKET, "LambdaBaseImageTag": "base-test",
+                  "PromotionStages": "production"}
     stack = evaluate(load(TEMPLATE), parameters, stack_name=NAMES.stacks[1])
     return {name: r.properties for name, r in stack.resources.items() if r.type == "AWS::IAM::Role"}
 
@@ -261,5 +263,44 @@ def test_a_stage_in_this_account_deploys_as_the_handler_role_and_fails_without_i
             assert not result["ok"] and not outcome["ok"], result
             assert "AccessDenied" in outcome["message"] or "not authorized" in outcome["message"], outcome
             assert endpoints == []
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("removed, denied", [(None, None), ("ReadStages", "not authorized to perform: sagemaker:Describe"),
+                                             ("ReadStatus", "not authorized to perform: dynamodb:GetItem"),
+                                             ("Promote", "not authorized to perform: sagemaker:UpdateModelPackage")])
+def test_greenlight_promote_runs_as_the_promoter_role_and_fails_without_its_statements(
+        removed, denied, moto_endpoint, roles, tmp_path, models, monkeypatch):
+    """issue 21: what `greenlight promote` reads (the registry, the previous stage's endpoint and saved status)
+    and writes (UpdateModelPackage on the group's package) is what <Group>-promoter allows. (moto evaluates no
+    SageMaker condition keys: who may promote to which stage is proven by tests/unit/test_template_stages.py.)"""
+    from greenlight.api import promote
+    from greenlight.errors import GreenlightError
+    from tests.support.deploy_env_staged import AwsStagedDeployEnv
+
+    only_target("endpoint", monkeypatch)
+    monkeypatch.setenv("GREENLIGHT_STATE_TABLE", NAMES.state_table)
+    _state_table(moto_endpoint)
+    env = AwsStagedDeployEnv(moto_endpoint, tmp_path / "home", models, monkeypatch, GROUP)
+    try:
+        v1 = env.register()
+        env.approve_only(v1)
+        assert env.handle_stages(env.event(v1, "Approved"))["ok"]  # staging runs v1 (IAM off)
+        assert env.running() == {"staging": v1, "production": None}
+        creds = create_role(moto_endpoint, roles["PromoterRole"], without=removed)
+        _as_role(env, monkeypatch, creds)
+        with enforcing(moto_endpoint):
+            if removed is None:
+                promote(env.ws, v1, "production", group=GROUP)
+            else:
+                with pytest.raises(GreenlightError) as failed:
+                    promote(env.ws, v1, "production", group=GROUP)
+        stage = env.registry.get(GROUP, v1).stage_status("production")
+        if removed is None:
+            assert stage is not None and stage.value == "Approved"
+        else:
+            assert stage is None and denied in str(failed.value), failed.value
     finally:
         env.close()

@@ -220,3 +220,20 @@ def test_lifecycle_of_a_missing_version_is_not_found(registry):
     registry.create_model_package(request())
     with pytest.raises(NotFoundError):
         registry.update_lifecycle(GROUP, 9, ModelLifeCycle("production", "Approved"))
+
+
+def test_a_promotion_on_aws_carries_only_what_the_promoters_policy_allows(sagemaker_client):
+    """UpdateModelPackage of a promotion names ModelLifeCycle and the stage's record, never ModelApprovalStatus
+    nor metadata to remove: deploy/template.yaml's PromoterRole refuses both (tests/unit/test_template_stages.py)."""
+    from greenlight.registry.model import ModelLifeCycle
+
+    registry = SageMakerModelRegistry(sagemaker_client)
+    v = registry.create_model_package(request())
+    registry.update_status(GROUP, v.version, ApprovalStatus.APPROVED, "ok")
+    sent: list[dict] = []
+    sagemaker_client.meta.events.register("provide-client-params.sagemaker.UpdateModelPackage",
+                                          lambda params, **_: sent.append(dict(params)))
+    registry.update_lifecycle(GROUP, v.version, ModelLifeCycle("production", "Approved"))
+    [params] = sent
+    assert set(params) == {"ModelPackageArn", "ModelLifeCycle", "CustomerMetadataProperties"}, params
+    assert params["ModelLifeCycle"] == {"Stage": "production", "StageStatus": "Approved"}

@@ -27,6 +27,9 @@ from tests.support.moto_cloudformation import LACKING
 from tests.support.templates import PROJECT, ROOT, TEMPLATE, load
 
 GROUP = "stack-models"
+# the stack carries the stages to the handler (parameter Stages) and creates the promoter (issue 21)
+STAGES = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+          "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_STAGES_PRODUCTION_SOAK_MINUTES": "30"}
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
                                   "digest": "sha256:" + "0" * 64}, "layers": []})
@@ -53,7 +56,7 @@ def world(moto_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     env = {"AWS_ENDPOINT_URL": moto_server, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_MAX_ATTEMPTS": "1",
-           "AWS_EC2_METADATA_DISABLED": "true", "GREENLIGHT_HOME": str(home)}
+           "AWS_EC2_METADATA_DISABLED": "true", "GREENLIGHT_HOME": str(home), **STAGES}
     with pytest.MonkeyPatch.context() as patch:
         for name in ("AWS_PROFILE", "GREENLIGHT_CONFIG", "SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID"):
             patch.delenv(name, raising=False)
@@ -154,6 +157,23 @@ def test_the_resources_exist_as_the_template_says(world, first):
     assert monitor["Environment"]["Variables"]["GREENLIGHT_MONITOR_LAMBDA_LOG_GROUP"] == f"/greenlight/{GROUP}/inference"
     schedule = aws_client("scheduler", world).get_schedule(Name=f"{GROUP}-drift-monitor")
     assert schedule["ScheduleExpression"] == "rate(1 day)" and schedule["Target"]["Arn"] == out["MonitorFunctionArn"]
+    # the stages reach the handler as the CLI read them; the promoter role exists, trusting the account
+    from deploy.config import load_config
+
+    handler = aws_client("lambda", world).get_function(FunctionName=out["ApprovalHandlerArn"])["Configuration"]
+    variables = handler["Environment"]["Variables"]
+    assert [(s.name, s.gate, s.key, s.soak_minutes) for s in load_config(environ=variables).stage_list()] == [
+        ("staging", "approval", f"{GROUP}-staging", 0.0), ("production", "promotion", f"{GROUP}-production", 30.0)]
+    role = aws_client("iam", world).get_role(RoleName=f"{GROUP}-promoter")["Role"]
+    assert role["Arn"] == out["PromoterRoleArn"] and role["Path"] == f"/greenlight/{GROUP}/"
+    [policy] = aws_client("iam", world).list_role_policies(RoleName=f"{GROUP}-promoter")["PolicyNames"]
+    document = aws_client("iam", world).get_role_policy(RoleName=f"{GROUP}-promoter", PolicyName=policy)["PolicyDocument"]
+    if isinstance(document, str):  # moto's CloudFormation stores an inline policy as Python's repr of the dict
+        import ast
+
+        document = ast.literal_eval(document)
+    [promote] = [s for s in document["Statement"] if s["Sid"] == "Promote"]
+    assert promote["Condition"]["StringEquals"]["sagemaker:ModelLifeCycle:Stage"] == ["production"]
     drift = alarms[f"{GROUP}-drift"]
     assert (drift["Namespace"], drift["MetricName"], drift["Dimensions"]) == (
         "Greenlight/Drift", "DriftDetected", [{"Name": "Group", "Value": GROUP}])

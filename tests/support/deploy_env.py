@@ -89,8 +89,11 @@ class LocalDeployEnv:
     def _serve(self) -> None:
         """The target's serving surface in a thread, registered so deployments smoke-test through it."""
         if self.kind == "endpoint":
+            from deploy.endpoint.split import Split
+
             self.endpoint = Endpoint(ModelSlot(DeployedSource(self.home, self.group), retry_seconds=0.0),
-                                     "127.0.0.1", 0, poll_seconds=0.02).start()
+                                     "127.0.0.1", 0, poll_seconds=0.02,
+                                     split=Split(self.home, self.group, "endpoint", ModelSlot)).start()
         else:
             from deploy.function.front import FunctionFront
 
@@ -203,7 +206,10 @@ def reconciler_from_spec(spec: dict[str, Any]):
         from greenlight.workspace import Workspace
 
         ws = Workspace.open("aws", home=Path(spec["home"]))
-        reconciler = ws.reconciler(ws.deploy_config(group=spec["group"]))
+        config = ws.deploy_config(group=spec["group"])
+        if spec.get("stage"):  # a staged world on moto
+            return ws.stage_reconciler(config, config.stage(spec["stage"]))
+        reconciler = ws.reconciler(config)
         if spec.get("kind") == "lambda":  # the loopback registry and the in-process invoker, as in the test
             from tests.support.deploy_env_lambda import inject
 

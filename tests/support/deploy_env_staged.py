@@ -1,14 +1,24 @@
-"""A staged deployment world (issue 21): the shared suites run on the *production* stage of a two-stage
-configuration (staging gated by approval, production by promotion), locally, endpoint target.
+"""Staged deployment worlds (issue 21): the shared suites run on the *production* stage of a two-stage
+configuration (staging gated by approval, production by promotion), locally and on moto, endpoint target.
 
-In this world "approve" is what a release manager does for production: approve the version and promote it
+In these worlds "approve" is what a release manager does for production: approve the version and promote it
 (ModelLifeCycle Stage=production, StageStatus=Approved); "reject" rejects the approval, which removes it from
 every stage. The engine under test is production's reconciler: its own key (`<group>-production`), lock,
-status and endpoint; the running endpoint is the one `endpoint serve --stage production` would be.
+status and endpoint (locally the one `endpoint serve --stage production` would be; on moto the SageMaker
+endpoint named from the key). The same configuration, the same rules: only the adapters differ.
+
+Both worlds also answer for every stage at once (the staged scenarios of tests/contract/test_deploy_scenarios.py):
+
+    env.approve_only(n)          ModelApprovalStatus=Approved, no promotion
+    env.promote(n, status)       ModelLifeCycle Stage=production, StageStatus=status
+    env.lifecycle_event(n)       the canned lifecycle event (tests/events/) rewritten for this world
+    env.handle_stages(event)     the approval handler with every stage's reconciler (deploy.engine.stages.Stages)
+    env.running()                {stage: the version its endpoint runs}, observed
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +26,77 @@ from deploy.endpoint.deployed import DeployedSource, register_serving, unregiste
 from deploy.endpoint.server import Endpoint
 from deploy.endpoint.slot import ModelSlot
 from greenlight.registry.model import ApprovalStatus, ModelLifeCycle
-from tests.support.deploy_env import LocalDeployEnv
+from tests.support.deploy_env import EVENTS, LocalDeployEnv
+from tests.support.deploy_env_aws import AwsDeployEnv
 
 STAGE = "production"
 STAGES = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
           "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion"}
 
 
-class LocalStagedDeployEnv(LocalDeployEnv):
+class _Staged:
+    """What both staged worlds add to their mode's world (module docstring)."""
+
+    ws: Any
+    registry: Any
+    group: str
+    account: str
+    region: str
+
+    def approve_only(self, version: int) -> None:
+        self.registry.update_status(self.group, version, ApprovalStatus.APPROVED)
+
+    def promote(self, version: int, status: str = "Approved") -> None:
+        self.registry.update_lifecycle(self.group, version, ModelLifeCycle(STAGE, status))
+
+    def approve(self, version: int) -> None:
+        self.approve_only(version)
+        self.promote(version)
+
+    def reconciler(self, **overrides: Any):
+        config = self.ws.deploy_config(group=self.group, **overrides)
+        return self.ws.stage_reconciler(config, config.stage(STAGE))
+
+    def stages(self, **overrides: Any):
+        """Every stage's reconciler behind `Stages`, as the approval handler gets it (Workspace.reconciler)."""
+        return self.ws.reconciler(self.ws.deploy_config(group=self.group, **overrides))
+
+    def handle_stages(self, event: Any) -> dict[str, Any]:
+        from deploy.handler import handle
+
+        return handle(event, self.stages(), account=self.account, region=self.region)
+
+    def running(self) -> dict[str, int | None]:
+        return {stage.name: reconciler.targets[0].observe().version for stage, reconciler in self.stages().stages}
+
+    def lifecycle_event(self, version: int, status: str = "Approved") -> dict[str, Any]:
+        """The canned lifecycle event: the version's approval as it is, ModelLifeCycle as promoted."""
+        from tests.support.deploy_env import canned_event
+
+        found = self.registry.get(self.group, version)
+        event = canned_event(self.group, version, found.status.value, found.arn, self.account, self.region)
+        canned = json.loads((EVENTS / "model_package_state_change_lifecycle.json").read_text(encoding="utf-8"))
+        event["detail"]["ModelLifeCycle"] = {**canned["detail"]["ModelLifeCycle"], "Stage": STAGE,
+                                             "StageStatus": status}
+        return event
+
+    def worker_spec(self) -> dict[str, Any]:
+        return {**super().worker_spec(), "stage": STAGE}  # type: ignore[misc]
+
+
+def set_stages(monkeypatch) -> None:
+    for name, value in STAGES.items():
+        monkeypatch.setenv(name, value)  # worker processes inherit them
+
+
+class LocalStagedDeployEnv(_Staged, LocalDeployEnv):
     """LocalDeployEnv on the production stage (module docstring)."""
 
     def __init__(self, home: Path, models: dict[str, Path], monkeypatch):
-        for name, value in STAGES.items():
-            monkeypatch.setenv(name, value)  # worker processes inherit them
         from greenlight.workspace import Workspace
         from tests.support.deploy_env import GROUP
 
+        set_stages(monkeypatch)
         self.key = Workspace.open("local", home=Path(home)).deploy_config(group=GROUP).stage(STAGE).key
         super().__init__(home, models, monkeypatch, kind="endpoint")
 
@@ -45,16 +110,16 @@ class LocalStagedDeployEnv(LocalDeployEnv):
         unregister_serving(self.home, self.key, self.kind, self.record)
         self.endpoint.close()
 
-    def approve(self, version: int) -> None:
-        self.registry.update_status(self.group, version, ApprovalStatus.APPROVED)
-        self.registry.update_lifecycle(self.group, version, ModelLifeCycle(STAGE, "Approved"))
-
-    def reconciler(self, **overrides: Any):
-        config = self.ws.deploy_config(group=self.group, **overrides)
-        return self.ws.stage_reconciler(config, config.stage(STAGE))
-
     def served_group(self) -> str:
         return self.key
 
-    def worker_spec(self) -> dict[str, Any]:
-        return {**super().worker_spec(), "stage": STAGE}
+
+class AwsStagedDeployEnv(_Staged, AwsDeployEnv):
+    """AwsDeployEnv on the production stage (module docstring): the registry on moto's HTTP server keeps
+    ModelLifeCycle (tests/support/moto_sagemaker.py), each stage's endpoint is named from its key."""
+
+    def __init__(self, moto_url: str, home: Path, models: dict[str, Path], monkeypatch, group: str):
+        set_stages(monkeypatch)
+        super().__init__(moto_url, home, models, monkeypatch, group, kind="endpoint")
+        self.key = self.ws.deploy_config(group=group).stage(STAGE).key
+        assert self.target.endpoint == self.key, (self.target.endpoint, self.key)

@@ -5,7 +5,7 @@ The rules of the IAM policy evaluation logic that identity policies within one a
 Deny wins, else an Allow whose Action (or NotAction), Resource (or NotResource) and every Condition match
 allows, else the request is implicitly denied. Actions match case-insensitively with `*` and `?`; ARNs
 case-sensitively with `*` and `?` (a `*` spans `/` and `:`, as in IAM). Condition operators: the String*
-and Arn* families (with IfExists), Bool, and the ForAnyValue/ForAllValues set forms are not needed. A
+and Arn* families (with IfExists), Bool, Null; the ForAnyValue/ForAllValues set forms are not needed. A
 condition key the request does not carry fails its condition (so nothing is allowed by a condition the
 test cannot prove).
 """
@@ -72,6 +72,10 @@ def _condition(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str,
     for operator, keys in condition.items():
         base = operator.removesuffix("IfExists")
         for key, expected in keys.items():
+            if base == "Null":  # "true": the request carries no such key; "false": it does
+                if (key not in context) != (str(expected).lower() == "true"):
+                    return False
+                continue
             if key not in context:
                 if operator.endswith("IfExists"):
                     continue

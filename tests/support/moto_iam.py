@@ -64,6 +64,8 @@ def _sagemaker(response, region: str, account: str) -> str:
         return "*"
     if "ResourceArn" in body:
         return body["ResourceArn"]
+    if "ModelPackageArn" in body:  # UpdateModelPackage
+        return body["ModelPackageArn"]
     if action == "DescribeModelPackage":
         name = body["ModelPackageName"]
         return name if name.startswith("arn:") else base + f"model-package/{name}"

@@ -169,9 +169,30 @@ def install() -> FakeSageMaker:
 
 
 def _install_lifecycle() -> None:
-    """UpdateModelPackage's ModelLifeCycle kept on moto's ModelPackage and shown by DescribeModelPackage."""
-    from moto.sagemaker.models import ModelPackage
+    """UpdateModelPackage's ModelLifeCycle kept on moto's ModelPackage and shown by DescribeModelPackage; what
+    an UpdateModelPackage leaves out (ModelApprovalStatus, ApprovalDescription, CustomerMetadataProperties)
+    kept as it was, where moto wipes it (a promotion must not carry ModelApprovalStatus: the promoter's policy
+    refuses it, deploy/template.yaml PromoterRole)."""
+    from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
+
+    original_backend_update = SageMakerModelBackend.update_model_package
+
+    @functools.wraps(original_backend_update)
+    def keeps_what_is_left_out(self, model_package_arn, model_approval_status, approval_description,
+                               customer_metadata_properties, *args, **kwargs):
+        package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
+        if package is not None:
+            if model_approval_status is None:
+                model_approval_status = package.model_approval_status
+            if approval_description is None:
+                approval_description = package.approval_description
+            if customer_metadata_properties is None:
+                customer_metadata_properties = package.customer_metadata_properties
+        return original_backend_update(self, model_package_arn, model_approval_status, approval_description,
+                                       customer_metadata_properties, *args, **kwargs)
+
+    SageMakerModelBackend.update_model_package = keeps_what_is_left_out
 
     original_update, original_describe = SageMakerResponse.update_model_package, ModelPackage.gen_response_object
 

@@ -53,7 +53,8 @@ def test_the_lambda_section_defaults_and_its_variables(tmp_path, monkeypatch):
     lam = {name: path for name, path in ENV_FIELDS.items() if path[0] == "lambda"}
     assert set(lam) == {f"GREENLIGHT_LAMBDA_{f.upper()}" for f in (
         "enabled", "function_name", "alias", "memory_mb", "architecture", "ecr_repository", "base_image_tag",
-        "update_timeout_seconds", "retention")}
+        "update_timeout_seconds", "retention", "traffic", "canary_percent", "linear_step_percent", "step_wait_seconds",
+        "bake_seconds", "max_5xx_percent", "max_p99_ms", "min_requests", "alarms")}
     config = load_config(environ={"GREENLIGHT_LAMBDA_MEMORY_MB": "3538", "GREENLIGHT_LAMBDA_ARCHITECTURE": "arm64",
                                   "GREENLIGHT_LAMBDA_ENABLED": "false"}, home=tmp_path)
     assert (config.lambda_.memory_mb, config.lambda_.architecture, config.lambda_.enabled) == (3538, "arm64", False)

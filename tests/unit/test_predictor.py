@@ -250,6 +250,47 @@ def test_rows_leaving_a_large_batch_early_change_no_prediction(mods, cf, tmp_pat
     assert_bit_identical(model.predict(X_root_nan), forest.predict_each_way(X_root_nan)["tree_by_tree"])
 
 
+class CountingRow(np.ndarray):
+    """A float32 row that counts its `take` calls: the row walk gathers from the row once a level."""
+
+    levels = 0
+
+    def take(self, *args, **kwargs):
+        type(self).levels += 1
+        return np.asarray(self).take(*args, **kwargs)
+
+
+def test_row_walk_stops_once_every_tree_is_on_a_leaf(mods, diabetes, tmp_path):
+    # GIVEN the diabetes forest without its row layout (one row: the row walk), trees 12 to 20 deep
+    model, X = diabetes
+    forest, _ = export_and_load(mods, model, tmp_path, row_layout=False)
+    walked = []
+    # WHEN walking each row, counting the levels walked
+    for x in X[:200].astype(np.float32):
+        CountingRow.levels = 0
+        forest._walk_row(x.view(CountingRow))
+        walked.append(CountingRow.levels)
+    # THEN rows whose trees are all on leaves before the deepest tree's depth stop there (one level
+    # after the last move), never later than that depth, and the sums are scikit-learn's
+    assert max(walked) <= forest.max_depth and min(walked) < forest.max_depth - 2
+    assert_every_evaluator(forest, model.predict(X), X)
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_narrow_index_forest_walks_rows_as_scikit_learn(mods, diabetes, tmp_path, monkeypatch, nan):
+    # GIVEN the diabetes forest stored as a big forest is (int16 features, int32 children), the row
+    # walk casting each level's node indices once
+    model, X = diabetes
+    monkeypatch.setattr(mods.forest_files, "WIDE_INDEX_MAX_NODES", 0)
+    forest, manifest = export_and_load(mods, model, tmp_path, row_layout=False)
+    assert (manifest["arrays"]["feature"]["dtype"], manifest["arrays"]["child"]["dtype"]) == ("<i2", "<i4")
+    rows = X.copy()
+    if nan:
+        rows[np.random.default_rng(4).random(rows.shape) < 0.1] = np.nan
+    # THEN every evaluator, the row walk included, is bit-identical to scikit-learn
+    assert_every_evaluator(forest, model.predict(rows), rows)
+
+
 def test_depth_limited_and_single_leaf_trees_walk_as_scikit_learn(mods, tmp_path):
     X, y = make_regression(n_samples=4_000, n_features=8, random_state=0)
     model = RandomForestRegressor(n_estimators=6, max_depth=6, random_state=0, n_jobs=1).fit(X, y)

@@ -28,7 +28,8 @@ GROUPS = ["m" * 48, "Churn-Prediction-Models-" + "X" * 24, project_group("P" * 3
 
 def deploy_stack(group: str, **overrides: str):
     parameters = {**template_parameters(load_config(environ={}, group=group)), "HandlerS3Bucket": "bucket-a",
-                  "HandlerS3Key": "h.zip", "ArtifactBucket": "bucket-a", "LambdaBaseImageTag": "base-1", **overrides}
+                  "HandlerS3Key": "h.zip", "ArtifactBucket": "bucket-a", "LambdaBaseImageTag": "base-1",
+                  "PromotionStages": "production", **overrides}
     return evaluate(load(TEMPLATE), parameters, stack_name=GroupNames(group).stacks[1])
 
 
@@ -45,6 +46,7 @@ def expected_deploy_names(names: GroupNames) -> dict[str, tuple[N.NameRule, str]
         "SchedulerRole": (N.IAM_ROLE, names.role("scheduler")),
         "InferenceRole": (N.IAM_ROLE, names.role("inference")),
         "ResyncRole": (N.IAM_ROLE, names.role("resync")),
+        "PromoterRole": (N.IAM_ROLE, names.role("promoter")),
         "ApprovalHandler": (N.LAMBDA_FUNCTION, names.handler_function),
         "InferenceFunction": (N.LAMBDA_FUNCTION, names.function),
         "ResyncSchedule": (N.SCHEDULE, names.resync_schedule),

