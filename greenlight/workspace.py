@@ -266,19 +266,13 @@ class Workspace:
 
         Raises:
             ConfigurationError: no state table, no execution role while the endpoint or the batch target is
-                enabled, no ECR repository while the Lambda is, or what the batch target needs (_aws_batch).
+                enabled, no ECR repository while the Lambda is, what the batch target needs (_aws_batch), or an
+                endpoint traffic policy SageMaker's guardrails refuse (deploy.endpoint.aws_guardrails).
         """
         from deploy.endpoint.aws import SageMakerEndpointTarget
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
         from deploy.engine.reconciler import Reconciler
 
-        for section, enabled, shifter in (("endpoint", config.endpoint.enabled, "UpdateEndpoint's DeploymentConfig"),
-                                          ("lambda", config.lambda_.enabled, "the live alias's RoutingConfig weights")):
-            policy = config.traffic_policy(section, stage)  # type: ignore[arg-type]
-            if enabled and policy.progressive and not _SHIFTS_ON_AWS.get(section, False):
-                raise ConfigurationError(
-                    f"{section}.traffic = {policy.traffic.value!r} is not supported on AWS yet: its target cannot "
-                    f"shift traffic ({shifter}, issue 22); set {section}.traffic = \"all-at-once\" for AWS")
         if not config.state_table:
             raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
@@ -289,8 +283,10 @@ class Workspace:
                 raise ConfigurationError("the SageMaker endpoint needs an execution role for its models: set "
                                          "endpoint.role_arn (GREENLIGHT_ENDPOINT_ROLE_ARN), or set "
                                          "endpoint.enabled = false")
+            # a progressive policy SageMaker's guardrails would refuse is one ConfigurationError here (aws_guardrails)
             targets.append(SageMakerEndpointTarget(client("sagemaker"), client("sagemaker-runtime"),
-                                                   config.endpoint, stage.key, config.endpoint.role_arn))
+                                                   config.endpoint, stage.key, config.endpoint.role_arn,
+                                                   traffic=config.traffic_policy("endpoint", stage)))
         if config.lambda_.enabled:
             targets.append(self._aws_lambda(config, stage.key, client))
         if config.batch.enabled:
@@ -387,7 +383,7 @@ class Workspace:
                                repository=settings.ecr_repository, base_tag=tag,
                                alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
                                retention=settings.retention, update_timeout=settings.update_timeout_seconds,
-                               ecr_client=ecr, cloudwatch_client=client("cloudwatch"))
+                               ecr_client=ecr, cloudwatch_client=client("cloudwatch"), alarms=settings.alarms)
     def _local_batch(self, config: DeployConfig, key: str):
         """The batch target's local adapter: the local schedule under GREENLIGHT_HOME/batch/schedules."""
         from deploy.batch.local_target import LocalBatchTarget
@@ -422,14 +418,10 @@ class Workspace:
         return SageMakerBatchTarget(client("scheduler"), client("sagemaker"), client("s3"), batch, key, role_arn)
 
 
-# Which AWS targets implement deploy.engine.protocol.TrafficTarget (issue 22): until one does, a progressive
-# setting for it is refused when the engine is composed (one ConfigurationError, exit 2), before any deployment.
-_SHIFTS_ON_AWS: dict[str, bool] = {"endpoint": False, "lambda": False}
-
 
 def _traffic(config: DeployConfig, stage: Stage, targets: list) -> dict[str, Any]:
     """Each online target's TrafficPolicy (issue 22): its section's, with the stage's `traffic` if it sets one.
-    A progressive one on an AWS target is refused by the transaction until that adapter can shift traffic."""
+    Every online target implements TrafficTarget, locally and on AWS (SageMaker's guardrails, a weighted alias)."""
     from deploy.engine.model import TargetKind
 
     sections: dict[TargetKind, Literal["endpoint", "lambda"]] = {TargetKind.ENDPOINT: "endpoint",

@@ -19,10 +19,11 @@ probed before it takes traffic is the decision record docs/decisions/*-verify-be
              the endpoint is tagged `greenlight:rollout` (config and attempt), and the wait is bounded by
              the rollout's own timeout; under a deadline it hands over (deploy.engine.deadline), and the
              next reconcile's switch finds the rollout by that tag: still Updating (waits again), done,
-             or rolled back (DeploymentFailed with SageMaker's FailureReason; never sent again).
+             or rolled back (TrafficBreach with SageMaker's FailureReason; never sent again).
              As the engine's TrafficTarget, `shift` sends that update at the rollout's first step (later
              steps only check on it) and `traffic` has nothing to count (SageMaker judges by the alarms)
-             but fails once SageMaker rolled back, so the engine's rollout ends with SageMaker's reason
+             but raises TrafficBreach once SageMaker rolled back, so the engine rolls its rollout back with
+             SageMaker's reason (held until approved again, like a breach of its own rules)
     confirm  the smoke rows again through the live endpoint, then the verification endpoint is deleted
              and the endpoint tagged verified
     unstage  the verification endpoint deleted; if the endpoint runs the staged config unconfirmed, it
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from deploy.endpoint.aws_guardrails import Rollout, RolloutPhase, deployment_config, rollout
 from deploy.endpoint.aws_resources import SERVING, SETTLING, VERSION_TAG, EndpointResources
 from deploy.engine.model import Observed, Release, TargetKind
-from deploy.engine.protocol import Artifact, Staged
+from deploy.engine.protocol import Artifact, Staged, TrafficBreach
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeMismatch, SmokeTest
 from deploy.engine.traffic import TrafficPolicy, VersionTraffic
@@ -197,8 +198,8 @@ class SageMakerEndpointTarget:
         """Start SageMaker's guarded blue/green update to the staged version (its first call), or check on it.
 
         SageMaker runs the steps itself (a serverless endpoint's one variant cannot be weighed by a caller), at the
-        same policy's percentages and waits; later calls change nothing. Raises: DeploymentFailed when SageMaker
-        rolled it back (its FailureReason), or when no endpoint serves to shift from.
+        same policy's percentages and waits; later calls change nothing. Raises: TrafficBreach when SageMaker
+        rolled it back (its FailureReason), DeploymentFailed when no endpoint serves to shift from.
         """
         if not self._guarded(staged):
             raise DeploymentFailed(f"endpoint {self.endpoint}: v{staged.version} was staged without a progressive "
@@ -218,7 +219,7 @@ class SageMakerEndpointTarget:
         """Nothing for the engine to judge (SageMaker judges the endpoint by its alarms): an empty VersionTraffic
         while the guarded update goes on or is done.
 
-        Raises: DeploymentFailed when SageMaker rolled it back, with its FailureReason (the engine rolls back too).
+        Raises: TrafficBreach when SageMaker rolled it back, with its FailureReason (the engine rolls back too).
         """
         endpoint = self.aws.describe()
         if endpoint is not None:
@@ -314,12 +315,13 @@ class SageMakerEndpointTarget:
         """Raise the rollback SageMaker did, with its reason (the update is not sent again).
 
         Raises:
-            DeploymentFailed: always.
+            TrafficBreach: always (a DeploymentFailed; the engine's rollout rolls back with it, deploy.engine.protocol).
         """
         reason = endpoint.get("FailureReason") or "no failure reason given"
         log.warning("endpoint %s: SageMaker rolled v%s back: %s", self.endpoint, staged.version, reason)
-        raise DeploymentFailed(f"{self.policy.traffic} v{staged.version}: SageMaker rolled the blue/green update of "
-                               f"endpoint {self.endpoint} back to {endpoint['EndpointConfigName']}: {reason}")
+        words = (f"SageMaker rolled the blue/green update of endpoint {self.endpoint} back to "
+                 f"{endpoint['EndpointConfigName']}: {reason}")
+        raise TrafficBreach(f"{self.policy.traffic} v{staged.version}: {words}", words)
 
     def _prior(self, before: Mapping[str, Any] | None) -> tuple[str | None, int | None]:
         """The verified config a failure returns to, and its version (None, None: nothing was verified)."""

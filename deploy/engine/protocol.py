@@ -28,6 +28,10 @@ A target that can move traffic progressively (issue 22; deploy.engine.rollout) a
     traffic(version, since)            what `version` answered on the live path since `since` (epoch
                                        seconds): a VersionTraffic (requests, 5xx, p99) the rules judge
 
+Where the platform judges a step itself (SageMaker rolled its blue/green update back; a named CloudWatch alarm
+is in ALARM), `shift`, `traffic` or the bake's `switch` raise TrafficBreach with the platform's reason: the
+engine rolls the rollout back exactly as for a breach of its own rules (RolledBack: held until approved again).
+
 Every primitive raises DeploymentFailed (or another GreenlightError) naming its step; the engine
 words what still serves from a fresh observation, never from what the adapter believes.
 """
@@ -42,8 +46,19 @@ from typing import Any, Protocol, runtime_checkable
 from deploy.engine.model import Observed, Release, TargetKind
 from deploy.engine.smoke import SmokeTest
 from deploy.engine.traffic import VersionTraffic
+from greenlight.errors import DeploymentFailed
 
-__all__ = ["Artifact", "DeployTarget", "Staged", "TrafficTarget"]
+__all__ = ["Artifact", "DeployTarget", "Staged", "TrafficBreach", "TrafficTarget"]
+
+
+class TrafficBreach(DeploymentFailed):
+    """The platform judged the new version's live traffic and rolled it back, or a named alarm fired (module
+    docstring). `reason`: the platform's words, without the step label the engine puts before them (default:
+    the message)."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 @dataclass(frozen=True)

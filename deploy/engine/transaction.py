@@ -41,7 +41,8 @@ DeploymentInProgress, and every later reconcile takes it up (resume) and moves i
 it re-applies the recorded weights (so a kill between the record and the shift leaves nothing the record
 does not say), reads the new version's traffic since the step began, and `decide`s: hold, the next
 share, 100% and bake (switch), complete (confirm, intent cleared), or roll back (unstage: the previous
-version takes 100% again) with the breach as the reason (RolledBack, a DeploymentFailed). Nothing sleeps
+version takes 100% again) with the breach as the reason (RolledBack, a DeploymentFailed). A TrafficBreach from
+the target (AWS: SageMaker rolled back, a named alarm fired) is rolled back the same way. Nothing sleeps
 through a step. `abort` rolls a rollout back on request (`greenlight deploy --abort`); `recover` of a
 rollout the plan no longer wants rolls it back too.
 
@@ -63,12 +64,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from deploy.engine.deadline import HandedOver
 from deploy.engine.faults import fault_line
 from deploy.engine.model import Observed, Release
-from deploy.engine.protocol import DeployTarget, Staged, TrafficTarget
+from deploy.engine.protocol import DeployTarget, Staged, TrafficBreach, TrafficTarget
 from deploy.engine.rollout import Move, Phase, Rollout, decide
 from deploy.engine.smoke import SmokeTest
 from deploy.engine.traffic import TrafficPolicy, VersionTraffic
@@ -380,14 +381,16 @@ class Transaction:
         if staged is None or intent.rollout is None:
             raise DeploymentFailed("the rollout's record has no staged version or rollout state")
         rollout = Rollout.from_dict(intent.rollout)
-        self._apply(target, staged, rollout, before)
-        seen: VersionTraffic = target.traffic(rollout.version, rollout.step_started)
+        try:
+            self._apply(target, staged, rollout, before)
+            seen: VersionTraffic = target.traffic(rollout.version, rollout.step_started)
+        except TrafficBreach as exc:  # the platform's own verdict: the same rollback as a breach of the rules
+            self._roll_back(target, rollout, f"{rollout.label} v{rollout.version}: {exc.reason}")
         decision = decide(rollout, policy, seen, self._wall())
         after = decision.rollout
         log.info("%s: %s", target.name, decision.reason)
         if decision.move is Move.ROLL_BACK:
-            self._step("rolled-back", target)
-            raise RolledBack(decision.reason, decision.reason, self._counted(target, after))
+            self._roll_back(target, rollout, decision.reason)
         if decision.move is Move.COMPLETE:
             confirmed = target.confirm(staged, smoke)
             self.intents.save_intent(target.name, None)
@@ -396,12 +399,22 @@ class Transaction:
             return f"{_label(intent.previous)} -> v{intent.version} ({'; '.join(p for p in parts if p)})"
         if decision.move is not Move.HOLD:
             self._record(replace(intent.at("rollout", staged, waiting=after.describe()), rollout=after.to_dict()))
-            self._apply(target, staged, after, before)
+            try:
+                self._apply(target, staged, after, before)
+            except TrafficBreach as exc:
+                self._roll_back(target, after, f"{after.label} v{after.version}: {exc.reason}")
             self._step("baking" if decision.move is Move.BAKE else "shifted", target)
         elif intent.waiting != after.describe():
             self._record(replace(intent.at("rollout", staged, waiting=after.describe()), rollout=after.to_dict()))
         raise DeploymentInProgress(f"in progress: {after.describe()}; {decision.reason}",
                                    self._counted(target, after))
+
+    def _roll_back(self, target: TrafficTarget, rollout: Rollout, reason: str) -> NoReturn:
+        """End `rollout` as rolled back for `reason` (a breach, or the platform's TrafficBreach); the caller's
+        undo puts the previous version back. Raises: RolledBack, always."""
+        after = replace(rollout, phase=Phase.ROLLED_BACK, reason=reason)
+        self._step("rolled-back", target)
+        raise RolledBack(reason, reason, self._counted(target, after))
 
     @staticmethod
     def _apply(target: TrafficTarget, staged: Staged, rollout: Rollout, before: Observed) -> None:

@@ -25,7 +25,7 @@ Progressive delivery (issue 22; the engine's TrafficTarget): `shift(staged, prev
 alias on the version that served and routes `percent` of its invocations to the staged one (a weighted
 alias, deploy.function.aws_traffic); `traffic(version, since)` reads that model version's function
 version's Invocations, Errors and Duration p99 through the alias from CloudWatch, and raises
-DeploymentFailed while a named alarm (`alarms`) is in ALARM, so the engine rolls back with its reason;
+TrafficBreach while a named alarm (`alarms`) is in ALARM, so the engine rolls back with its reason;
 switch then ends the split (the staged version takes 100%), unstage gives the previous version 100%.
 
 Observe reads the alias, its version's Description, image and configuration, and the throttle: read
@@ -53,7 +53,7 @@ from typing import Any
 
 from deploy.engine.deadline import hand_over_before_sleep
 from deploy.engine.model import Observed, Release, TargetKind
-from deploy.engine.protocol import Artifact, Staged
+from deploy.engine.protocol import Artifact, Staged, TrafficBreach
 from deploy.engine.retention import doomed
 from deploy.engine.smoke import SmokeTest
 from deploy.engine.traffic import VersionTraffic
@@ -326,13 +326,13 @@ class AwsLambdaTarget:
         """Model version `version`'s answers through the alias since `since` (epoch seconds).
 
         Raises:
-            DeploymentFailed: a named alarm is in ALARM (the engine rolls back with this reason), or no
-                version the alias routes to holds model `version`.
+            TrafficBreach: a named alarm is in ALARM (the engine rolls back with this reason, held like a breach).
+            DeploymentFailed: no version the alias routes to holds model `version`.
             ConfigurationError: a named alarm does not exist.
         """
         alarming = self.traffic_of.alarming(self.alarms)
         if alarming:
-            raise DeploymentFailed(f"alarm {'; '.join(alarming)} in ALARM")
+            raise TrafficBreach(f"alarm {'; '.join(alarming)} in ALARM")
         for number in self.traffic_of.weights():
             found = aws_call("GetFunction", self.client.get_function, FunctionName=self.function, Qualifier=number)
             record = VersionRecord.parse((found.get("Configuration") or {}).get("Description"))

@@ -247,20 +247,34 @@ def test_a_fault_at_a_rollout_step_puts_v1_back_with_no_weights_and_no_intent(st
     assert (target.serving, target.percent, status.load_intent("endpoint")) == (1, 0.0, None)
 
 
-@pytest.mark.parametrize("section", ["ENDPOINT", "LAMBDA"])
-def test_aws_refuses_a_progressive_setting_until_its_targets_can_shift(tmp_path, monkeypatch, section) -> None:
+def test_aws_composes_progressive_targets_and_refuses_only_what_sagemaker_refuses(tmp_path, monkeypatch) -> None:
+    from deploy.engine.protocol import TrafficTarget
     from greenlight.errors import ConfigurationError
     from greenlight.workspace import Workspace
 
     env = {"AWS_REGION": "us-east-1", "GREENLIGHT_STATE_TABLE": "t", "GREENLIGHT_ENDPOINT_ROLE_ARN":
            "arn:aws:iam::123456789012:role/r", "GREENLIGHT_LAMBDA_ECR_REPOSITORY": "repo",
-           "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-1", "GREENLIGHT_BATCH_ENABLED": "false"}
+           "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-1", "GREENLIGHT_BATCH_ENABLED": "false",
+           "GREENLIGHT_ENDPOINT_TRAFFIC": "canary", "GREENLIGHT_ENDPOINT_CANARY_PERCENT": "20",
+           "GREENLIGHT_ENDPOINT_ALARMS": "g-endpoint-5xx,,g-endpoint-latency",  # the stack's join: empty names dropped
+           "GREENLIGHT_LAMBDA_TRAFFIC": "linear", "GREENLIGHT_LAMBDA_ALARMS": "g-lambda-errors,"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     ws = Workspace.open("aws", home=tmp_path)
-    assert len(ws.reconciler(ws.deploy_config()).targets) == 2  # all at once: composed as before
-    monkeypatch.setenv(f"GREENLIGHT_{section}_TRAFFIC", "canary")
-    with pytest.raises(ConfigurationError, match=rf"^{section.lower()}\.traffic = 'canary' is not supported on AWS "
-                                                 r"yet: its target cannot shift traffic \("):
+    reconciler = ws.reconciler(ws.deploy_config())
+    endpoint, function = reconciler.targets
+    assert isinstance(endpoint, TrafficTarget) and isinstance(function, TrafficTarget)
+    assert endpoint.deployment["AutoRollbackConfiguration"]["Alarms"] == [  # type: ignore[attr-defined]
+        {"AlarmName": "g-endpoint-5xx"}, {"AlarmName": "g-endpoint-latency"}]
+    assert function.alarms == ("g-lambda-errors",)  # type: ignore[attr-defined]
+    assert {name: p.traffic.value for name, p in reconciler.traffic.items()} == {"endpoint": "canary",
+                                                                                 "lambda": "linear"}
+    # what SageMaker's guardrails refuse is still one line when the engine is composed, before any call
+    monkeypatch.setenv("GREENLIGHT_ENDPOINT_CANARY_PERCENT", "75")
+    with pytest.raises(ConfigurationError, match=r"^endpoint canary_percent = 75: SageMaker's deployment guardrails "):
+        ws.reconciler(ws.deploy_config())
+    monkeypatch.setenv("GREENLIGHT_ENDPOINT_CANARY_PERCENT", "20")
+    monkeypatch.setenv("GREENLIGHT_ENDPOINT_ALARMS", "")
+    with pytest.raises(ConfigurationError, match=r"^endpoint traffic = canary needs at least one alarm"):
         ws.reconciler(ws.deploy_config())
