@@ -165,6 +165,52 @@ def test_a_breach_rolls_back_records_the_reason_and_is_not_retried_until_approve
     assert reconciler.reconcile().results[0].in_progress and "stage" in target.calls
 
 
+class PlatformJudgedTarget(ShiftingTarget):
+    """A ShiftingTarget whose platform judges too (AWS): `verdict` is raised as TrafficBreach from `at`."""
+
+    def __init__(self, serving: int | None = None):
+        super().__init__(serving=serving)
+        self.verdict: str | None = None
+        self.at = "traffic"
+
+    def _judged(self, where: str) -> None:
+        from deploy.engine.protocol import TrafficBreach
+
+        if self.verdict is not None and where == self.at:
+            raise TrafficBreach(f"the whole message: {self.verdict}", self.verdict)
+
+    def traffic(self, version: int, since: float) -> VersionTraffic:
+        self._judged("traffic")
+        return super().traffic(version, since)
+
+    def switch(self, staged) -> str:
+        self._judged("switch")
+        return super().switch(staged)
+
+
+@pytest.mark.parametrize("at, label", [("traffic", "canary"), ("switch", "bake")])
+def test_a_platforms_verdict_is_the_same_rollback_as_a_breach_held_until_approved_again(at, label) -> None:
+    # GIVEN a canary in progress on a target whose platform judges it too (SageMaker's rollback, a named alarm)
+    target = PlatformJudgedTarget(serving=1)
+    reconciler, target, clock, status, _ = world(target=target)
+    target.seen = {2: HEALTHY}
+    assert reconciler.reconcile().results[0].in_progress
+    # WHEN the platform rolls it back: during the step (traffic) or as the bake begins (the 100% switch)
+    target.verdict, target.at = "SageMaker rolled back: alarm g-5xx in ALARM", at
+    clock.now += 1 if at == "traffic" else 10
+    result = reconciler.reconcile().results[0]
+    # THEN the engine's own rollback: the reason labelled by its step, v1 serves, the status records it, held
+    reason = f"{label} v2: SageMaker rolled back: alarm g-5xx in ALARM"
+    assert not result.ok and result.rolled_back == reason, result.message
+    assert result.rollout is not None and result.rollout["phase"] == "rolled-back"
+    assert target.serving == 1 and target.percent == 0.0 and status.load_intent("endpoint") is None
+    saved = status.load()
+    assert reason in saved["last_failure"]["targets"]["endpoint"] and saved["rolled_back"]["endpoint"]["reason"] == reason
+    target.verdict = None
+    again = reconciler.reconcile().results[0]
+    assert again.ok and again.action is Action.KEEP and "not retried" in again.message
+
+
 def test_abort_rolls_an_in_progress_rollout_back_and_holds_the_version() -> None:
     reconciler, target, clock, status, _ = world()
     reconciler.reconcile()
