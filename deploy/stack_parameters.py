@@ -37,7 +37,7 @@ STACK_OWNED = frozenset({"GREENLIGHT_STATE_TABLE", "GREENLIGHT_ENDPOINT_ROLE_ARN
 DERIVED = {"GREENLIGHT_BATCH_JOB_NAME_PREFIX": lambda names: names.job_prefix}
 LAMBDA_PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 # The `Stages` parameter's MaxLength: Lambda's environment variables share 4 KB (docs/aws-behaviour.md).
-STAGES_MAX_LENGTH = 1024
+STAGES_MAX_LENGTH = 768
 
 
 def parameter_name(variable: str) -> str:

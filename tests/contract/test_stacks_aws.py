@@ -72,7 +72,8 @@ def first(world):
 
     capture = _Capture()
     with capture:
-        code = main(["stack", "deploy", "--group", GROUP, "--poll-seconds", "0", "--parameter", "ModelImagesKept=5"])
+        code = main(["stack", "deploy", "--group", GROUP, "--poll-seconds", "0", "--parameter", "ModelImagesKept=5",
+                     "--parameter", "EndpointMaxP99Ms=250"])  # a p99 limit: the latency alarm too
     return code, capture.text
 
 
@@ -179,6 +180,9 @@ def test_the_resources_exist_as_the_template_says(world, first):
         "Greenlight/Drift", "DriftDetected", [{"Name": "Group", "Value": GROUP}])
     # progressive delivery (issue 22): the endpoint's rollback alarms, metric math on its variant's metrics
     assert out["EndpointAlarmNames"] == f"{GROUP}-endpoint-5xx,{GROUP}-endpoint-latency"
+    # the handler gets them beside the user's (none here), thresholds from the engine's own rules
+    assert load_config(environ=variables).endpoint.alarms == (f"{GROUP}-endpoint-5xx", f"{GROUP}-endpoint-latency")
+    assert (alarms[f"{GROUP}-endpoint-5xx"]["Threshold"], alarms[f"{GROUP}-endpoint-latency"]["Threshold"]) == (1, 250)
     variant = [{"Name": "EndpointName", "Value": GROUP}, {"Name": "VariantName", "Value": "AllTraffic"}]
     for name, metrics, expression in ((f"{GROUP}-endpoint-5xx", ["Invocation5XXErrors", "Invocations"],
                                        "100 * errors / requests"),
@@ -203,7 +207,8 @@ def second(world, first):
     lines: list[str] = []
     result = Stacks(aws_client("cloudformation", world), echo=lines.append, poll=0).deploy(
         "greenlight-url-models", TEMPLATE.read_text(), {**params, "Group": "url-models", "GroupLowerCase": "url-models",
-                                                        "BatchJobNamePrefix": "url-models", "LambdaBaseImageTag": tag})
+                                                        "BatchJobNamePrefix": "url-models", "LambdaBaseImageTag": tag,
+                                                        "LambdaMaxP99Ms": "300"})
     return result, "\n".join(lines), tag
 
 
@@ -250,7 +255,7 @@ def test_with_the_base_image_the_inference_lambda_its_alias_and_url_appear(world
 def test_a_deploy_with_nothing_new_is_no_changes(world, first, capsys):
     # the same settings as the first deploy (whose base image tag was empty)
     code, text = _cli(capsys, "stack", "deploy", "--group", GROUP, "--poll-seconds", "0", "--parameter",
-                      "ModelImagesKept=5", "--base-image-tag", "")
+                      "ModelImagesKept=5", "--parameter", "EndpointMaxP99Ms=250", "--base-image-tag", "")
     assert code == 0, text
     assert f"greenlight-{GROUP}-bootstrap: no changes" in text and f"greenlight-{GROUP}: no changes" in text
     assert "already in s3://" in text  # the same package is not uploaded twice

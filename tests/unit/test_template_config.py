@@ -3,7 +3,8 @@
 For every variable the engine reads (deploy.config.ENV_FIELDS):
 - the handler's Environment sets it, from the parameter with the same name stem
   (GREENLIGHT_ENDPOINT_MEMORY_MB <- EndpointMemoryMb), or, for a resource the stack itself creates
-  (STACK_OWNED), from that resource; and the handler sets no GREENLIGHT_* variable the model lacks;
+  (STACK_OWNED), from that resource; a list the stack extends (STACK_JOINED) joins the resources it names
+  with the parameter; and the handler sets no GREENLIGHT_* variable the model lacks;
 - the parameter's Default is the model's default ("" where the model's default is None);
 - the parameter's limits (AllowedValues, AllowedPattern, MinValue/MaxValue, MinLength/MaxLength, Type)
   accept exactly the values the model accepts: both are asked about the same probes, which include
@@ -41,6 +42,13 @@ STACK_OWNED = {
     "GREENLIGHT_BATCH_ROLE_ARN": ("SchedulerRole", "the stack creates the role EventBridge Scheduler runs as"),
     "GREENLIGHT_BATCH_DEAD_LETTER_ARN": ("BatchDeadLetterQueue", "the stack creates the schedule's dead-letter "
                                                                  "queue"),
+}
+# Lists set from their parameter joined with resources of the stack: (the resources, why).
+STACK_JOINED = {
+    "GREENLIGHT_ENDPOINT_ALARMS": (("EndpointErrorsAlarm", "EndpointLatencyAlarm"),
+                                   "the stack creates the endpoint's rollback alarms; the user's are added"),
+    "GREENLIGHT_LAMBDA_ALARMS": (("LambdaErrorsAlarm", "LambdaLatencyAlarm"),
+                                 "the stack creates the alias's rollback alarms; the user's are added"),
 }
 # Where the template accepts less than the model, on purpose: (rejected by the template only, why).
 STRICTER: dict[str, tuple[Callable[[str], bool], str]] = {
@@ -217,6 +225,12 @@ def test_every_setting_the_engine_reads_is_set_from_its_parameter_or_resource(te
             problems.append(f"{variable}: no parameter {source}")
         elif variable in STACK_OWNED and source not in template["Resources"]:
             problems.append(f"{variable}: no resource {source}")
+        joined = STACK_JOINED.get(variable, ((), ""))[0]
+        if joined and "Fn::Join" not in environment[variable]:
+            problems.append(f"{variable} is not a join of {source} with {', '.join(joined)}")
+        for resource in joined:
+            if resource not in refs(environment[variable]) or resource not in template["Resources"]:
+                problems.append(f"{variable} does not name the stack's {resource}: {environment[variable]!r}")
     # GREENLIGHT_STAGES: the [stages] sections as one JSON object (tests/unit/test_template_stages.py)
     stray = sorted(v for v in environment if v.startswith("GREENLIGHT_") and v not in ENV_FIELDS
                    and (v, environment[v]) != ("GREENLIGHT_STAGES", {"Ref": "Stages"}))

@@ -29,7 +29,9 @@ GROUPS = ["m" * 48, "Churn-Prediction-Models-" + "X" * 24, project_group("P" * 3
 def deploy_stack(group: str, **overrides: str):
     parameters = {**template_parameters(load_config(environ={}, group=group)), "HandlerS3Bucket": "bucket-a",
                   "HandlerS3Key": "h.zip", "ArtifactBucket": "bucket-a", "LambdaBaseImageTag": "base-1",
-                  "PromotionStages": "production", **overrides}
+                  "PromotionStages": "production",
+                  "EndpointMaxP99Ms": "1000", "LambdaMaxP99Ms": "1000",  # with them, the latency alarms exist too
+                  **overrides}
     return evaluate(load(TEMPLATE), parameters, stack_name=GroupNames(group).stacks[1])
 
 
@@ -83,6 +85,23 @@ def test_the_deploy_stack_names_are_names_py_and_fit(group):
     # the handler, configured by the stack, names the schedule as the stack's policies do (<Group>-batch)
     config = load_config(environ={k: v for k, v in stack_env.items() if k.startswith("GREENLIGHT_")})
     assert config.batch.names_for(group).schedule_name == names.batch_schedule == f"{group}-batch"
+    # the rollback alarms the stack creates reach the handler beside the user's (issue 22)
+    assert config.endpoint.alarms == (names.alarm("endpoint-5xx"), names.alarm("endpoint-latency"))
+    assert config.lambda_.alarms == (names.alarm("lambda-errors"), names.alarm("lambda-latency"))
+
+
+def test_the_handler_gets_the_stacks_rollback_alarms_with_the_users_and_no_empty_name():
+    # GIVEN no p99 limit (no latency alarm) and one alarm of the user's on each target
+    stack = deploy_stack("churn", EndpointMaxP99Ms="", LambdaMaxP99Ms="", EndpointAlarms="mine-a",
+                         LambdaAlarms="mine-b")
+    stack_env = stack.resources["ApprovalHandler"].properties["Environment"]["Variables"]
+    config = load_config(environ={k: v for k, v in stack_env.items() if k.startswith("GREENLIGHT_")})
+    assert config.endpoint.alarms == ("churn-endpoint-5xx", "mine-a")
+    assert config.lambda_.alarms == ("churn-lambda-errors", "mine-b")
+    assert "EndpointLatencyAlarm" not in stack.resources and "LambdaLatencyAlarm" not in stack.resources
+    # and the thresholds are the engine's own rules (one knob, one meaning)
+    alarm = deploy_stack("churn", EndpointMax5xxPercent="2.5").resources["EndpointErrorsAlarm"]
+    assert alarm.properties["Threshold"] == "2.5"
 
 
 @pytest.mark.parametrize("group", GROUPS[:3])

@@ -78,7 +78,7 @@ def test_the_template_refuses_what_is_not_a_json_object_and_stages_too_long_for_
     many = {"GREENLIGHT_STAGES": ",".join(f"s{i}" for i in range(40)), "GREENLIGHT_STAGES_S0_GATE": "approval",
             **{f"GREENLIGHT_STAGES_S{i}_GATE": "promotion" for i in range(1, 40)},
             **{f"GREENLIGHT_STAGES_S{i}_ROLE_ARN": f"arn:aws:iam::222222222222:role/deploy-{i}" for i in range(40)}}
-    with pytest.raises(ConfigurationError, match=r"more than its 1024 .*Lambda's 4 KB"):
+    with pytest.raises(ConfigurationError, match=rf"more than its {STAGES_MAX_LENGTH} .*Lambda's 4 KB"):
         template_parameters(load_config(environ=many))
 
 
@@ -153,7 +153,9 @@ def test_the_condition_keys_are_the_service_authorization_references():
 def test_the_handlers_variables_fit_lambdas_4_kb_with_the_longest_stages():
     from tests.unit.test_templates_permissions import deploy_stack
 
-    stack = deploy_stack(Stages="{" + "x" * (STAGES_MAX_LENGTH - 2) + "}")  # a long group, every option on
+    # a long group, every option on: the p99 limits too, so all four rollback alarms of the stack are named
+    stack = deploy_stack(Stages="{" + "x" * (STAGES_MAX_LENGTH - 2) + "}", EndpointMaxP99Ms="1000",
+                         LambdaMaxP99Ms="1000")
     variables = stack.resources["ApprovalHandler"].properties["Environment"]["Variables"]
     assert len(variables["GREENLIGHT_STAGES"]) == STAGES_MAX_LENGTH
     assert sum(len(k) + len(str(v)) for k, v in variables.items()) <= 4096
