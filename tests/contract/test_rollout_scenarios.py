@@ -1,5 +1,5 @@
-"""Progressive delivery over the local online worlds (issue 22): the same rules on the local endpoint and the
-local Lambda front, through their real servers.
+"""Progressive delivery over the online worlds (issue 22): the same rules on the local endpoint and the local Lambda
+front, through their real servers, and on the Lambda on AWS (moto).
 
 GIVEN a local world (tests/support/deploy_env.py) serving v1 and a canary policy with short steps, WHEN v2 is
 approved and the engine reconciles (as `greenlight models approve` does locally, following the rollout), THEN
@@ -15,8 +15,11 @@ import pytest
 
 from deploy.endpoint.split import read_rollout
 
-ONLINE = [("local", "endpoint"), ("local", "lambda")]
-online_worlds = pytest.mark.parametrize("deploy_env", ONLINE, ids=[k for _, k in ONLINE], indirect=True)
+# aws-lambda: moto and the test's image invoker (tests/support/lambda_aws.py), which routes by the alias's weights
+# and publishes each invocation's CloudWatch metrics, as Lambda does. aws-endpoint is not here: SageMaker runs
+# that canary itself (docs/decisions/0052), and moto's stand-in does not split an endpoint's traffic.
+ONLINE = [("local", "endpoint"), ("local", "lambda"), ("aws", "lambda")]
+online_worlds = pytest.mark.parametrize("deploy_env", ONLINE, ids=[f"{m}-{k}" for m, k in ONLINE], indirect=True)
 
 
 @pytest.fixture

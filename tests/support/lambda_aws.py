@@ -9,7 +9,11 @@
   does what Lambda would: resolves the qualifier to a version (moto's GetFunction), refuses when the
   function is throttled (reserved concurrency 0), pulls that version's image by digest from the loopback
   registry, unpacks its layers, and runs the image's own handler (/var/task/lambda_function.py, i.e.
-  src/lambda_function.handle) on the image's model (/opt/ml/model) in this process.
+  src/lambda_function.handle) on the image's model (/opt/ml/model) in this process. Through an alias with
+  RoutingConfig weights it runs the additional version with that weight's probability, as Lambda does, and
+  publishes to moto's CloudWatch what Lambda would for the invocation (AWS/Lambda Invocations, Errors,
+  Duration by FunctionName, Resource `<function>:<alias>` and ExecutedVersion), which moto does not: the
+  engine's rollout reads them (progressive delivery, issue 22).
 - moto fixes and extensions, installed in the test process before its server starts (`install`):
   PublishVersion shares the function's code dict between $LATEST and every published version (a later
   UpdateFunctionCode rewrote every version's ImageUri): each published version gets its own copy;
@@ -26,8 +30,11 @@
 from __future__ import annotations
 
 import json
+import random
 import tarfile
 import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -212,8 +219,10 @@ class ImageInvoker:
         if concurrency.get("ReservedConcurrentExecutions") == 0:
             raise AwsError("AWS Invoke failed: TooManyRequestsException: Rate Exceeded.",
                            code="TooManyRequestsException", operation="Invoke")
+        alias = None if qualifier.isdigit() or qualifier == "$LATEST" else qualifier
         try:
-            found = self.client.get_function(FunctionName=function, Qualifier=qualifier)
+            version = self._routed(function, alias) if alias else qualifier
+            found = self.client.get_function(FunctionName=function, Qualifier=version)
         except ClientError as exc:
             raise AwsError(f"AWS Invoke failed: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}",
                            code=exc.response["Error"]["Code"], operation="Invoke") from exc
@@ -222,9 +231,37 @@ class ImageInvoker:
             raise AwsError(f"AWS Invoke failed: {refused}: the function version is not Active", code=refused,
                            operation="Invoke")
         root = self._unpacked(found["Code"]["ImageUri"])
-        self.executed = found["Configuration"]["Version"]
-        loaded = load_function(self.executed, root / "opt/ml/model", root / "var/task")
-        return json.loads(json.dumps(loaded.invoke(event)))  # through JSON, as Lambda's Payload is
+        self.executed = executed = found["Configuration"]["Version"]
+        loaded = load_function(executed, root / "opt/ml/model", root / "var/task")
+        started, failed = time.perf_counter(), True
+        try:
+            answer = json.loads(json.dumps(loaded.invoke(event)))  # through JSON, as Lambda's Payload is
+            failed = False
+            return answer
+        finally:
+            if alias:
+                self._published(function, alias, executed, failed, 1000 * (time.perf_counter() - started))
+
+    def _routed(self, function: str, alias: str) -> str:
+        """The version an invocation of `alias` runs: the additional version with its weight's probability."""
+        found = self.client.get_alias(FunctionName=function, Name=alias)
+        for version, weight in ((found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}).items():
+            if random.random() < weight:
+                return str(version)
+        return str(found["FunctionVersion"])
+
+    def _published(self, function: str, alias: str, version: str, failed: bool, ms: float) -> None:
+        """What Lambda publishes to CloudWatch for one invocation through an alias (module docstring)."""
+        import boto3
+
+        cloudwatch = boto3.client("cloudwatch", endpoint_url=self.client.meta.endpoint_url,
+                                  region_name=self.client.meta.region_name)
+        dimensions = [{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:{alias}"},
+                      {"Name": "ExecutedVersion", "Value": version}]
+        stamp = datetime.now(UTC)
+        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": stamp, "Value": value}
+            for name, value in (("Invocations", 1.0), ("Errors", float(failed)), ("Duration", ms))])
 
     def _unpacked(self, image_uri: str) -> Path:
         host, repository, digest = _split(image_uri)
