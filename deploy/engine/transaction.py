@@ -271,10 +271,13 @@ class Transaction:
                 f"{target.name}: traffic = {policy.traffic.value!r} needs traffic shifting, which "  # type: ignore[union-attr]
                 f"{type(target).__name__} does not implement yet (issue 22); set traffic = \"all-at-once\" for it")
         before = target.observe() if before is None else before
-        if progressive and (before.version is None or not before.active):
+        rolling = resume is not None and resume.version == release.version and resume.step == "rollout"
+        if progressive and not rolling and (before.version is None or not before.active):
             progressive = False  # nothing serves to share the traffic with: the first version takes it all at once
+        # (a rollout under way goes on although the target is observed mid-change: SageMaker's update shows the
+        # new config, unverified, before the engine's last step)
         started = _now(self._wall())
-        if resume is not None and resume.version == release.version and resume.step == "rollout":
+        if rolling and resume is not None:
             intent, staged = replace(resume, holder=self.holder), resume.staged  # still handed over if killed now
         elif resume is not None and resume.version == release.version and resume.step in _ORDER:
             intent, staged = replace(resume.at(resume.step), holder=self.holder), resume.staged

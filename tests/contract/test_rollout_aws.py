@@ -68,3 +68,38 @@ def test_a_platform_rollback_is_the_engines_rollback_held_until_approved_again(c
     env.reject(v2)
     env.approve(v2)  # approved again: the hold ends, the rollout starts again
     assert env.reconciler().reconcile().results[0].in_progress
+
+
+@pytest.mark.parametrize("deploy_env", [("aws", "endpoint")], ids=["aws-endpoint"], indirect=True)
+def test_a_healthy_endpoint_canary_is_sagemakers_update_and_completes_through_the_engines_steps(monkeypatch,
+                                                                                                 deploy_env):
+    from deploy.endpoint.aws_guardrails import deployment_config
+    from deploy.engine.traffic import Shift, TrafficPolicy
+
+    env = deploy_env
+    alarm = f"{env.group}-endpoint-5xx"
+    aws_client("cloudwatch", env.moto_url).put_metric_alarm(
+        AlarmName=alarm, Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    # steps of 0 s: every reconcile moves the engine on, SageMaker's update settles within a few DescribeEndpoints
+    for name, value in (("TRAFFIC", "canary"), ("CANARY_PERCENT", "20"), ("STEP_WAIT_SECONDS", "0"),
+                        ("BAKE_SECONDS", "0"), ("ALARMS", alarm)):
+        monkeypatch.setenv(f"GREENLIGHT_ENDPOINT_{name}", value)
+    FAKE.rollout_polls = 2
+    v1, v2 = env.register(), env.register(model="b")
+    env.approve(v1)
+    assert env.reconciler().reconcile().results[0].ok and env.served_version() == v1
+    env.approve(v2)
+    results = []
+    for _ in range(6):  # a bound on reconciles, not a timing
+        [result] = env.reconciler().reconcile().results
+        results.append(result)
+        if not result.in_progress:
+            break
+    assert results[-1].ok and "canary rollout complete" in results[-1].message, [r.message for r in results]
+    assert results[0].rollout["phase"] == "shifting" and "blue/green canary 20% -> 100%" in results[0].message
+    assert FAKE.deployments == [deployment_config(TrafficPolicy(Shift.CANARY, canary_percent=20, step_wait_seconds=0,
+                                                                bake_seconds=0, alarms=(alarm,)))]
+    assert FAKE.updates == 1 and env.served_version() == v2
+    observed = env.target.observe()
+    assert (observed.version, observed.active) == (v2, True)

@@ -211,6 +211,21 @@ def test_a_platforms_verdict_is_the_same_rollback_as_a_breach_held_until_approve
     assert again.ok and again.action is Action.KEEP and "not retried" in again.message
 
 
+def test_a_rollout_goes_on_while_its_target_is_observed_mid_change() -> None:
+    # GIVEN a canary under way on a target that reports itself not active during it (SageMaker's update shows the
+    # new config, unverified, until the engine confirms it)
+    reconciler, target, clock, status, _ = world()
+    target.seen = {2: HEALTHY}
+    assert reconciler.reconcile().results[0].in_progress
+    target.verified = False
+    # WHEN the next reconcile takes it up before the step is over
+    clock.now += 1
+    result = reconciler.reconcile().results[0]
+    # THEN the rollout holds at its step: it is not finished at once by a switch
+    assert result.in_progress and result.rollout["phase"] == "shifting", result.message
+    assert target.serving == 1 and target.percent == 20.0
+
+
 def test_abort_rolls_an_in_progress_rollout_back_and_holds_the_version() -> None:
     reconciler, target, clock, status, _ = world()
     reconciler.reconcile()
