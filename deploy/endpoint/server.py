@@ -143,6 +143,9 @@ class _Handler(ContractHandler):
                 error = slot.load_error()
                 if error is not None:
                     body["pending_error"] = error
+            split = self.server.split
+            if split is not None and split.percent > 0:  # a rollout's share goes to another version
+                body["split_percent"] = split.percent
             self._send_json(200, body, current.version)
             return
         try:

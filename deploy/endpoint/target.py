@@ -190,6 +190,7 @@ class LocalEndpointTarget:
         serving = read_serving(self.home, self.group)
         if serving is None:
             return
+        self._wait_unsplit(serving)  # no request reaches the staged version once unstage returns
         try:
             self._call(serving, "DELETE", STAGED_PATH, b"", {}, timeout=5.0)
         except DeploymentFailed as exc:  # the server drops an unpromoted staged model by itself when idle
@@ -234,6 +235,25 @@ class LocalEndpointTarget:
             return self.transport.handle(request)
         except TransportError as exc:
             raise DeploymentFailed(f"cannot reach the endpoint at {serving.url}: {exc}") from exc
+
+    def _wait_unsplit(self, serving: ServingRecord) -> None:
+        """Until the endpoint's /ping reports no traffic split (its next poll of the removed rollout record),
+        bounded by smoke_timeout; an unreachable endpoint is logged, since unstage itself must not fail."""
+        deadline = time.monotonic() + self.smoke_timeout
+        while True:
+            try:
+                answer = self.transport.handle(HttpRequest("GET", f"{serving.url}/ping", timeout=5.0))
+                ping = json.loads(answer.body) if answer.status == 200 else {}
+            except (TransportError, ValueError) as exc:
+                log.warning("could not ask the endpoint at %s whether it dropped the split: %s", serving.url, exc)
+                return
+            if not ping.get("split_percent"):
+                return
+            if time.monotonic() >= deadline:
+                log.error("the endpoint at %s still splits traffic %s s after the rollout record went",
+                          serving.url, self.smoke_timeout)
+                return
+            time.sleep(self.poll)
 
     def _wait_for(self, serving: ServingRecord, label: str | None) -> None:
         """Until the endpoint's /ping reports `label` loaded (None: no model), bounded by smoke_timeout."""
