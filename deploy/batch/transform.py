@@ -18,12 +18,15 @@ reader would silently skip it). Any other exception is the model's fault and pro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["CSV", "ModelOutputError", "UnitResult", "is_client_error", "transform_unit"]
 
 CSV = "text/csv"
-_MAYBE_BLANK = (b"\n\n", b"\n\r", b"\n ", b"\n\t")
+# A newline followed by a newline, CR, space or tab, found in one regex pass: four `bytes in` scans
+# cost the worker a tenth of its CPU on a large job (record 0055).
+_MAYBE_BLANK = re.compile(rb"\n[\n\r \t]")
 
 
 class ModelOutputError(RuntimeError):
@@ -42,7 +45,7 @@ class UnitResult:
 
 def _may_have_blank_line(data: bytes) -> bool:
     """False when no line can be empty (cheap substring scans; True sends the unit the careful way)."""
-    return data[:1] in (b"\n", b"\r", b" ", b"\t") or any(m in data for m in _MAYBE_BLANK)
+    return data[:1] in (b"\n", b"\r", b" ", b"\t") or _MAYBE_BLANK.search(data) is not None
 
 
 def is_client_error(exc: BaseException) -> bool:

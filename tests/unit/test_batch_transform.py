@@ -113,6 +113,21 @@ def test_a_short_first_row_is_blamed_on_itself_not_on_the_rows_after_it(model):
     assert answers[0] == b"" and all(answers[1:])
 
 
+@pytest.mark.parametrize("blank", [b"\n", b"\r\n", b" \n", b"\t\n", b"  \r\n"])
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_blank_line_anywhere_in_a_large_unit_is_a_bad_row(model, rows, blank, where):
+    # GIVEN a unit well over the vectorised parser's 16 KB with one blank line (newline, CR, space or
+    # tab after the line break): the model's reader would skip it, so it must be caught before the fast path.
+    data, _ = rows
+    lines = data.split(b"\n")[:-1]
+    at = {"first": 0, "middle": len(lines) // 2, "last": len(lines)}[where]
+    unit = b"".join(line + b"\n" for line in lines[:at]) + blank + b"".join(line + b"\n" for line in lines[at:])
+    result = run(model, unit, budget=1)
+    assert result.bad == [(at, "the line is empty")] and not result.exceeded
+    answers = result.output.split(b"\n")[:-1]
+    assert len(answers) == len(lines) + 1 and answers[at] == b"" and all(a for i, a in enumerate(answers) if i != at)
+
+
 class _Broken:
     """Serving code whose output_fn answers one line too few, or whose predict_fn has a bug."""
 
