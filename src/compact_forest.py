@@ -60,9 +60,11 @@ SMALL_BATCH_ROWS = 24  # up to this many rows: one row at a time, when the fores
 # crossover was near 1,000 rows on the 4-million-node forests and 3,000 on the default model.
 LEVELS_MIN_ROWS = 2_000
 PAIRS_CHUNK = 100_000
-# One tree at a time over row chunks of up to CHUNK_ROWS rows: a chunk's working arrays (about 40
-# bytes a row) stay in the L2 cache. 8,192 rows ran 1.5x faster than 65,536 at every size measured.
-CHUNK_ROWS = 8_192
+# One tree at a time over row chunks of up to CHUNK_ROWS rows. Once finished rows leave the arrays,
+# the late levels walk few rows and the fixed cost of each numpy call dominates: 65,536-row chunks
+# ran 1.3x faster than 8,192 on the default model and the 50,000-row one (record 0055; 0011's
+# opposite finding predates the early leaving). Working arrays: about 120 bytes a row.
+CHUNK_ROWS = 65_536
 # ...and of up to THREADED_CHUNK_ROWS when several threads share a batch: each numpy call hands the
 # GIL over, and 8,192-row calls are too short for two threads to gain anything (1 thread, 8,192:
 # 204k rows/s on the default model; 2 threads, 8,192: 156k; 2 threads, 65,536: 199k).

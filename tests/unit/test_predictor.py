@@ -418,3 +418,25 @@ def test_parity_on_a_wide_shallow_forest(mods, tmp_path):
     model.set_params(n_jobs=None)
     manifest = assert_parity_at_size(mods, model, tmp_path, X[15_000:])
     assert manifest["max_depth"] == 12 and not manifest["row_layout"]
+
+
+def test_a_batch_transform_mini_batch_is_walked_as_one_chunk(mods, cf, diabetes, tmp_path, monkeypatch):
+    # GIVEN the diabetes forest and the rows of one 6 MB mini-batch of a batch job (about 30,000 rows
+    # of 10 features): each numpy call of the walk has a fixed cost, so a tree walks them all at once
+    # (record 0055: smaller chunks cost the batch walk a quarter more CPU)
+    model, X = diabetes
+    forest, _ = export_and_load(mods, model, tmp_path)
+    rows = X[np.random.default_rng(5).integers(len(X), size=31_000)]
+    chunks = []
+    original = forest._sum_chunk
+
+    def recording(X32, acc):
+        chunks.append(len(X32))
+        return original(X32, acc)
+
+    monkeypatch.setattr(forest, "_sum_chunk", recording)
+    # WHEN it predicts them on one thread
+    got = forest.predict(rows, threads=1)
+    # THEN one chunk held every row, and the predictions are scikit-learn's
+    assert chunks == [31_000]
+    assert_bit_identical(model.predict(rows), got)
