@@ -253,6 +253,18 @@ def test_unsupported_accept_is_406(inf, model):
     assert (caught.value.status_code, caught.value.error) == (406, "unsupported_accept")
 
 
+def test_csv_output_is_each_value_s_repr_on_its_own_line(inf):
+    # every float64 that can come out, the shortest repr that round-trips, one a line; none for no rows
+    values = [0.0, -0.0, 1.0, 0.1, 1 / 3, -2.5e-300, 5e-324, 1.7976931348623157e308, 152.13257575757575,
+              1e16, 123456789012345678.0, float("nan"), float("inf"), float("-inf")]
+    body, kind = inf.output_fn(np.array(values), "text/csv")
+    assert kind == "text/csv"
+    assert body == "".join(repr(v) + "\n" for v in values)
+    assert [float(line) for line in body.splitlines()][:11] == values[:11]
+    assert inf.output_fn(np.array([]), "text/csv") == ("", "text/csv")
+    assert inf.output_fn([2.0, 0.5], "text/csv") == ("2.0\n0.5\n", "text/csv")
+
+
 def test_predict_fn_checks_unchecked_rows(inf, model):
     with pytest.raises(inf.PayloadError) as caught:
         inf.predict_fn(np.ones((2, 3)), model)
