@@ -67,8 +67,8 @@ def list_input_files(location: Path, prefix: str | None = None) -> list[InputFil
     return sorted(files, key=lambda f: f.relative.encode("utf-8"))
 
 
-def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterator[tuple[int, bytes]]:
-    """(first line number, bytes of whole lines) for each unit of the file.
+def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterator[tuple[int, bytearray]]:
+    """(first line number, bytes of whole lines) for each unit of the file (a bytearray nobody else holds).
 
     Every unit but one made of a single line longer than unit_bytes holds at most unit_bytes bytes.
     The buffer never holds more than unit_bytes, and a unit is a prefix of it, so a line inside a
@@ -81,24 +81,40 @@ def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterato
     """
     if unit_bytes <= 0 or (line_limit is not None and unit_bytes > line_limit):
         raise ValueError(f"units of {unit_bytes} bytes cannot honour a line limit of {line_limit} bytes")
-    buf, line, eof = b"", 1, False
+    rest, line, eof = b"", 1, False
     while True:
-        while not eof and len(buf) < unit_bytes:
-            chunk = fh.read(unit_bytes - len(buf))
-            if chunk:
-                buf += chunk
-            else:
-                eof = True
+        buf, eof = _fill(fh, rest, unit_bytes, eof)
         if not buf:
             return
         cut = len(buf) - 1 if eof else buf.rfind(b"\n")
         if cut < 0:  # no newline in a whole unit: one long line
-            buf, eof = yield from _long_line(fh, buf, line, line_limit, unit_bytes)
+            rest, eof = yield from _long_line(fh, bytes(buf), line, line_limit, unit_bytes)
             line += 1
             continue
-        unit, buf = buf[:cut + 1], buf[cut + 1:]
-        yield line, unit
-        line += unit.count(b"\n")
+        rest = bytes(buf[cut + 1:])
+        del buf[cut + 1:]  # the unit is the buffer itself, cut in place: no copy of its bytes
+        yield line, buf
+        line += buf.count(b"\n")
+
+
+def _fill(fh: BinaryIO, rest: bytes, unit_bytes: int, eof: bool) -> tuple[bytearray, bool]:
+    """A new buffer holding `rest`, then the file's next bytes, read straight into it, up to unit_bytes in all.
+
+    A new one each time: the unit handed out before may still be queued for a worker. Reading into it
+    and cutting it in place copies each byte once (appending to bytes and slicing copied it twice more).
+    """
+    buf = bytearray(unit_bytes)
+    buf[:len(rest)] = rest
+    filled = len(rest)
+    with memoryview(buf) as view:
+        while not eof and filled < unit_bytes:
+            got = fh.readinto(view[filled:])
+            if got:
+                filled += got
+            else:
+                eof = True
+    del buf[filled:]
+    return buf, eof
 
 
 def _long_line(fh: BinaryIO, buf: bytes, line: int, limit: int | None, chunk_bytes: int):

@@ -131,3 +131,20 @@ def test_a_worker_imports_only_what_it_uses():
     probe = "import sys, deploy.batch.worker; print('pydantic' in sys.modules, 'deploy.batch.config' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.split() == ["False", "False"]
+
+
+class _ReadIntoOnly(io.BytesIO):
+    """A file whose read() is refused: the reader must read straight into its buffers."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise AssertionError("read() copies each unit once more than readinto()")
+
+
+def test_units_are_read_straight_into_their_own_buffers():
+    # GIVEN a file of many short lines (a unit is cut from a buffer the file was read into)
+    data = b"".join(f"{i},{i * 7 % 13}\n".encode() for i in range(2_000))
+    # WHEN it is cut into units, keeping every unit (as the units in flight to workers are kept)
+    got = list(read_units(_ReadIntoOnly(data), 1_000, 1_000))
+    # THEN no read() was needed, the units still hold their own bytes, and together they are the file
+    assert len(got) > 10 and b"".join(u for _, u in got) == data
+    assert len({id(u) for _, u in got}) == len(got)
