@@ -2,8 +2,10 @@
 
 Processes, not threads: parsing CSV and the model's Python code hold the GIL. Each worker is a
 fresh `python -m deploy.batch.worker` that loads the model once (its own `code/inference.py`, as
-the endpoint's loader imports it). One parent thread per worker sends a unit and waits for its
-answer; `submit` returns a Future, so the caller can keep several units in flight and still write
+the endpoint's loader imports it). Per worker, one parent thread sends units and another reads the
+answers: a worker holds up to UNITS_PER_WORKER units sent and unanswered, so its next unit is on its
+way through the pipe while it computes one and it never waits for the parent between units (record
+0055). `submit` returns a Future, so the caller can keep several units in flight and still write
 results in order. A worker that dies or whose model code fails breaks the pool: every unit not yet
 answered fails with that reason, so nothing waits forever.
 """
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 5.0
+UNITS_PER_WORKER = 2  # sent and unanswered: the one it computes, and the next
 
 
 class WorkerFailed(GreenlightError):
@@ -60,7 +63,10 @@ class _Worker:
             raise OSError("the batch worker was started without pipes")
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.ready = threading.Event()
+        self.slots = threading.Semaphore(UNITS_PER_WORKER)
+        self.sent: queue.SimpleQueue = queue.SimpleQueue()  # Futures of the units sent, in order; None: no more
         self.thread: threading.Thread | None = None
+        self.receiver: threading.Thread | None = None
 
 
 class WorkerPool:
@@ -124,8 +130,9 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 worker.proc.kill()
                 worker.proc.wait()
-            if worker.thread is not None:
-                worker.thread.join(STOP_SECONDS)
+            for thread in (worker.thread, worker.receiver):
+                if thread is not None:
+                    thread.join(STOP_SECONDS)
             worker.stdout.close()
 
     def _break(self, error: WorkerFailed) -> WorkerFailed:
@@ -135,37 +142,55 @@ class WorkerPool:
             return self._broken
 
     def _serve(self, worker: _Worker) -> None:
-        """The parent's side of one worker: READY first, then unit -> answer until the sentinel."""
-        pid = worker.proc.pid
+        """The parent's sending side of one worker: READY first, then units until the sentinel."""
         try:
             message = read_message(worker.stdout)
         except (OSError, EOFError, ValueError):
             message = None
         if message is None or message[0] != READY:
             self._break(self._failure(worker, message))
+        worker.receiver = threading.Thread(target=self._receive, args=(worker,), daemon=True,
+                                           name=f"batch-worker-{worker.index}-answers")
+        worker.receiver.start()
         worker.ready.set()
         while True:
+            worker.slots.acquire()  # released as each answer comes back
             item = self._queue.get()
             if item is None:
+                worker.sent.put(None)
                 return
             data, future = item
             if self._broken is not None:
                 future.set_exception(self._broken)
+                worker.slots.release()
                 continue
+            worker.sent.put(future)  # before the write: its answer may come back before the write returns
             try:
                 write_message(worker.stdin, WORK, data)
-                message = read_message(worker.stdout)
-            except (OSError, EOFError, ValueError):
-                message = None
-            if message is None or message[0] != RESULT:
-                future.set_exception(self._break(self._failure(worker, message)))
-                continue
-            records, bad_length = RESULT_HEADER.unpack_from(message[1])
-            start = RESULT_HEADER.size
-            bad = [tuple(b) for b in json.loads(message[1][start:start + bad_length])]
-            output = message[1][start + bad_length:]
-            future.set_result(UnitResult(records, output, bad))
-            logger.debug("worker %d (pid %d) answered %d records", worker.index, pid, records)
+            except (OSError, ValueError):
+                pass  # the worker is gone: the receiver reads the end of its stream and fails the unit
+
+    def _receive(self, worker: _Worker) -> None:
+        """The parent's answering side of one worker: one answer per unit sent, in the order sent."""
+        pid = worker.proc.pid
+        failed: WorkerFailed | None = None
+        while (future := worker.sent.get()) is not None:
+            if failed is None:
+                try:
+                    message = read_message(worker.stdout)
+                except (OSError, EOFError, ValueError):
+                    message = None
+                if message is not None and message[0] == RESULT:
+                    records, bad_length = RESULT_HEADER.unpack_from(message[1])
+                    start = RESULT_HEADER.size
+                    bad = [tuple(b) for b in json.loads(message[1][start:start + bad_length])]
+                    future.set_result(UnitResult(records, message[1][start + bad_length:], bad))
+                    logger.debug("worker %d (pid %d) answered %d records", worker.index, pid, records)
+                    worker.slots.release()
+                    continue
+                failed = self._break(self._failure(worker, message))
+            future.set_exception(failed)  # every unit sent to a broken worker fails, none waits
+            worker.slots.release()
 
     @staticmethod
     def _failure(worker: _Worker, message) -> WorkerFailed:
