@@ -266,17 +266,26 @@ class Workspace:
 
         Raises:
             ConfigurationError: no state table, no execution role while the endpoint or the batch target is
-                enabled, no ECR repository while the Lambda is, what the batch target needs (_aws_batch), or an
-                endpoint traffic policy SageMaker's guardrails refuse (deploy.endpoint.aws_guardrails).
+                enabled, no ECR repository while the Lambda is, what the batch target needs (_aws_batch), an
+                endpoint traffic policy SageMaker's guardrails refuse (deploy.endpoint.aws_guardrails), or a
+                stage's Lambda or schedule the deploy stack does not provide (deploy.stage_resources).
         """
         from deploy.endpoint.aws import SageMakerEndpointTarget
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
         from deploy.engine.reconciler import Reconciler
+        from deploy.names import GroupNames
 
         if not config.state_table:
             raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
         client = self.client if stage.role_arn is None else self.assumed(stage.role_arn, stage.name)
+        if not stage.implicit:  # a stage's Lambda and schedule: only what the deploy stack provides (issue 21)
+            from deploy.stage_resources import require_stage_batch, require_stage_lambda
+
+            if config.lambda_.enabled:
+                require_stage_lambda(client("lambda"), stage.name, GroupNames(stage.key).function)
+            if config.batch.enabled:
+                require_stage_batch(client("scheduler"), stage.name, config.batch.schedule_name_for(stage.key))
         targets = []
         if config.endpoint.enabled:
             if not config.endpoint.role_arn:

@@ -304,3 +304,31 @@ def test_greenlight_promote_runs_as_the_promoter_role_and_fails_without_its_stat
             assert stage is None and denied in str(failed.value), failed.value
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("target", ["lambda", "batch"])
+def test_a_stage_target_the_stack_grants_nothing_for_is_refused_as_the_handler_role(target, moto_endpoint, roles,
+                                                                                   monkeypatch):
+    """issue 21: a stack deployed without [stages] names no stage Lambda or schedule in the handler's policy, so a
+    stage configured with lambda = true (or batch = true) is refused at the handler's cold start, in one line naming
+    the stage, the target and the fix (deploy/stage_resources.py), instead of failing on its first call."""
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+
+    _state_table(moto_endpoint)
+    key = NAMES.stage("staging")
+    named = f"its function {GroupNames(key).function}" if target == "lambda" else \
+        f"its schedule {GroupNames(key).batch_schedule}"
+    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"])
+    for name, value in {**aws_environment(moto_endpoint), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
+                        "GREENLIGHT_STAGES": "staging", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+                        f"GREENLIGHT_STAGES_STAGING_{target.upper()}": "true",
+                        "GREENLIGHT_LAMBDA_ECR_REPOSITORY": NAMES.repository,
+                        "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    with enforcing(moto_endpoint), pytest.raises(ConfigurationError) as refused:
+        ws.reconciler(ws.deploy_config(group=GROUP))
+    assert str(refused.value).startswith(f"stage staging: {target} is enabled but this role may not manage {named}: "
+                                         f"run `greenlight stack deploy` with [stages.staging] {target} = true")
