@@ -333,3 +333,64 @@ def test_delete_purge_removes_the_stacks_the_images_and_the_bucket(world, first,
     assert bucket not in [b["Name"] for b in aws_client("s3", world).list_buckets()["Buckets"]]
     code, text = _cli(capsys, "stack", "delete", "--group", GROUP, "--poll-seconds", "0")
     assert code == 0 and "nothing to delete" in text
+
+
+# -- Fn::ForEach on moto's CloudFormation (tests/support/cfn_foreach.py, installed by moto_cloudformation) -----
+
+FOREACH = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::LanguageExtensions
+Parameters:
+  Names: {Type: CommaDelimitedList, Default: ""}
+Conditions:
+  Fn::ForEach::Named:
+    - Name
+    - !Ref Names
+    - Named${Name}: !Not [!Equals ["${Name}", ""]]
+Resources:
+  Fn::ForEach::Queues:
+    - Name
+    - !Ref Names
+    - Queue&{Name}:
+        Type: AWS::SQS::Queue
+        Condition: Named${Name}
+        Properties:
+          QueueName: !Sub "foreach-${Name}"
+  Always:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: foreach-always}
+Outputs:
+  Fn::ForEach::Arns:
+    - Name
+    - !Ref Names
+    - Arn&{Name}:
+        Condition: Named${Name}
+        Value: !GetAtt Queue&{Name}.Arn
+"""
+
+
+def test_moto_cloudformation_expands_fn_foreach_at_create_update_and_change_set(moto_endpoint):
+    """GIVEN a loop over a CommaDelimitedList WHEN the stack is created, updated and changed through a change set
+    THEN the resources and outputs follow the list, and an empty list (CloudFormation's [""]) creates none."""
+    cf, sqs = aws_client("cloudformation", moto_endpoint), aws_client("sqs", moto_endpoint)
+
+    def queues() -> list[str]:
+        return sorted(url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", []))
+
+    def outputs() -> list[str]:
+        return sorted(o["OutputKey"] for o in cf.describe_stacks(StackName="foreach")["Stacks"][0].get("Outputs", []))
+
+    cf.create_stack(StackName="foreach", TemplateBody=FOREACH,
+                    Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,b-c"}])
+    assert queues() == ["foreach-a", "foreach-always", "foreach-b-c"]
+    assert outputs() == ["Arna", "Arnbc"]
+    cf.update_stack(StackName="foreach", TemplateBody=FOREACH,
+                    Parameters=[{"ParameterKey": "Names", "ParameterValue": "a"}])
+    assert queues() == ["foreach-a", "foreach-always"]
+    cf.create_change_set(StackName="foreach", ChangeSetName="more", TemplateBody=FOREACH, ChangeSetType="UPDATE",
+                         Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,d"}])
+    cf.execute_change_set(StackName="foreach", ChangeSetName="more")
+    assert queues() == ["foreach-a", "foreach-always", "foreach-d"]
+    assert outputs() == ["Arna", "Arnd"]
+    cf.create_stack(StackName="foreach-empty", TemplateBody=FOREACH.replace("foreach-always", "foreach-other"))
+    assert queues() == ["foreach-a", "foreach-always", "foreach-d", "foreach-other"]  # [""]: its Condition is false

@@ -12,6 +12,10 @@ nothing more. Types moto cannot create at all are listed in `LACKING` with the r
 moto also leaves out, on a stack update, a resource whose Condition turns true (it creates only resources
 new to the template): `install()` creates them after moto's update, as CloudFormation does.
 
+moto's CloudFormation does not run the `AWS::LanguageExtensions` transform: `install()` expands `Fn::ForEach`
+where moto parses a stack's or a change set's template, for the parameters the stack is given
+(tests/support/cfn_foreach.py, shared with tests/support/cfn_eval.py); the stack keeps the original template.
+
 moto also executes a change set without rollback and without computing the stack's outputs afterwards: an error while creating a resource escapes as an
 HTTP 500 and the stack stays "complete". `install()` wraps resource creation so such an error becomes
 what CloudFormation does: a CREATE_FAILED (or UPDATE_FAILED) event naming the resource and the reason,
@@ -481,6 +485,47 @@ def _tls_only_policies() -> None:
     FakeBucket._greenlight_tls = True
 
 
+def _language_extensions() -> None:
+    """Fn::ForEach expanded wherever moto parses a template (module docstring): a stack's (at creation, at an
+    update, after a change set) and a change set's, with the parameters it is given."""
+    from moto.cloudformation import models
+
+    from tests.support.cfn_foreach import expand
+
+    if getattr(models, "_greenlight_foreach", False):
+        return
+
+    def parameters_of(owner) -> dict[str, Any]:
+        resource_map = getattr(owner, "resource_map", None)  # a stack after a change set: what it was given
+        given = getattr(resource_map, "input_parameters", None) or getattr(owner, "parameters", None)
+        return dict(given or {})
+
+    for cls in (models.Stack, models.ChangeSet):
+        original_parse = cls._parse_template
+
+        def parse(self, original_parse=original_parse):
+            original_parse(self)
+            if isinstance(self.template_dict, dict):
+                self.template_dict = expand(self.template_dict, parameters_of(self))
+
+        cls._parse_template = parse
+
+    original_init, original_update = models.Stack.__init__, models.Stack.update
+
+    def init(self, stack_id, name, template, parameters, *args, **kwargs):
+        self.parameters = parameters  # moto parses the template before it keeps the parameters
+        original_init(self, stack_id, name, template, parameters, *args, **kwargs)
+
+    def update(self, template, role_arn=None, parameters=None, tags=None):
+        if parameters:
+            self.parameters = parameters
+            self.resource_map.input_parameters = parameters
+        original_update(self, template, role_arn, parameters, tags)
+
+    models.Stack.__init__, models.Stack.update = init, update
+    models._greenlight_foreach = True
+
+
 MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy,
           SchedulerSchedule, ServiceCatalogPortfolio, ServiceCatalogProduct, *_LINKS)
 
@@ -542,6 +587,7 @@ def install() -> None:
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _with_rollback()
+    _language_extensions()
     _conditions_turned_on()
     _missing_attributes()
     _tls_only_policies()
