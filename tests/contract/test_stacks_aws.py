@@ -24,7 +24,7 @@ from deploy.stack import Stacks
 from greenlight.errors import DeploymentFailed
 from tests.contract.conftest import REGION, aws_client
 from tests.support.moto_cloudformation import LACKING
-from tests.support.templates import PROJECT, ROOT, TEMPLATE, load
+from tests.support.templates import PROJECT, ROOT, TEMPLATE, load, staged
 
 GROUP = "stack-models"
 # the stack carries the stages to the handler (parameter Stages) and creates the promoter (issue 21)
@@ -167,7 +167,10 @@ def test_the_resources_exist_as_the_template_says(world, first):
         ("staging", "approval", f"{GROUP}-staging", 0.0), ("production", "promotion", f"{GROUP}-production", 30.0)]
     role = aws_client("iam", world).get_role(RoleName=f"{GROUP}-promoter")["Role"]
     assert role["Arn"] == out["PromoterRoleArn"] and role["Path"] == f"/greenlight/{GROUP}/"
-    [policy] = aws_client("iam", world).list_role_policies(RoleName=f"{GROUP}-promoter")["PolicyNames"]
+    # its own policy, and (batch on by default: BatchStages) the read of each stage's schedule (issue 21, 0053)
+    policies = aws_client("iam", world).list_role_policies(RoleName=f"{GROUP}-promoter")["PolicyNames"]
+    assert sorted(policies) == ["promote", "stage-production-batch", "stage-staging-batch"]
+    policy = "promote"
     document = aws_client("iam", world).get_role_policy(RoleName=f"{GROUP}-promoter", PolicyName=policy)["PolicyDocument"]
     if isinstance(document, str):  # moto's CloudFormation stores an inline policy as Python's repr of the dict
         import ast
@@ -203,10 +206,15 @@ def second(world, first):
     resources it guards, so the first stack cannot show it.)"""
     params = {p["ParameterKey"]: p["ParameterValue"] for p in aws_client("cloudformation", world).describe_stacks(
         StackName=f"greenlight-{GROUP}")["Stacks"][0]["Parameters"]}
+    from deploy.config import load_config
+    from deploy.stack_parameters import stage_parameters
+
     tag = base_tag(ROOT, "linux/amd64")
     lines: list[str] = []
+    staged = stage_parameters(load_config(environ=STAGES, group="url-models"))  # lambda on: a function per stage
     result = Stacks(aws_client("cloudformation", world), echo=lines.append, poll=0).deploy(
-        "greenlight-url-models", TEMPLATE.read_text(), {**params, "Group": "url-models", "GroupLowerCase": "url-models",
+        "greenlight-url-models", TEMPLATE.read_text(), {**params, **staged, "Group": "url-models",
+                                                        "GroupLowerCase": "url-models",
                                                         "BatchJobNamePrefix": "url-models", "LambdaBaseImageTag": tag,
                                                         "LambdaMaxP99Ms": "300"})
     return result, "\n".join(lines), tag
@@ -249,7 +257,23 @@ def test_with_the_base_image_the_inference_lambda_its_alias_and_url_appear(world
     assert alias["FunctionVersion"] == "1"
     assert aws_client("lambda", world).get_function_url_config(FunctionName="url-models")["AuthType"] == "AWS_IAM"
     assert "add InferenceFunction (AWS::Lambda::Function)" in text
+    # each stage's Lambda (issue 21, Fn::ForEach over LambdaStages): function <group>-<stage> on the base image,
+    # its own role and log group, `live` on version 1, an IAM-authenticated URL; the handler may manage it
+    lam, iam = aws_client("lambda", world), aws_client("iam", world)
+    for stage in ("staging", "production"):
+        function = lam.get_function(FunctionName=f"url-models-{stage}")
+        assert function["Code"]["ImageUri"].endswith(f"/url-models:{tag}")
+        assert function["Configuration"]["Role"].endswith(f":role/greenlight/url-models/url-models-{stage}-inference")
+        assert lam.get_alias(FunctionName=f"url-models-{stage}", Name="live")["FunctionVersion"] == "1"
+        assert lam.get_function_url_config(FunctionName=f"url-models-{stage}")["AuthType"] == "AWS_IAM"
+        assert f"stage-{stage}-lambda" in iam.list_role_policies(RoleName="url-models-approval")["PolicyNames"]
+        assert f"add StageInferenceFunction{stage} (AWS::Lambda::Function)" in text
+    logs = aws_client("logs", world).describe_log_groups(logGroupNamePrefix="/greenlight/url-models/")["logGroups"]
+    assert {"/greenlight/url-models/staging/inference", "/greenlight/url-models/production/inference"} <= {
+        g["logGroupName"] for g in logs}
     Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0).delete("greenlight-url-models")
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(
+        "url-models-s")] == []  # deleted with the stack
 
 
 def test_a_deploy_with_nothing_new_is_no_changes(world, first, capsys):
@@ -304,7 +328,8 @@ def test_the_project_template_with_its_pipeline(world):
     from moto.cloudformation.parsing import get_model_map
 
     project = load(PROJECT)
-    types = {r["Type"] for r in project["Resources"].values()} | {r["Type"] for r in load(TEMPLATE)["Resources"].values()}
+    types = {r["Type"] for r in project["Resources"].values()} | {r["Type"] for r in
+                                                                   staged(load(TEMPLATE))["Resources"].values()}
     supported = set(get_model_map())
     assert types - supported == set(LACKING), "LACKING must list exactly the types moto cannot create"
     stacks = Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0)
@@ -346,14 +371,14 @@ Conditions:
   Fn::ForEach::Named:
     - Name
     - !Ref Names
-    - Named${Name}: !Not [!Equals ["${Name}", ""]]
+    - Named${Name}: !Not [!Equals [!Ref Name, ""]]
 Resources:
   Fn::ForEach::Queues:
     - Name
     - !Ref Names
-    - Queue&{Name}:
+    - Queue${Name}:
         Type: AWS::SQS::Queue
-        Condition: Named${Name}
+        Condition: !Sub "Named${Name}"
         Properties:
           QueueName: !Sub "foreach-${Name}"
   Always:
@@ -363,9 +388,10 @@ Outputs:
   Fn::ForEach::Arns:
     - Name
     - !Ref Names
-    - Arn&{Name}:
-        Condition: Named${Name}
-        Value: !GetAtt Queue&{Name}.Arn
+    - Arn${Name}:
+        Condition: !Sub "Named${Name}"
+        Value:
+          Fn::GetAtt: [!Sub "Queue${Name}", Arn]  # (moto's YAML loader reads no tag inside !GetAtt's list)
 """
 
 
@@ -381,8 +407,8 @@ def test_moto_cloudformation_expands_fn_foreach_at_create_update_and_change_set(
         return sorted(o["OutputKey"] for o in cf.describe_stacks(StackName="foreach")["Stacks"][0].get("Outputs", []))
 
     cf.create_stack(StackName="foreach", TemplateBody=FOREACH,
-                    Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,b-c"}])
-    assert queues() == ["foreach-a", "foreach-always", "foreach-b-c"]
+                    Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,bc"}])
+    assert queues() == ["foreach-a", "foreach-always", "foreach-bc"]
     assert outputs() == ["Arna", "Arnbc"]
     cf.update_stack(StackName="foreach", TemplateBody=FOREACH,
                     Parameters=[{"ParameterKey": "Names", "ParameterValue": "a"}])

@@ -12,10 +12,16 @@ section"), and what this does:
   nest (an inner loop is expanded after the outer identifier was replaced, so it may use it).
 - The collection is a list of strings or a `Ref` to a CommaDelimitedList parameter. A CommaDelimitedList whose
   value is "" is the list [""] (what `Fn::Length` returns 1 for), so a loop over it runs once with "": templates
-  must make that iteration harmless (deploy/template.yaml gives each such resource a Condition that is false for
-  "").
-- Every `${Identifier}` and `&{Identifier}` in the output keys and values is replaced by the item, `&{}` with the
-  item's non-alphanumeric characters left out (for logical ids), and `{"Ref": Identifier}` by the item itself.
+  must make that iteration harmless (deploy/template.yaml's loops carry a Condition that is false when the list
+  is empty).
+- In the output keys (and in every key below them) `${Identifier}` and `&{Identifier}` are replaced by the item,
+  `&{}` with the item's non-alphanumeric characters left out (for logical ids). In the values, `{"Ref":
+  Identifier}` becomes the item and `${Identifier}` is replaced inside `Fn::Sub` strings; a `Fn::Sub` left with no
+  variable is its string, so `!Sub "Name${Identifier}"` can name a sibling in `Ref`, `Fn::GetAtt` or a
+  `Fn::Split` delimiter. Plain strings elsewhere, condition names in `Fn::If` and `&{}` in values are left as
+  they are: that is where AWS's own linter (cfn-lint's transform) replaces, narrower than the reference's "all
+  instances ... in the OutputKey and OutputValue", and AWS users report `&{}` working in keys only
+  (aws-cloudformation/cloudformation-coverage-roadmap#2150). A template that relied on more would fail here.
 - Each output key must contain `${Identifier}` or `&{Identifier}`; the keys a loop makes must not collide with
   each other or with the keys beside the loop (both are template errors CloudFormation reports: TransformError).
 - The transform is needed: a template with `Fn::ForEach` and without `Transform: AWS::LanguageExtensions` is
@@ -141,13 +147,27 @@ def _replace(text: str, identifier: str, item: str) -> str:
     return text.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", re.sub(r"[^A-Za-z0-9]", "", item))
 
 
+_VARIABLE = re.compile(r"\$\{[^!}][^}]*\}")  # a Fn::Sub variable (${!Literal} is not one)
+
+
+def _sub(text: str, identifier: str, item: str) -> str:
+    return text.replace(f"${{{identifier}}}", item)
+
+
 def _substitute(node: Any, identifier: str, item: str) -> Any:
-    if isinstance(node, str):
-        return _replace(node, identifier, item)
     if isinstance(node, list):
         return [_substitute(v, identifier, item) for v in node]
-    if isinstance(node, dict):
-        if node == {"Ref": identifier}:
-            return item
-        return {_replace(str(k), identifier, item): _substitute(v, identifier, item) for k, v in node.items()}
-    return node
+    if not isinstance(node, dict):
+        return node  # plain strings are left as they are (module docstring)
+    if node == {"Ref": identifier}:
+        return item
+    if set(node) == {"Fn::Sub"}:
+        value = node["Fn::Sub"]
+        if isinstance(value, str):
+            text, variables = _sub(value, identifier, item), None
+        else:
+            text, variables = _sub(value[0], identifier, item), _substitute(value[1:], identifier, item)
+        if not _VARIABLE.search(text):
+            return text
+        return {"Fn::Sub": text if variables is None else [text, *variables]}
+    return {_replace(str(k), identifier, item): _substitute(v, identifier, item) for k, v in node.items()}

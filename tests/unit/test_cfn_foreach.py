@@ -21,8 +21,7 @@ TOPICS = {
 
 def test_the_documented_sns_example_expands_to_the_documented_template():
     assert expand(TOPICS) == {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {
-        f"SnsTopic{name}": {"Type": "AWS::SNS::Topic",
-                            "Properties": {"TopicName": {"Fn::Sub": f"{name}.fifo"}, "FifoTopic": True}}
+        f"SnsTopic{name}": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{name}.fifo", "FifoTopic": True}}
         for name in ("Success", "Failure", "Timeout", "Unknown")}}
 
 
@@ -44,23 +43,36 @@ def test_a_ref_to_the_identifier_is_the_item_and_a_comma_delimited_list_is_split
 def test_ampersand_drops_what_is_not_alphanumeric_for_logical_ids():
     template = {"Transform": "AWS::LanguageExtensions", "Resources": {"Fn::ForEach::Subnets": ["Cidr", [
         "10.0.2.0/24", "10.0.3.0/24"], {"Subnet&{Cidr}": {"Type": "AWS::EC2::Subnet",
-                                                          "Properties": {"CidrBlock": "${Cidr}"}}}]}}
+                                                          "Properties": {"CidrBlock": {"Ref": "Cidr"}}}}]}}
     assert expand(template)["Resources"] == {
         "Subnet1002024": {"Type": "AWS::EC2::Subnet", "Properties": {"CidrBlock": "10.0.2.0/24"}},
         "Subnet1003024": {"Type": "AWS::EC2::Subnet", "Properties": {"CidrBlock": "10.0.3.0/24"}}}
 
 
+def test_values_change_only_through_ref_and_fn_sub():
+    """cfn-lint's model of the transform: a plain string, a condition name in Fn::If and &{} in a value stay."""
+    template = {"Transform": "AWS::LanguageExtensions", "Resources": {"Fn::ForEach::Q": ["N", ["a-b"], {"Q&{N}": {
+        "Type": "AWS::SQS::Queue", "Properties": {
+            "Plain": "${N}", "Amp": {"Fn::Sub": "&{N}"}, "If": {"Fn::If": ["Is${N}", {"Ref": "N"}, "x"]},
+            "Left": {"Fn::Sub": "${N}-${AWS::Region}"}, "Listed": {"Fn::Sub": ["${N}-${X}", {"X": {"Ref": "N"}}]},
+            "Sibling": {"Fn::GetAtt": [{"Fn::Sub": "Other${N}"}, "Arn"]}, "Literal": {"Fn::Sub": "${!N}${N}"}}}}]}}
+    assert expand(template)["Resources"]["Qab"]["Properties"] == {
+        "Plain": "${N}", "Amp": "&{N}", "If": {"Fn::If": ["Is${N}", "a-b", "x"]},
+        "Left": {"Fn::Sub": "a-b-${AWS::Region}"}, "Listed": {"Fn::Sub": ["a-b-${X}", {"X": "a-b"}]},
+        "Sibling": {"Fn::GetAtt": ["Othera-b", "Arn"]}, "Literal": "${!N}a-b"}
+
+
 def test_nested_loops_properties_conditions_and_outputs():
     template = {"Transform": "AWS::LanguageExtensions",
-                "Conditions": {"Fn::ForEach::Flags": ["S", ["a", "b"], {"Is${S}": {"Fn::Equals": ["${S}", "a"]}}]},
+                "Conditions": {"Fn::ForEach::Flags": ["S", ["a", "b"], {"Is${S}": {"Fn::Equals": [{"Ref": "S"}, "a"]}}]},
                 "Resources": {"Fn::ForEach::Outer": ["S", ["a", "b"], {"Fn::ForEach::Inner": ["K", ["x", "y"], {
                     "R${S}${K}": {"Type": "AWS::SQS::Queue", "Condition": "Is${S}", "Properties": {
-                        "Tags": {"Fn::ForEach::T": ["N", ["n1"], {"${N}": "${S}-${K}"}]}}}}]}]},
+                        "Tags": {"Fn::ForEach::T": ["N", ["n1"], {"${N}": {"Fn::Sub": "${S}-${K}"}}]}}}}]}]},
                 "Outputs": {"Fn::ForEach::Out": ["S", ["a"], {"Out${S}": {"Value": {"Ref": "Rax"}}}]}}
     out = expand(template)
     assert out["Conditions"] == {"Isa": {"Fn::Equals": ["a", "a"]}, "Isb": {"Fn::Equals": ["b", "a"]}}
     assert sorted(out["Resources"]) == ["Rax", "Ray", "Rbx", "Rby"]
-    assert out["Resources"]["Rby"] == {"Type": "AWS::SQS::Queue", "Condition": "Isb", "Properties": {
+    assert out["Resources"]["Rby"] == {"Type": "AWS::SQS::Queue", "Condition": "Is${S}", "Properties": {
         "Tags": {"n1": "b-y"}}}
     assert out["Outputs"] == {"Outa": {"Value": {"Ref": "Rax"}}}
 
@@ -92,16 +104,16 @@ def test_cfn_eval_expands_before_it_evaluates():
     stack = evaluate({"Transform": "AWS::LanguageExtensions",
                       "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": ""}},
                       "Conditions": {"Fn::ForEach::C": ["N", {"Ref": "Names"}, {
-                          "Named${N}": {"Fn::Not": [{"Fn::Equals": ["${N}", ""]}]}}]},
+                          "Named${N}": {"Fn::Not": [{"Fn::Equals": [{"Ref": "N"}, ""]}]}}]},
                       "Resources": {"Fn::ForEach::Q": ["N", {"Ref": "Names"}, {"Queue${N}": {
-                          "Type": "AWS::SQS::Queue", "Condition": "Named${N}",
+                          "Type": "AWS::SQS::Queue", "Condition": {"Fn::Sub": "Named${N}"},
                           "Properties": {"QueueName": {"Fn::Sub": "q-${N}"}}}}]}}, {"Names": "a,b"})
     assert {name: r.arn for name, r in stack.resources.items()} == {
         "Queuea": "arn:aws:sqs:us-east-1:123456789012:q-a", "Queueb": "arn:aws:sqs:us-east-1:123456789012:q-b"}
     empty = evaluate({"Transform": "AWS::LanguageExtensions",
                       "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": ""}},
                       "Conditions": {"Fn::ForEach::C": ["N", {"Ref": "Names"}, {
-                          "Named${N}": {"Fn::Not": [{"Fn::Equals": ["${N}", ""]}]}}]},
+                          "Named${N}": {"Fn::Not": [{"Fn::Equals": [{"Ref": "N"}, ""]}]}}]},
                       "Resources": {"Fn::ForEach::Q": ["N", {"Ref": "Names"}, {"Queue${N}": {
-                          "Type": "AWS::SQS::Queue", "Condition": "Named${N}", "Properties": {}}}]}}, {})
+                          "Type": "AWS::SQS::Queue", "Condition": {"Fn::Sub": "Named${N}"}, "Properties": {}}}]}}, {})
     assert empty.resources == {} and empty.conditions == {"Named": False}
