@@ -237,7 +237,8 @@ class Workspace:
             config = config.model_copy(update={  # the stage's targets, named from its key
                 "endpoint": config.endpoint.model_copy(update={"enabled": stage.endpoint, "name": None,
                                                                "role_arn": stage.endpoint_role_arn}),
-                "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None}),
+                "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None,
+                                                             "alarms": _stage_alarms(config, stage)}),
                 "batch": config.batch.model_copy(update={"enabled": stage.batch, "schedule_name": None,
                                                          "job_name_prefix": None})})
         if self.target is Target.LOCAL:
@@ -426,6 +427,16 @@ class Workspace:
                                      "sets them all), or set batch.enabled = false")
         return SageMakerBatchTarget(client("scheduler"), client("sagemaker"), client("s3"), batch, key, role_arn)
 
+
+
+def _stage_alarms(config: DeployConfig, stage: Stage) -> tuple[str, ...]:
+    """A stage Lambda's rollback alarms: the configured ones, with the deploy stack's alarms on the group's alias
+    (`<group>-lambda-errors`, `-latency`) replaced by the stack's on the stage's (`<key>-lambda-...`, issue 21)."""
+    from deploy.names import GroupNames
+
+    group, key = GroupNames(config.group), GroupNames(stage.key)
+    own = {group.alarm(kind): key.alarm(kind) for kind in ("lambda-errors", "lambda-latency")}
+    return tuple(own.get(name, name) for name in config.lambda_.alarms)
 
 
 def _traffic(config: DeployConfig, stage: Stage, targets: list) -> dict[str, Any]:

@@ -267,3 +267,22 @@ def test_each_batch_stage_may_manage_the_schedule_and_jobs_the_handler_names():
     assert stack.resources["StageSchedulerPolicystaging"].properties["RoleName"] == GroupNames(config.group).role(
         "scheduler")
     assert "StageBatchPolicyproduction" not in stack.resources  # production: batch = false
+
+
+def test_a_stage_lambda_rolls_back_on_its_own_alarms_not_the_groups():
+    """The stack gives each stage's alias the group alias's rollback alarms (issue 22), on the stage's function; the
+    handler's GREENLIGHT_LAMBDA_ALARMS names the group's, which the stage's engine maps to the stage's own."""
+    from deploy.names import GroupNames
+    from greenlight.workspace import _stage_alarms
+
+    stack = _stack(LAMBDA_STAGED, LambdaMaxP99Ms="250")
+    key = GroupNames(GroupNames("churn").stage("staging"))
+    errors, latency = stack.resources["StageLambdaErrorsAlarmstaging"], stack.resources["StageLambdaLatencyAlarmstaging"]
+    assert (errors.name, latency.name) == (key.alarm("lambda-errors"), key.alarm("lambda-latency"))
+    alias = [{"Name": "FunctionName", "Value": key.function}, {"Name": "Resource", "Value": f"{key.function}:live"}]
+    assert latency.properties["Dimensions"] == alias
+    assert all(m["MetricStat"]["Metric"]["Dimensions"] == alias for m in errors.properties["Metrics"] if "MetricStat" in m)
+    assert "StageLambdaLatencyAlarmstaging" not in _stack(LAMBDA_STAGED).resources  # no p99 limit, no alarm
+    config = load_config(environ={**LAMBDA_STAGED, "GREENLIGHT_LAMBDA_ALARMS": "churn-lambda-errors,mine"},
+                         group="churn")
+    assert _stage_alarms(config, config.stage("staging")) == (key.alarm("lambda-errors"), "mine")
