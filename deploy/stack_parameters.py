@@ -13,7 +13,10 @@ What CloudFormation cannot derive from the group is derived here by deploy/names
 (SageMaker ARNs, the ECR repository) and, when the configuration leaves it unset, the batch job name
 prefix (DERIVED: the template has no default for it). The `[stages]` sections do not fit one parameter
 per setting (their names are the user's): they travel as one JSON object, parameter `Stages`, which the
-handler reads as GREENLIGHT_STAGES (deploy/config.py `stages_json`; docs/decisions/0049).
+handler reads as GREENLIGHT_STAGES (deploy/config.py `stages_json`; docs/decisions/0049). What the template
+cannot read from that JSON or derive without a hash comes derived too (`stage_parameters`; docs/decisions/0053):
+the stages gated by promotion, the stages with lambda and with batch enabled (the lists its Fn::ForEach loops
+run over) and, per such stage, the names deploy/names.py gives its inference role, batch schedule and job prefix.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from deploy.config import ENV_FIELDS, DeployConfig, stages_json
 from deploy.names import GroupNames
 
 __all__ = ["DERIVED", "LAMBDA_PLATFORMS", "STACK_OWNED", "STAGES_MAX_LENGTH", "parameter_name", "product_template",
-           "stack_names", "template_configuration", "template_parameters"]
+           "stack_names", "stage_parameters", "template_configuration", "template_parameters"]
 
 # Variables the template sets from a resource it creates, not from a parameter.
 STACK_OWNED = frozenset({"GREENLIGHT_STATE_TABLE", "GREENLIGHT_ENDPOINT_ROLE_ARN", "GREENLIGHT_LAMBDA_FUNCTION_NAME",
@@ -85,8 +88,7 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
             raise ConfigurationError(f"stage {stage.name}: its names ({stage.key}) cannot keep the group "
                                      f"{config.group} whole, so the deploy stack's policies cannot name them: the "
                                      "group and the stage name take at most 62 characters together")
-    parameters = {"Stages": stages_json(config),
-                  "PromotionStages": ",".join(s.name for s in config.stage_list() if s.gate == "promotion")}
+    parameters = {"Stages": stages_json(config), **stage_parameters(config)}
     if len(parameters["Stages"]) > STAGES_MAX_LENGTH:
         raise ConfigurationError(f"[stages] take {len(parameters['Stages'])} characters as the deploy stack's Stages "
                                  f"parameter, more than its {STAGES_MAX_LENGTH} (Lambda's 4 KB of variables): "
@@ -102,6 +104,26 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
         parameters[parameter_name(variable)] = value
     parameters["GroupLowerCase"] = GroupNames(config.group).arn_name
     return parameters
+
+
+def stage_parameters(config: DeployConfig) -> dict[str, str]:
+    """The parameters derived from the [stages] sections: PromotionStages, LambdaStages, BatchStages (names,
+    comma-separated) and StageNames, `|<stage>.<kind>=<name>|...` for the stages of the last two, which the
+    template's loops look their names up in (Fn::Split; it cannot hash). All "" without [stages]."""
+    stages = [s for s in config.stage_list() if not s.implicit]
+    names = []
+    for stage in stages:
+        key = GroupNames(stage.key)
+        if stage.lambda_:
+            names.append(f"{stage.name}.role={key.role('inference')}")
+        if stage.batch:  # what the handler names them (greenlight/workspace.py: a stage's batch section)
+            batch = config.batch.model_copy(update={"schedule_name": None, "job_name_prefix": None})
+            named = batch.names_for(stage.key)
+            names += [f"{stage.name}.schedule={named.schedule_name}", f"{stage.name}.prefix={named.job_name_prefix}"]
+    return {"PromotionStages": ",".join(s.name for s in stages if s.gate == "promotion"),
+            "LambdaStages": ",".join(s.name for s in stages if s.lambda_),
+            "BatchStages": ",".join(s.name for s in stages if s.batch),
+            "StageNames": "".join(f"|{n}" for n in names) + ("|" if names else "")}
 
 
 def template_configuration(parameters: Mapping[str, str], tags: Mapping[str, str] | None = None) -> str:

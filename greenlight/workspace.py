@@ -237,7 +237,8 @@ class Workspace:
             config = config.model_copy(update={  # the stage's targets, named from its key
                 "endpoint": config.endpoint.model_copy(update={"enabled": stage.endpoint, "name": None,
                                                                "role_arn": stage.endpoint_role_arn}),
-                "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None}),
+                "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None,
+                                                             "alarms": _stage_alarms(config, stage)}),
                 "batch": config.batch.model_copy(update={"enabled": stage.batch, "schedule_name": None,
                                                          "job_name_prefix": None})})
         if self.target is Target.LOCAL:
@@ -266,17 +267,26 @@ class Workspace:
 
         Raises:
             ConfigurationError: no state table, no execution role while the endpoint or the batch target is
-                enabled, no ECR repository while the Lambda is, what the batch target needs (_aws_batch), or an
-                endpoint traffic policy SageMaker's guardrails refuse (deploy.endpoint.aws_guardrails).
+                enabled, no ECR repository while the Lambda is, what the batch target needs (_aws_batch), an
+                endpoint traffic policy SageMaker's guardrails refuse (deploy.endpoint.aws_guardrails), or a
+                stage's Lambda or schedule the deploy stack does not provide (deploy.stage_resources).
         """
         from deploy.endpoint.aws import SageMakerEndpointTarget
         from deploy.engine.aws_state import DynamoLease, DynamoStatusStore
         from deploy.engine.reconciler import Reconciler
+        from deploy.names import GroupNames
 
         if not config.state_table:
             raise ConfigurationError("deploying to AWS needs a DynamoDB table for the reconcile lease and status: "
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
         client = self.client if stage.role_arn is None else self.assumed(stage.role_arn, stage.name)
+        if not stage.implicit:  # a stage's Lambda and schedule: only what the deploy stack provides (issue 21)
+            from deploy.stage_resources import require_stage_batch, require_stage_lambda
+
+            if config.lambda_.enabled:
+                require_stage_lambda(client("lambda"), stage.name, GroupNames(stage.key).function)
+            if config.batch.enabled:
+                require_stage_batch(client("scheduler"), stage.name, config.batch.schedule_name_for(stage.key))
         targets = []
         if config.endpoint.enabled:
             if not config.endpoint.role_arn:
@@ -417,6 +427,16 @@ class Workspace:
                                      "sets them all), or set batch.enabled = false")
         return SageMakerBatchTarget(client("scheduler"), client("sagemaker"), client("s3"), batch, key, role_arn)
 
+
+
+def _stage_alarms(config: DeployConfig, stage: Stage) -> tuple[str, ...]:
+    """A stage Lambda's rollback alarms: the configured ones, with the deploy stack's alarms on the group's alias
+    (`<group>-lambda-errors`, `-latency`) replaced by the stack's on the stage's (`<key>-lambda-...`, issue 21)."""
+    from deploy.names import GroupNames
+
+    group, key = GroupNames(config.group), GroupNames(stage.key)
+    own = {group.alarm(kind): key.alarm(kind) for kind in ("lambda-errors", "lambda-latency")}
+    return tuple(own.get(name, name) for name in config.lambda_.alarms)
 
 
 def _traffic(config: DeployConfig, stage: Stage, targets: list) -> dict[str, Any]:

@@ -36,17 +36,24 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]})
 
 
-def template_roles() -> dict[str, dict[str, Any]]:
+def template_roles(environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """{logical id: role properties} of deploy/template.yaml for GROUP, as `greenlight stack deploy` sets it
-    (with a stage gated by promotion, so the promoter role is there too)."""
+    (with a stage gated by promotion, so the promoter role is there too; with `environ`'s [stages], their
+    per-stage roles and inline policies, each AWS::IAM::RolePolicy folded into the role it names)."""
     from deploy.config import load_config
     from deploy.stack_parameters import template_parameters
 
-    parameters = {**template_parameters(load_config(environ={}, group=GROUP)), "HandlerS3Bucket": BUCKET,
+    parameters = {**template_parameters(load_config(environ=environ or {}, group=GROUP)), "HandlerS3Bucket": BUCKET,
                   "HandlerS3Key": "h.zip", "ArtifactBucket": BUCKET, "LambdaBaseImageTag": "base-test",
                   "PromotionStages": "production"}
     stack = evaluate(load(TEMPLATE), parameters, stack_name=NAMES.stacks[1])
-    return {name: r.properties for name, r in stack.resources.items() if r.type == "AWS::IAM::Role"}
+    roles = {name: dict(r.properties) for name, r in stack.resources.items() if r.type == "AWS::IAM::Role"}
+    for r in stack.resources.values():
+        if r.type == "AWS::IAM::RolePolicy":
+            [role] = [p for p in roles.values() if p["RoleName"] == r.properties["RoleName"]]
+            role["Policies"] = [*role.get("Policies", []), {k: r.properties[k] for k in ("PolicyName",
+                                                                                          "PolicyDocument")}]
+    return roles
 
 
 def create_role(moto_url: str, role: dict[str, Any], without: str | None = None) -> dict[str, str]:
@@ -59,6 +66,8 @@ def create_role(moto_url: str, role: dict[str, Any], without: str | None = None)
     for policy in role["Policies"]:
         document = dict(policy["PolicyDocument"])
         document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != without]
+        if not document["Statement"]:
+            continue  # its only statement removed: the policy is not there
         iam.put_role_policy(RoleName=role["RoleName"], PolicyName=policy["PolicyName"],
                             PolicyDocument=json.dumps(document))
     arn = f"arn:aws:iam::123456789012:role{role['Path']}{role['RoleName']}"
@@ -304,3 +313,74 @@ def test_greenlight_promote_runs_as_the_promoter_role_and_fails_without_its_stat
             assert stage is None and denied in str(failed.value), failed.value
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("target", ["lambda", "batch"])
+def test_a_stage_target_the_stack_grants_nothing_for_is_refused_as_the_handler_role(target, moto_endpoint, roles,
+                                                                                   monkeypatch):
+    """issue 21: a stack deployed without [stages] names no stage Lambda or schedule in the handler's policy, so a
+    stage configured with lambda = true (or batch = true) is refused at the handler's cold start, in one line naming
+    the stage, the target and the fix (deploy/stage_resources.py), instead of failing on its first call."""
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+
+    _state_table(moto_endpoint)
+    key = NAMES.stage("staging")
+    named = f"its function {GroupNames(key).function}" if target == "lambda" else \
+        f"its schedule {GroupNames(key).batch_schedule}"
+    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"])
+    for name, value in {**aws_environment(moto_endpoint), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
+                        "GREENLIGHT_STAGES": "staging", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+                        f"GREENLIGHT_STAGES_STAGING_{target.upper()}": "true",
+                        "GREENLIGHT_LAMBDA_ECR_REPOSITORY": NAMES.repository,
+                        "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    with enforcing(moto_endpoint), pytest.raises(ConfigurationError) as refused:
+        ws.reconciler(ws.deploy_config(group=GROUP))
+    assert str(refused.value).startswith(f"stage staging: {target} is enabled but this role may not manage {named}: "
+                                         f"run `greenlight stack deploy` with [stages.staging] {target} = true")
+
+
+@pytest.mark.parametrize("target, removed", [("lambda", None), ("lambda", "StageLambdaTarget"), ("batch", None),
+                                             ("batch", "StageBatchSchedule")])
+def test_a_stage_the_stack_was_deployed_with_is_served_as_the_handler_role(target, removed, moto_endpoint,
+                                                                          monkeypatch):
+    """issue 21 (docs/decisions/0053): a stack deployed with [stages.staging] lambda (or batch) enabled gives the
+    handler role an inline policy naming that stage's function (or schedule): as that role the stage's engine is
+    built and observes its target; without the statement, the stage is refused as a stack that lacks it."""
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import ROLE, aws_environment
+
+    install()
+    stage_env = {"GREENLIGHT_STAGES": "staging", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+                 f"GREENLIGHT_STAGES_STAGING_{target.upper()}": "true",
+                 f"GREENLIGHT_STAGES_STAGING_{'BATCH' if target == 'lambda' else 'LAMBDA'}": "false"}
+    roles = template_roles(stage_env)
+    _state_table(moto_endpoint)
+    key = GroupNames(NAMES.stage("staging"))
+    if target == "lambda":  # what the stack's loop creates for the stage (tests/contract/test_stacks_aws.py shows it)
+        aws_client("iam", moto_endpoint).create_role(RoleName="fn", AssumeRolePolicyDocument="{}")
+        aws_client("lambda", moto_endpoint).create_function(
+            FunctionName=key.function, Role=ROLE.rsplit("/", 1)[0] + "/fn", PackageType="Image",
+            Code={"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{NAMES.repository}:base-test"})
+    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"], without=removed)
+    for name, value in {**aws_environment(moto_endpoint), **creds, **stage_env, "GREENLIGHT_STATE_TABLE":
+                        NAMES.state_table, "GREENLIGHT_LAMBDA_ECR_REPOSITORY": NAMES.repository,
+                        "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test", "GREENLIGHT_BATCH_INPUT": f"s3://{BUCKET}/in/",
+                        "GREENLIGHT_BATCH_OUTPUT": f"s3://{BUCKET}/out/", "GREENLIGHT_BATCH_ROLE_ARN": ROLE,
+                        "GREENLIGHT_BATCH_DEAD_LETTER_ARN": "arn:aws:sqs:us-east-1:123456789012:dlq"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    with enforcing(moto_endpoint):
+        if removed is not None:
+            with pytest.raises(ConfigurationError, match=f"stage staging: {target} is enabled but this role may not"):
+                ws.reconciler(ws.deploy_config(group=GROUP))
+            return
+        [(stage, engine)] = ws.reconciler(ws.deploy_config(group=GROUP)).stages
+        [observed] = [t.observe() for t in engine.targets if t.name == target]
+    assert observed.version is None  # nothing deployed yet, read as the handler role
+    assert observed.detail.get("function", observed.detail.get("schedule")) == (
+        key.function if target == "lambda" else key.batch_schedule)

@@ -24,7 +24,7 @@ from deploy.stack import Stacks
 from greenlight.errors import DeploymentFailed
 from tests.contract.conftest import REGION, aws_client
 from tests.support.moto_cloudformation import LACKING
-from tests.support.templates import PROJECT, ROOT, TEMPLATE, load
+from tests.support.templates import PROJECT, ROOT, TEMPLATE, load, staged
 
 GROUP = "stack-models"
 # the stack carries the stages to the handler (parameter Stages) and creates the promoter (issue 21)
@@ -167,7 +167,10 @@ def test_the_resources_exist_as_the_template_says(world, first):
         ("staging", "approval", f"{GROUP}-staging", 0.0), ("production", "promotion", f"{GROUP}-production", 30.0)]
     role = aws_client("iam", world).get_role(RoleName=f"{GROUP}-promoter")["Role"]
     assert role["Arn"] == out["PromoterRoleArn"] and role["Path"] == f"/greenlight/{GROUP}/"
-    [policy] = aws_client("iam", world).list_role_policies(RoleName=f"{GROUP}-promoter")["PolicyNames"]
+    # its own policy, and (batch on by default: BatchStages) the read of each stage's schedule (issue 21, 0053)
+    policies = aws_client("iam", world).list_role_policies(RoleName=f"{GROUP}-promoter")["PolicyNames"]
+    assert sorted(policies) == ["promote", "stage-production-batch", "stage-staging-batch"]
+    policy = "promote"
     document = aws_client("iam", world).get_role_policy(RoleName=f"{GROUP}-promoter", PolicyName=policy)["PolicyDocument"]
     if isinstance(document, str):  # moto's CloudFormation stores an inline policy as Python's repr of the dict
         import ast
@@ -203,10 +206,15 @@ def second(world, first):
     resources it guards, so the first stack cannot show it.)"""
     params = {p["ParameterKey"]: p["ParameterValue"] for p in aws_client("cloudformation", world).describe_stacks(
         StackName=f"greenlight-{GROUP}")["Stacks"][0]["Parameters"]}
+    from deploy.config import load_config
+    from deploy.stack_parameters import stage_parameters
+
     tag = base_tag(ROOT, "linux/amd64")
     lines: list[str] = []
+    staged = stage_parameters(load_config(environ=STAGES, group="url-models"))  # lambda on: a function per stage
     result = Stacks(aws_client("cloudformation", world), echo=lines.append, poll=0).deploy(
-        "greenlight-url-models", TEMPLATE.read_text(), {**params, "Group": "url-models", "GroupLowerCase": "url-models",
+        "greenlight-url-models", TEMPLATE.read_text(), {**params, **staged, "Group": "url-models",
+                                                        "GroupLowerCase": "url-models",
                                                         "BatchJobNamePrefix": "url-models", "LambdaBaseImageTag": tag,
                                                         "LambdaMaxP99Ms": "300"})
     return result, "\n".join(lines), tag
@@ -249,7 +257,23 @@ def test_with_the_base_image_the_inference_lambda_its_alias_and_url_appear(world
     assert alias["FunctionVersion"] == "1"
     assert aws_client("lambda", world).get_function_url_config(FunctionName="url-models")["AuthType"] == "AWS_IAM"
     assert "add InferenceFunction (AWS::Lambda::Function)" in text
+    # each stage's Lambda (issue 21, Fn::ForEach over LambdaStages): function <group>-<stage> on the base image,
+    # its own role and log group, `live` on version 1, an IAM-authenticated URL; the handler may manage it
+    lam, iam = aws_client("lambda", world), aws_client("iam", world)
+    for stage in ("staging", "production"):
+        function = lam.get_function(FunctionName=f"url-models-{stage}")
+        assert function["Code"]["ImageUri"].endswith(f"/url-models:{tag}")
+        assert function["Configuration"]["Role"].endswith(f":role/greenlight/url-models/url-models-{stage}-inference")
+        assert lam.get_alias(FunctionName=f"url-models-{stage}", Name="live")["FunctionVersion"] == "1"
+        assert lam.get_function_url_config(FunctionName=f"url-models-{stage}")["AuthType"] == "AWS_IAM"
+        assert f"stage-{stage}-lambda" in iam.list_role_policies(RoleName="url-models-approval")["PolicyNames"]
+        assert f"add StageInferenceFunction{stage} (AWS::Lambda::Function)" in text
+    logs = aws_client("logs", world).describe_log_groups(logGroupNamePrefix="/greenlight/url-models/")["logGroups"]
+    assert {"/greenlight/url-models/staging/inference", "/greenlight/url-models/production/inference"} <= {
+        g["logGroupName"] for g in logs}
     Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0).delete("greenlight-url-models")
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(
+        "url-models-s")] == []  # deleted with the stack
 
 
 def test_a_deploy_with_nothing_new_is_no_changes(world, first, capsys):
@@ -304,7 +328,8 @@ def test_the_project_template_with_its_pipeline(world):
     from moto.cloudformation.parsing import get_model_map
 
     project = load(PROJECT)
-    types = {r["Type"] for r in project["Resources"].values()} | {r["Type"] for r in load(TEMPLATE)["Resources"].values()}
+    types = {r["Type"] for r in project["Resources"].values()} | {r["Type"] for r in
+                                                                   staged(load(TEMPLATE))["Resources"].values()}
     supported = set(get_model_map())
     assert types - supported == set(LACKING), "LACKING must list exactly the types moto cannot create"
     stacks = Stacks(aws_client("cloudformation", world), echo=lambda line: None, poll=0)
@@ -333,3 +358,65 @@ def test_delete_purge_removes_the_stacks_the_images_and_the_bucket(world, first,
     assert bucket not in [b["Name"] for b in aws_client("s3", world).list_buckets()["Buckets"]]
     code, text = _cli(capsys, "stack", "delete", "--group", GROUP, "--poll-seconds", "0")
     assert code == 0 and "nothing to delete" in text
+
+
+# -- Fn::ForEach on moto's CloudFormation (tests/support/cfn_foreach.py, installed by moto_cloudformation) -----
+
+FOREACH = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::LanguageExtensions
+Parameters:
+  Names: {Type: CommaDelimitedList, Default: ""}
+Conditions:
+  Fn::ForEach::Named:
+    - Name
+    - !Ref Names
+    - Named${Name}: !Not [!Equals [!Ref Name, ""]]
+Resources:
+  Fn::ForEach::Queues:
+    - Name
+    - !Ref Names
+    - Queue${Name}:
+        Type: AWS::SQS::Queue
+        Condition: !Sub "Named${Name}"
+        Properties:
+          QueueName: !Sub "foreach-${Name}"
+  Always:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: foreach-always}
+Outputs:
+  Fn::ForEach::Arns:
+    - Name
+    - !Ref Names
+    - Arn${Name}:
+        Condition: !Sub "Named${Name}"
+        Value:
+          Fn::GetAtt: [!Sub "Queue${Name}", Arn]  # (moto's YAML loader reads no tag inside !GetAtt's list)
+"""
+
+
+def test_moto_cloudformation_expands_fn_foreach_at_create_update_and_change_set(moto_endpoint):
+    """GIVEN a loop over a CommaDelimitedList WHEN the stack is created, updated and changed through a change set
+    THEN the resources and outputs follow the list, and an empty list (CloudFormation's [""]) creates none."""
+    cf, sqs = aws_client("cloudformation", moto_endpoint), aws_client("sqs", moto_endpoint)
+
+    def queues() -> list[str]:
+        return sorted(url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", []))
+
+    def outputs() -> list[str]:
+        return sorted(o["OutputKey"] for o in cf.describe_stacks(StackName="foreach")["Stacks"][0].get("Outputs", []))
+
+    cf.create_stack(StackName="foreach", TemplateBody=FOREACH,
+                    Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,bc"}])
+    assert queues() == ["foreach-a", "foreach-always", "foreach-bc"]
+    assert outputs() == ["Arna", "Arnbc"]
+    cf.update_stack(StackName="foreach", TemplateBody=FOREACH,
+                    Parameters=[{"ParameterKey": "Names", "ParameterValue": "a"}])
+    assert queues() == ["foreach-a", "foreach-always"]
+    cf.create_change_set(StackName="foreach", ChangeSetName="more", TemplateBody=FOREACH, ChangeSetType="UPDATE",
+                         Parameters=[{"ParameterKey": "Names", "ParameterValue": "a,d"}])
+    cf.execute_change_set(StackName="foreach", ChangeSetName="more")
+    assert queues() == ["foreach-a", "foreach-always", "foreach-d"]
+    assert outputs() == ["Arna", "Arnd"]
+    cf.create_stack(StackName="foreach-empty", TemplateBody=FOREACH.replace("foreach-always", "foreach-other"))
+    assert queues() == ["foreach-a", "foreach-always", "foreach-d", "foreach-other"]  # [""]: its Condition is false

@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from greenlight.registry import SageMakerModelRegistry
 from greenlight.registry.model import ModelLifeCycle
 from tests.contract.conftest import aws_client
@@ -71,3 +73,39 @@ def test_each_stage_deploys_its_own_endpoint_and_production_into_the_other_accou
     assert there.describe_model(ModelName=model["ModelName"])["ExecutionRoleArn"] == MODELS_THERE
     [model] = here.list_models()["Models"]
     assert OTHER_ACCOUNT not in here.describe_model(ModelName=model["ModelName"])["ExecutionRoleArn"]
+
+
+# -- a stage's Lambda and schedule exist on AWS only as the deploy stack provides them (deploy/stage_resources.py)
+
+def test_a_stage_lambda_the_stack_did_not_create_is_refused_before_any_change(moto_endpoint, monkeypatch, capsys):
+    """GIVEN [stages.staging] with lambda = true and no function <group>-staging WHEN the engine for AWS is built
+    (the handler's cold start, any CLI command on AWS) THEN one ConfigurationError names the stage, the target and
+    the fix, and nothing was created; once the function exists (the stack made it) the same configuration builds."""
+    from greenlight.cli import main
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import ROLE, aws_environment
+
+    for name, value in {**aws_environment(moto_endpoint), "GREENLIGHT_STAGES": "staging,production",
+                        "GREENLIGHT_STAGES_STAGING_GATE": "approval", "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion",
+                        "GREENLIGHT_STAGES_STAGING_LAMBDA": "true", "GREENLIGHT_LAMBDA_ECR_REPOSITORY": "repo",
+                        "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    expected = (f"stage staging: lambda is enabled but its function {GROUP}-staging does not exist: run `greenlight "
+                "stack deploy` with [stages.staging] lambda = true in greenlight.toml (the deploy stack provides a "
+                "stage's lambda only for the stages it is deployed with), or set lambda = false in [stages.staging]")
+    with pytest.raises(ConfigurationError) as refused:
+        ws.reconciler(ws.deploy_config(group=GROUP))
+    assert str(refused.value) == expected
+    assert main(["deploy", "--target", "aws", "--group", GROUP]) == 2
+    assert expected in capsys.readouterr().err
+    lam = aws_client("lambda", moto_endpoint)
+    assert lam.list_functions()["Functions"] == [] and endpoints(aws_client("sagemaker", moto_endpoint)) == []
+
+    aws_client("iam", moto_endpoint).create_role(RoleName=ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument="{}")
+    lam.create_function(FunctionName=f"{GROUP}-staging", Role=ROLE, PackageType="Image",
+                        Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/repo:base-test"})
+    stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
+    assert [(stage.name, [t.name for t in engine.targets]) for stage, engine in stages] == [
+        ("staging", ["endpoint", "lambda"]), ("production", ["endpoint"])]

@@ -5,7 +5,8 @@ intrinsic functions resolved, each resource's physical name, Ref and ARN (for th
     stack.resources["ApprovalHandlerRole"].properties["Policies"]
     stack.arn("StateTable")          arn:aws:dynamodb:us-east-1:123456789012:table/churn-greenlight-state
 
-Names CloudFormation generates (no name property) come out as `<stack>-<logical id>-generated`, in lower
+`Fn::ForEach` loops (the AWS::LanguageExtensions transform) are expanded first, for the same parameters
+(tests/support/cfn_foreach.py). Names CloudFormation generates (no name property) come out as `<stack>-<logical id>-generated`, in lower
 case for buckets. Ref and GetAtt follow the CloudFormation resource reference (what each type returns).
 """
 
@@ -15,6 +16,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.support.cfn_foreach import expand
 
 __all__ = ["ACCOUNT", "PARTITION", "REGION", "Stack", "StackResource", "evaluate"]
 
@@ -67,6 +70,7 @@ class Stack:
 
 def evaluate(template: dict[str, Any], parameters: dict[str, str], stack_name: str = "greenlight-test") -> Stack:
     """The stack `template` makes with `parameters` (defaults filled in; a missing required one raises)."""
+    template = expand(template, parameters)
     values: dict[str, Any] = {}
     for name, spec in template.get("Parameters", {}).items():
         if name in parameters:

@@ -253,6 +253,10 @@ def _targets(stack: Stack, r: StackResource, action: str) -> list[tuple[str, tup
         return [(f"arn:{PARTITION}:s3:::{p['Bucket']}", ())]
     if r.type == "AWS::IAM::Role" and "PermissionsBoundary" in p:
         return [(r.arn, (("iam:PermissionsBoundary", p["PermissionsBoundary"]),))]
+    if r.type == "AWS::IAM::RolePolicy":  # an inline policy acts on the role it names (with its boundary)
+        role = next(x for x in stack.resources.values() if x.type == "AWS::IAM::Role" and x.name == p["RoleName"])
+        boundary = role.properties.get("PermissionsBoundary")
+        return [(role.arn, (("iam:PermissionsBoundary", boundary),) if boundary else ())]
     if r.type == "AWS::IAM::ManagedPolicy" and action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy"):
         return [(stack.resources[n].arn if n in stack.resources else
                  f"arn:{PARTITION}:iam::{ACCOUNT}:role/{n}", ()) for n in p.get("Roles", [])]

@@ -7,7 +7,9 @@ every stage. The engine under test is production's reconciler: its own key (`<gr
 status and endpoint (locally the one `endpoint serve --stage production` would be; on moto the SageMaker
 endpoint named from the key). The same configuration, the same rules: only the adapters differ.
 
-Both worlds also answer for every stage at once (the staged scenarios of tests/contract/test_deploy_scenarios.py):
+AwsStagedLambdaDeployEnv is the same on each stage's Lambda, created by the deploy stack on moto's CloudFormation.
+
+The worlds also answer for every stage at once (the staged scenarios of tests/contract/test_deploy_scenarios.py):
 
     env.approve_only(n)          ModelApprovalStatus=Approved, no promotion
     env.promote(n, status)       ModelLifeCycle Stage=production, StageStatus=status
@@ -25,9 +27,11 @@ from typing import Any
 from deploy.endpoint.deployed import DeployedSource, register_serving, unregister_serving
 from deploy.endpoint.server import Endpoint
 from deploy.endpoint.slot import ModelSlot
+from greenlight.registry import SageMakerModelRegistry
 from greenlight.registry.model import ApprovalStatus, ModelLifeCycle
 from tests.support.deploy_env import EVENTS, LocalDeployEnv
 from tests.support.deploy_env_aws import AwsDeployEnv
+from tests.support.deploy_env_lambda import AwsLambdaDeployEnv
 
 STAGE = "production"
 STAGES = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
@@ -123,3 +127,86 @@ class AwsStagedDeployEnv(_Staged, AwsDeployEnv):
         super().__init__(moto_url, home, models, monkeypatch, group, kind="endpoint")
         self.key = self.ws.deploy_config(group=group).stage(STAGE).key
         assert self.target.endpoint == self.key, (self.target.endpoint, self.key)
+
+
+# each stage's Lambda on, nothing else: what the deploy stack creates per stage (docs/decisions/0053)
+LAMBDA_STAGES = {**STAGES, "GREENLIGHT_ENDPOINT_ENABLED": "false", "GREENLIGHT_BATCH_ENABLED": "false",
+                 "GREENLIGHT_LAMBDA_ENABLED": "true"}
+
+
+class AwsStagedLambdaDeployEnv(_Staged, AwsLambdaDeployEnv):
+    """The staged world with each stage's Lambda (issue 21, docs/decisions/0053): the deploy stack itself, created
+    on moto's CloudFormation (its Fn::ForEach loops expanded by tests/support/cfn_foreach.py), makes function
+    <group>-<stage> with its role, `live` alias and URL per stage; the engine runs with the variables that stack
+    gives its approval handler. As in AwsLambdaDeployEnv, the registry client and the invoker are injected (moto
+    has no registry API and cannot run an image); images go to the world's repository in the loopback registry."""
+
+    def __init__(self, moto_url: str, registry_url: str, home: Path, models: dict[str, Path], monkeypatch,
+                 group: str):
+        from deploy.config import load_config
+        from deploy.stack import Stacks
+        from deploy.stack_parameters import template_parameters
+        from greenlight.workspace import Workspace
+        from tests.contract.conftest import aws_client
+        from tests.support.deploy_env_aws import ACCOUNT, REGION, aws_environment
+        from tests.support.lambda_world import BASE, BUCKET, LambdaAwsWorld
+        from tests.support.templates import TEMPLATE
+
+        for name in ("AWS_PROFILE", "GREENLIGHT_CONFIG", "GREENLIGHT_LAMBDA_FUNCTION_NAME",
+                     "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG"):
+            monkeypatch.delenv(name, raising=False)
+        self.moto_url, self.home, self.models, self.group = moto_url, Path(home), models, group
+        self.account, self.region = ACCOUNT, REGION
+        self.world = LambdaAwsWorld(moto_url, registry_url, self.home / "aws", function=f"{group}-{STAGE}",
+                                    create_function=False)
+        self.world.upload("handler.zip", b"PK\x05\x06" + b"\x00" * 18)  # an empty zip: moto never runs it
+        parameters = {**template_parameters(load_config(environ=LAMBDA_STAGES, group=group)),
+                      "HandlerS3Bucket": BUCKET, "HandlerS3Key": "handler.zip", "ArtifactBucket": BUCKET,
+                      "LambdaBaseImageTag": BASE}
+        Stacks(aws_client("cloudformation", moto_url), echo=lambda line: None, poll=0).deploy(
+            f"greenlight-{group}", TEMPLATE.read_text(), parameters)
+        handler = aws_client("lambda", moto_url).get_function(
+            FunctionName=f"{group}-approval")["Configuration"]["Environment"]["Variables"]
+        for name, value in {**aws_environment(moto_url), **handler,
+                            "GREENLIGHT_LAMBDA_ECR_REPOSITORY": self.world.repository}.items():
+            monkeypatch.setenv(name, str(value))
+        self.spec = {"mode": "aws", "kind": "lambda", "home": str(self.home), "group": group, "moto_url": moto_url,
+                     "registry_url": registry_url, "images": str(self.home / "aws" / "images")}
+        self.ws = Workspace.open("aws", home=self.home)
+        self.registry = SageMakerModelRegistry(aws_client("sagemaker", moto_url))
+        self._writes = 0
+        for service in ("lambda", "ecr"):
+            self.ws.client(service).meta.events.register(f"before-call.{service}.*", self._count)
+        self.target = self.reconciler().targets[0]
+        self.key = self.ws.deploy_config(group=group).stage(STAGE).key
+        assert (self.target.function, self.target.kind.value) == (self.key, "lambda")
+
+    def _injected(self, reconciler):
+        from tests.support.deploy_env_lambda import inject
+
+        inject(reconciler, self.spec)
+        for target in reconciler.targets:  # count the registry pushes as the targets' writes
+            factory = target.registry
+
+            def counted(factory=factory):
+                client = factory()
+                self.world.registries.append(client)
+                return client
+
+            target.registry = counted
+        return reconciler
+
+    def reconciler(self, **overrides: Any):
+        return self._injected(_Staged.reconciler(self, **overrides))
+
+    def stages(self, **overrides: Any):
+        return self._injected(_Staged.stages(self, **overrides))
+
+    def served_version(self) -> int | None:
+        """The model version production's Function URL answers with on `live`."""
+        from deploy.function.model import VersionRecord
+
+        response = self.world.served()
+        assert response["statusCode"] == 200, response
+        executed = self.world.lam.get_function(FunctionName=self.key, Qualifier=self.world.invoker.executed)
+        return VersionRecord.parse(executed["Configuration"]["Description"]).model_version

@@ -4,6 +4,7 @@ moto creates a resource type in a stack only if a model declares it; for the typ
 backends exist (and are what the resources' APIs use), but no CloudFormation model does, so each gets a
 small model that calls the backend: AWS::Lambda::Alias, AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
 AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm (metric-math alarms included), AWS::S3::BucketPolicy, AWS::Scheduler::Schedule,
+AWS::IAM::RolePolicy,
 AWS::ServiceCatalog::Portfolio and ::CloudFormationProduct; and Fn::GetAtt of an AWS::SSM::Parameter's
 Value and an AWS::Lambda::Version's Version. moto's Service Catalog has no launch constraints and no
 portfolio associations: those three types are recorded (`SERVICE_CATALOG_LINKS`) for the tests to read,
@@ -11,6 +12,12 @@ nothing more. Types moto cannot create at all are listed in `LACKING` with the r
 
 moto also leaves out, on a stack update, a resource whose Condition turns true (it creates only resources
 new to the template): `install()` creates them after moto's update, as CloudFormation does.
+
+moto's CloudFormation does not run the `AWS::LanguageExtensions` transform: `install()` expands `Fn::ForEach`
+where moto parses a stack's or a change set's template, for the parameters the stack is given
+(tests/support/cfn_foreach.py, shared with tests/support/cfn_eval.py); the stack keeps the original template,
+which is what tells "no changes". DescribeStacks gives a CommaDelimitedList parameter as AWS does ("a,b"; moto:
+its Python list as text).
 
 moto also executes a change set without rollback and without computing the stack's outputs afterwards: an error while creating a resource escapes as an
 HTTP 500 and the stack stays "complete". `install()` wraps resource creation so such an error becomes
@@ -309,6 +316,45 @@ class SchedulerSchedule(_Model, CloudFormationModel):
             pass
 
 
+class IamRolePolicy(_Model, CloudFormationModel):
+    """An inline policy of a role (the deploy stack's per-stage statements, issue 21): PutRolePolicy."""
+
+    def __init__(self, role: str, name: str):
+        self.role, self.name = role, name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::IAM::RolePolicy"
+
+    @staticmethod
+    def _iam(account_id: str):
+        from moto.iam.models import iam_backends
+
+        return iam_backends[account_id]["aws"]
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        cls._iam(account_id).put_role_policy(p["RoleName"], p["PolicyName"], json.dumps(p["PolicyDocument"]))
+        return cls(p["RoleName"], p["PolicyName"])
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.role}|{self.name}"
+
+    def delete(self, account_id: str, region: str) -> None:
+        try:
+            self._iam(account_id).delete_role_policy(self.role, self.name)
+        except Exception:  # the role went first
+            pass
+
+
 class ServiceCatalogPortfolio(_Model, CloudFormationModel):
     def __init__(self, portfolio_id: str):
         self.portfolio_id = portfolio_id
@@ -481,8 +527,58 @@ def _tls_only_policies() -> None:
     FakeBucket._greenlight_tls = True
 
 
+def _language_extensions() -> None:
+    """Fn::ForEach expanded wherever moto parses a template (module docstring): a stack's (at creation, at an
+    update, after a change set) and a change set's, with the parameters it is given."""
+    from moto.cloudformation import models
+
+    from tests.support.cfn_foreach import expand
+
+    if getattr(models, "_greenlight_foreach", False):
+        return
+
+    def parameters_of(owner) -> dict[str, Any]:
+        resource_map = getattr(owner, "resource_map", None)  # a stack after a change set: what it was given
+        given = getattr(resource_map, "input_parameters", None) or getattr(owner, "parameters", None)
+        return dict(given or {})
+
+    for cls in (models.Stack, models.ChangeSet):
+        original_parse = cls._parse_template
+
+        def parse(self, original_parse=original_parse):
+            original_parse(self)
+            if isinstance(self.template_dict, dict):
+                self.template_dict = expand(self.template_dict, parameters_of(self))
+
+        cls._parse_template = parse
+
+    original_init, original_update = models.Stack.__init__, models.Stack.update
+
+    def init(self, stack_id, name, template, parameters, *args, **kwargs):
+        self.parameters = parameters  # moto parses the template before it keeps the parameters
+        original_init(self, stack_id, name, template, parameters, *args, **kwargs)
+
+    def update(self, template, role_arn=None, parameters=None, tags=None):
+        if parameters:
+            self.parameters = parameters
+            self.resource_map.input_parameters = parameters
+        original_update(self, template, role_arn, parameters, tags)
+
+    models.Stack.__init__, models.Stack.update = init, update
+    # the same template is the same, whatever its loops expand to (moto compares the parsed templates)
+    models.Stack.has_template = lambda self, other: self.parse_template(self.template) == self.parse_template(other)
+    original_list = models.Stack.parameter_list.fget
+
+    def parameter_list(self):  # a CommaDelimitedList as AWS returns it, "a,b" (moto: its Python list)
+        return [{**p, "ParameterValue": ",".join(map(str, p["ParameterValue"]))}
+                if isinstance(p["ParameterValue"], list) else p for p in original_list(self)]
+
+    models.Stack.parameter_list = property(parameter_list)
+    models._greenlight_foreach = True
+
+
 MODELS = (LambdaAlias, LambdaUrl, LambdaEventInvokeConfig, SqsQueuePolicy, CloudWatchAlarm, S3BucketPolicy,
-          SchedulerSchedule, ServiceCatalogPortfolio, ServiceCatalogProduct, *_LINKS)
+          SchedulerSchedule, IamRolePolicy, ServiceCatalogPortfolio, ServiceCatalogProduct, *_LINKS)
 
 
 def _with_rollback() -> None:
@@ -542,6 +638,7 @@ def install() -> None:
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _with_rollback()
+    _language_extensions()
     _conditions_turned_on()
     _missing_attributes()
     _tls_only_policies()

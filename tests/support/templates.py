@@ -1,5 +1,6 @@
 """The CloudFormation templates as data: loading (cfn-lint's decoder: intrinsics as Fn::/Ref dicts) and
-walking their IAM policies, for the template tests."""
+walking their IAM policies, for the template tests. A static walk sees a template's Fn::ForEach loops expanded
+for two stages with lambda and batch (`staged`, STAGED_ENV), so every per-stage resource is checked too."""
 
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ TARGET_ACCOUNT = ROOT / "deploy" / "target-account.yaml"  # a stage's roles in a
 TEMPLATES = {"template.yaml": TEMPLATE, "project.yaml": PROJECT, "portfolio.yaml": PORTFOLIO,
              "target-account.yaml": TARGET_ACCOUNT}
 NO_VALUE = {"Ref": "AWS::NoValue"}
+# [stages] whose every per-stage resource the deploy stack creates (issue 21): both with lambda and batch
+STAGED_ENV = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+              "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_STAGES_STAGING_LAMBDA": "true",
+              "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true", "GREENLIGHT_STAGES_STAGING_BATCH": "true",
+              "GREENLIGHT_STAGES_PRODUCTION_BATCH": "true"}
+
+
+def stage_example(group: str = "greenlight-models") -> dict[str, str]:
+    """The stage parameters `greenlight stack deploy` derives for STAGED_ENV (deploy/stack_parameters.py)."""
+    from deploy.config import load_config
+    from deploy.stack_parameters import stage_parameters
+
+    return stage_parameters(load_config(environ=STAGED_ENV, group=group))
+
+
+def staged(template: dict[str, Any]) -> dict[str, Any]:
+    """`template` with its Fn::ForEach loops expanded for STAGED_ENV's stages (unchanged without loops)."""
+    from tests.support.cfn_foreach import expand, uses_foreach
+
+    return expand(template, stage_example()) if uses_foreach(template) else template
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -64,10 +85,12 @@ def identity_statements(template: dict[str, Any]) -> Iterator[Statement]:
     """Every statement of every identity policy (roles' inline policies, AWS::IAM::Policy/ManagedPolicy). A
     managed policy attached to no role, user or group grants nothing: it is a permissions boundary (a cap,
     deploy/project.yaml's DeployStackBoundary), and tests/unit/test_templates_permissions.py checks it."""
-    for name, resource in template.get("Resources", {}).items():
+    for name, resource in staged(template).get("Resources", {}).items():
         props = resource.get("Properties", {})
         documents = []
-        if resource["Type"] == "AWS::IAM::Role":
+        if resource["Type"] == "AWS::IAM::RolePolicy":  # one more inline policy of the role it names
+            documents = [(name, props["PolicyDocument"])]
+        elif resource["Type"] == "AWS::IAM::Role":
             documents = [(f"{name}/{p.get('PolicyName')}", p["PolicyDocument"]) for p in branches(props.get("Policies", []))]
         elif resource["Type"] == "AWS::IAM::ManagedPolicy" and not any(props.get(k) for k in ("Roles", "Users",
                                                                                               "Groups")):

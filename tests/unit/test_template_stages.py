@@ -180,3 +180,109 @@ def test_the_promoter_is_assumed_by_the_named_promoters_else_by_the_accounts_pri
         role = promoter_stack(Promoters=given).resources["PromoterRole"].properties
         [statement] = role["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"AWS": trusted} and statement["Action"] == "sts:AssumeRole"
+
+
+# -- each stage's Lambda and batch permissions: Fn::ForEach over LambdaStages/BatchStages (docs/decisions/0053) ----
+
+LAMBDA_STAGED = {**STAGED, "GREENLIGHT_STAGES_STAGING_LAMBDA": "true", "GREENLIGHT_STAGES_STAGING_BATCH": "true",
+                 "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true"}
+
+
+def _stack(environ: dict[str, str], group: str = "churn", **overrides: str):
+    from tests.support.cfn_eval import evaluate
+
+    parameters = {**template_parameters(load_config(environ=environ, group=group)), "HandlerS3Bucket": "bucket",
+                  "HandlerS3Key": "h.zip", "ArtifactBucket": "bucket", "LambdaBaseImageTag": "base-1", **overrides}
+    return evaluate(load(TEMPLATE), parameters)
+
+
+def test_without_stages_the_loops_leave_the_stack_as_it_was(template):
+    """GIVEN no [stages] (LambdaStages and BatchStages "", which CloudFormation reads as [""]) THEN the stack has
+    exactly the resources, property for property, of the template without its Fn::ForEach loops and transform."""
+    from tests.support.cfn_eval import evaluate
+
+    bare = {k: v for k, v in template.items() if k != "Transform"}
+    bare["Resources"] = {k: v for k, v in template["Resources"].items() if not k.startswith("Fn::ForEach::")}
+    assert len(bare["Resources"]) == len(template["Resources"]) - 2  # the two loops left out
+    parameters = {**template_parameters(load_config(environ={}, group="churn")), "HandlerS3Bucket": "bucket",
+                  "HandlerS3Key": "h.zip", "ArtifactBucket": "bucket", "LambdaBaseImageTag": "base-1"}
+    assert (parameters["LambdaStages"], parameters["BatchStages"], parameters["StageNames"]) == ("", "", "")
+    with_loops, without = evaluate(template, parameters), evaluate(bare, parameters)
+    assert {n: (r.type, r.properties) for n, r in with_loops.resources.items()} == \
+        {n: (r.type, r.properties) for n, r in without.resources.items()}
+
+
+@pytest.mark.parametrize("group", ["churn", "g" * 48])
+def test_each_lambda_stage_gets_the_groups_lambda_named_through_names_py(group):
+    """Function <key>, its role (hashed by names.py when <key>-inference is over 64), live alias, Function URL and
+    log group per stage with lambda; the handler may manage exactly those functions, the promoter read them."""
+    from deploy.names import IAM_ROLE, GroupNames
+
+    stack = _stack({**LAMBDA_STAGED, "GREENLIGHT_STAGES": "staging,prod", "GREENLIGHT_STAGES_PROD_GATE": "promotion",
+                    "GREENLIGHT_STAGES_PROD_LAMBDA": "true"}, group=group)
+    names = GroupNames(group)
+    for stage in ("staging", "prod"):
+        key = GroupNames(names.stage(stage))
+        r = stack.resources
+        assert r[f"StageInferenceFunction{stage}"].name == key.function == f"{group}-{stage}"
+        role = r[f"StageInferenceRole{stage}"]
+        assert role.name == key.role("inference") and IAM_ROLE.accepts(role.name)
+        assert role.properties["Path"] == names.role_path
+        assert r[f"StageInferenceFunction{stage}"].properties["Role"] == role.arn
+        assert r[f"StageInferenceLogGroup{stage}"].name == names.log_group(f"{stage}/inference")
+        assert r[f"StageInferenceAlias{stage}"].properties["Name"] == "live"
+        assert r[f"StageInferenceUrl{stage}"].properties["Qualifier"] == "live"
+        [statement] = r[f"StageLambdaPolicy{stage}"].properties["PolicyDocument"]["Statement"]
+        function = f"arn:aws:lambda:us-east-1:123456789012:function:{key.function}"
+        assert statement["Resource"] == [function, f"{function}:*"]
+        assert r[f"StageLambdaPolicy{stage}"].properties["RoleName"] == names.role("approval")
+        assert r[f"StagePromoterLambdaPolicy{stage}"].properties["RoleName"] == names.role("promoter")
+    hashed = stack.resources["StageInferenceRolestaging"].name != f"{group}-staging-inference"
+    assert hashed == (len(group) == 48)
+
+
+def test_a_stage_without_lambda_gets_no_function_and_no_base_image_none_at_all():
+    stack = _stack(STAGED)  # production: lambda = false
+    assert "StageInferenceFunctionstaging" in stack.resources
+    assert not any(n.endswith("production") and "Lambda" in n or n == "StageInferenceFunctionproduction"
+                   for n in stack.resources)
+    assert not any(n.startswith("StageInference") for n in _stack(LAMBDA_STAGED, LambdaBaseImageTag="").resources)
+
+
+def test_each_batch_stage_may_manage_the_schedule_and_jobs_the_handler_names():
+    """The handler's stage policy names the schedule and smoke jobs greenlight/workspace.py gives the stage (its
+    batch section's names_for(key)); the scheduler's, the jobs; the models', their log streams."""
+    from deploy.names import GroupNames
+
+    config = load_config(environ=LAMBDA_STAGED, group="churn-prediction-models-p-abcdefghijkl")
+    named = config.batch.model_copy(update={"schedule_name": None, "job_name_prefix": None}).names_for(
+        config.stage("staging").key)
+    stack = _stack(LAMBDA_STAGED, group="churn-prediction-models-p-abcdefghijkl")
+    handler = {s["Sid"]: s for s in stack.resources["StageBatchPolicystaging"].properties["PolicyDocument"]["Statement"]}
+    assert handler["StageBatchSchedule"]["Resource"].endswith(f":schedule/default/{named.schedule_name}")
+    assert handler["StartStageSmokeJobs"]["Resource"].endswith(f":transform-job/{named.job_name_prefix}-smoke-v*")
+    assert named.job_name_prefix != GroupNames(config.stage("staging").key).arn_name  # hashed: a parameter
+    [jobs] = stack.resources["StageSchedulerPolicystaging"].properties["PolicyDocument"]["Statement"]
+    assert jobs["Resource"].endswith(f":transform-job/{named.job_name_prefix}-*")
+    assert stack.resources["StageSchedulerPolicystaging"].properties["RoleName"] == GroupNames(config.group).role(
+        "scheduler")
+    assert "StageBatchPolicyproduction" not in stack.resources  # production: batch = false
+
+
+def test_a_stage_lambda_rolls_back_on_its_own_alarms_not_the_groups():
+    """The stack gives each stage's alias the group alias's rollback alarms (issue 22), on the stage's function; the
+    handler's GREENLIGHT_LAMBDA_ALARMS names the group's, which the stage's engine maps to the stage's own."""
+    from deploy.names import GroupNames
+    from greenlight.workspace import _stage_alarms
+
+    stack = _stack(LAMBDA_STAGED, LambdaMaxP99Ms="250")
+    key = GroupNames(GroupNames("churn").stage("staging"))
+    errors, latency = stack.resources["StageLambdaErrorsAlarmstaging"], stack.resources["StageLambdaLatencyAlarmstaging"]
+    assert (errors.name, latency.name) == (key.alarm("lambda-errors"), key.alarm("lambda-latency"))
+    alias = [{"Name": "FunctionName", "Value": key.function}, {"Name": "Resource", "Value": f"{key.function}:live"}]
+    assert latency.properties["Dimensions"] == alias
+    assert all(m["MetricStat"]["Metric"]["Dimensions"] == alias for m in errors.properties["Metrics"] if "MetricStat" in m)
+    assert "StageLambdaLatencyAlarmstaging" not in _stack(LAMBDA_STAGED).resources  # no p99 limit, no alarm
+    config = load_config(environ={**LAMBDA_STAGED, "GREENLIGHT_LAMBDA_ALARMS": "churn-lambda-errors,mine"},
+                         group="churn")
+    assert _stage_alarms(config, config.stage("staging")) == (key.alarm("lambda-errors"), "mine")

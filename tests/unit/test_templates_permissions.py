@@ -25,7 +25,7 @@ from deploy.stack_parameters import template_parameters
 from tests.support.cfn_eval import Stack, evaluate
 from tests.support.cfn_permissions import CONDITIONAL, NOT_IAM, Need, iam_knows, required
 from tests.support.iam_eval import allowed, statements_of
-from tests.support.templates import PORTFOLIO, PROJECT, TEMPLATE, load
+from tests.support.templates import PORTFOLIO, PROJECT, TEMPLATE, load, stage_example
 
 PROJECT_NAME, PROJECT_ID = "Churn-Prediction-Models-For-EU", "p-abcdefghijkl"
 GROUP = project_group(PROJECT_NAME, PROJECT_ID)  # 45 characters, mixed case
@@ -47,13 +47,17 @@ def deploy_stack(**overrides: str) -> Stack:
                   "LambdaBaseImageTag": "base-0123456789ab", "LambdaReservedConcurrency": "5",
                   "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms",
                   "SageMakerProjectName": PROJECT_NAME, "SageMakerProjectId": PROJECT_ID,
-                  "PromotionStages": "production", **overrides}
+                  **stage_example(GROUP), **overrides}  # stages with lambda and batch: their resources too
     return evaluate(load(TEMPLATE), parameters, stack_name=GroupNames(GROUP).stacks[1])
 
 
 def role_statements(stack: Stack, role: str) -> list:
+    """The statements of `role`'s inline policies, its AWS::IAM::RolePolicy resources' included."""
     props = stack.resources[role].properties
-    return [s for policy in props.get("Policies", []) for s in statements_of(policy["PolicyDocument"], f"{role}/")]
+    attached = [r.properties for r in stack.resources.values()
+                if r.type == "AWS::IAM::RolePolicy" and r.properties["RoleName"] == props.get("RoleName")]
+    return [s for policy in [*props.get("Policies", []), *attached]
+            for s in statements_of(policy["PolicyDocument"], f"{role}/")]
 
 
 def denied(needs: list[Need], statements: list) -> list[str]:

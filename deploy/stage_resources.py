@@ -1,0 +1,74 @@
+"""Before a stage deploys on AWS: does the deploy stack provide its Lambda and batch schedule? (issue 21)
+
+A stage's inference Lambda is a function the deploy stack creates (with its role, `live` alias, Function URL
+and log group), and the handler may manage only what the stack's policies name; a stage's batch schedule is
+created by the engine (deploy/batch/aws_target.py), under statements the stack writes for it. A stage
+configured with `lambda = true` (or `batch = true`) while the stack has nothing for it would otherwise fail
+in the middle of a reconcile, at its first call on a function that is not there or a schedule it may not
+read. The composition root (greenlight/workspace.py) asks first, with one read call per such target and
+before any change, and refuses in one line naming the stage, the target and the fix.
+
+    require_stage_lambda(lambda_client, stage, function)    GetFunction: missing or denied -> refused
+    require_stage_batch(scheduler_client, stage, schedule)  GetSchedule: denied -> refused (missing: the
+                                                            engine creates it on the first deployment)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenlight.aws_errors import aws_call
+from greenlight.errors import AwsError, ConfigurationError, NotFoundError
+
+__all__ = ["require_stage_batch", "require_stage_lambda"]
+
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})  # moto answers a denied JSON call with 403
+
+
+def _denied(exc: AwsError) -> bool:
+    return exc.code in _DENIED or "not authorized to perform" in str(exc)
+
+
+def _fix(stage: str, target: str) -> str:
+    return (f"run `greenlight stack deploy` with [stages.{stage}] {target} = true in greenlight.toml (the deploy "
+            f"stack provides a stage's {target} only for the stages it is deployed with), or set {target} = false "
+            f"in [stages.{stage}]")
+
+
+def require_stage_lambda(lambda_client: Any, stage: str, function: str) -> None:
+    """Refuse a stage whose Lambda the deploy stack did not create (or does not let this role manage).
+
+    Raises:
+        ConfigurationError: GetFunction says there is no such function, or refuses this role.
+        AwsError: any other failure.
+    """
+    missing = NotFoundError(function)
+    try:
+        aws_call("GetFunction", lambda_client.get_function, FunctionName=function, on_missing=lambda: missing)
+    except NotFoundError:
+        raise ConfigurationError(f"stage {stage}: lambda is enabled but its function {function} does not exist: "
+                                 + _fix(stage, "lambda")) from None
+    except AwsError as exc:
+        if not _denied(exc):
+            raise
+        raise ConfigurationError(f"stage {stage}: lambda is enabled but this role may not manage its function "
+                                 f"{function}: " + _fix(stage, "lambda")) from None
+
+
+def require_stage_batch(scheduler_client: Any, stage: str, schedule: str) -> None:
+    """Refuse a stage whose batch schedule this role may not manage (the deploy stack's policies do not name it).
+
+    Raises:
+        ConfigurationError: GetSchedule refuses this role.
+        AwsError: any other failure than a missing schedule.
+    """
+    try:
+        aws_call("GetSchedule", scheduler_client.get_schedule, Name=schedule,
+                 on_missing=lambda: NotFoundError(schedule))
+    except NotFoundError:
+        return  # not created yet: the engine creates it on the stage's first deployment
+    except AwsError as exc:
+        if not _denied(exc):
+            raise
+        raise ConfigurationError(f"stage {stage}: batch is enabled but this role may not manage its schedule "
+                                 f"{schedule}: " + _fix(stage, "batch")) from None
