@@ -147,6 +147,8 @@ def _table(level: dict, modes: tuple[str, ...], judged: tuple[str, ...]) -> list
 def markdown(figures: dict) -> str:
     local, lam = figures["in_process"], figures["lambda_end_to_end"]
     written = ", ".join(f"{name}: {count:,}" for name, count in sorted(local["records_written"].items()))
+    busy = ", ".join(f"{m}: {lam['post_invoke_p50_us'][m]:.0f} µs" for m in LAMBDA_MODES)
+    registered = ", ".join(f"{m}: {lam['extensions_registered'][m]}" for m in LAMBDA_MODES)
     lam_written = ", ".join(f"{name}: {count:,}" for name, count in sorted(lam["records_written"].items()))
     return "\n".join([
         "## Capture: what a capture record adds to a request",
@@ -180,9 +182,9 @@ def markdown(figures: dict) -> str:
         *_table(lam, LAMBDA_MODES, LAMBDA_JUDGED),
         "",
         "After each answer the environment stayed busy (its post-invoke phase, untimed above; billed) for a p50 "
-        f"of {', '.join(f'{m}: {v:.0f} µs' for m, v in lam['post_invoke_p50_us'].items())}.",
+        f"of {busy}.",
         f"Records written: {lam_written}; extensions registered: "
-        f"{', '.join(f'{m}: {n}' for m, n in lam['extensions_registered'].items())}. Load average (1 min) before "
+        f"{registered}. Load average (1 min) before "
         f"and after the run: {figures['load_average_1min_before']} and {figures['load_average_1min_after']}.",
     ])
 
