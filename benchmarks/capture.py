@@ -1,10 +1,11 @@
-"""`python -m benchmarks capture`: what capture (src/capture.py) adds to a single-row request, at two levels.
+"""`python -m benchmarks capture`: what capture (src/capture.py) adds to a single-row request, at three levels.
 
 In process: the default model served as the local endpoint serves it (`deploy.endpoint.loader.load_version`),
 one CSV row through input_fn -> predict_fn -> output_fn, in six modes interleaved (each in every position in
 turn): off, off again (the A/A pair), on (the writer thread), written after the answer (what the Lambda extension
 does, untimed after each call), printed at once (Lambda's fallback), and handed off only (diagnostic: the record
-dropped unformatted, what the request path itself pays). End to end in Lambda: benchmarks.capture_lambda. Each
+dropped unformatted, what the request path itself pays). End to end: benchmarks.capture_lambda (Lambda) and
+benchmarks.capture_endpoint (the local endpoint over HTTP). Each
 mode's p50 against off is judged by the A/A band of the same run (benchmarks.capture_stats); the records are
 counted afterwards, one line per request captured.
 """
@@ -17,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.capture_endpoint import CALLS as ENDPOINT_CALLS
+from benchmarks.capture_endpoint import ENDPOINT_MODES, measure_endpoint
+from benchmarks.capture_endpoint import ROUNDS as ENDPOINT_ROUNDS
 from benchmarks.capture_lambda import CALLS as LAMBDA_CALLS
 from benchmarks.capture_lambda import LAMBDA_MODES, measure_lambda
 from benchmarks.capture_lambda import ROUNDS as LAMBDA_ROUNDS
@@ -186,7 +190,25 @@ def markdown(figures: dict) -> str:
         f"Records written: {lam_written}; extensions registered: "
         f"{registered}. Load average (1 min) before "
         f"and after the run: {figures['load_average_1min_before']} and {figures['load_average_1min_after']}.",
+        *_endpoint_part(figures.get("endpoint_end_to_end")),
     ])
+
+
+def _endpoint_part(level: dict | None) -> list[str]:
+    if level is None:  # a run from before this level existed
+        return []
+    return [
+        "",
+        "**Endpoint, end to end.** The same row over HTTP to `greenlight endpoint serve` (one client, keep-alive):",
+        "off (`GREENLIGHT_CAPTURE=off`), off again, and on (the writer thread, as every local serving command",
+        f"sets it). Three new servers every round, each in every position over the {level['rounds']} rounds of "
+        f"{level['calls_per_mode'] // level['rounds']:,} requests.",
+        "",
+        *_table(level, ENDPOINT_MODES, (ON,)),
+        "",
+        f"Records written by the capture-on servers: {level['records_written'][ON]:,} of "
+        f"{level['requests_to_capture']:,} requests (warm-up included).",
+    ]
 
 
 def main() -> None:
@@ -196,9 +218,13 @@ def main() -> None:
         model_dir, rows, _ = train_default_model(work / "model")
         local = measure(model_dir, rows, work / "capture")
         lambda_rounds, facts = measure_lambda(model_dir, rows, work / "lambda")
+        endpoint_rounds, endpoint_facts = measure_endpoint(model_dir, rows, work / "endpoint")
     lam = {"calls_per_mode": LAMBDA_ROUNDS * LAMBDA_CALLS, "rounds": LAMBDA_ROUNDS, **facts,
            **judge(lambda_rounds, LAMBDA_MODES, LAMBDA_JUDGED)}
-    figures = {"in_process": local, "lambda_end_to_end": lam, "load_average_1min_before": load_before,
+    endpoint = {"calls_per_mode": ENDPOINT_ROUNDS * ENDPOINT_CALLS, "rounds": ENDPOINT_ROUNDS, **endpoint_facts,
+                **judge(endpoint_rounds, ENDPOINT_MODES, (ON,))}
+    figures = {"in_process": local, "lambda_end_to_end": lam, "endpoint_end_to_end": endpoint,
+               "load_average_1min_before": load_before,
                "load_average_1min_after": round(os.getloadavg()[0], 2)}
     write_section("capture", markdown(figures), figures, "python -m benchmarks capture")
     print(markdown(figures))

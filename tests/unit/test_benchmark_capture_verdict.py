@@ -38,7 +38,7 @@ def test_the_recorded_figures_render_the_committed_section_and_its_verdicts():
     figures = latest("capture")
     assert figures is not None, "benchmarks/results.json has no capture run"
     assert capture.markdown(figures).strip() in MARKDOWN.read_text(encoding="utf-8")
-    for level in ("in_process", "lambda_end_to_end"):
+    for level in ("in_process", "lambda_end_to_end", "endpoint_end_to_end"):
         recorded = figures[level]
         for mode, passed in recorded["pass"].items():
             assert passed is within(recorded[capture._key(mode)]["p50_ratio_to_off"], recorded["aa_band"])
