@@ -78,6 +78,8 @@ RECHECK = 0.1
 EXTENSION_NAME = "greenlight-capture"
 EXTENSIONS_API = "http://{api}/2020-01-01/extension"  # AWS_LAMBDA_RUNTIME_API is host:port
 EXTENSION_TIMEOUT = 5.0  # seconds for a register call; the next-event call waits as long as Lambda makes it
+EXTENSION_NICE = 19  # the extension thread's nice value: it yields the CPU to the runtime and the Runtime API
+ANSWER_POLL = 1.0  # seconds between the extension's looks at its pending event/next while no answer comes
 
 
 class Settings:
@@ -415,7 +417,7 @@ def start_lambda_extension(environ=os.environ) -> bool:
         logger.warning("capture: cannot register the Lambda extension at %s (%s: %s); each record is written "
                        "before its answer instead", base, type(exc).__name__, exc)
         return False
-    _state.extension = threading.Thread(target=_extension_loop, args=(opener, base, identifier),
+    _state.extension = threading.Thread(target=_extension_loop, args=(api, identifier),
                                         name=EXTENSION_NAME, daemon=True)
     _state.settings = None  # the settings now say after_answer
     _state.extension.start()
@@ -423,22 +425,37 @@ def start_lambda_extension(environ=os.environ) -> bool:
     return True
 
 
-def _extension_loop(opener, base: str, identifier: str) -> None:
-    """Ask Lambda for the next event; on INVOKE, wait for answered() (or the deadline), write, ask again. Lambda
-    freezes or ends the environment only once this thread has asked, so no written-later record is pending then."""
-    import urllib.request
+def _extension_loop(api: str, identifier: str) -> None:
+    """Ask Lambda for the next event, then wait for answered() before reading it; write, ask again. Lambda freezes or
+    ends the environment only once this thread has asked, so no written-later record is pending then.
 
+    The INVOKE event reaches this thread when the invocation starts; it is read only after the answer, so the thread
+    sleeps through the handler (on one GIL, reading it then would cost the request). While no answer comes, every
+    ANSWER_POLL seconds the thread looks whether an event waits (a long invocation: bound the wait by its deadline;
+    an error answer: stop); one keep-alive connection to the Extensions API serves every call."""
+    import http.client
+
+    _lowest_priority()
+    connection = http.client.HTTPConnection(api)  # no timeout: next blocks while the environment is idle or frozen
+    headers = {"Lambda-Extension-Identifier": identifier}
     try:
         while True:
-            request = urllib.request.Request(f"{base}/event/next", headers={"Lambda-Extension-Identifier": identifier})
-            with opener.open(request) as response:  # blocks until Lambda has an event: no timeout
-                event = json.loads(response.read() or b"{}")
+            connection.request("GET", "/2020-01-01/extension/event/next", headers=headers)
+            event, deadline = None, math.inf
+            while not _state.answer.wait(ANSWER_POLL):
+                if event is None and _waiting(connection):  # a long invocation or an error: read what came
+                    event = _next_event(connection)
+                    if event.get("eventType") != "INVOKE":
+                        break
+                    at = event.get("deadlineMs")
+                    deadline = at / 1000 if isinstance(at, (int, float)) else math.inf
+                if time.time() >= deadline:
+                    break
+            if event is None:
+                event = _next_event(connection)  # arrived when the invocation started
             if event.get("eventType") != "INVOKE":  # SHUTDOWN reaches external extensions only; write and end
                 flush()
                 return
-            deadline = event.get("deadlineMs")
-            _state.answer.wait(max(0.0, deadline / 1000 - time.time()) if isinstance(deadline, (int, float))
-                               else None)
             _state.answer.clear()
             flush()
     except Exception as exc:  # noqa: BLE001 - from now on each record is written before its answer
@@ -447,6 +464,38 @@ def _extension_loop(opener, base: str, identifier: str) -> None:
             _state.settings = None
         _failed(exc)
         flush()
+    finally:
+        connection.close()
+
+
+def _lowest_priority() -> None:
+    """This thread at the lowest CPU priority, so its work after an answer never delays the answer on its way out
+    (through the runtime and Lambda's Runtime API, on the same CPUs); on Linux the nice value is per thread
+    (setpriority(2)). Where it cannot be set, nothing changes."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EXTENSION_NICE)
+    except (AttributeError, OSError) as exc:  # not Linux, or refused
+        logger.info("capture: the Lambda extension's thread keeps its CPU priority (%s)", exc)
+
+
+def _waiting(connection) -> bool:
+    """Whether the Extensions API's answer to the pending call has (begun to) come."""
+    import select
+
+    sock = connection.sock
+    return sock is None or bool(select.select([sock], [], [], 0)[0])
+
+
+def _next_event(connection) -> dict:
+    """The answer to the pending event/next call. Raises: OSError, http.client.HTTPException, ValueError."""
+    response = connection.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise ValueError(f"event/next answered {response.status}: {body[:200]!r}")
+    event = json.loads(body or b"{}")
+    if not isinstance(event, dict):
+        raise ValueError(f"event/next answered a JSON {type(event).__name__}")
+    return event
 
 
 def _failed(exc: BaseException) -> None:

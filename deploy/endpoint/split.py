@@ -124,8 +124,7 @@ class RolloutWatch:
 
     def __init__(self, home: Path, key: str, target: str):
         self.home, self.key, self.target = Path(home), key, target
-        self._seen: tuple[int, int] | None = None
-        self._record: dict[str, Any] | None = None
+        self._last: tuple[tuple[int, int] | None, dict[str, Any] | None] = (None, None)  # one tuple: thread-safe
 
     def __call__(self) -> dict[str, Any] | None:
         try:
@@ -133,10 +132,11 @@ class RolloutWatch:
             seen: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
         except FileNotFoundError:
             seen = None
-        if seen != self._seen:
-            self._seen = seen
-            self._record = None if seen is None else read_rollout(self.home, self.key, self.target)
-        return self._record
+        last_seen, record = self._last
+        if seen != last_seen:
+            record = None if seen is None else read_rollout(self.home, self.key, self.target)
+            self._last = (seen, record)
+        return record
 
 
 class Split:

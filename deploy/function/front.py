@@ -18,7 +18,9 @@ Routes:
 
 During a progressive rollout (issue 22) the rollout record (deploy.endpoint.split, target "lambda") gives the
 new function version its share of the Function URL's requests, as the alias's AdditionalVersionWeights do on
-AWS, and every answer is counted per model version while the record exists.
+AWS, and every answer is counted per model version while the record exists. While the front splits (a record
+gives a share, or a request it routed by one still runs), its GET /ping and /health answers carry
+`split_percent` and `split_in_flight`; unstage (a rollback, `deploy --abort`) returns only once both are gone.
 
 Each function version is served by its own deploy.endpoint.slot.ModelSlot (cold start on the first
 request, concurrent cold requests wait for one load, idle drop, a failed load not retried for
@@ -87,6 +89,8 @@ class FunctionFront(ServedHTTP):
         self._slots_lock = threading.Lock()
         self.home = Path(home)
         self.rollout = RolloutWatch(home, group, TARGET)
+        self._split_in_flight = 0  # Function URL requests routed by the rollout record, still running
+        self._split_lock = threading.Lock()
         self.httpd = _Server((host, port), self)
 
     # -- what serves -------------------------------------------------------------------------
@@ -124,6 +128,31 @@ class FunctionFront(ServedHTTP):
         if new is None or new.number == live.number or share >= 100.0 or random.random() * 100.0 >= share:
             return live
         return new
+
+    def split(self) -> dict[str, float | int]:
+        """What /ping reports while the front splits the alias's traffic (empty: it does not)."""
+        record, fields = self.rollout(), {}
+        try:
+            percent = float(record["percent"]) if record is not None else 0.0
+        except (KeyError, TypeError, ValueError):
+            percent = 0.0
+        if 0.0 < percent < 100.0:
+            fields["split_percent"] = percent
+        if self._split_in_flight:
+            fields["split_in_flight"] = self._split_in_flight
+        return fields
+
+    def invoke_routed(self, version: FunctionVersion, live: FunctionVersion, event: dict[str, Any]) -> dict[str, Any]:
+        """`invoke`, counting the request as split while it runs on a version other than the alias's."""
+        if version.number == live.number:
+            return self.invoke(version, event)
+        with self._split_lock:
+            self._split_in_flight += 1
+        try:
+            return self.invoke(version, event)
+        finally:
+            with self._split_lock:
+                self._split_in_flight -= 1
 
     def count(self, version: FunctionVersion, status: int, latency_ms: float) -> None:
         if self.rollout() is not None:
@@ -228,19 +257,33 @@ class _Handler(ContractHandler):
     def _function_url(self, path: str, query: str, body: bytes) -> None:
         front = self.server.front
         started = time.perf_counter()
-        version = front.route(front.resolve(None))
+        live = front.resolve(None)
+        version = front.route(live)
         host = self.headers.get("Host") or f"{front.function}.lambda-url.localhost"
         event = function_url_event(self.command, path, query, self.headers.items(), body,
                                    source_ip=self.client_address[0], domain=host.split(":", 1)[0])
-        result = front.invoke(version, event)
+        result = front.invoke_routed(version, live, event)
         try:
             status, headers, out = http_response(result)
         except (ValueError, TypeError) as exc:  # what Lambda answers for a malformed function response
             log.error("function version %s returned a malformed response: %s", version.number, exc)
             status, headers, out = 502, {"content-type": "application/json"}, b'{"Message": "Internal Server Error"}'
+        if self.command == "GET" and path in ("/ping", "/health") and status == 200:
+            out = _with_split(out, front.split())
         headers = {**headers, VERSION_HEADER: model_label(front.group, version.model_version),
                    FUNCTION_VERSION_HEADER: str(version.number)}
         self._send(status, headers, out)
         front.count(version, status, 1000.0 * (time.perf_counter() - started))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
+
+
+def _with_split(body: bytes, split: dict[str, float | int]) -> bytes:
+    """A /ping or /health answer with the front's split added (unchanged when it does not split)."""
+    if not split:
+        return body
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps({**answer, **split}).encode("utf-8") if isinstance(answer, dict) else body

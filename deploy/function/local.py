@@ -12,7 +12,8 @@ local state (deploy.function.state: deployments/<group>/lambda.json):
              addressed by version number, which no Function URL request reaches) when one runs, else
              in-process with the version's own handler
     switch   move the alias
-    unstage  the alias back where it was if it moved, and the throttle back if the probe removed it
+    unstage  the alias back where it was if it moved, and the throttle back if the probe removed it; then, if a
+             front runs, until its /ping reports no split (no share, no request it routed by one still running)
     shift    (issue 22) the rollout record deploy.endpoint.split names the function version and its share of
              the alias, as RoutingConfig.AdditionalVersionWeights would; the front routes and counts by it
 
@@ -25,12 +26,14 @@ versions served side by side); predictions do not depend on the thread count.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy.endpoint.client import Transport
+from deploy.endpoint.client import HttpRequest, Transport, TransportError, UrllibTransport
 from deploy.endpoint.deployed import read_serving
 from deploy.endpoint.sources import prepare_model_dir
 from deploy.endpoint.split import read_rollout, read_traffic, remove_rollout, write_rollout
@@ -62,12 +65,12 @@ class LocalLambdaTarget:
 
     def __init__(self, home: Path, group: str, model_path: Callable[[str], Path], *, name: str = "lambda",
                  function: str | None = None, alias: str = "live", memory_mb: int = 1024, retention: int = 3,
-                 smoke_timeout: float = 120.0, transport: Transport | None = None):
+                 smoke_timeout: float = 120.0, transport: Transport | None = None, poll: float = 0.05):
         self.home, self.group, self.name = Path(home), group, name
         self.function, self.alias = function or group, alias
         self._model_path = model_path  # s3:// URI of model.tar.gz -> local file (the artifact store)
         self.memory_mb, self.retention, self.smoke_timeout = memory_mb, retention, smoke_timeout
-        self.transport = transport
+        self.transport, self.poll = transport, poll
 
     def _state(self) -> FunctionState:
         return FunctionState.read(self.home, self.group, self.function, self.alias)
@@ -183,6 +186,29 @@ class LocalLambdaTarget:
         if staged.ref.get("throttled"):
             state = state.with_throttle(True)
         state.write(self.home, self.group)
+        serving = read_serving(self.home, self.group, TARGET)
+        if serving is not None:
+            self._wait_unsplit(serving.url)  # no request reaches the staged version once unstage returns
+
+    def _wait_unsplit(self, url: str) -> None:
+        """Until the front's /ping reports no split, bounded by smoke_timeout; an unreachable front is logged, since
+        unstage itself must not fail."""
+        transport = self.transport or UrllibTransport()
+        deadline = time.monotonic() + self.smoke_timeout
+        while True:
+            try:
+                answer = transport.handle(HttpRequest("GET", f"{url}/ping", timeout=5.0))
+                ping = json.loads(answer.body) if answer.status == 200 else {}
+            except (TransportError, ValueError) as exc:
+                log.warning("could not ask the local Lambda front at %s whether it stopped splitting: %s", url, exc)
+                return
+            if not isinstance(ping, dict) or not (ping.get("split_percent") or ping.get("split_in_flight")):
+                return
+            if time.monotonic() >= deadline:
+                log.error("the local Lambda front at %s still splits traffic %s s after the rollout record went",
+                          url, self.smoke_timeout)
+                return
+            time.sleep(self.poll)
 
     def stop(self) -> str:
         state = self._state_or_new()

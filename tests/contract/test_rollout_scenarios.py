@@ -76,3 +76,39 @@ def test_abort_puts_v1_back_and_holds_v2_until_approved_again(canary):
     env.reject(v2)
     env.approve(v2)  # approved again: its LastModifiedTime moved
     assert reconciler.reconcile().results[0].in_progress
+
+
+@pytest.mark.parametrize("deploy_env", [("local", "lambda")], ids=["local-lambda"], indirect=True)
+def test_abort_returns_only_once_no_request_the_split_routed_to_v2_still_runs(canary):
+    """GIVEN a canary on the local Lambda front and a Function URL request it routed to v2, still running, WHEN the
+    rollout is aborted, THEN the abort returns only after that request answered (/ping reports `split_in_flight`)."""
+    import threading
+
+    env, v1, v2 = canary
+    reconciler = env.reconciler()
+    assert reconciler.reconcile().results[0].in_progress
+    front, order = env.endpoint, []
+    entered, release = threading.Event(), threading.Event()
+    invoke = front.invoke
+
+    def held(version, event):  # the first request routed to v2 waits until the test releases it
+        if version.model_version == v2 and not entered.is_set():
+            entered.set()
+            release.wait(30)
+            answer = invoke(version, event)
+            order.append("v2 answered")
+            return answer
+        return invoke(version, event)
+
+    front.invoke = held
+    client = threading.Thread(target=lambda: [env.served_version() for _ in range(200) if not entered.is_set()])
+    client.start()
+    assert entered.wait(30), "no request reached v2's share"
+    aborting = threading.Thread(target=lambda: (reconciler.abort(), order.append("abort returned")))
+    aborting.start()
+    aborting.join(1.0)  # a bound: without the wait, the abort returns at once while v2's request still runs
+    release.set()
+    aborting.join(30)
+    client.join(30)
+    assert order == ["v2 answered", "abort returned"]
+    assert {env.served_version() for _ in range(20)} == {v1}

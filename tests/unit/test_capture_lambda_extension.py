@@ -12,6 +12,7 @@ import http.server
 import json
 import queue
 import threading
+import time
 
 import pytest
 
@@ -28,6 +29,7 @@ class FakeExtensionsApi:
     def __init__(self, written) -> None:
         self.events: queue.Queue = queue.Queue()
         self.nexts: queue.Queue = queue.Queue()  # records written at each next call
+        self.sent: queue.Queue = queue.Queue()  # each event once it is on the extension's socket
         self.registered: list[tuple[dict, dict]] = []
         api = self
 
@@ -54,6 +56,8 @@ class FakeExtensionsApi:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                self.wfile.flush()
+                api.sent.put(event)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -162,3 +166,26 @@ class socket_nobody_listens:  # noqa: N801 - used as a context manager
 
     def __exit__(self, *exc) -> None:
         self.sock.close()
+
+
+def test_the_extension_reads_its_invoke_event_only_after_the_answer_at_the_lowest_priority(src_modules, model, capture,
+                                                                                           lambda_env, monkeypatch):
+    # GIVEN the extension waiting in next, and a record of what its thread reads and when
+    reads, answered = [], []
+    next_event = capture._next_event
+    monkeypatch.setattr(capture, "_next_event", lambda connection: reads.append(len(answered)) or next_event(connection))
+    assert capture.start_lambda_extension() is True
+    lambda_env.nexts.get(timeout=10)
+    # WHEN an invocation starts (its INVOKE event sent) and the handler serves, then answers
+    lambda_env.invoke()
+    lambda_env.sent.get(timeout=10)
+    serve(src_modules, model, BODY)
+    time.sleep(0.2)  # a bound for a thread that would read at once (it reads within microseconds)
+    assert reads == []  # the thread sleeps through the handler although its event has come
+    answered.append(True)
+    capture.answered()
+    # THEN it reads the event only once the answer is out, and asks for the next
+    assert lambda_env.nexts.get(timeout=10) == 1 and reads == [1]
+    import os
+
+    assert os.getpriority(os.PRIO_PROCESS, capture._state.extension.native_id) == capture.EXTENSION_NICE
