@@ -107,7 +107,7 @@ class WorkerPool:
         if self._broken is not None:
             raise self._broken
 
-    def submit(self, data: bytes) -> Future:
+    def submit(self, data: bytes | bytearray) -> Future:
         """Queue one unit; its Future gives a UnitResult or raises WorkerFailed."""
         future: Future = Future()
         self._queue.put((data, future))

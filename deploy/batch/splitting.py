@@ -11,9 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from greenlight.errors import DataError, NotFoundError
+
+
+class Readable(Protocol):
+    """What the splitter reads from: an open binary file (or io.BytesIO); `read` only for over-long lines."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
 
 __all__ = ["SINGLE_RECORD_UNIT_BYTES", "InputFile", "LineTooLong", "list_input_files", "read_units"]
 
@@ -67,7 +76,7 @@ def list_input_files(location: Path, prefix: str | None = None) -> list[InputFil
     return sorted(files, key=lambda f: f.relative.encode("utf-8"))
 
 
-def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterator[tuple[int, bytearray]]:
+def read_units(fh: Readable, unit_bytes: int, line_limit: int | None) -> Iterator[tuple[int, bytearray]]:
     """(first line number, bytes of whole lines) for each unit of the file (a bytearray nobody else holds).
 
     Every unit but one made of a single line longer than unit_bytes holds at most unit_bytes bytes.
@@ -97,7 +106,7 @@ def read_units(fh: BinaryIO, unit_bytes: int, line_limit: int | None) -> Iterato
         line += buf.count(b"\n")
 
 
-def _fill(fh: BinaryIO, rest: bytes, unit_bytes: int, eof: bool) -> tuple[bytearray, bool]:
+def _fill(fh: Readable, rest: bytes, unit_bytes: int, eof: bool) -> tuple[bytearray, bool]:
     """A new buffer holding `rest`, then the file's next bytes, read straight into it, up to unit_bytes in all.
 
     A new one each time: the unit handed out before may still be queued for a worker. Reading into it
@@ -117,7 +126,7 @@ def _fill(fh: BinaryIO, rest: bytes, unit_bytes: int, eof: bool) -> tuple[bytear
     return buf, eof
 
 
-def _long_line(fh: BinaryIO, buf: bytes, line: int, limit: int | None, chunk_bytes: int):
+def _long_line(fh: Readable, buf: bytes, line: int, limit: int | None, chunk_bytes: int):
     """Read on, chunk_bytes at a time, until the line that fills `buf` ends; yield it alone.
 
     Returns (rest, eof): rest is what followed the line in the last chunk, shorter than chunk_bytes.
