@@ -124,7 +124,8 @@ def stage_parameters(config: DeployConfig) -> dict[str, str]:
     return {"PromotionStages": ",".join(s.name for s in stages if s.gate == "promotion"),
             "LambdaStages": ",".join(s.name for s in stages if s.lambda_),
             "BatchStages": ",".join(s.name for s in stages if s.batch),
-            "EndpointStages": ",".join(s.name for s in stages if s.endpoint),
+            # in this account only: a stage with role_arn has its endpoint, and its log group, in another
+            "EndpointStages": ",".join(s.name for s in stages if s.endpoint and s.role_arn is None),
             "StageNames": "".join(f"|{n}" for n in names) + ("|" if names else "")}
 
 

@@ -61,6 +61,12 @@ def test_a_stage_in_another_account_reads_its_endpoint_through_its_role_and_says
     assert note.startswith("stage production's lambda is not read") and "\n" not in note
 
 
+def test_the_stack_lets_the_monitor_read_stage_endpoints_of_this_account_only():
+    assert template_parameters(load_config(environ=STAGES, group="churn"))["EndpointStages"] == "staging,production"
+    assert template_parameters(load_config(environ=ELSEWHERE, group="churn"))["EndpointStages"] == "staging"
+    assert template_parameters(load_config(environ={}, group="churn"))["EndpointStages"] == ""
+
+
 def test_an_unknown_stage_is_one_line_naming_the_stages():
     with pytest.raises(ParameterError, match=r"no stage 'prod' \(stages: staging, production\)"):
         capture_plans(load_config(environ=STAGES, group="churn"), "prod")
