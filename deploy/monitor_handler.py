@@ -9,9 +9,19 @@ namespace GREENLIGHT_MONITOR_NAMESPACE (default Greenlight/Drift): `CapturedRows
 per group, `PSI` and `Drift` per feature (Feature = its name, or "prediction"). The stack's DriftAlarm
 fires on DriftDetected.
 
+With [stages] (GREENLIGHT_STAGES, the stack's `Stages`, read as the approval handler reads it), each stage is
+monitored on its own: its enabled targets' log groups (deploy/capture_sources.py, names through
+deploy/names.py), its newest version, and the same metrics with a `Stage` dimension after `Group`; then the
+group's `CapturedRows` (every stage's rows) and `DriftDetected` (1 when any stage drifted), dimension Group
+alone, so DriftAlarm fires on any stage's drift. A stage in another account (`role_arn`) is not read: its
+deploy role (deploy/target-account.yaml) trusts only the approval handler's role; one warning says so and
+`greenlight monitor --target aws --stage NAME` reads it through that role. One stage's failure does not stop
+the others: they publish, then the run raises the first failure.
+
 Settings (environment, set by the stack): GREENLIGHT_GROUP, GREENLIGHT_ENDPOINT_NAME (default: the group),
 GREENLIGHT_MONITOR_LAMBDA_LOG_GROUP (default /greenlight/<group>/inference, the stack's), GREENLIGHT_BATCH_
-JOB_NAME_PREFIX (default: the group), GREENLIGHT_MONITOR_WINDOW (24h) and the thresholds of
+JOB_NAME_PREFIX (default: derived from the group), GREENLIGHT_STAGES and GREENLIGHT_{ENDPOINT,LAMBDA,BATCH}_
+ENABLED (a stage's targets default to the sections'), GREENLIGHT_MONITOR_WINDOW (24h) and the thresholds of
 greenlight.monitor.settings. A window with no capture records publishes CapturedRows 0 and returns
 "no-capture"; a version without a baseline, or an AWS failure, raises (the invocation fails: Lambda's
 Errors metric and the schedule's retry policy see it).
@@ -26,13 +36,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from deploy.capture_sources import CapturePlan, stage_plan
+from deploy.config import load_config
+from greenlight.errors import GreenlightError
 from greenlight.monitor import settings
-from greenlight.monitor.aws import NAMESPACE, log_sources, publish_metrics, read_cloudwatch, s3_reader
+from greenlight.monitor.aws import (NAMESPACE, group_metric_data, publish_metrics, put_metrics, read_cloudwatch,
+                                    s3_reader)
 from greenlight.monitor.compare import Thresholds
 from greenlight.monitor.records import parse_duration
 from greenlight.monitor.registry_baselines import RegistryBaselines
-from greenlight.monitor.service import monitor
-from greenlight.settings import DEFAULT_MODEL_PACKAGE_GROUP
+from greenlight.monitor.service import BaselineSource, monitor
 
 __all__ = ["MonitorSettings", "lambda_handler", "run"]
 
@@ -42,50 +55,90 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class MonitorSettings:
     group: str
-    endpoint_name: str
-    function_log_group: str
-    job_prefix: str
+    plans: tuple[CapturePlan, ...]  # one per stage; without [stages] the implicit stage's (stage None)
     window: str
     namespace: str
     thresholds: Thresholds
 
+    @property
+    def staged(self) -> bool:
+        return any(plan.stage is not None for plan in self.plans)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> MonitorSettings:
-        """Raises: ConfigurationError (a bad threshold), ParameterError (a bad window), naming the variable."""
-        group = environ.get("GREENLIGHT_GROUP") or DEFAULT_MODEL_PACKAGE_GROUP
+        """Raises: ConfigurationError (a bad threshold or stage), ParameterError (a bad window), naming the
+        variable."""
         window = environ.get(settings.ENV["window"]) or settings.DEFAULT_WINDOW
         parse_duration(window)
-        return cls(group=group,
-                   endpoint_name=environ.get("GREENLIGHT_ENDPOINT_NAME") or group,
-                   function_log_group=(environ.get("GREENLIGHT_MONITOR_LAMBDA_LOG_GROUP")
-                                       or f"/greenlight/{group}/inference"),
-                   job_prefix=environ.get("GREENLIGHT_BATCH_JOB_NAME_PREFIX") or group,
+        config = load_config(environ=environ)
+        lambda_logs = environ.get("GREENLIGHT_MONITOR_LAMBDA_LOG_GROUP") or None
+        return cls(group=config.group,
+                   plans=tuple(stage_plan(config, stage, lambda_logs) for stage in config.stage_list()),
                    window=window,
                    namespace=environ.get("GREENLIGHT_MONITOR_NAMESPACE") or NAMESPACE,
                    thresholds=settings.thresholds(environ))
 
 
 def run(config: MonitorSettings, *, logs, cloudwatch, s3, registry, now: datetime | None = None) -> dict[str, Any]:
-    """One monitor run with injected clients; returns what it found (and published)."""
+    """One monitor run with injected clients; returns what it found (and published): without [stages] the
+    implicit stage's result, else {"status", "group", "since", "rows", "stages": [each stage's result]}."""
     until = now or datetime.now(UTC)
     since = until - parse_duration(config.window)
-    sources = log_sources(config.group, config.endpoint_name, config.function_log_group, config.job_prefix)
-    records = [r for r in read_cloudwatch(logs, sources, since, until) if since <= r.time <= until]
+    baselines = RegistryBaselines(registry, config.group, s3_reader(s3))
+    if not config.staged:
+        return _run_stage(config, config.plans[0], logs, cloudwatch, baselines, since, until)
+    results: list[dict[str, Any]] = []
+    failures: list[GreenlightError] = []
+    for plan in config.plans:
+        if plan.role_arn is not None:
+            reason = (f"stage {plan.stage} is in another account ({plan.role_arn}): the scheduled monitor does not "
+                      "read its capture, because that account's deploy role (deploy/target-account.yaml) trusts only "
+                      f"the approval handler's role; `greenlight monitor --target aws --stage {plan.stage}` reads it "
+                      "through the role")
+            log.warning("%s", reason)
+            results.append({"stage": plan.stage, "status": "not-read", "reason": reason})
+            continue
+        try:
+            results.append(_run_stage(config, plan, logs, cloudwatch, baselines, since, until))
+        except GreenlightError as exc:  # the other stages still publish; the run fails after them
+            log.error("stage %s of %s: %s", plan.stage, config.group, exc)
+            failures.append(exc)
+            results.append({"stage": plan.stage, "status": "failed", "error": str(exc)})
+    compared = [r for r in results if r["status"] in ("ok", "drift")]
+    drift = any(r["status"] == "drift" for r in compared) if compared else None
+    rows = sum(int(r.get("rows", 0)) for r in results)
+    put_metrics(cloudwatch, config.namespace, group_metric_data(config.group, rows, drift))
+    log.info("%s: %s over %d stage(s) compared, %d row(s)", config.group,
+             "drift" if drift else "no drift" if compared else "nothing compared", len(compared), rows)
+    if failures:
+        raise failures[0]
+    return {"status": "drift" if drift else "ok" if compared else "no-capture", "group": config.group,
+            "since": since.isoformat(), "rows": rows, "stages": results}
+
+
+def _run_stage(config: MonitorSettings, plan: CapturePlan, logs, cloudwatch, baselines: BaselineSource,
+               since: datetime, until: datetime) -> dict[str, Any]:
+    """One stage's run (the implicit stage's is the whole run without [stages]): read, compare, publish."""
+    for note in plan.not_read:
+        log.warning("%s", note)
+    named = {} if plan.stage is None else {"stage": plan.stage}
+    what = config.group if plan.stage is None else f"{config.group} stage {plan.stage}"
+    records = [r for r in read_cloudwatch(logs, plan.sources, since, until) if since <= r.time <= until]
     if not records:
-        publish_metrics(cloudwatch, config.namespace, config.group, None, 0)
-        log.warning("no capture records of %s since %s in %s: nothing to compare", config.group, since.isoformat(),
-                    ", ".join(s.log_group for s in sources))
-        return {"status": "no-capture", "group": config.group, "since": since.isoformat(), "rows": 0}
-    result = monitor(config.group, records, RegistryBaselines(registry, config.group, s3_reader(s3)),
-                     config.thresholds, since=since, until=until)
+        publish_metrics(cloudwatch, config.namespace, config.group, None, 0, plan.stage)
+        log.warning("no capture records of %s since %s in %s: nothing to compare", what, since.isoformat(),
+                    plan.log_groups)
+        return {**named, "status": "no-capture", "group": config.group, "since": since.isoformat(), "rows": 0}
+    result = monitor(config.group, records, baselines, config.thresholds, since=since, until=until,
+                     stage=plan.stage)
     newest = result.reported[0]
-    sent = publish_metrics(cloudwatch, config.namespace, config.group, result, newest.rows)
+    sent = publish_metrics(cloudwatch, config.namespace, config.group, result, newest.rows, plan.stage)
     for column in (*newest.features, *((newest.prediction,) if newest.prediction else ())):
-        log.info("%s v%d %s: %s (%s)", config.group, newest.version, column.name, "DRIFT" if column.drift else "ok",
+        log.info("%s v%d %s: %s (%s)", what, newest.version, column.name, "DRIFT" if column.drift else "ok",
                  column.reason)
-    log.info("published %d metrics to %s: %s v%d %s", sent, config.namespace, config.group, newest.version,
+    log.info("published %d metrics to %s: %s v%d %s", sent, config.namespace, what, newest.version,
              "drifts" if newest.drift else "does not drift")
-    return {"status": "drift" if result.drift else "ok", "group": config.group, "since": since.isoformat(),
+    return {**named, "status": "drift" if result.drift else "ok", "group": config.group, "since": since.isoformat(),
             "other_versions": list(result.other_versions), **newest.to_json()}
 
 

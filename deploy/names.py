@@ -261,6 +261,11 @@ class GroupNames:
     def log_group(self, kind: str) -> str:
         return fit(LOG_GROUP, f"/greenlight/{self.group}/{kind}")
 
+    def inference_log_group(self, stage: str | None = None) -> str:
+        """The inference Lambda's log group: the group's `/greenlight/<group>/inference`, or a stage's
+        `/greenlight/<group>/<stage>/inference` (the deploy stack's StageLambdas, docs/decisions/0053)."""
+        return self.log_group("inference" if stage is None else f"{stage}/inference")
+
     def alarm(self, kind: str) -> str:
         return fit(ALARM, self.group, f"-{kind}")
 

@@ -15,8 +15,9 @@ prefix (DERIVED: the template has no default for it). The `[stages]` sections do
 per setting (their names are the user's): they travel as one JSON object, parameter `Stages`, which the
 handler reads as GREENLIGHT_STAGES (deploy/config.py `stages_json`; docs/decisions/0049). What the template
 cannot read from that JSON or derive without a hash comes derived too (`stage_parameters`; docs/decisions/0053):
-the stages gated by promotion, the stages with lambda and with batch enabled (the lists its Fn::ForEach loops
-run over) and, per such stage, the names deploy/names.py gives its inference role, batch schedule and job prefix.
+the stages gated by promotion, the stages with lambda, with batch and with endpoint enabled (the lists its
+Fn::ForEach loops run over; EndpointStages: the drift monitor's reads, docs/decisions/0057) and, per such
+stage, the names deploy/names.py gives its inference role, batch schedule and job prefix.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
 
 
 def stage_parameters(config: DeployConfig) -> dict[str, str]:
-    """The parameters derived from the [stages] sections: PromotionStages, LambdaStages, BatchStages (names,
-    comma-separated) and StageNames, `|<stage>.<kind>=<name>|...` for the stages of the last two, which the
+    """The parameters derived from the [stages] sections: PromotionStages, LambdaStages, BatchStages, EndpointStages
+    (names, comma-separated) and StageNames, `|<stage>.<kind>=<name>|...` for the stages of the last two, which the
     template's loops look their names up in (Fn::Split; it cannot hash). All "" without [stages]."""
     stages = [s for s in config.stage_list() if not s.implicit]
     names = []
@@ -123,6 +124,8 @@ def stage_parameters(config: DeployConfig) -> dict[str, str]:
     return {"PromotionStages": ",".join(s.name for s in stages if s.gate == "promotion"),
             "LambdaStages": ",".join(s.name for s in stages if s.lambda_),
             "BatchStages": ",".join(s.name for s in stages if s.batch),
+            # in this account only: a stage with role_arn has its endpoint, and its log group, in another
+            "EndpointStages": ",".join(s.name for s in stages if s.endpoint and s.role_arn is None),
             "StageNames": "".join(f"|{n}" for n in names) + ("|" if names else "")}
 
 

@@ -717,6 +717,7 @@ def wait_until_deployed(ws: Workspace, version: int | None, group: str | None = 
 class DriftCheck:
     result: Any  # greenlight.monitor.service.MonitorResult: per version compared, each feature's verdict
     report: Path | None  # index.html of the report, when one was asked for
+    notes: tuple[str, ...] = ()  # what was not read and why (a stage's target in another account), one line each
 
     @property
     def drift(self) -> bool:
@@ -739,17 +740,20 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
     """Compare the traffic captured in the last `since` (a duration: 30m, 2h, 7d) with the training baseline of
     the model version that served it: every feature and the predictions, by PSI and a two-sample test.
 
-    Reads the local capture files (GREENLIGHT_HOME/capture/<group>/; a stage's: <group>-<stage>/) or, on AWS,
-    the serving targets' CloudWatch Logs (a stage's endpoint); `targets` keeps only some serving targets
-    (endpoint, lambda, batch); `stage` one stage of greenlight.toml's [stages] (ParameterError if unknown).
-    Only the newest version seen in the window is compared unless `all_versions`. `report` writes PNGs and an
-    HTML page there. Thresholds: the arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else
-    PSI 0.2, p 0.01, 100 rows.
+    Reads every stage's capture, or only `stage`'s (a [stages.<name>] of greenlight.toml; ParameterError if
+    unknown): locally the capture files (GREENLIGHT_HOME/capture/<group>/; a stage's: <group>-<stage>/), on AWS
+    the CloudWatch Logs of the stages' enabled serving targets (deploy/capture_sources.py; a stage in another
+    account through its role_arn). Records are attributed to the stage whose target wrote them and grouped by
+    model version; `targets` keeps only some serving targets (endpoint, lambda, batch). Only the newest version
+    seen in the window is compared unless `all_versions`. `report` writes PNGs and an HTML page there.
+    Thresholds: the arguments, else GREENLIGHT_MONITOR_* (greenlight.monitor.settings), else PSI 0.2, p 0.01,
+    100 rows.
 
     Raises:
-        ParameterError: a bad `since` or target. NotFoundError: no capture in the window, or no baseline for
-        the version that served it. ConfigurationError: a bad threshold.
+        ParameterError: a bad `since`, target or stage. NotFoundError: no capture in the window, or no baseline
+        for the version that served it. ConfigurationError: a bad threshold.
     """
+    import itertools
     import os
     from datetime import UTC, datetime
 
@@ -769,27 +773,32 @@ def monitor(ws: Workspace, since: str = "24h", group: str | None = None, *, targ
     until = datetime.now(UTC)
     start = until - window
     read: Callable[[str], bytes]
-    # a stage's targets serve under its key (the group itself without [stages]): its own capture directory
-    # locally, its own endpoint's log group on AWS, as greenlight.workspace builds them
-    key = config.group if stage is None else config.stage(stage).key
-    if ws.target is Target.LOCAL:
-        records = read_local(ws.home, key, start, targets)
-        read, where = ws.store.get_bytes, f" in {capture_dir(ws.home, key)}"
+    notes: tuple[str, ...] = ()
+    stages = config.stage_list() if stage is None else [config.stage(stage)]
+    if ws.target is Target.LOCAL:  # each stage's targets serve under its key: its own capture directory
+        records = itertools.chain.from_iterable(
+            read_local(ws.home, s.key, start, targets, None if s.implicit else s.name) for s in stages)
+        read = ws.store.get_bytes
+        where = f" in {', '.join(str(capture_dir(ws.home, s.key)) for s in stages)}"
     else:
-        from deploy.names import GroupNames
-        from greenlight.monitor.aws import log_sources, read_cloudwatch, s3_reader
+        from deploy.capture_sources import capture_plans
+        from greenlight.monitor.aws import read_cloudwatch, s3_reader
 
-        endpoint = config.endpoint_name if key == config.group else GroupNames(key).endpoint  # as the workspace
-        sources = log_sources(key, endpoint, job_prefix=config.batch.job_name_prefix)
-        if key != config.group:  # on AWS a stage deploys only its endpoint (docs/decisions/0046)
-            sources = sources[:1]
-        records = read_cloudwatch(ws.client("logs"), sources, start, until, targets)
-        read, where = s3_reader(ws.client("s3")), f" in CloudWatch Logs ({', '.join(s.log_group for s in sources)})"
+        plans = capture_plans(config, stage)
+        notes = tuple(note for plan in plans for note in plan.not_read)  # the CLI prints them, one line each
+        def logs(plan):  # a stage in another account: its logs are there, read through its role
+            return (ws.client if plan.role_arn is None else ws.assumed(plan.role_arn, str(plan.stage)))("logs")
+
+        records = itertools.chain.from_iterable(
+            read_cloudwatch(logs(plan), plan.sources, start, until, targets) for plan in plans)
+        read = s3_reader(ws.client("s3"))
+        where = f" in CloudWatch Logs ({', '.join(plan.log_groups for plan in plans)})"
+    chosen = None if stage is None or stages[0].implicit else stage
     result = compare(config.group, records, RegistryBaselines(ws.registry, config.group, read), limits, since=start,
-                     until=until, targets=targets, stage=None, all_versions=all_versions, where=where)
+                     until=until, targets=targets, stage=chosen, all_versions=all_versions, where=where)
     written = None
     if report is not None:
         from greenlight.monitor.report import write_report
 
         written = write_report(result, Path(report))
-    return DriftCheck(result, written)
+    return DriftCheck(result, written, notes)

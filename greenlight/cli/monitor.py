@@ -22,8 +22,9 @@ def _print_table(check) -> None:
     for version in result.reported:
         span = f", {version.first:%Y-%m-%d %H:%M:%S} to {version.last:%H:%M:%S} UTC" if version.first else ""
         verdict = "DRIFT" if version.drift else "no drift"
+        stages = f"stage {', '.join(version.stages)}: " if version.stages else ""
         typer.echo(f"{result.group} v{version.version}: {version.rows:,} rows in {version.records:,} captured "
-                   f"requests ({', '.join(version.targets)}{span}): {verdict}")
+                   f"requests ({stages}{', '.join(version.targets)}{span}): {verdict}")
         columns = [*version.features, *((version.prediction,) if version.prediction else ())]
         width = max(len("feature"), *(len(c.name) for c in columns))
         typer.echo(f"  {'feature':<{width}}  {'PSI':>8}  {'drift':<5}  {'rows':>8}")
@@ -44,7 +45,7 @@ def monitor(
     serving: list[str] = typer.Option(None, "--serving", metavar="endpoint|lambda|batch", help="Only this serving "
                                       "target's traffic (repeatable); default: all of them."),
     stage: str | None = typer.Option(None, "--stage", metavar="NAME", help="Only this stage's traffic (a "
-                                     "[stages.<name>] of greenlight.toml); default: the group without stages."),
+                                     "[stages.<name>] of greenlight.toml); default: every stage's."),
     as_json: bool = JSON,
     report: Path | None = typer.Option(None, "--report", metavar="DIR", help="Write one PNG per drifting feature "
                                        "(baseline vs live), an index.html linking them and report.json into DIR."),
@@ -69,6 +70,8 @@ def monitor(
     check = check_drift(workspace(target, region), since, group, targets=serving or None, stage=stage,
                         all_versions=all_versions, report=report, psi=psi, p_value=p_value, min_rows=min_rows)
     result = check.result
+    for note in check.notes:
+        typer.echo(f"greenlight monitor: {note}", err=True)
     if as_json:
         echo_json(check.to_json(all_versions))
     else:

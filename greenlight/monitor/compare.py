@@ -82,6 +82,7 @@ class VersionDrift:
     features: tuple[ColumnDrift, ...]
     prediction: ColumnDrift | None
     notes: tuple[str, ...] = field(default=())
+    stages: tuple[str, ...] = field(default=())  # the stages whose traffic this is (none without [stages])
 
     @property
     def drift(self) -> bool:
@@ -98,8 +99,9 @@ class VersionDrift:
             p = self.prediction
             prediction = {"psi": round(p.psi, 6), "drift": p.drift, "test": p.test, "p_value": p.p_value,
                           "rows": p.rows, "baseline_mean": p.baseline_mean, "live_mean": p.live_mean}
-        return {"version": self.version, "rows": self.rows, "features": [f.to_json() for f in self.features],
-                "prediction": prediction}
+        doc = {"version": self.version, "rows": self.rows, "features": [f.to_json() for f in self.features],
+               "prediction": prediction}
+        return {**doc, "stages": list(self.stages)} if self.stages else doc
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -145,9 +147,12 @@ def compare_version(version: int, baseline: Baseline, records: Iterable[CaptureR
     predictions: list[float] = []
     count, targets, times, notes = 0, set(), [], []
     unmatched: set[str] = set()
+    stages: set[str] = set()
     for record in records:
         count += 1
         targets.add(record.target)
+        if record.stage:
+            stages.add(record.stage)
         times.append(record.time)
         if not record.ok:
             continue
@@ -165,4 +170,4 @@ def compare_version(version: int, baseline: Baseline, records: Iterable[CaptureR
     prediction = compare_column(baseline.prediction, predictions, thresholds) if predictions else None
     rows = max((len(v) for v in columns.values()), default=0)
     return VersionDrift(version, rows, count, tuple(sorted(targets)), min(times, default=None),
-                        max(times, default=None), features, prediction, tuple(notes))
+                        max(times, default=None), features, prediction, tuple(notes), tuple(sorted(stages)))

@@ -4,6 +4,8 @@
     GREENLIGHT_HOME/capture/<group>/lambda.jsonl     the local Lambda front (`greenlight lambda serve`)
     GREENLIGHT_HOME/capture/<group>/batch.jsonl      the local batch runner's workers
 
+A stage's targets (issue 21) write under their stage's key instead: GREENLIGHT_HOME/capture/<group>-<stage>/.
+
 A local serving command calls `enable_capture(home, group)` before it serves: it sets GREENLIGHT_CAPTURE
 to that directory for the process (and the batch workers it starts), unless GREENLIGHT_CAPTURE is set
 already (`off` turns capture off). The serving code (src/capture.py) appends one line per sampled request
@@ -43,9 +45,10 @@ def enable_capture(home: Path, group: str, environ: MutableMapping[str, str] | N
     return environ[CAPTURE_ENV]
 
 
-def read_local(home: Path, group: str, since: datetime, targets: Iterable[str] | None = None
-               ) -> Iterator[CaptureRecord]:
-    """The group's local capture records from `since` on (the targets' files; all of them by default).
+def read_local(home: Path, group: str, since: datetime, targets: Iterable[str] | None = None,
+               stage: str | None = None) -> Iterator[CaptureRecord]:
+    """The group's (or a stage key's) local capture records from `since` on (the targets' files; all of them by
+    default), attributed to `stage` where a line names none.
 
     Lines that are not capture records (a damaged or half-written line) are skipped and counted in the log.
     """
@@ -57,7 +60,7 @@ def read_local(home: Path, group: str, since: datetime, targets: Iterable[str] |
         skipped = 0
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                record = parse_record(line, target)
+                record = parse_record(line, target, stage)
                 if record is None:
                     skipped += bool(line.strip())
                 elif record.time >= since:

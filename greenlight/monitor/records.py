@@ -57,10 +57,11 @@ def _message(text: str) -> dict | None:
     return doc if isinstance(doc, dict) and doc.get(CAPTURE_KEY) == 1 else None
 
 
-def parse_record(text: str, target: str | None = None) -> CaptureRecord | None:
+def parse_record(text: str, target: str | None = None, stage: str | None = None) -> CaptureRecord | None:
     """The capture record in a log line, or None if it holds none (or a damaged one).
 
-    `target` fills in the target where the line does not name one (the reader knows the log group).
+    `target` and `stage` fill in the target and the stage where the line does not name them (the reader knows
+    the log group or capture file, and so whose it is).
     """
     doc = _message(text)
     if doc is None:
@@ -73,7 +74,7 @@ def parse_record(text: str, target: str | None = None) -> CaptureRecord | None:
         return CaptureRecord(
             time=when.astimezone(UTC),
             target=str(doc.get("target") or target or "endpoint"),
-            stage=doc.get("stage"),
+            stage=doc.get("stage") or stage,
             model_version=doc.get("model_version"),
             model_sha256=doc.get("model_sha256"),
             status=int(doc.get("status", 200)),

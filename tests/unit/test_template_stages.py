@@ -203,10 +203,11 @@ def test_without_stages_the_loops_leave_the_stack_as_it_was(template):
 
     bare = {k: v for k, v in template.items() if k != "Transform"}
     bare["Resources"] = {k: v for k, v in template["Resources"].items() if not k.startswith("Fn::ForEach::")}
-    assert len(bare["Resources"]) == len(template["Resources"]) - 2  # the two loops left out
+    assert len(bare["Resources"]) == len(template["Resources"]) - 3  # the three loops left out
     parameters = {**template_parameters(load_config(environ={}, group="churn")), "HandlerS3Bucket": "bucket",
                   "HandlerS3Key": "h.zip", "ArtifactBucket": "bucket", "LambdaBaseImageTag": "base-1"}
-    assert (parameters["LambdaStages"], parameters["BatchStages"], parameters["StageNames"]) == ("", "", "")
+    assert (parameters["LambdaStages"], parameters["BatchStages"], parameters["EndpointStages"],
+            parameters["StageNames"]) == ("", "", "", "")
     with_loops, without = evaluate(template, parameters), evaluate(bare, parameters)
     assert {n: (r.type, r.properties) for n, r in with_loops.resources.items()} == \
         {n: (r.type, r.properties) for n, r in without.resources.items()}

@@ -1,0 +1,83 @@
+"""Where each stage's serving targets write their capture records on AWS (pure: no AWS, no disk).
+
+    plans = capture_plans(config)               # every stage of the configuration, in order
+    plans = capture_plans(config, "staging")    # that stage only (ParameterError naming the stages if unknown)
+    plan.sources                                # greenlight.monitor.aws LogSources, each naming its stage
+    plan.role_arn                               # not None: read them through this role (another account)
+    plan.not_read                               # enabled targets no source reads, each with why (one line)
+
+The names are the engine's (greenlight/workspace.py builds a stage's targets from its key) through the one name
+function, deploy/names.py. Without [stages], one plan for the implicit stage with today's three sources
+(endpoint, Lambda, batch, enabled or not: a log group nothing wrote to contributes nothing). With [stages],
+each stage's enabled targets: its endpoint `/aws/sagemaker/Endpoints/<key>` (GroupNames(key).endpoint), its
+Lambda's `/greenlight/<group>/<stage>/inference` (the stack's StageLambdas, GroupNames.inference_log_group)
+and its jobs' streams `<job prefix>-` in `/aws/sagemaker/TransformJobs` (the stage's prefix, as the handler
+names its schedule's jobs). A stage in another account (`role_arn`) has its endpoint there only (a stage
+Lambda or batch schedule is not built in another account, docs/decisions/0053): its endpoint's log group is
+read through that role (deploy/target-account.yaml's DeployRole, statement ReadCapture), its other targets
+are named in `not_read`. docs/decisions/0057.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deploy.config import DeployConfig, Stage
+from deploy.names import GroupNames
+from greenlight.monitor.aws import LogSource, batch_source, endpoint_source, lambda_source
+
+__all__ = ["CapturePlan", "capture_plans", "stage_plan"]
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    """One stage's capture: where to read it, through which role, and what is not read and why."""
+
+    stage: str | None  # None: the implicit stage (no [stages])
+    sources: tuple[LogSource, ...]
+    role_arn: str | None = None
+    not_read: tuple[str, ...] = ()
+
+    @property
+    def log_groups(self) -> str:
+        return ", ".join(s.log_group for s in self.sources) or "no log group"
+
+
+def stage_plan(config: DeployConfig, stage: Stage, function_log_group: str | None = None) -> CapturePlan:
+    """The capture plan of one stage (module docstring); `function_log_group` overrides the implicit stage's
+    Lambda log group (the scheduled monitor's GREENLIGHT_MONITOR_LAMBDA_LOG_GROUP)."""
+    names = GroupNames(config.group)
+    if stage.implicit:
+        return CapturePlan(None, (endpoint_source(config.endpoint_name),
+                                  lambda_source(function_log_group or names.inference_log_group()),
+                                  batch_source(_job_prefix(config, stage))))
+    key = GroupNames(stage.key)
+    sources = [endpoint_source(key.endpoint, stage.name)] if stage.endpoint else []
+    not_read: list[str] = []
+    if stage.role_arn is None:
+        if stage.lambda_:
+            sources.append(lambda_source(names.inference_log_group(stage.name), stage.name))
+        if stage.batch:
+            sources.append(batch_source(_job_prefix(config, stage), stage.name))
+    else:
+        not_read += [f"stage {stage.name}'s {what} is not read: Greenlight does not build a stage's {what} in another "
+                     "account (docs/decisions/0053)" for what, on in (("lambda", stage.lambda_), ("batch", stage.batch))
+                     if on]
+    return CapturePlan(stage.name, tuple(sources), stage.role_arn, tuple(not_read))
+
+
+def capture_plans(config: DeployConfig, stage: str | None = None) -> list[CapturePlan]:
+    """Every stage's capture plan in stage order, or only `stage`'s.
+
+    Raises:
+        ParameterError: `stage` is not a stage of the configuration (naming those there are).
+    """
+    stages = config.stage_list() if stage is None else [config.stage(stage)]
+    return [stage_plan(config, s) for s in stages]
+
+
+def _job_prefix(config: DeployConfig, stage: Stage) -> str:
+    """The TransformJobName prefix the handler gives the stage's jobs (greenlight/workspace.py: the group's
+    configured prefix for the implicit stage, the name derived from the key for a stage)."""
+    batch = config.batch if stage.implicit else config.batch.model_copy(update={"job_name_prefix": None})
+    return str(batch.names_for(stage.key).job_name_prefix)

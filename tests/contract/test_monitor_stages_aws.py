@@ -1,0 +1,213 @@
+"""The drift monitor with [stages] on AWS (issue 25 x issue 21; docs/decisions/0057), against moto's HTTP server.
+
+Staging serves from its endpoint, its Lambda and its batch jobs; production from its endpoint only. Each stage's
+capture lines (what src/capture.py writes) go to the log groups its targets write to, named as the engine names
+them (deploy/names.py): the stage's endpoint `<group>-<stage>`, its Lambda's `/greenlight/<group>/<stage>/inference`,
+its jobs' streams `<stage job prefix>-`. Decoys sit where a stage has no target (production's Lambda log group)
+and in the group's own log groups, which no stage uses: none may count. A stage with `role_arn` logs in the other
+account (moto keeps one backend per account id), read through AssumeRole.
+"""
+
+# ruff: noqa: F811 (the `world` fixture, imported from test_monitor_aws, is every test's argument)
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deploy.capture_sources import capture_plans
+from deploy.config import load_config
+from deploy.monitor_handler import MonitorSettings, run
+from tests.contract.test_monitor_aws import GROUP, create_drift_alarm, world  # noqa: F401
+from tests.contract.test_stages_aws import OTHER_ACCOUNT, in_account
+from tests.support.drift_traffic import capture_lines, requests_from_the_bundled_data
+from tests.support.moto_alarms import evaluate_alarms
+
+STAGES = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+          "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_STAGES_STAGING_LAMBDA": "true",
+          "GREENLIGHT_STAGES_STAGING_BATCH": "true", "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "false",
+          "GREENLIGHT_STAGES_PRODUCTION_BATCH": "false"}
+DEPLOYER = f"arn:aws:iam::{OTHER_ACCOUNT}:role/{GROUP}-production-deploy"  # deploy/target-account.yaml's
+ELSEWHERE = {**STAGES, "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": DEPLOYER}
+
+
+def put(logs, group: str, stream: str, lines: list[str]) -> None:
+    for call, kw in ((logs.create_log_group, {"logGroupName": group}),
+                     (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream})):
+        try:
+            call(**kw)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+    when = int(datetime.now(UTC).timestamp() * 1000)
+    events = [{"timestamp": when, "message": line} for line in lines]
+    for start in range(0, len(events), 1000):
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[start:start + 1000])
+
+
+def lines(world, target: str, n: int, seed: int, shift: dict[str, float] | None = None, per_request: int = 1):
+    return capture_lines(world["models"]["a"], requests_from_the_bundled_data(n, seed, shift), world["work"],
+                         target=target, per_request=per_request)
+
+
+def serve_stages(world, production_logs=None) -> dict[str, str]:
+    """Staging: like traffic on its three targets (300 + 300 + 200 rows); production: bmi shifted by two standard
+    deviations on its endpoint (400 rows), in `production_logs`' account; decoys where no stage serves."""
+    logs = world["clients"]["logs"]
+    sources = {(s.stage, s.target): s for p in capture_plans(load_config(environ=STAGES, group=GROUP)) for s in p.sources}
+    put(logs, sources["staging", "endpoint"].log_group, "AllTraffic/i-1", lines(world, "endpoint", 300, 71))
+    put(logs, sources["staging", "lambda"].log_group, "2026/12/05/[3]ab", lines(world, "lambda", 300, 72))
+    batch = sources["staging", "batch"]
+    put(logs, batch.log_group, f"{batch.stream_prefix}x9k2m4/i-1", lines(world, "batch", 200, 73, per_request=100))
+    put(production_logs or logs, sources["production", "endpoint"].log_group, "AllTraffic/i-2",
+        lines(world, "endpoint", 400, 74, {"bmi": 2.0}))
+    # decoys, shifted so that counting them would show: production has no Lambda; the group itself no target
+    decoy = lines(world, "lambda", 500, 75, {"age": 3.0})
+    put(logs, f"/greenlight/{GROUP}/production/inference", "2026/12/05/[1]cd", decoy)
+    put(logs, f"/greenlight/{GROUP}/inference", "2026/12/05/[1]ef", decoy)
+    put(logs, f"/aws/sagemaker/Endpoints/{GROUP}", "AllTraffic/i-3", decoy)
+    return {f"{stage}.{target}": s.log_group for (stage, target), s in sources.items()}
+
+
+def cli(capsys, *args: str) -> tuple[int, dict, str]:
+    from greenlight.cli import main
+
+    code = main(["monitor", "--target", "aws", "--json", "--since", "30m", *args])
+    out = capsys.readouterr()
+    return code, json.loads(out.out), out.err
+
+
+def test_the_cli_attributes_each_stages_records_to_it_and_stage_filters(world, monkeypatch, capsys):
+    for name, value in STAGES.items():
+        monkeypatch.setenv(name, value)
+    groups = serve_stages(world)
+    assert groups["staging.lambda"] == f"/greenlight/{GROUP}/staging/inference"
+    # WHEN staging alone is monitored THEN its three targets' 800 rows, none of production's or the decoys'
+    code, doc, _ = cli(capsys, "--stage", "staging")
+    assert (code, doc["rows"], doc["stages"]) == (0, 300 + 300 + 200, ["staging"])
+    assert not any(f["drift"] for f in doc["features"])
+    # WHEN production alone THEN its endpoint's 400 shifted rows (not its would-be Lambda's decoys): bmi drifts
+    code, doc, _ = cli(capsys, "--stage", "production")
+    assert (code, doc["rows"], doc["stages"]) == (3, 400, ["production"])
+    assert [f["name"] for f in doc["features"] if f["drift"]] == ["bmi"]
+    # WHEN every stage THEN both stages' rows, attributed to both, and still none of the decoys (age never drifts)
+    code, doc, _ = cli(capsys)
+    assert (doc["rows"], doc["stages"]) == (1200, ["production", "staging"])
+    assert "age" not in [f["name"] for f in doc["features"] if f["drift"]]
+    # AND a stage that does not exist is one line naming those that do, exit 2
+    from greenlight.cli import main
+
+    assert main(["monitor", "--target", "aws", "--stage", "prod"]) == 2
+    assert "no stage 'prod' (stages: staging, production)" in capsys.readouterr().err
+
+
+def stage_metric(cloudwatch, name: str, stage: str | None, feature: str | None = None) -> float | None:
+    dims = [{"Name": "Group", "Value": GROUP}, *([{"Name": "Stage", "Value": stage}] if stage else []),
+            *([{"Name": "Feature", "Value": feature}] if feature else [])]
+    now = datetime.now(UTC)
+    points = cloudwatch.get_metric_statistics(Namespace="Greenlight/Drift", MetricName=name, Dimensions=dims,
+                                              StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5),
+                                              Period=3600, Statistics=["Maximum"])["Datapoints"]
+    return max((p["Maximum"] for p in points), default=None)
+
+
+def schedule(world, environ: dict[str, str]) -> dict:
+    c = world["clients"]
+    config = MonitorSettings.from_env({"GREENLIGHT_GROUP": GROUP, "GREENLIGHT_MONITOR_WINDOW": "1h", **environ})
+    return run(config, logs=c["logs"], cloudwatch=c["cloudwatch"], s3=c["s3"], registry=world["registry"],
+               now=datetime.now(UTC) + timedelta(seconds=5))
+
+
+def test_the_scheduled_monitor_publishes_per_stage_and_the_alarm_fires_on_any_stages_drift(world):
+    serve_stages(world)
+    result = schedule(world, STAGES)
+    assert [(s["stage"], s["status"], s["rows"]) for s in result["stages"]] == \
+        [("staging", "ok", 800), ("production", "drift", 400)]
+    assert (result["status"], result["rows"]) == ("drift", 1200)
+    cloudwatch = world["clients"]["cloudwatch"]
+    assert stage_metric(cloudwatch, "CapturedRows", "staging") == 800.0
+    assert stage_metric(cloudwatch, "DriftDetected", "staging") == 0.0
+    assert stage_metric(cloudwatch, "DriftDetected", "production") == 1.0
+    assert stage_metric(cloudwatch, "Drift", "production", "bmi") == 1.0
+    assert stage_metric(cloudwatch, "Drift", "staging", "bmi") == 0.0
+    assert stage_metric(cloudwatch, "PSI", "production", "prediction") is not None
+    # the group's own metrics, which the stack's DriftAlarm watches: every stage's rows, 1 as one stage drifted
+    assert stage_metric(cloudwatch, "CapturedRows", None) == 1200.0
+    assert stage_metric(cloudwatch, "DriftDetected", None) == 1.0
+    assert stage_metric(cloudwatch, "Drift", None, "bmi") is None  # per-feature metrics are per stage only
+    create_drift_alarm(cloudwatch)
+    assert evaluate_alarms(cloudwatch, datetime.now(UTC))[f"{GROUP}-drift"] == "ALARM"
+
+
+def test_a_stage_without_capture_publishes_zero_rows_and_the_alarm_stays_ok(world):
+    logs = world["clients"]["logs"]
+    [staging, _] = capture_plans(load_config(environ=STAGES, group=GROUP))
+    put(logs, staging.sources[0].log_group, "AllTraffic/i-1", lines(world, "endpoint", 300, 81))
+    result = schedule(world, STAGES)
+    assert [(s["stage"], s["status"]) for s in result["stages"]] == [("staging", "ok"), ("production", "no-capture")]
+    cloudwatch = world["clients"]["cloudwatch"]
+    assert stage_metric(cloudwatch, "CapturedRows", "production") == 0.0
+    assert stage_metric(cloudwatch, "DriftDetected", None) == 0.0
+    create_drift_alarm(cloudwatch)
+    assert evaluate_alarms(cloudwatch, datetime.now(UTC))[f"{GROUP}-drift"] == "OK"
+
+
+def test_one_stages_failure_leaves_the_others_published_then_fails_the_run(world):
+    from greenlight.errors import NotFoundError
+    from tests.contract.test_monitor_aws import register_request
+
+    world["registry"].create_model_package({k: v for k, v in register_request("img:2", "s3://b/b.tar.gz").items()
+                                            if k != "DriftCheckBaselines"})  # version 2: no baseline
+    logs = world["clients"]["logs"]
+    staging, production = capture_plans(load_config(environ=STAGES, group=GROUP))
+    put(logs, staging.sources[0].log_group, "AllTraffic/i-1", lines(world, "endpoint", 300, 85))
+    put(logs, production.sources[0].log_group, "AllTraffic/i-2",
+        [ln.replace('"model_version":null', f'"model_version":"{GROUP}/2"') for ln in lines(world, "endpoint", 200, 86)])
+    with pytest.raises(NotFoundError, match="model version 2 of greenlight-models has no drift baseline"):
+        schedule(world, STAGES)
+    cloudwatch = world["clients"]["cloudwatch"]
+    assert stage_metric(cloudwatch, "DriftDetected", "staging") == 0.0
+    assert stage_metric(cloudwatch, "DriftDetected", "production") is None
+    assert stage_metric(cloudwatch, "DriftDetected", None) == 0.0
+
+
+def test_moto_answers_statistics_for_exactly_the_dimensions_asked(world):
+    """The alarm tests above rest on it: CloudWatch's metric is its full set of dimensions (moto_cloudwatch.py)."""
+    cloudwatch = world["clients"]["cloudwatch"]
+    cloudwatch.put_metric_data(Namespace="Greenlight/Drift", MetricData=[
+        {"MetricName": "DriftDetected", "Value": 1.0, "Dimensions": [{"Name": "Group", "Value": GROUP},
+                                                                     {"Name": "Stage", "Value": "staging"}]}])
+    assert stage_metric(cloudwatch, "DriftDetected", "staging") == 1.0
+    assert stage_metric(cloudwatch, "DriftDetected", None) is None
+
+
+def test_a_stage_in_another_account_is_read_there_by_the_cli_and_named_unread_by_the_schedule(world, monkeypatch,
+                                                                                             capsys):
+    for name, value in ELSEWHERE.items():
+        monkeypatch.setenv(name, value)
+    there = in_account("logs", world["url"], OTHER_ACCOUNT)
+    serve_stages(world, production_logs=there)
+    # a decoy under production's endpoint log group name in this account, which must not count
+    put(world["clients"]["logs"], f"/aws/sagemaker/Endpoints/{GROUP}-production", "AllTraffic/i-9",
+        lines(world, "endpoint", 100, 91))
+    code, doc, _ = cli(capsys, "--stage", "production")
+    assert (code, doc["rows"], doc["stages"]) == (3, 400, ["production"])
+    result = schedule(world, ELSEWHERE)
+    staging, production = result["stages"]
+    assert (staging["status"], staging["rows"]) == ("ok", 800)
+    assert production["status"] == "not-read" and DEPLOYER in production["reason"]
+    assert "trusts only the approval handler's role" in production["reason"]
+    assert stage_metric(world["clients"]["cloudwatch"], "CapturedRows", "production") is None
+
+
+@pytest.mark.parametrize("stage", ["staging", "production"])
+def test_without_stages_nothing_of_a_stage_is_read(world, capsys, stage):
+    """GIVEN no [stages] THEN today's three log groups only: a stage's capture is not the group's."""
+    put(world["clients"]["logs"], f"/aws/sagemaker/Endpoints/{GROUP}-{stage}", "AllTraffic/i-1",
+        lines(world, "endpoint", 200, 95))
+    put(world["clients"]["logs"], f"/aws/sagemaker/Endpoints/{GROUP}", "AllTraffic/i-2",
+        lines(world, "endpoint", 150, 96))
+    code, doc, _ = cli(capsys)
+    assert (code, doc["rows"]) == (0, 150) and "stages" not in doc
+    result = schedule(world, {})
+    assert (result["status"], result["rows"]) == ("ok", 150) and "stages" not in result and "stage" not in result
