@@ -78,27 +78,26 @@ def require_account_lambda(lambda_client: Any, ecr_client: Any, stage: str, func
         AwsError, ImageError: any other failure (of the reads, or of the copy).
     """
     account = _account(role_arn)
-    try:
-        aws_call("GetFunction", lambda_client.get_function, FunctionName=function,
-                 on_missing=lambda: NotFoundError(function))
-        return
-    except NotFoundError:
-        pass
-    except AwsError as exc:
-        if not _denied(exc):
-            raise
     template = f"deploy/target-account.yaml (StageKey={function}) in account {account}"
+    missing = NotFoundError(function)
     try:
-        aws_call("DescribeRepositories", ecr_client.describe_repositories, repositoryNames=[repository],
-                 on_missing=lambda: NotFoundError(repository))
-    except NotFoundError:
-        has_repository = False
-    except AwsError as exc:
+        aws_call("GetFunction", lambda_client.get_function, FunctionName=function, on_missing=lambda: missing)
+        return
+    except NotFoundError:  # is the stack there with the repository only (its first step)?
+        try:
+            aws_call("DescribeRepositories", ecr_client.describe_repositories, repositoryNames=[repository],
+                     on_missing=lambda: missing)
+            has_repository = True
+        except NotFoundError:
+            has_repository = False
+        except AwsError as exc:
+            if not _denied(exc):
+                raise
+            has_repository = False
+    except AwsError as exc:  # denied: the stack was deployed without Lambda=true (its role has no Lambda statement)
         if not _denied(exc):
             raise
         has_repository = False
-    else:
-        has_repository = True
     if not has_repository:
         raise ConfigurationError(
             f"stage {stage}: lambda is enabled but account {account} has no function {function} its role may "

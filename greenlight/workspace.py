@@ -287,7 +287,7 @@ class Workspace:
 
             if config.lambda_.enabled and stage.role_arn is None:
                 require_stage_lambda(client("lambda"), stage.name, GroupNames(stage.key).function)
-            elif config.lambda_.enabled:  # in another account: deploy/target-account.yaml's (decision 0056)
+            elif config.lambda_.enabled and stage.role_arn:  # in another account: target-account.yaml's (0056)
                 repository, tag = GroupNames(stage.key).repository, self._lambda_base(config)
                 require_account_lambda(client("lambda"), client("ecr"), stage.name, GroupNames(stage.key).function,
                                        repository, tag, stage.role_arn,
@@ -384,10 +384,11 @@ class Workspace:
         settings = config.lambda_
         tag = self._lambda_base(config)
         ecr = client("ecr")
-        repository, base_source = settings.ecr_repository or "", None
-        if other_account:
+        source = repository = settings.ecr_repository or ""
+        base_source = None
+        if other_account:  # the stage's repository there; the base image copied from the group's here when missing
             repository = GroupNames(key).repository
-            base_source = lambda: (self._registry_of(self.client("ecr")), settings.ecr_repository)  # noqa: E731
+            base_source = lambda: (self._registry_of(self.client("ecr")), source)  # noqa: E731
         return AwsLambdaTarget(client("lambda"), self.client("s3"), lambda: self._registry_of(ecr), group=key,
                                function=settings.function_name or GroupNames(key).function,
                                repository=repository, base_tag=tag,
