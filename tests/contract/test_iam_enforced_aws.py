@@ -397,7 +397,7 @@ def target_deploy_role(account: str, **parameters: str) -> dict[str, Any]:
     key = NAMES.stage("production")
     stack = evaluate(load(TARGET_ACCOUNT), {
         "StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
-        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role/{NAMES.role('approval')}",
+        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
         "Lambda": "true", "LambdaBaseImageTag": "base-test", **parameters})
     role = dict(stack.resources["DeployRole"].properties)
     policy = stack.resources["DeployRoleLambdaPolicy"].properties

@@ -52,7 +52,7 @@ def deploy_target_stack(moto_url: str, group: str, key: str, **parameters: str) 
     from tests.support.templates import TARGET_ACCOUNT
 
     values = {"StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": BUCKET, "Group": group,
-              "Stage": STAGE, "HandlerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{GroupNames(group).role('approval')}",
+              "Stage": STAGE, "HandlerRoleArn": f"arn:aws:iam::{ACCOUNT}:role{GroupNames(group).role_path}{GroupNames(group).role('approval')}",
               **parameters}
     stacks = Stacks(in_account("cloudformation", moto_url), echo=lambda line: None, poll=0)
     return stacks.deploy(f"greenlight-{key}", TARGET_ACCOUNT.read_text(), values).outputs
