@@ -110,19 +110,21 @@ def template_parameters(config: DeployConfig) -> dict[str, str]:
 def stage_parameters(config: DeployConfig) -> dict[str, str]:
     """The parameters derived from the [stages] sections: PromotionStages, LambdaStages, BatchStages, EndpointStages
     (names, comma-separated) and StageNames, `|<stage>.<kind>=<name>|...` for the stages of the last two, which the
-    template's loops look their names up in (Fn::Split; it cannot hash). All "" without [stages]."""
+    template's loops look their names up in (Fn::Split; it cannot hash). All "" without [stages]. A stage with
+    role_arn has its Lambda in that account (deploy/target-account.yaml, decision 0056): not in LambdaStages."""
     stages = [s for s in config.stage_list() if not s.implicit]
     names = []
+    here = [s for s in stages if s.lambda_ and s.role_arn is None]
     for stage in stages:
         key = GroupNames(stage.key)
-        if stage.lambda_:
+        if stage in here:
             names.append(f"{stage.name}.role={key.role('inference')}")
         if stage.batch:  # what the handler names them (greenlight/workspace.py: a stage's batch section)
             batch = config.batch.model_copy(update={"schedule_name": None, "job_name_prefix": None})
             named = batch.names_for(stage.key)
             names += [f"{stage.name}.schedule={named.schedule_name}", f"{stage.name}.prefix={named.job_name_prefix}"]
     return {"PromotionStages": ",".join(s.name for s in stages if s.gate == "promotion"),
-            "LambdaStages": ",".join(s.name for s in stages if s.lambda_),
+            "LambdaStages": ",".join(s.name for s in here),
             "BatchStages": ",".join(s.name for s in stages if s.batch),
             # in this account only: a stage with role_arn has its endpoint, and its log group, in another
             "EndpointStages": ",".join(s.name for s in stages if s.endpoint and s.role_arn is None),

@@ -9,18 +9,23 @@ read. The composition root (greenlight/workspace.py) asks first, with one read c
 before any change, and refuses in one line naming the stage, the target and the fix.
 
     require_stage_lambda(lambda_client, stage, function)    GetFunction: missing or denied -> refused
+    require_account_lambda(lambda_client, ecr_client, ...)   the same in another account (deploy/target-account.yaml,
+                                                            decision 0056): refused naming that template; when its
+                                                            stack has the repository but no function yet, the base
+                                                            image is copied there first and the refusal names its tag
     require_stage_batch(scheduler_client, stage, schedule)  GetSchedule: denied -> refused (missing: the
                                                             engine creates it on the first deployment)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from greenlight.aws_errors import aws_call
 from greenlight.errors import AwsError, ConfigurationError, NotFoundError
 
-__all__ = ["require_stage_batch", "require_stage_lambda"]
+__all__ = ["require_account_lambda", "require_stage_batch", "require_stage_lambda"]
 
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})  # moto answers a denied JSON call with 403
 
@@ -53,6 +58,57 @@ def require_stage_lambda(lambda_client: Any, stage: str, function: str) -> None:
             raise
         raise ConfigurationError(f"stage {stage}: lambda is enabled but this role may not manage its function "
                                  f"{function}: " + _fix(stage, "lambda")) from None
+
+
+def _account(role_arn: str) -> str:
+    parts = role_arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else "the stage's account"
+
+
+def require_account_lambda(lambda_client: Any, ecr_client: Any, stage: str, function: str, repository: str,
+                           base_tag: str, role_arn: str, copy_base: Callable[[], None]) -> None:
+    """Refuse a stage in another account whose Lambda its deploy/target-account.yaml stack did not create.
+
+    Read calls only, through the stage's role, unless that stack has the stage's repository but no function yet
+    (deployed with Lambda=true and no LambdaBaseImageTag): then `copy_base` copies the base image into the
+    repository, so that the refusal can name the tag to deploy the stack with.
+
+    Raises:
+        ConfigurationError: no such function there, or the stage's role may not manage it.
+        AwsError, ImageError: any other failure (of the reads, or of the copy).
+    """
+    account = _account(role_arn)
+    template = f"deploy/target-account.yaml (StageKey={function}) in account {account}"
+    missing = NotFoundError(function)
+    try:
+        aws_call("GetFunction", lambda_client.get_function, FunctionName=function, on_missing=lambda: missing)
+        return
+    except NotFoundError:  # is the stack there with the repository only (its first step)?
+        try:
+            aws_call("DescribeRepositories", ecr_client.describe_repositories, repositoryNames=[repository],
+                     on_missing=lambda: missing)
+            has_repository = True
+        except NotFoundError:
+            has_repository = False
+        except AwsError as exc:
+            if not _denied(exc):
+                raise
+            has_repository = False
+    except AwsError as exc:  # denied: the stack was deployed without Lambda=true (its role has no Lambda statement)
+        if not _denied(exc):
+            raise
+        has_repository = False
+    if not has_repository:
+        raise ConfigurationError(
+            f"stage {stage}: lambda is enabled but account {account} has no function {function} its role may "
+            f"manage: deploy {template} with Lambda=true, then again with LambdaBaseImageTag={base_tag} (the "
+            f"handler copies the base image into {repository} in between), or set lambda = false in "
+            f"[stages.{stage}]")
+    copy_base()
+    raise ConfigurationError(
+        f"stage {stage}: lambda is enabled but account {account} has no function {function} yet: its base image is "
+        f"now in the repository {repository} there; deploy {template} with Lambda=true and "
+        f"LambdaBaseImageTag={base_tag}, or set lambda = false in [stages.{stage}]")
 
 
 def require_stage_batch(scheduler_client: Any, stage: str, schedule: str) -> None:

@@ -109,6 +109,8 @@ class Workspace:
         self._session = session
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # ECR client -> a client of its registry's API (default deploy.image.ecr_registry; tests inject another)
+        self.image_registry: Any = None
 
     @classmethod
     def open(cls, target: Target | str = Target.LOCAL, *, region: str | None = None, profile: str | None = None,
@@ -281,10 +283,15 @@ class Workspace:
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
         client = self.client if stage.role_arn is None else self.assumed(stage.role_arn, stage.name)
         if not stage.implicit:  # a stage's Lambda and schedule: only what the deploy stack provides (issue 21)
-            from deploy.stage_resources import require_stage_batch, require_stage_lambda
+            from deploy.stage_resources import require_account_lambda, require_stage_batch, require_stage_lambda
 
-            if config.lambda_.enabled:
+            if config.lambda_.enabled and stage.role_arn is None:
                 require_stage_lambda(client("lambda"), stage.name, GroupNames(stage.key).function)
+            elif config.lambda_.enabled and stage.role_arn:  # in another account: target-account.yaml's (0056)
+                repository, tag = GroupNames(stage.key).repository, self._lambda_base(config)
+                require_account_lambda(client("lambda"), client("ecr"), stage.name, GroupNames(stage.key).function,
+                                       repository, tag, stage.role_arn,
+                                       lambda: self._copy_base(config, client("ecr"), repository, tag))
             if config.batch.enabled:
                 require_stage_batch(client("scheduler"), stage.name, config.batch.schedule_name_for(stage.key))
         targets = []
@@ -298,7 +305,7 @@ class Workspace:
                                                    config.endpoint, stage.key, config.endpoint.role_arn,
                                                    traffic=config.traffic_policy("endpoint", stage)))
         if config.lambda_.enabled:
-            targets.append(self._aws_lambda(config, stage.key, client))
+            targets.append(self._aws_lambda(config, stage.key, client, other_account=stage.role_arn is not None))
         if config.batch.enabled:
             targets.append(self._aws_batch(config, stage.key, client))
         dynamodb = self.client("dynamodb")
@@ -363,14 +370,40 @@ class Workspace:
                                  alias=settings.alias, memory_mb=settings.memory_mb, retention=settings.retention,
                                  smoke_timeout=config.smoke.timeout_seconds)
 
-    def _aws_lambda(self, config: DeployConfig, key: str, client):
-        """The Lambda target's AWS adapter: Lambda, S3 and ECR clients; the registry client built per deploy.
+    def _aws_lambda(self, config: DeployConfig, key: str, client, other_account: bool = False):
+        """The Lambda target's AWS adapter: Lambda, S3 and ECR clients; the registry client built per deploy. In
+        another account (a stage's role_arn) it pushes to the stage's repository there (`<key>` in lower case,
+        deploy/target-account.yaml), copying the base image from the group's repository here when missing.
 
         Raises:
             ConfigurationError: no ECR repository, or no base image tag and none computable here.
         """
         from deploy.function.aws import AwsLambdaTarget
-        from deploy.image import Platform, base_tag, ecr_registry
+        from deploy.names import GroupNames
+
+        settings = config.lambda_
+        tag = self._lambda_base(config)
+        ecr = client("ecr")
+        source = repository = settings.ecr_repository or ""
+        base_source = None
+        if other_account:  # the stage's repository there; the base image copied from the group's here when missing
+            repository = GroupNames(key).repository
+            base_source = lambda: (self._registry_of(self.client("ecr")), source)  # noqa: E731
+        return AwsLambdaTarget(client("lambda"), self.client("s3"), lambda: self._registry_of(ecr), group=key,
+                               function=settings.function_name or GroupNames(key).function,
+                               repository=repository, base_tag=tag,
+                               alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
+                               retention=settings.retention, update_timeout=settings.update_timeout_seconds,
+                               ecr_client=ecr, cloudwatch_client=client("cloudwatch"), alarms=settings.alarms,
+                               base_source=base_source)
+
+    def _lambda_base(self, config: DeployConfig) -> str:
+        """The Lambda base image's tag: lambda.base_image_tag, else this code's (what CodeBuild tags it).
+
+        Raises:
+            ConfigurationError: no ECR repository, or no tag set and none computable here.
+        """
+        from deploy.image import Platform, base_tag
         from deploy.image.base_tag import BaseTagError
 
         settings = config.lambda_
@@ -378,22 +411,29 @@ class Workspace:
             raise ConfigurationError("the Lambda target on AWS needs the ECR repository of its base image: set "
                                      "lambda.ecr_repository (GREENLIGHT_LAMBDA_ECR_REPOSITORY), or set "
                                      "lambda.enabled = false")
-        tag = settings.base_image_tag
-        if tag is None:
-            try:  # the tag CodeBuild gives the base image of this code (deploy/lambda/buildspec.yml)
-                tag = base_tag(Path(__file__).resolve().parents[1], str(Platform.for_lambda(settings.architecture)))
-            except BaseTagError as exc:
-                raise ConfigurationError(f"cannot compute the Lambda base image's tag here ({exc}): set "
-                                         "lambda.base_image_tag (GREENLIGHT_LAMBDA_BASE_IMAGE_TAG)") from None
-        from deploy.names import GroupNames
+        if settings.base_image_tag is not None:
+            return settings.base_image_tag
+        try:  # the tag CodeBuild gives the base image of this code (deploy/lambda/buildspec.yml)
+            return base_tag(Path(__file__).resolve().parents[1], str(Platform.for_lambda(settings.architecture)))
+        except BaseTagError as exc:
+            raise ConfigurationError(f"cannot compute the Lambda base image's tag here ({exc}): set "
+                                     "lambda.base_image_tag (GREENLIGHT_LAMBDA_BASE_IMAGE_TAG)") from None
 
-        ecr = client("ecr")
-        return AwsLambdaTarget(client("lambda"), self.client("s3"), lambda: ecr_registry(ecr), group=key,
-                               function=settings.function_name or GroupNames(key).function,
-                               repository=settings.ecr_repository, base_tag=tag,
-                               alias=settings.alias, architecture=settings.architecture, memory_mb=settings.memory_mb,
-                               retention=settings.retention, update_timeout=settings.update_timeout_seconds,
-                               ecr_client=ecr, cloudwatch_client=client("cloudwatch"), alarms=settings.alarms)
+    def _registry_of(self, ecr_client):
+        """A client of the registry API of `ecr_client`'s account (image_registry if injected)."""
+        from deploy.image import ecr_registry
+
+        return (self.image_registry or ecr_registry)(ecr_client)
+
+    def _copy_base(self, config: DeployConfig, ecr_there, repository: str, tag: str) -> None:
+        """Copy the Lambda base image from the group's repository here to `repository` in another account."""
+        from deploy.image import Platform
+        from deploy.image.copy import copy_image
+
+        copy_image(self._registry_of(self.client("ecr")), config.lambda_.ecr_repository or "",
+                   self._registry_of(ecr_there), repository, tag,
+                   platform=Platform.for_lambda(config.lambda_.architecture))
+
     def _local_batch(self, config: DeployConfig, key: str):
         """The batch target's local adapter: the local schedule under GREENLIGHT_HOME/batch/schedules."""
         from deploy.batch.local_target import LocalBatchTarget

@@ -4,13 +4,14 @@ The primitives of the deploy transaction (deploy.engine.protocol), each a precon
 
     fetch    the release's model.tar.gz from S3 (streamed into the engine's scratch directory; the
              serving files only)
-    stage    append it to the base image in ECR as one layer (deploy.image.append_model, tag
-             `<group>-v<N>`: the same model on the same base is the same digest, and an append already
-             done writes nothing); reuse a published version that holds exactly this model, image and
-             configuration, else UpdateFunctionCode with `ImageUri=<repo>@sha256:<digest>`, wait
-             (bounded) for LastUpdateStatus Successful (Failed names its reason code),
-             UpdateFunctionConfiguration when the memory or the managed environment differs
-             (GREENLIGHT_PREDICT_THREADS from the memory, GREENLIGHT_MODEL_VERSION), wait, and
+    stage    (a stage in another account, issue 21: first copy the base image from the group's repository
+             when this repository lacks it, deploy.image.copy) append it to the base image in ECR as one
+             layer (deploy.image.append_model, tag `<group>-v<N>`: the same model on the same base is the
+             same digest, and an append already done writes nothing); reuse a published version that
+             holds exactly this model, image and configuration, else UpdateFunctionCode with
+             `ImageUri=<repo>@sha256:<digest>`, wait (bounded) for LastUpdateStatus Successful (Failed
+             names its reason code), UpdateFunctionConfiguration when the memory or the managed
+             environment differs (GREENLIGHT_PREDICT_THREADS from the memory, GREENLIGHT_MODEL_VERSION), wait, and
              PublishVersion with a Description recording group, model version and image digest.
              The alias does not move: nothing live changes
     probe    remove the throttle if `stop` left one (reserved concurrency 0 refuses every invocation),
@@ -66,6 +67,7 @@ from deploy.function.model import (
     VersionRecord, describe_version, function_environment, held_tags, image_digest, model_label, model_tags,
 )
 from deploy.image import Platform, RegistryClient, append_model, model_tag
+from deploy.image.copy import copy_image
 from greenlight.aws_errors import aws_call, aws_errors
 from greenlight.errors import DeploymentFailed, GreenlightError, NotFoundError
 
@@ -104,9 +106,12 @@ class AwsLambdaTarget:
                  memory_mb: int = 1024, retention: int = 3, update_timeout: float = 300.0,
                  ecr_client: Any = None, invoker: Invoker | None = None, name: str = "lambda", poll: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 cloudwatch_client: Any = None, alarms: Sequence[str] = (), wall: Callable[[], float] = time.time):
+                 cloudwatch_client: Any = None, alarms: Sequence[str] = (), wall: Callable[[], float] = time.time,
+                 base_source: Callable[[], tuple[RegistryClient, str]] | None = None):
         self.client, self.s3, self.ecr = lambda_client, s3_client, ecr_client
         self.registry = registry  # -> a client of the registry holding `repository` (ECR's, from ecr_registry)
+        # -> (client, repository) the base image is copied from when `repository` lacks it (another account's)
+        self.base_source = base_source
         self.invoker = invoker or LambdaInvoker(lambda_client)
         self.group, self.function, self.alias, self.name = group, function, alias, name
         self.repository, self.base_tag, self.architecture = repository, base_tag, architecture
@@ -176,6 +181,10 @@ class AwsLambdaTarget:
         live = self.live()
         try:
             client = self.registry()
+            if self.base_source is not None:
+                source, source_repository = self.base_source()
+                copy_image(source, source_repository, client, self.repository, self.base_tag,
+                           platform=Platform.for_lambda(self.architecture))
             result = append_model(client, self.repository, self.base_tag, artifact.path or Path(),
                                   model_tag(self.group, release.version),
                                   platform=Platform.for_lambda(self.architecture),

@@ -88,7 +88,8 @@ DEPLOY_WORLDS = [("local", "endpoint"), ("aws", "endpoint"), ("local", "lambda")
                  ("local", "batch"), ("aws", "batch"),
                  ("local-staged", "endpoint"), ("aws-staged", "endpoint")]
 # the staged worlds: production of [stages] staging (approval), production (promotion); issue 21
-STAGED_WORLDS = ["local-staged", "aws-staged", "aws-staged-lambda"]  # the last: each stage's Lambda (0053)
+# "aws-staged-lambda": each stage's Lambda (0053); "aws-cross-account-lambda": production's in another account (0056)
+STAGED_WORLDS = ["local-staged", "aws-staged", "aws-staged-lambda", "aws-cross-account-lambda"]
 
 
 def only_target(kind: str, monkeypatch) -> None:
@@ -151,7 +152,7 @@ def deploy_env(request, tmp_path, models, monkeypatch):
 @pytest.fixture(params=STAGED_WORLDS)
 def staged_env(request, tmp_path, models, monkeypatch):
     """The staged worlds alone (tests/support/deploy_env_staged.py), for the scenarios that span stages."""
-    only_target("lambda" if request.param == "aws-staged-lambda" else "endpoint", monkeypatch)
+    only_target("lambda" if request.param.endswith("-lambda") else "endpoint", monkeypatch)
     if request.param == "local-staged":
         from tests.support.deploy_env_staged import LocalStagedDeployEnv
 
@@ -163,6 +164,13 @@ def staged_env(request, tmp_path, models, monkeypatch):
         env = AwsStagedLambdaDeployEnv(request.getfixturevalue("moto_endpoint"),
                                        request.getfixturevalue("lambda_registry").url, tmp_path / "home", models,
                                        monkeypatch, GROUP)
+    elif request.param == "aws-cross-account-lambda":
+        from tests.support.deploy_env import GROUP
+        from tests.support.deploy_env_cross_account import AwsCrossAccountLambdaDeployEnv
+
+        env = AwsCrossAccountLambdaDeployEnv(request.getfixturevalue("moto_endpoint"),
+                                             request.getfixturevalue("lambda_registry").url, tmp_path / "home",
+                                             models, monkeypatch, GROUP)
     else:
         from tests.support.deploy_env import GROUP
         from tests.support.deploy_env_staged import AwsStagedDeployEnv

@@ -8,7 +8,8 @@ their inline policies as CloudFormation would create them for this test's group 
 uses answers one allowed and one denied call; then an approval is handled through deploy.handler.handle
 (what the Lambda entry point calls) by the endpoint and batch worlds of the scenario suites, and the
 schedule's CreateTransformJob request is sent as the Scheduler role; with one statement removed, the same
-step fails with AccessDenied; `greenlight promote` runs as PromoterRole (issue 21). The Lambda target's world names its ECR repository per test (moto's ECR is
+step fails with AccessDenied; `greenlight promote` runs as PromoterRole (issue 21); a stage Lambda in another account is managed as
+deploy/target-account.yaml's DeployRole there (decision 0056). The Lambda target's world names its ECR repository per test (moto's ECR is
 emptied between tests), so only its services' preflight runs here.
 
 moto does not evaluate: ArnLike conditions (sagemaker:ModelArn), permissions boundaries, iam:PassRole
@@ -384,3 +385,77 @@ def test_a_stage_the_stack_was_deployed_with_is_served_as_the_handler_role(targe
     assert observed.version is None  # nothing deployed yet, read as the handler role
     assert observed.detail.get("function", observed.detail.get("schedule")) == (
         key.function if target == "lambda" else key.batch_schedule)
+
+
+# -- a stage Lambda in another account: target-account.yaml's deploy role (docs/decisions/0056) --------------------
+
+def target_deploy_role(account: str, **parameters: str) -> dict[str, Any]:
+    """deploy/target-account.yaml's DeployRole for production of GROUP as CloudFormation would create it in
+    `account` (Lambda=true, with its base image), its AWS::IAM::RolePolicy folded in."""
+    from tests.support.templates import TARGET_ACCOUNT
+
+    key = NAMES.stage("production")
+    stack = evaluate(load(TARGET_ACCOUNT), {
+        "StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
+        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
+        "Lambda": "true", "LambdaBaseImageTag": "base-test", **parameters})
+    role = dict(stack.resources["DeployRole"].properties)
+    policy = stack.resources["DeployRoleLambdaPolicy"].properties
+    role["Policies"] = [*role["Policies"], {k: policy[k] for k in ("PolicyName", "PolicyDocument")}]
+    return json.loads(json.dumps(role).replace(":123456789012:", f":{account}:"))  # cfn_eval's account is fixed
+
+
+@pytest.mark.parametrize("removed", [None, "StageLambdaTarget"])
+def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_refused_without_its_statement(
+        removed, moto_endpoint, roles, monkeypatch):
+    """The handler role (this account) assumes target-account.yaml's DeployRole (the other account; moto keeps
+    its policies there); as that role production's engine is built and its Lambda target observes the function
+    there. Without the Lambda statement (a stack deployed without Lambda=true grants none), the stage is refused
+    in one line naming target-account.yaml, before any change. moto does not evaluate the role's trust policy."""
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+    from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
+
+    key = GroupNames(NAMES.stage("production"))
+    deploy = target_deploy_role(OTHER_ACCOUNT)
+    iam_there, lam_there = in_account("iam", moto_endpoint), in_account("lambda", moto_endpoint)
+    iam_there.create_role(RoleName=deploy["RoleName"], AssumeRolePolicyDocument=TRUST)
+    for policy in deploy["Policies"]:
+        document = dict(policy["PolicyDocument"])
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != removed]
+        iam_there.put_role_policy(RoleName=deploy["RoleName"], PolicyName=policy["PolicyName"],
+                                  PolicyDocument=json.dumps(document))
+    iam_there.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")  # what the target stack's step 2 created
+    in_account("ecr", moto_endpoint).create_repository(repositoryName=key.repository)
+    lam_there.create_function(FunctionName=key.function, Role=f"arn:aws:iam::{OTHER_ACCOUNT}:role/fn",
+                              PackageType="Image",
+                              Code={"ImageUri": f"{OTHER_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{key.repository}:"
+                                                "base-test"})
+    _state_table(moto_endpoint)
+    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"])
+    for name, value in {**aws_environment(moto_endpoint), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
+                        "GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+                        "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_ENDPOINT_ENABLED": "false",
+                        "GREENLIGHT_BATCH_ENABLED": "false", "GREENLIGHT_STAGES_STAGING_LAMBDA": "false",
+                        "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true",
+                        "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{deploy['RoleName']}",
+                        "GREENLIGHT_LAMBDA_ECR_REPOSITORY": NAMES.repository,
+                        "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    with enforcing(moto_endpoint):
+        if removed is not None:
+            with pytest.raises(ConfigurationError) as refused:
+                ws.reconciler(ws.deploy_config(group=GROUP))
+            assert str(refused.value).startswith(
+                f"stage production: lambda is enabled but account {OTHER_ACCOUNT} has no function {key.function} its "
+                f"role may manage: deploy deploy/target-account.yaml (StageKey={key.function}) in account "
+                f"{OTHER_ACCOUNT} with Lambda=true")
+            return
+        stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
+        [(stage, engine)] = [(s, e) for s, e in stages if s.name == "production"]
+        [target] = engine.targets
+        observed = target.observe()
+    assert (target.function, target.repository, observed.version) == (key.function, key.repository, None)
+    assert lam_there.get_function(FunctionName=key.function)["Configuration"]["FunctionName"] == key.function

@@ -195,3 +195,41 @@ def test_missing_base_and_bad_model_are_one_clear_error(registry, models, tmp_pa
     assert message.startswith(f"registry {registry.host}, repository {REPO}: read manifest base-missing failed: "
                               "HTTP 404 (MANIFEST_UNKNOWN") and "\n" not in message
     assert (err.value.status, err.value.step) == (404, "read manifest base-missing")
+
+
+# -- a base image copied into another account's repository (issue 21, deploy/image/copy.py) ---------------------
+
+def test_a_base_copied_to_another_repository_is_the_same_image_and_takes_the_model(registry, models, tmp_path):
+    from deploy.image.copy import copy_image
+
+    here, there = client(registry.url), client(registry.url)  # ECR mounts nothing across accounts: two repositories
+    digest, _ = push_base(here, tmp_path, repo="source-group")
+    # GIVEN a destination without the base WHEN it is copied THEN the tag names the same digest, every blob sent
+    result = copy_image(here, "source-group", there, "target-stage", BASE, platform="linux/amd64")
+    assert result.digest == digest and result.manifest_written and result.blobs_uploaded == 3  # 2 layers + config
+    assert there.manifest_digest("target-stage", BASE, ACCEPT) == digest
+    skopeo("copy", "--src-tls-verify=false", f"docker://{registry.host}/target-stage:{BASE}", f"oci:{tmp_path}/oci:x")
+    # AND a model appended there is the image the source would give (same base digest, same layer)
+    assert (append_model(there, "target-stage", BASE, models["a"], "diabetes-v1").digest
+            == append_model(here, "source-group", BASE, models["a"], "diabetes-v1").digest)
+    # WHEN copied again THEN nothing is written
+    sent = there.stats.requests["PUT"] + there.stats.requests["POST"] + there.stats.requests["PATCH"]
+    assert not copy_image(here, "source-group", there, "target-stage", BASE).manifest_written
+    assert there.stats.requests["PUT"] + there.stats.requests["POST"] + there.stats.requests["PATCH"] == sent
+
+
+def test_copying_an_index_takes_the_platforms_image_or_is_refused(registry, tmp_path):
+    from deploy.image.copy import copy_image
+
+    c = client(registry.url)
+    amd64, _ = push_base(c, tmp_path, repo="multi-source", tag="amd64", media_type=OCI_MANIFEST)
+    arm64, _ = push_base(c, tmp_path, repo="multi-source", tag="arm64", media_type=OCI_MANIFEST, arch="arm64")
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": d, "size": len(c.manifest("multi-source", d, ACCEPT)[1]),
+         "platform": {"os": "linux", "architecture": arch}} for d, arch in ((amd64, "amd64"), (arm64, "arm64"))]}
+    c.put_manifest("multi-source", BASE, OCI_INDEX, canonical_json(index))
+    assert copy_image(c, "multi-source", c, "multi-target", BASE, platform="linux/arm64").digest == arm64
+    assert c.manifest("multi-target", BASE, ACCEPT)[0] == OCI_MANIFEST
+    with pytest.raises(ImageError, match="has no linux/s390x manifest") as err:
+        copy_image(c, "multi-source", c, "multi-other", BASE, platform="linux/s390x")
+    assert err.value.repository == "multi-source" and c.manifest_digest("multi-other", BASE, ACCEPT) is None

@@ -109,3 +109,105 @@ def test_a_stage_lambda_the_stack_did_not_create_is_refused_before_any_change(mo
     stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
     assert [(stage.name, [t.name for t in engine.targets]) for stage, engine in stages] == [
         ("staging", ["endpoint", "lambda"]), ("production", ["endpoint"])]
+
+
+# -- a stage's Lambda in another account: deploy/target-account.yaml with Lambda=true (docs/decisions/0056) -------
+
+@pytest.fixture
+def cross(moto_endpoint, lambda_registry, models, tmp_path, monkeypatch):
+    """The staged world with production's Lambda in the other account, its target stack deployed in two steps
+    (tests/support/deploy_env_cross_account.py); a group of its own, so its repositories are new."""
+    import uuid
+
+    from tests.contract.conftest import only_target
+    from tests.support.deploy_env_cross_account import AwsCrossAccountLambdaDeployEnv
+
+    only_target("lambda", monkeypatch)
+    env = AwsCrossAccountLambdaDeployEnv(moto_endpoint, lambda_registry.url, tmp_path / "home", models, monkeypatch,
+                                         f"xacct-{uuid.uuid4().hex[:8]}")
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+def test_a_stage_lambda_in_another_account_gets_the_base_image_then_runs_what_the_stage_deploys(cross):
+    from deploy.image.manifest import ACCEPT
+    from tests.support.lambda_world import BASE
+
+    env, key = cross, cross.key
+    repository = key.lower()
+    # GIVEN the target stack deployed with Lambda=true alone THEN building the engine refused the stage in one line
+    # naming the tag, after copying the base image into the stage's repository there (the same image, by digest)
+    assert env.refusal == (
+        f"stage production: lambda is enabled but account {OTHER_ACCOUNT} has no function {key} yet: its base "
+        f"image is now in the repository {repository} there; deploy deploy/target-account.yaml (StageKey={key}) "
+        f"in account {OTHER_ACCOUNT} with Lambda=true and LambdaBaseImageTag={BASE}, or set lambda = false in "
+        "[stages.production]")
+    registry = env.world.registry()
+    assert registry.manifest_digest(repository, BASE, ACCEPT) == registry.manifest_digest(env.world.repository, BASE,
+                                                                                          ACCEPT) is not None
+    ecr_there = env.there["ecr"]
+    assert [i["imageTags"] for i in ecr_there.describe_images(repositoryName=repository)["imageDetails"]] == [[BASE]]
+    # AND with the tag the stack made the function there, on that image, with its alias; none of it here
+    there = env.there["lambda"]
+    assert there.get_function(FunctionName=key)["Code"]["ImageUri"].endswith(f"/{repository}:{BASE}")
+    assert there.get_alias(FunctionName=key, Name="live")["FunctionVersion"] == "1"
+    assert f"{env.group}-staging" in env.functions_here() and key not in env.functions_here()
+
+    # WHEN v1 is approved and promoted THEN production's Lambda in the other account runs it, pushed there
+    v1, v2 = env.register(), env.register(model="b")
+    env.approve(v1)
+    assert env.handle_stages(env.lifecycle_event(v1))["ok"]
+    assert env.running() == {"staging": v1, "production": v1} and env.served_version() == v1
+    live = there.get_alias(FunctionName=key, Name="live")["FunctionVersion"]
+    image = there.get_function(FunctionName=key, Qualifier=live)["Code"]["ImageUri"]
+    assert f"/{repository}@sha256:" in image  # the stage's repository in that account, by digest
+    tags = {t for i in ecr_there.describe_images(repositoryName=repository)["imageDetails"] for t in i["imageTags"]}
+    assert tags == {BASE, f"{key}-v{v1}"}
+    assert key not in env.functions_here()
+    # WHEN v2 is promoted THEN it moves there; WHEN rejected in production THEN production goes back to v1 there
+    env.approve(v2)
+    assert env.handle_stages(env.lifecycle_event(v2))["ok"]
+    assert env.running() == {"staging": v2, "production": v2} and env.served_version() == v2
+    env.promote(v2, "Rejected")
+    assert env.handle_stages(env.lifecycle_event(v2, "Rejected"))["ok"]
+    assert env.running() == {"staging": v2, "production": v1} and env.served_version() == v1
+    assert there.get_alias(FunctionName=key, Name="live")["FunctionVersion"] == live
+
+
+def test_a_stage_lambda_whose_target_stack_has_no_lambda_is_refused_before_any_change(moto_endpoint, monkeypatch,
+                                                                                      capsys):
+    """GIVEN production with role_arn and lambda = true, and its target-account.yaml stack deployed without the
+    Lambda (Lambda=false, the default) WHEN the engine for AWS is built (the handler's cold start, any CLI command)
+    THEN one ConfigurationError names the stage, the account, the template and its parameter, and nothing was
+    created in either account."""
+    from greenlight.cli import main
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+    from tests.support.deploy_env_cross_account import deploy_target_stack, in_account
+
+    key = f"{GROUP}-production"
+    deploy_target_stack(moto_endpoint, GROUP, key)  # the roles only, as before this decision
+    role = f"arn:aws:iam::{OTHER_ACCOUNT}:role/{key}-deploy"
+    for name, value in {**aws_environment(moto_endpoint), "GREENLIGHT_STAGES": "staging,production",
+                        "GREENLIGHT_STAGES_STAGING_GATE": "approval", "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion",
+                        "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true", "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": role,
+                        "GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN": MODELS_THERE,
+                        "GREENLIGHT_LAMBDA_ECR_REPOSITORY": "repo", "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    expected = (f"stage production: lambda is enabled but account {OTHER_ACCOUNT} has no function {key} its role may "
+                f"manage: deploy deploy/target-account.yaml (StageKey={key}) in account {OTHER_ACCOUNT} with "
+                "Lambda=true, then again with LambdaBaseImageTag=base-test (the handler copies the base image into "
+                f"{key} in between), or set lambda = false in [stages.production]")
+    with pytest.raises(ConfigurationError) as refused:
+        ws.reconciler(ws.deploy_config(group=GROUP))
+    assert str(refused.value) == expected
+    assert main(["deploy", "--target", "aws", "--group", GROUP]) == 2
+    assert expected in capsys.readouterr().err
+    for client in (aws_client("lambda", moto_endpoint), in_account("lambda", moto_endpoint)):
+        assert client.list_functions()["Functions"] == []
+    assert in_account("ecr", moto_endpoint).describe_repositories()["repositories"] == []
+    assert endpoints(aws_client("sagemaker", moto_endpoint)) == endpoints(in_account("sagemaker", moto_endpoint)) == []

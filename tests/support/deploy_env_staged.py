@@ -142,7 +142,7 @@ class AwsStagedLambdaDeployEnv(_Staged, AwsLambdaDeployEnv):
     has no registry API and cannot run an image); images go to the world's repository in the loopback registry."""
 
     def __init__(self, moto_url: str, registry_url: str, home: Path, models: dict[str, Path], monkeypatch,
-                 group: str):
+                 group: str, stages: dict[str, str] = LAMBDA_STAGES):
         from deploy.config import load_config
         from deploy.stack import Stacks
         from deploy.stack_parameters import template_parameters
@@ -160,7 +160,7 @@ class AwsStagedLambdaDeployEnv(_Staged, AwsLambdaDeployEnv):
         self.world = LambdaAwsWorld(moto_url, registry_url, self.home / "aws", function=f"{group}-{STAGE}",
                                     create_function=False)
         self.world.upload("handler.zip", b"PK\x05\x06" + b"\x00" * 18)  # an empty zip: moto never runs it
-        parameters = {**template_parameters(load_config(environ=LAMBDA_STAGES, group=group)),
+        parameters = {**template_parameters(load_config(environ=stages, group=group)),
                       "HandlerS3Bucket": BUCKET, "HandlerS3Key": "handler.zip", "ArtifactBucket": BUCKET,
                       "LambdaBaseImageTag": BASE}
         Stacks(aws_client("cloudformation", moto_url), echo=lambda line: None, poll=0).deploy(
@@ -177,9 +177,13 @@ class AwsStagedLambdaDeployEnv(_Staged, AwsLambdaDeployEnv):
         self._writes = 0
         for service in ("lambda", "ecr"):
             self.ws.client(service).meta.events.register(f"before-call.{service}.*", self._count)
-        self.target = self.reconciler().targets[0]
         self.key = self.ws.deploy_config(group=group).stage(STAGE).key
+        self._before_engine()
+        self.target = self.reconciler().targets[0]
         assert (self.target.function, self.target.kind.value) == (self.key, "lambda")
+
+    def _before_engine(self) -> None:
+        """What must exist before production's engine can be built (nothing more here: the deploy stack made it)."""
 
     def _injected(self, reconciler):
         from tests.support.deploy_env_lambda import inject

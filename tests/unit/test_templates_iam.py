@@ -230,3 +230,39 @@ def test_a_planted_violation_is_caught(templates, name, role, sid, change, words
     _statement(planted, role, sid).update(change)
     found = violations(planted)
     assert any(words in v and sid in v for v in found), found
+
+
+# deploy/target-account.yaml's stage Lambda statements (decision 0056) live in an AWS::IAM::RolePolicy on DeployRole
+PLANTED_ROLE_POLICY = [
+    ("DeployRoleLambdaPolicy", "PushModelImages", {"Resource": "*"}, "ecr:PutImage on Resource \"*\""),
+    ("DeployRoleLambdaPolicy", "StageLambdaTarget",
+     {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"}},
+     "lambda:UpdateFunctionCode on"),
+    ("DeployRoleLambdaPolicy", "StageLambdaTarget", {"Action": ["lambda:UpdateFunctionKode"]}, "is not an IAM action"),
+]
+
+
+@pytest.mark.parametrize("policy, sid, change, words", PLANTED_ROLE_POLICY, ids=[f"{p[1]}-{i}" for i, p in
+                                                                              enumerate(PLANTED_ROLE_POLICY)])
+def test_a_planted_violation_in_the_target_accounts_lambda_policy_is_caught(templates, policy, sid, change, words):
+    planted = copy.deepcopy(templates["target-account.yaml"])
+    statements = planted["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+    next(s for s in statements if s.get("Sid") == sid).update(change)
+    found = violations(planted)
+    assert any(words in v and sid in v for v in found), found
+
+
+def test_the_target_accounts_lambda_statements_name_exactly_the_stage():
+    """GIVEN target-account.yaml WHEN its deploy role's Lambda statements are read THEN every Lambda write names
+    the stage's function (and its versions and alias) only, every ECR write the stage's repository only, and they
+    exist only with Lambda=true (the policy's condition); the role trusts only the handler's role."""
+    template = load(TEMPLATES["target-account.yaml"])
+    policy = template["Resources"]["DeployRoleLambdaPolicy"]
+    assert policy["Condition"] == "HasLambda" and policy["Properties"]["RoleName"] == {"Ref": "DeployRole"}
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert [r["Fn::Sub"].rsplit(":", 2)[-2:] for r in statements["StageLambdaTarget"]["Resource"]] == [
+        ["function", "${StageKey}"], ["${StageKey}", "*"]]
+    assert statements["PushModelImages"]["Resource"] == {"Fn::GetAtt": ["Repository", "Arn"]}
+    assert template["Resources"]["Repository"]["Properties"]["RepositoryName"] == {"Ref": "StageKeyLowerCase"}
+    trust = template["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"AWS": {"Ref": "HandlerRoleArn"}}, "Action": "sts:AssumeRole"}]

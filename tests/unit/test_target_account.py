@@ -1,0 +1,77 @@
+"""deploy/target-account.yaml's stage Lambda (issue 21, docs/decisions/0056): evaluated as CloudFormation would
+(tests/support/cfn_eval.py) for a stage key, its names are the ones the engine derives through deploy/names.py,
+and what it creates follows its two switches (Lambda, then LambdaBaseImageTag); the deploy stack leaves a stage
+with role_arn out of its own Lambda loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.config import load_config
+from deploy.names import ECR_REPOSITORY, IAM_ROLE, LAMBDA_FUNCTION, GroupNames
+from deploy.stack_parameters import template_parameters
+from tests.support.templates import TARGET_ACCOUNT, load
+
+LAMBDA_RESOURCES = {"InferenceLogGroup", "InferenceRole", "InferenceFunction", "InferenceFirstVersion",
+                    "InferenceAlias", "InferenceUrl", "LambdaErrorsAlarm"}
+
+
+def target_stack(group: str = "churn", stage: str = "production", **overrides: str):
+    from tests.support.cfn_eval import evaluate
+
+    key = GroupNames(group).stage(stage)
+    parameters = {"StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": "bucket",
+                  "HandlerRoleArn": "arn:aws:iam::111111111111:role/churn-approval", "Group": group, "Stage": stage,
+                  **overrides}
+    return evaluate(load(TARGET_ACCOUNT), parameters, stack_name=f"greenlight-{key}")
+
+
+def test_without_the_lambda_parameter_the_stack_has_the_roles_only():
+    assert set(target_stack().resources) == {"DeployRole", "ExecutionRole"}
+
+
+def test_with_lambda_and_no_base_image_the_stack_has_the_repository_and_the_handlers_statements_only():
+    """Phase one: the repository the handler copies the base image into, and its statements; no function yet (a
+    function needs an image in its repository when it is created)."""
+    assert set(target_stack(Lambda="true").resources) == {"DeployRole", "ExecutionRole", "Repository",
+                                                          "DeployRoleLambdaPolicy"}
+
+
+@pytest.mark.parametrize("group", ["Churn-Models", "g" * 36])
+def test_with_the_base_image_every_name_is_the_engines(group):
+    """GIVEN Lambda=true and a base image tag THEN the function, repository, role, log group and alarms carry the
+    names greenlight/workspace.py derives for the stage's key (GroupNames(<key>)), each within its API's rule."""
+    stack = target_stack(group, Lambda="true", LambdaBaseImageTag="base-1", LambdaMaxP99Ms="250")
+    key = GroupNames(GroupNames(group).stage("production"))
+    r = stack.resources
+    assert set(r) == {"DeployRole", "ExecutionRole", "Repository", "DeployRoleLambdaPolicy", "LambdaLatencyAlarm",
+                      *LAMBDA_RESOURCES}
+    assert r["InferenceFunction"].name == key.function and LAMBDA_FUNCTION.accepts(key.function)
+    assert r["Repository"].name == key.repository and ECR_REPOSITORY.accepts(key.repository)
+    assert r["InferenceRole"].name == key.role("inference") and IAM_ROLE.accepts(r["InferenceRole"].name)
+    assert r["InferenceLogGroup"].name == GroupNames(group).log_group("production/inference")
+    assert r["LambdaErrorsAlarm"].name == key.alarm("lambda-errors")
+    assert r["LambdaLatencyAlarm"].name == key.alarm("lambda-latency")
+    assert r["InferenceFunction"].properties["Code"]["ImageUri"].endswith(f"/{key.repository}:base-1")
+    assert r["InferenceAlias"].properties["Name"] == "live" and r["InferenceUrl"].properties["AuthType"] == "AWS_IAM"
+    [logs] = r["InferenceRole"].properties["Policies"][0]["PolicyDocument"]["Statement"]
+    assert logs["Resource"] == stack.arn("InferenceLogGroup") + ":*"  # its log group only (GetAtt Arn ends :*)
+    # the handler's statements name exactly this function and this repository
+    statements = {s["Sid"]: s for s in r["DeployRoleLambdaPolicy"].properties["PolicyDocument"]["Statement"]}
+    function = stack.arn("InferenceFunction")
+    assert statements["StageLambdaTarget"]["Resource"] == [function, f"{function}:*"]
+    assert statements["PushModelImages"]["Resource"] == stack.arn("Repository")
+    assert r["DeployRoleLambdaPolicy"].properties["RoleName"] == r["DeployRole"].name == key.role("deploy")
+
+
+def test_the_deploy_stack_leaves_a_stage_in_another_account_out_of_its_lambda_loop():
+    """A stage with role_arn has its Lambda in that account: LambdaStages and StageNames do not name it."""
+    environ = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+               "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_STAGES_STAGING_LAMBDA": "true",
+               "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true"}
+    same = template_parameters(load_config(environ=environ, group="churn"))
+    assert same["LambdaStages"] == "staging,production" and "production.role=" in same["StageNames"]
+    other = template_parameters(load_config(environ={
+        **environ, "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": "arn:aws:iam::222222222222:role/churn-production-deploy"},
+        group="churn"))
+    assert other["LambdaStages"] == "staging" and "production.role=" not in other["StageNames"]
