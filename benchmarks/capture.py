@@ -1,10 +1,12 @@
 """`python -m benchmarks capture`: what capture (src/capture.py) adds to a single-row request, at three levels.
 
 In process: the default model served as the local endpoint serves it (`deploy.endpoint.loader.load_version`),
-one CSV row through input_fn -> predict_fn -> output_fn, in six modes interleaved (each in every position in
+one CSV row through input_fn -> predict_fn -> output_fn, in seven modes interleaved (each in every position in
 turn): off, off again (the A/A pair), on (the writer thread), written after the answer (what the Lambda extension
-does, untimed after each call), printed at once (Lambda's fallback), and handed off only (diagnostic: the record
-dropped unformatted, what the request path itself pays). End to end: benchmarks.capture_lambda (Lambda) and
+does, untimed after each call), printed at once (Lambda's fallback), handed off only (diagnostic: the record
+dropped unformatted, what the request path itself pays), and held only (diagnostic: what the writer thread holds
+of each record, kept for its interval and then dropped unformatted: what holding costs without the writer's
+work). End to end: benchmarks.capture_lambda (Lambda) and
 benchmarks.capture_endpoint (the local endpoint over HTTP). Each
 mode's p50 against off is judged by the A/A band of the same run (benchmarks.capture_stats); the records are
 counted afterwards, one line per request captured.
@@ -37,7 +39,8 @@ ON = "on"
 AFTER = "on, written after the answer"
 AT_ONCE = "on, printed at once"
 HANDOFF = "on, handed off only (diagnostic)"
-MODES = (OFF, AA, ON, AFTER, AT_ONCE, HANDOFF)
+HELD = "on, held only (diagnostic)"
+MODES = (OFF, AA, ON, AFTER, AT_ONCE, HANDOFF, HELD)
 JUDGED = (ON, AFTER)  # the default paths: the endpoint, batch and local hosts; Lambda with its extension
 LAMBDA_JUDGED = (AFTER,)
 
@@ -48,19 +51,29 @@ def _settings(capture, mode: str, sink: Path) -> None:
         capture.configure(sink=None)
     elif mode == ON:
         capture.configure(sink=str(sink / "on"), rate=1.0, synchronous=False, target="endpoint")
+    elif mode == HELD:  # the writer thread's path; what it holds is taken away from the writer (_between)
+        capture.configure(sink=str(sink / "held"), rate=1.0, synchronous=False, target="endpoint")
     elif mode in (AFTER, HANDOFF):  # as in Lambda with the capture extension: printed to stdout after the answer
         capture.configure(sink="stdout", rate=1.0, synchronous=True, after_answer=True, target="lambda")
     else:  # as in Lambda without it: each record printed to stdout (here a file) before the answer
         capture.configure(sink="stdout", rate=1.0, synchronous=True, after_answer=False, target="lambda")
 
 
-def _between(capture, mode: str) -> None:
+def _between(capture, mode: str, held: dict) -> None:
     """What runs after a timed call, untimed: the extension's write (AFTER), or dropping the handed-off record
-    unformatted (HANDOFF: what the request path itself costs, nothing written)."""
+    unformatted (HANDOFF: what the request path itself costs, nothing written), or keeping what the writer thread
+    would hold and dropping it once every writer interval (HELD: what holding costs, nothing formatted)."""
     if mode == AFTER:
         capture.flush()  # what the extension does once the handler has answered
     elif mode == HANDOFF:
         capture._state.pending.clear()
+    elif mode == HELD:
+        held.setdefault("records", []).extend(capture._state.pending)
+        capture._state.pending.clear()
+        now = time.monotonic()
+        if now >= held.get("until", 0.0):
+            held["records"] = []
+            held["until"] = now + capture.WRITE_INTERVAL
 
 
 def measure(model_dir: Path, rows: list[str], sink: Path) -> dict:
@@ -77,7 +90,7 @@ def measure(model_dir: Path, rows: list[str], sink: Path) -> dict:
             _settings(capture, mode, sink)
             for body in bodies[:200]:
                 served.finish(served.parse(body, "text/csv"), "application/json")
-                _between(capture, mode)
+                _between(capture, mode, {})
             capture.flush()
         stdout.flush()
         before = _lines(sink / "on" / "endpoint.jsonl")
@@ -87,12 +100,14 @@ def measure(model_dir: Path, rows: list[str], sink: Path) -> dict:
                 _settings(capture, mode, sink)
                 printed = _lines(sink / "stdout.jsonl")
                 this_round = []
+                held: dict = {}
                 for i in range(CALLS):
                     body = bodies[i % len(bodies)]
                     t0 = clock()
                     served.finish(served.parse(body, "text/csv"), "application/json")
                     this_round.append(clock() - t0)
-                    _between(capture, mode)
+                    _between(capture, mode, held)
+                held.clear()
                 capture.flush()
                 stdout.flush()
                 if mode in (AFTER, AT_ONCE):
@@ -134,6 +149,8 @@ def _table(level: dict, modes: tuple[str, ...], judged: tuple[str, ...]) -> list
     rows = ["| capture | p50 | p99 | p50 against off | its 95% interval | p50 per round | verdict |",
             "|---|---|---|---|---|---|---|"]
     for mode in modes:
+        if _key(mode) not in level:  # a run from before this mode existed
+            continue
         f = level[_key(mode)]
         if mode in judged:
             ratio = level[_key(mode)]["p50_ratio_to_off"]
@@ -141,7 +158,7 @@ def _table(level: dict, modes: tuple[str, ...], judged: tuple[str, ...]) -> list
                        "pass: faster than off, below the A/A band" if ratio < low else "pass: within the A/A band")
         else:
             verdict = {OFF: "baseline", AA: f"the A/A band: {low:.3f}x to {high:.3f}x", AT_ONCE: "fallback, not judged",
-                       HANDOFF: "diagnostic, not judged"}[mode]
+                       HANDOFF: "diagnostic, not judged", HELD: "diagnostic, not judged"}[mode]
         rows.append(f"| {mode} | {f['p50_us']:.1f} | {f['p99_us']:.1f} | {f['p50_ratio_to_off']:.3f}x | "
                     f"{f['ratio_interval'][0]:.3f}x to {f['ratio_interval'][1]:.3f}x | "
                     f"{', '.join(f'{v:.1f}' for v in f['round_p50s_us'])} | {verdict} |")
@@ -167,8 +184,7 @@ def markdown(figures: dict) -> str:
         "as the local endpoint serves it: capture off; off again; on (every request sampled; the writer thread",
         "appends to a file every 0.2 s: the endpoint, batch and local hosts); on, written after the answer (what",
         "the Lambda extension does once the handler has answered, here untimed after each call); on, printed at",
-        "once (Lambda where the extension cannot register); and on, handed off only (the record dropped",
-        "unformatted after each call: what the request path itself pays). Modes interleaved, each in every",
+        *_in_process_modes(local),
         f"position in turn, in {local['rounds']} rounds of {local['calls_per_mode'] // local['rounds']:,} calls.",
         "",
         *_table(local, MODES, JUDGED),
@@ -192,6 +208,16 @@ def markdown(figures: dict) -> str:
         f"and after the run: {figures['load_average_1min_before']} and {figures['load_average_1min_after']}.",
         *_endpoint_part(figures.get("endpoint_end_to_end")),
     ])
+
+
+def _in_process_modes(level: dict) -> list[str]:
+    if _key(HELD) not in level:  # a run from before the held-only diagnostic
+        return ["once (Lambda where the extension cannot register); and on, handed off only (the record dropped",
+                "unformatted after each call: what the request path itself pays). Modes interleaved, each in every"]
+    return ["once (Lambda where the extension cannot register); on, handed off only (the record dropped unformatted",
+            "after each call: what the request path itself pays); and on, held only (what the writer thread holds of",
+            "each record, kept as long as it keeps it, 0.2 s, then dropped unformatted: what holding costs without",
+            "the writer's work). Modes interleaved, each in every"]
 
 
 def _endpoint_part(level: dict | None) -> list[str]:

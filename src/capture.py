@@ -29,7 +29,10 @@ model's feature order), "predictions" (for those rows), "sample_rate", "dropped"
 one written)}.
 
 The request path pays a sampling draw, a clock read and a deque append; a writer thread turns pending
-records into lines every WRITE_INTERVAL seconds and writes them in one call. In Lambda, whose environment
+records into lines every WRITE_INTERVAL seconds and writes them in one call. For a one-row text request
+(payload.Batch with `text`) it holds the text and the prediction as a Python value, not the request's objects,
+and decodes the text again when it writes (the same row): holding a request's objects until the writer runs
+costs the next requests more than anything else capture does there (decision 0058). In Lambda, whose environment
 is frozen between invocations and may end without notice, a writer thread's records could wait frozen;
 there an internal extension (a thread registered with the Lambda Extensions API in the init phase) waits
 for each invocation's `answered()`, writes its records after the answer and only then asks Lambda for the
@@ -216,18 +219,23 @@ def _observe(data, out, model, error) -> None:
             current = _reread()
         if current.sink is None or (current.rate < 1.0 and random.random() >= current.rate):
             return
-        item = (time.time(), data, out, model, error)
         if current.after_answer:  # written by the Lambda extension once the answer is out (or by flush)
             if len(_state.pending) >= MAX_PENDING:
                 _state.dropped += 1
             else:
-                _state.pending.append(item)
+                _state.pending.append((time.time(), data, out, model, error))
         elif current.synchronous:
-            _write([item], current)
+            _write([(time.time(), data, out, model, error)], current)
         elif len(_state.pending) >= MAX_PENDING:
             _state.dropped += 1
         else:
-            _state.pending.append(item)
+            text = getattr(data, "text", None)
+            if text is not None and error is None and getattr(out, "shape", None) == (1,):
+                # a one-row text request: hold its text and its prediction as a Python value, not the request's
+                # objects, which holding until the writer runs would cost the next requests (decision 0058)
+                _state.pending.append((time.time(), text, out.item(), model, None, type(data)))
+            else:
+                _state.pending.append((time.time(), data, out, model, error))
             if _state.writer is None:
                 _start_writer()
     except Exception as exc:  # noqa: BLE001 - capture never fails a request
@@ -281,7 +289,11 @@ def _write(items, current: Settings) -> None:
 
 def _line(item, current: Settings) -> str:
     """One record as a JSON line; the fields constant for a model and settings are serialised once."""
-    when, data, out, model, error = item
+    if len(item) == 6:  # a one-row text request held as its text: decoded again, the same row
+        when, text, value, model, error, kind = item
+        data, out = kind.from_text(text), [value]
+    else:
+        when, data, out, model, error = item
     constant = _constant(model, current)
     names = constant[0]
     status = 200 if error is None else int(getattr(error, "status_code", 500) or 500)

@@ -66,7 +66,8 @@ class Schema:
 class Batch:
     """Rows from a request. `schema` is set once `check` has turned them into float32 for that schema.
 
-    A single row decoded from text comes as `row` (Python floats) with no `values` yet; once checked it
+    A single row decoded from text comes as `row` (Python floats) with no `values` yet, and the `text` it was
+    decoded from (capture keeps the text until its writer runs, not the row: decision 0058); once checked it
     carries both, `row` then rounded to float32, for the predictor's single-row path.
     """
 
@@ -74,6 +75,15 @@ class Batch:
     columns: tuple[str, ...] | None = None
     schema: Schema | None = None
     row: list[float] | None = None
+    text: str | None = None
+
+    @classmethod
+    def from_text(cls, text: str) -> Batch:
+        """The Batch `decode` made of a one-row body's `text`, made again (the same row, float for float)."""
+        row = _decode_json(text) if text.lstrip()[:1] in ("[", "{") else _decode_csv(text)
+        if not isinstance(row, list):
+            raise ValueError("not the text of one row")
+        return cls(None, None, None, row, text)
 
 
 def media_type(header: str | None) -> str:
@@ -105,7 +115,7 @@ def decode(body, content_type: str | None, *, max_bytes: int, schema: Schema | N
             text = _text(body)
             batch = _decode_csv(text) if kind == CSV else _decode_json(text)
             if isinstance(batch, list):  # one row of Python numbers: the latency-critical case
-                batch = Batch(None, None, None, batch)
+                batch = Batch(None, None, None, batch, text)
     return check(batch, schema) if schema is not None else batch
 
 

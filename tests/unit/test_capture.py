@@ -279,3 +279,37 @@ def test_inputs_and_predictions_are_written_as_json_writes_them(capture, inputs,
     expected = json.dumps({"inputs": [[None if v != v else v for v in row] for row in inputs],
                            "predictions": [None if v != v else v for v in predictions]}, separators=(",", ":"))
     assert "{" + capture._dumps(inputs, predictions) + "}" == expected
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (",".join(map(repr, ROW)), "text/csv"),
+    (" 5,1e-3,-0.0,2 ,3,4,5,6,7,8\n", "text/csv"),  # ints and exponents: the row as decode reads it
+    (json.dumps(ROW), "application/json"),
+    (json.dumps({"instances": [[5, 1, 2.5, 3, 4, 5, 6, 7, 8, 9]]}), "application/json"),
+])
+def test_a_one_row_request_is_held_as_its_text_and_written_as_the_same_line(src_modules, model, capture, tmp_path,
+                                                                            monkeypatch, body, content_type):
+    # GIVEN the writer thread's path, with the writer not yet run
+    monkeypatch.setattr(capture, "_start_writer", lambda: None)
+    serve(src_modules, model, body, content_type)
+    # THEN what waits for the writer is the request's text and its prediction as a Python float, not its objects
+    [held] = capture._state.pending
+    assert len(held) == 6 and isinstance(held[1], str) and type(held[2]) is float
+    # AND its line is the line of the request's own rows and prediction array, byte for byte
+    data = src_modules.inference.input_fn(body, content_type)
+    out = src_modules.inference._predict(data, model)
+    current = capture.settings()
+    lines = []
+    for item in (held, (held[0], data, out, model, None)):
+        capture._state.counter = iter([7])
+        lines.append(capture._line(item, current))
+    assert lines[0] == lines[1] and json.loads(lines[0])["inputs"] == [data.row]
+
+
+def test_requests_of_other_shapes_are_held_as_they_are(src_modules, model, capture, monkeypatch):
+    monkeypatch.setattr(capture, "_start_writer", lambda: None)
+    serve(src_modules, model, "\n".join([",".join(map(repr, ROW))] * 2))  # two rows
+    capture.predicted(lambda data, m: np.array([1.5]), np.array([ROW]), model)  # an array, no text
+    assert [len(item) for item in capture._state.pending] == [5, 5]
+    with pytest.raises(ValueError, match="one row"):  # only a one-row text is made again from its text
+        src_modules.payload.Batch.from_text("1,2\n3,4")
