@@ -234,6 +234,38 @@ def test_the_schedule_reads_a_stage_in_another_account_through_its_capture_reade
     assert stage_metric(cloudwatch, "DriftDetected", None) == 1.0
 
 
+@pytest.mark.parametrize("lambda_", ["false", "true"])
+def test_the_target_stack_on_moto_creates_the_reader_at_the_arn_the_monitor_derives(world, lambda_):
+    """deploy/target-account.yaml on moto's CloudFormation in account 2, with MonitorRoleArn: the capture reader's
+    output is the ARN deploy/capture_sources.py derives from role_arn, with exactly the plan's log groups."""
+    from tests.support.deploy_env_cross_account import deploy_target_stack
+
+    monitor = f"arn:aws:iam::123456789012:role/greenlight/{GROUP}/{GROUP}-drift-monitor"
+    outputs = deploy_target_stack(world["url"], GROUP, f"{GROUP}-production", Lambda=lambda_, MonitorRoleArn=monitor)
+    environ = {**THERE, "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": outputs["DeployRoleArn"],
+               "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": lambda_}
+    [plan] = capture_plans(load_config(environ=environ, group=GROUP), "production")
+    assert outputs["CaptureReaderRoleArn"] == plan.reader_arn
+    iam = in_account("iam", world["url"], OTHER_ACCOUNT)
+    name = plan.reader_arn.rsplit("/", 1)[1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"AWS": monitor}]
+    granted = [r for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+               for st in document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])["Statement"]
+               for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])]
+    assert sorted(granted) == sorted(f"arn:aws:logs:us-east-1:{OTHER_ACCOUNT}:log-group:{s.log_group}:*"
+                                     for s in plan.sources)
+
+
+def document(policy) -> dict:
+    """A role policy document as IAM returns it: boto3 decodes it, but moto's CloudFormation stores an inline policy
+    of AWS::IAM::Role as the Python repr of the document, which IAM hands back as text (a moto quirk)."""
+    import ast
+    import urllib.parse
+
+    return policy if isinstance(policy, dict) else ast.literal_eval(urllib.parse.unquote(policy))
+
+
 def denied(role_arn: str, stage: str):
     """What Workspace.assumed raises when the role does not exist or does not trust the caller (moto evaluates
     no trust policy, so the refusal is IAM's answer as aws_call translates it)."""
