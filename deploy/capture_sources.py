@@ -4,6 +4,7 @@
     plans = capture_plans(config, "staging")    # that stage only (ParameterError naming the stages if unknown)
     plan.sources                                # greenlight.monitor.aws LogSources, each naming its stage
     plan.role_arn                               # not None: read them through this role (another account)
+    plan.reader_arn                             # with role_arn: the scheduled monitor's read-only role there
     plan.not_read                               # enabled targets no source reads, each with why (one line)
 
 The names are the engine's (greenlight/workspace.py builds a stage's targets from its key) through the one name
@@ -12,10 +13,11 @@ function, deploy/names.py. Without [stages], one plan for the implicit stage wit
 each stage's enabled targets: its endpoint `/aws/sagemaker/Endpoints/<key>` (GroupNames(key).endpoint), its
 Lambda's `/greenlight/<group>/<stage>/inference` (the stack's StageLambdas, GroupNames.inference_log_group)
 and its jobs' streams `<job prefix>-` in `/aws/sagemaker/TransformJobs` (the stage's prefix, as the handler
-names its schedule's jobs). A stage in another account (`role_arn`) has its endpoint there only (a stage
-Lambda or batch schedule is not built in another account, docs/decisions/0053): its endpoint's log group is
-read through that role (deploy/target-account.yaml's DeployRole, statement ReadCapture), its other targets
-are named in `not_read`. docs/decisions/0057.
+names its schedule's jobs). A stage in another account (`role_arn`) has its endpoint there and, with `lambda`, its
+Lambda (deploy/target-account.yaml with Lambda=true, docs/decisions/0056): both log groups are read in that
+account, by the CLI through that role (DeployRole's ReadCapture and ReadLambdaCapture) and by the scheduled
+monitor through `reader_arn`, the stack's read-only `<key>-capture-reader` (MonitorRoleArn set) in the same
+account; its batch schedule is not built there, so it is named in `not_read`. docs/decisions/0057, 0060.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from deploy.config import DeployConfig, Stage
 from deploy.names import GroupNames
 from greenlight.monitor.aws import LogSource, batch_source, endpoint_source, lambda_source
 
-__all__ = ["CapturePlan", "capture_plans", "stage_plan"]
+__all__ = ["CAPTURE_READER", "CapturePlan", "capture_plans", "reader_arn", "stage_plan"]
+
+# the role deploy/target-account.yaml creates for the scheduled monitor: <key>-capture-reader (GroupNames.role)
+CAPTURE_READER = "capture-reader"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class CapturePlan:
     sources: tuple[LogSource, ...]
     role_arn: str | None = None
     not_read: tuple[str, ...] = ()
+    reader_arn: str | None = None  # with role_arn: the scheduled monitor's read-only role there (reader_arn())
 
     @property
     def log_groups(self) -> str:
@@ -54,16 +60,24 @@ def stage_plan(config: DeployConfig, stage: Stage, function_log_group: str | Non
     key = GroupNames(stage.key)
     sources = [endpoint_source(key.endpoint, stage.name)] if stage.endpoint else []
     not_read: list[str] = []
+    if stage.lambda_:  # here, or in the role's account (target-account.yaml names it the same way, 0056)
+        sources.append(lambda_source(names.inference_log_group(stage.name), stage.name))
     if stage.role_arn is None:
-        if stage.lambda_:
-            sources.append(lambda_source(names.inference_log_group(stage.name), stage.name))
         if stage.batch:
             sources.append(batch_source(_job_prefix(config, stage), stage.name))
-    else:
-        not_read += [f"stage {stage.name}'s {what} is not read: Greenlight does not build a stage's {what} in another "
-                     "account (docs/decisions/0053)" for what, on in (("lambda", stage.lambda_), ("batch", stage.batch))
-                     if on]
-    return CapturePlan(stage.name, tuple(sources), stage.role_arn, tuple(not_read))
+        return CapturePlan(stage.name, tuple(sources))
+    if stage.batch:
+        not_read.append(f"stage {stage.name}'s batch is not read: Greenlight does not build a stage's batch schedule "
+                        "in another account (docs/decisions/0053)")
+    return CapturePlan(stage.name, tuple(sources), stage.role_arn, tuple(not_read),
+                       reader_arn(stage.role_arn, stage.key))
+
+
+def reader_arn(role_arn: str, key: str) -> str:
+    """The ARN of the read-only capture role deploy/target-account.yaml creates beside the stage's deploy role
+    `role_arn` (same partition and account; `<key>-capture-reader`, no path, as the stack names it)."""
+    partition, account = role_arn.split(":")[1], role_arn.split(":")[4]
+    return f"arn:{partition}:iam::{account}:role/{GroupNames(key).role(CAPTURE_READER)}"
 
 
 def capture_plans(config: DeployConfig, stage: str | None = None) -> list[CapturePlan]:

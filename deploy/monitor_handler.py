@@ -13,9 +13,11 @@ With [stages] (GREENLIGHT_STAGES, the stack's `Stages`, read as the approval han
 monitored on its own: its enabled targets' log groups (deploy/capture_sources.py, names through
 deploy/names.py), its newest version, and the same metrics with a `Stage` dimension after `Group`; then the
 group's `CapturedRows` (every stage's rows) and `DriftDetected` (1 when any stage drifted), dimension Group
-alone, so DriftAlarm fires on any stage's drift. A stage in another account (`role_arn`) is not read: its
-deploy role (deploy/target-account.yaml) trusts only the approval handler's role; one warning says so and
-`greenlight monitor --target aws --stage NAME` reads it through that role. One stage's failure does not stop
+alone, so DriftAlarm fires on any stage's drift. A stage in another account (`role_arn`) is read there through
+its read-only capture reader (deploy/target-account.yaml's `<key>-capture-reader`, created with MonitorRoleArn =
+this stack's MonitorRoleArn output; its ARN derives from role_arn's account, deploy/capture_sources.py): AssumeRole
+denied (a target stack deployed without MonitorRoleArn) marks the stage `not-read` with one warning naming the
+stage, the role and the fix, and the run goes on (docs/decisions/0060). One stage's failure does not stop
 the others: they publish, then the run raises the first failure.
 
 Settings (environment, set by the stack): GREENLIGHT_GROUP, GREENLIGHT_ENDPOINT_NAME (default: the group),
@@ -31,14 +33,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from deploy.capture_sources import CapturePlan, stage_plan
 from deploy.config import load_config
-from greenlight.errors import GreenlightError
+from greenlight.errors import AwsError, GreenlightError
 from greenlight.monitor import settings
 from greenlight.monitor.aws import (NAMESPACE, group_metric_data, publish_metrics, put_metrics, read_cloudwatch,
                                     s3_reader)
@@ -50,6 +52,9 @@ from greenlight.monitor.service import BaselineSource, monitor
 __all__ = ["MonitorSettings", "lambda_handler", "run"]
 
 log = logging.getLogger(__name__)
+
+# AssumeRole's answer when the role does not exist or does not trust the caller (IAM says the same for both)
+DENIED = ("AccessDenied", "AccessDeniedException")
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,15 @@ class MonitorSettings:
                    thresholds=settings.thresholds(environ))
 
 
-def run(config: MonitorSettings, *, logs, cloudwatch, s3, registry, now: datetime | None = None) -> dict[str, Any]:
+# (role ARN, stage) -> a CloudWatch Logs client acting as that role (Workspace.assumed(...)("logs") on AWS)
+Assume = Callable[[str, str], Any]
+
+
+def run(config: MonitorSettings, *, logs, cloudwatch, s3, registry, assume: Assume | None = None,
+        now: datetime | None = None) -> dict[str, Any]:
     """One monitor run with injected clients; returns what it found (and published): without [stages] the
-    implicit stage's result, else {"status", "group", "since", "rows", "stages": [each stage's result]}."""
+    implicit stage's result, else {"status", "group", "since", "rows", "stages": [each stage's result]}.
+    `assume` reads a stage in another account (its plan's reader_arn); None: such a stage is not read."""
     until = now or datetime.now(UTC)
     since = until - parse_duration(config.window)
     baselines = RegistryBaselines(registry, config.group, s3_reader(s3))
@@ -90,16 +101,13 @@ def run(config: MonitorSettings, *, logs, cloudwatch, s3, registry, now: datetim
     results: list[dict[str, Any]] = []
     failures: list[GreenlightError] = []
     for plan in config.plans:
-        if plan.role_arn is not None:
-            reason = (f"stage {plan.stage} is in another account ({plan.role_arn}): the scheduled monitor does not "
-                      "read its capture, because that account's deploy role (deploy/target-account.yaml) trusts only "
-                      f"the approval handler's role; `greenlight monitor --target aws --stage {plan.stage}` reads it "
-                      "through the role")
-            log.warning("%s", reason)
-            results.append({"stage": plan.stage, "status": "not-read", "reason": reason})
-            continue
         try:
-            results.append(_run_stage(config, plan, logs, cloudwatch, baselines, since, until))
+            stage_logs, reason = (logs, "") if plan.reader_arn is None else _reader(plan, assume)
+            if stage_logs is None:
+                log.warning("%s", reason)
+                results.append({"stage": plan.stage, "status": "not-read", "reason": reason})
+                continue
+            results.append(_run_stage(config, plan, stage_logs, cloudwatch, baselines, since, until))
         except GreenlightError as exc:  # the other stages still publish; the run fails after them
             log.error("stage %s of %s: %s", plan.stage, config.group, exc)
             failures.append(exc)
@@ -114,6 +122,23 @@ def run(config: MonitorSettings, *, logs, cloudwatch, s3, registry, now: datetim
         raise failures[0]
     return {"status": "drift" if drift else "ok" if compared else "no-capture", "group": config.group,
             "since": since.isoformat(), "rows": rows, "stages": results}
+
+
+def _reader(plan: CapturePlan, assume: Assume | None) -> tuple[Any, str]:
+    """A logs client in the stage's account as its capture reader, or None and the one line that says why not.
+
+    Raises: AwsError other than AssumeRole's AccessDenied (the run fails, as for any AWS failure)."""
+    reader = str(plan.reader_arn)
+    account = reader.split(":")[4]
+    if assume is not None:
+        try:
+            return assume(reader, str(plan.stage)), ""
+        except AwsError as exc:
+            if exc.code not in DENIED:
+                raise
+    return None, (f"stage {plan.stage} is not read: the drift monitor may not assume {reader} in account {account}; "
+                  "fix: deploy deploy/target-account.yaml there with MonitorRoleArn=<the deploy stack's MonitorRoleArn "
+                  "output> (docs/decisions/0060)")
 
 
 def _run_stage(config: MonitorSettings, plan: CapturePlan, logs, cloudwatch, baselines: BaselineSource,
@@ -164,4 +189,4 @@ def lambda_handler(event: dict, context) -> dict[str, Any]:
         _runtime.update(_cold_start())
     ws = _runtime["workspace"]
     return run(_runtime["settings"], logs=ws.client("logs"), cloudwatch=ws.client("cloudwatch"), s3=ws.client("s3"),
-               registry=ws.registry)
+               registry=ws.registry, assume=lambda role_arn, stage: ws.assumed(role_arn, stage)("logs"))

@@ -459,3 +459,73 @@ def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_ref
         observed = target.observe()
     assert (target.function, target.repository, observed.version) == (key.function, key.repository, None)
     assert lam_there.get_function(FunctionName=key.function)["Configuration"]["FunctionName"] == key.function
+
+
+# -- the drift monitor reads a stage in another account: target-account.yaml's capture reader (decision 0060) --------
+
+def target_capture_reader(account: str, monitor_arn: str) -> dict[str, Any]:
+    """deploy/target-account.yaml's CaptureReaderRole for production of GROUP (Lambda=true, MonitorRoleArn set) as
+    CloudFormation would create it in `account`, its AWS::IAM::RolePolicy folded in."""
+    from tests.support.templates import TARGET_ACCOUNT
+
+    key = NAMES.stage("production")
+    stack = evaluate(load(TARGET_ACCOUNT), {
+        "StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
+        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
+        "Lambda": "true", "MonitorRoleArn": monitor_arn})
+    role = dict(stack.resources["CaptureReaderRole"].properties)
+    policy = stack.resources["CaptureReaderLambdaPolicy"].properties
+    role["Policies"] = [*role["Policies"], {k: policy[k] for k in ("PolicyName", "PolicyDocument")}]
+    return json.loads(json.dumps(role).replace(":123456789012:", f":{account}:"))  # cfn_eval's account is fixed
+
+
+@pytest.mark.parametrize("removed", [None, "AssumeStageCaptureReaders", "ReadLambdaCapture"])
+def test_the_monitor_role_reads_a_stage_in_another_account_as_its_capture_reader(removed, moto_endpoint, roles,
+                                                                                  monkeypatch):
+    """The drift monitor's role (this account) assumes production's capture reader (the other account) at the ARN
+    deploy/capture_sources.py derives, the way the monitor Lambda does (Workspace.assumed), and reads the stage's
+    endpoint and Lambda log groups there, and no other. Without the monitor role's AssumeRole statement, STS
+    refuses (AccessDenied, which the monitor reports as `not-read` with the fix); without the reader's Lambda
+    statement, that log group is refused. moto does not evaluate the reader's trust policy (MonitorRoleArn)."""
+    from deploy.capture_sources import capture_plans
+    from deploy.config import load_config
+    from greenlight.errors import AwsError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+    from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
+
+    environ = {"GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+               "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true",
+               "GREENLIGHT_STAGES_PRODUCTION_BATCH": "false",
+               "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{NAMES.stage('production')}-deploy"}
+    [plan] = capture_plans(load_config(environ=environ, group=GROUP), "production")
+    monitor = roles["MonitorRole"]
+    reader = target_capture_reader(OTHER_ACCOUNT, f"arn:aws:iam::123456789012:role{monitor['Path']}{monitor['RoleName']}")
+    assert plan.reader_arn == f"arn:aws:iam::{OTHER_ACCOUNT}:role/{reader['RoleName']}"
+    iam_there, logs_there = in_account("iam", moto_endpoint), in_account("logs", moto_endpoint)
+    iam_there.create_role(RoleName=reader["RoleName"], AssumeRolePolicyDocument=TRUST)
+    for policy in reader["Policies"]:
+        document = dict(policy["PolicyDocument"])
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != removed]
+        if document["Statement"]:
+            iam_there.put_role_policy(RoleName=reader["RoleName"], PolicyName=policy["PolicyName"],
+                                      PolicyDocument=json.dumps(document))
+    staging_there = f"/aws/sagemaker/Endpoints/{NAMES.stage('staging')}"
+    for group in (*(s.log_group for s in plan.sources), staging_there):
+        logs_there.create_log_group(logGroupName=group)
+    creds = create_role(moto_endpoint, monitor, without=removed)
+    for name, value in {**aws_environment(moto_endpoint), **creds}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    with enforcing(moto_endpoint):
+        if removed == "AssumeStageCaptureReaders":
+            with pytest.raises(AwsError) as refused:
+                ws.assumed(str(plan.reader_arn), "production")
+            assert (refused.value.code, refused.value.operation) == ("AccessDenied", "AssumeRole")
+            return
+        logs = ws.assumed(str(plan.reader_arn), "production")("logs")
+        answers = {s.target: code_of(lambda s=s: logs.filter_log_events(logGroupName=s.log_group))
+                   for s in plan.sources}
+        other = code_of(lambda: logs.filter_log_events(logGroupName=staging_there))
+    assert answers == {"endpoint": "OK", "lambda": "AccessDenied" if removed else "OK"}
+    assert other == "AccessDenied"

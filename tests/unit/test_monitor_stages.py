@@ -53,12 +53,11 @@ def test_each_stage_reads_its_enabled_targets_named_as_the_engine_names_them(gro
     assert [p.stage for p in capture_plans(config, "production")] == ["production"]
 
 
-def test_a_stage_in_another_account_reads_its_endpoint_through_its_role_and_says_what_it_does_not_read():
+def test_a_stage_in_another_account_reads_its_endpoint_and_lambda_through_its_role():
+    """Its Lambda is target-account.yaml's there (0056), read since 0060 (tests/unit/test_capture_reader.py)."""
     _, production = capture_plans(load_config(environ=ELSEWHERE, group="churn"))
     assert production.role_arn == "arn:aws:iam::222222222222:role/p-deploy"
-    assert [s.target for s in production.sources] == ["endpoint"]
-    [note] = production.not_read
-    assert note.startswith("stage production's lambda is not read") and "\n" not in note
+    assert [s.target for s in production.sources] == ["endpoint", "lambda"] and production.not_read == ()
 
 
 def test_the_stack_lets_the_monitor_read_stage_endpoints_of_this_account_only():
@@ -134,7 +133,8 @@ def test_a_stage_deploy_role_in_another_account_may_read_its_endpoint_capture_on
                                             "HandlerRoleArn": "arn:aws:iam::123456789012:role/churn-approval",
                                             "ArtifactBucket": "bucket"})
     statements = _role_statements(stack, "DeployRole")
-    [source] = production.sources
+    source = production.sources[0]  # its endpoint (its Lambda's: tests/unit/test_capture_reader.py)
+    assert source.target == "endpoint"
     decision = allowed(statements, "logs:FilterLogEvents", logs_arn(source.log_group))
     assert decision.allowed and decision.by.endswith("ReadCapture")
     for other in ("/aws/sagemaker/Endpoints/churn-staging", "/aws/sagemaker/TransformJobs",

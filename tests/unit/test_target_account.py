@@ -34,7 +34,7 @@ def test_with_lambda_and_no_base_image_the_stack_has_the_repository_and_the_hand
     """Phase one: the repository the handler copies the base image into, and its statements; no function yet (a
     function needs an image in its repository when it is created)."""
     assert set(target_stack(Lambda="true").resources) == {"DeployRole", "ExecutionRole", "Repository",
-                                                          "DeployRoleLambdaPolicy"}
+                                                          "DeployRoleLambdaPolicy", "DeployRoleCapturePolicy"}
 
 
 @pytest.mark.parametrize("group", ["Churn-Models", "g" * 36])
@@ -45,7 +45,7 @@ def test_with_the_base_image_every_name_is_the_engines(group):
     key = GroupNames(GroupNames(group).stage("production"))
     r = stack.resources
     assert set(r) == {"DeployRole", "ExecutionRole", "Repository", "DeployRoleLambdaPolicy", "LambdaLatencyAlarm",
-                      *LAMBDA_RESOURCES}
+                      "DeployRoleCapturePolicy", *LAMBDA_RESOURCES}
     assert r["InferenceFunction"].name == key.function and LAMBDA_FUNCTION.accepts(key.function)
     assert r["Repository"].name == key.repository and ECR_REPOSITORY.accepts(key.repository)
     assert r["InferenceRole"].name == key.role("inference") and IAM_ROLE.accepts(r["InferenceRole"].name)
@@ -62,6 +62,14 @@ def test_with_the_base_image_every_name_is_the_engines(group):
     assert statements["StageLambdaTarget"]["Resource"] == [function, f"{function}:*"]
     assert statements["PushModelImages"]["Resource"] == stack.arn("Repository")
     assert r["DeployRoleLambdaPolicy"].properties["RoleName"] == r["DeployRole"].name == key.role("deploy")
+
+
+def test_with_monitor_role_arn_the_stack_adds_the_capture_reader_and_its_lambda_policy_with_lambda_only():
+    """decision 0060: read-only, for the deploy stack's drift monitor (tests/unit/test_capture_reader.py)"""
+    monitor = "arn:aws:iam::111111111111:role/greenlight/churn/churn-drift-monitor"
+    assert set(target_stack(MonitorRoleArn=monitor).resources) == {"DeployRole", "ExecutionRole", "CaptureReaderRole"}
+    assert {"CaptureReaderRole", "CaptureReaderLambdaPolicy"} <= set(
+        target_stack(Lambda="true", MonitorRoleArn=monitor).resources)
 
 
 def test_the_deploy_stack_leaves_a_stage_in_another_account_out_of_its_lambda_loop():

@@ -218,6 +218,8 @@ PLANTED = [
     ("portfolio.yaml", "LaunchRole", "Roles",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}}, "names no resource"),
     ("portfolio.yaml", "LaunchRole", "PassProjectRoles", {"Condition": {}}, "without an iam:PassedToService"),
+    ("template.yaml", "MonitorRole", "AssumeStageCaptureReaders", {"Resource": "*"},
+     "sts:AssumeRole on Resource \"*\""),
     ("target-account.yaml", "DeployRole", "EndpointTarget", {"Resource": "*"}, "sagemaker:CreateEndpoint on"),
     ("target-account.yaml", "DeployRole", "ModelsRunAsTheExecutionRole", {"Condition": {}},
      "without an iam:PassedToService"),
