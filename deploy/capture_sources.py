@@ -17,7 +17,9 @@ names its schedule's jobs). A stage in another account (`role_arn`) has its endp
 Lambda (deploy/target-account.yaml with Lambda=true, docs/decisions/0056): both log groups are read in that
 account, by the CLI through that role (DeployRole's ReadCapture and ReadLambdaCapture) and by the scheduled
 monitor through `reader_arn`, the stack's read-only `<key>-capture-reader` (MonitorRoleArn set) in the same
-account; its batch schedule is not built there, so it is named in `not_read`. docs/decisions/0057, 0060.
+account. Its batch jobs (target-account.yaml with Batch=true, docs/decisions/0059) log to that account's shared
+`/aws/sagemaker/TransformJobs`, which CloudWatch Logs grants only whole (FilterLogEvents takes no stream
+prefix in IAM), so no role there may read it and it is named in `not_read`. docs/decisions/0057, 0060.
 """
 
 from __future__ import annotations
@@ -67,8 +69,9 @@ def stage_plan(config: DeployConfig, stage: Stage, function_log_group: str | Non
             sources.append(batch_source(_job_prefix(config, stage), stage.name))
         return CapturePlan(stage.name, tuple(sources))
     if stage.batch:
-        not_read.append(f"stage {stage.name}'s batch is not read: Greenlight does not build a stage's batch schedule "
-                        "in another account (docs/decisions/0053)")
+        not_read.append(f"stage {stage.name}'s batch is not read: its jobs log to /aws/sagemaker/TransformJobs "
+                        "in the stage's account, which IAM grants only whole (every job there), so no Greenlight "
+                        "role there may read it (docs/decisions/0059)")
     return CapturePlan(stage.name, tuple(sources), stage.role_arn, tuple(not_read),
                        reader_arn(stage.role_arn, stage.key))
 

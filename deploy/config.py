@@ -237,12 +237,36 @@ class StageConfig(_Section):
     traffic: Shift | None = Field(None, description="this stage's traffic shift for its endpoint and Lambda "
                                                     "(default: each section's `traffic`); the other rules stay the "
                                                     "sections' (issue 22)")
+    # a stage's batch schedule in another account (decision 0059): target-account.yaml's outputs and parameters
+    batch_role_arn: str | None = Field(None, description="role its batch schedule starts the jobs as (default: "
+                                                         "batch.role_arn); in another account: "
+                                                         "deploy/target-account.yaml's SchedulerRoleArn")
+    batch_dead_letter_arn: str | None = Field(None, description="SQS queue of its runs the scheduler could not start "
+                                                                "(default: batch.dead_letter_arn); in another account: "
+                                                                "target-account.yaml's BatchDeadLetterQueueArn")
+    batch_input: str | None = Field(None, description="s3:// prefix its jobs read (default: batch.input); in another "
+                                                      "account: target-account.yaml's BatchInput")
+    batch_output: str | None = Field(None, description="s3:// prefix its jobs write under (default: batch.output); "
+                                                       "in another account: target-account.yaml's BatchOutput")
 
-    @field_validator("role_arn", "endpoint_role_arn")
+    @field_validator("role_arn", "endpoint_role_arn", "batch_role_arn")
     @classmethod
     def _role(cls, value: str | None) -> str | None:
         if value is not None and not _ROLE_ARN.match(value):
             raise ValueError("must be an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+        return value
+
+    @field_validator("batch_dead_letter_arn", "batch_input", "batch_output")
+    @classmethod
+    def _batch(cls, value: str | None, info) -> str | None:
+        """The [batch] field's own rule (deploy/batch/config.py)."""
+        if value is None:
+            return None
+        field_name = info.field_name.removeprefix("batch_")
+        try:
+            BatchConfig.model_validate({field_name: value})
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return value
 
 
@@ -262,6 +286,7 @@ class Stage:
     implicit: bool = False
     endpoint_role_arn: str | None = None
     traffic: Shift | None = None  # overrides [endpoint]/[lambda] `traffic` for this stage's targets (issue 22)
+    batch_overrides: tuple[tuple[str, str], ...] = ()  # its [batch] fields set per stage (decision 0059)
 
 
 class DeployConfig(_Section):
@@ -303,7 +328,11 @@ class DeployConfig(_Section):
                       self.endpoint.enabled if s.endpoint is None else s.endpoint,
                       self.lambda_.enabled if s.lambda_ is None else s.lambda_,
                       self.batch.enabled if s.batch is None else s.batch, s.soak_minutes, s.role_arn,
-                      endpoint_role_arn=s.endpoint_role_arn or self.endpoint.role_arn, traffic=s.traffic)
+                      endpoint_role_arn=s.endpoint_role_arn or self.endpoint.role_arn, traffic=s.traffic,
+                      batch_overrides=tuple((f, v) for f, v in (("role_arn", s.batch_role_arn),
+                                                                ("dead_letter_arn", s.batch_dead_letter_arn),
+                                                                ("input", s.batch_input), ("output", s.batch_output))
+                                            if v is not None))
                 for i, (name, s) in enumerate(self.stages.items())]
 
     def traffic_policy(self, section: Literal["endpoint", "lambda"], stage: Stage | None = None) -> TrafficPolicy:

@@ -111,7 +111,8 @@ def stage_parameters(config: DeployConfig) -> dict[str, str]:
     """The parameters derived from the [stages] sections: PromotionStages, LambdaStages, BatchStages, EndpointStages
     (names, comma-separated) and StageNames, `|<stage>.<kind>=<name>|...` for the stages of the last two, which the
     template's loops look their names up in (Fn::Split; it cannot hash). All "" without [stages]. A stage with
-    role_arn has its Lambda in that account (deploy/target-account.yaml, decision 0056): not in LambdaStages."""
+    role_arn has its Lambda and schedule in that account (deploy/target-account.yaml, decisions 0056 and 0059): not
+    in LambdaStages or BatchStages."""
     stages = [s for s in config.stage_list() if not s.implicit]
     names = []
     here = [s for s in stages if s.lambda_ and s.role_arn is None]
@@ -119,13 +120,14 @@ def stage_parameters(config: DeployConfig) -> dict[str, str]:
         key = GroupNames(stage.key)
         if stage in here:
             names.append(f"{stage.name}.role={key.role('inference')}")
-        if stage.batch:  # what the handler names them (greenlight/workspace.py: a stage's batch section)
+        if stage.batch and stage.role_arn is None:  # what the handler names them (greenlight/workspace.py)
             batch = config.batch.model_copy(update={"schedule_name": None, "job_name_prefix": None})
             named = batch.names_for(stage.key)
             names += [f"{stage.name}.schedule={named.schedule_name}", f"{stage.name}.prefix={named.job_name_prefix}"]
     return {"PromotionStages": ",".join(s.name for s in stages if s.gate == "promotion"),
             "LambdaStages": ",".join(s.name for s in here),
-            "BatchStages": ",".join(s.name for s in stages if s.batch),
+            # a stage with role_arn has its schedule in that account (target-account.yaml, decision 0059)
+            "BatchStages": ",".join(s.name for s in stages if s.batch and s.role_arn is None),
             # in this account only: a stage with role_arn has its endpoint, and its log group, in another
             "EndpointStages": ",".join(s.name for s in stages if s.endpoint and s.role_arn is None),
             "StageNames": "".join(f"|{n}" for n in names) + ("|" if names else "")}

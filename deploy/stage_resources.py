@@ -15,6 +15,11 @@ before any change, and refuses in one line naming the stage, the target and the 
                                                             image is copied there first and the refusal names its tag
     require_stage_batch(scheduler_client, stage, schedule)  GetSchedule: denied -> refused (missing: the
                                                             engine creates it on the first deployment)
+    require_account_batch(scheduler, iam, stage, batch)      the same in another account (target-account.yaml with
+                                                            Batch=true, decision 0059): GetSchedule denied or its
+                                                            scheduler role missing -> refused naming that template
+                                                            and its parameters; then the stage's batch settings
+                                                            must be that stack's (its role, a queue there, own data)
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from deploy.names import GroupNames
 from greenlight.aws_errors import aws_call
 from greenlight.errors import AwsError, ConfigurationError, NotFoundError
 
-__all__ = ["require_account_lambda", "require_stage_batch", "require_stage_lambda"]
+__all__ = ["require_account_batch", "require_account_lambda", "require_stage_batch", "require_stage_lambda"]
 
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})  # moto answers a denied JSON call with 403
 
@@ -128,3 +134,62 @@ def require_stage_batch(scheduler_client: Any, stage: str, schedule: str) -> Non
             raise
         raise ConfigurationError(f"stage {stage}: batch is enabled but this role may not manage its schedule "
                                  f"{schedule}: " + _fix(stage, "batch")) from None
+
+
+def _arn_account(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else None
+
+
+def require_account_batch(scheduler_client: Any, iam_client: Any, stage: Any, batch: Any) -> None:
+    """Refuse a stage in another account whose batch schedule its deploy/target-account.yaml stack does not provide.
+
+    `stage` is a deploy.config.Stage with role_arn; `batch` its BatchConfig with the names filled in (names_for).
+    Read calls only, through the stage's role: GetSchedule (denied: the stack has no Batch statements) and GetRole
+    on the stack's scheduler role `<key>-scheduler` (missing or denied: no Batch=true); then the stage's settings
+    must be that stack's: batch_role_arn that role, batch_dead_letter_arn a queue of that account, batch_input and
+    batch_output the stage's own s3:// prefixes (the group's are the registry account's).
+
+    Raises:
+        ConfigurationError: the stack does not provide the schedule, or the stage's batch settings are not its.
+        AwsError: any other failure.
+    """
+    account = _account(stage.role_arn)
+    scheduler_role = GroupNames(stage.key).role("scheduler")
+    fix = (f"deploy deploy/target-account.yaml (StageKey={stage.key}) in account {account} with Batch=true "
+           f"BatchJobNamePrefix={batch.job_name_prefix} BatchInput=<s3:// prefix> BatchOutput=<s3:// prefix>, "
+           f"then set [stages.{stage.name}] batch_role_arn, batch_dead_letter_arn, batch_input and batch_output "
+           f"to its SchedulerRoleArn, BatchDeadLetterQueueArn, BatchInput and BatchOutput, or set batch = false in "
+           f"[stages.{stage.name}]")
+    refused = ConfigurationError(f"stage {stage.name}: batch is enabled but account {account} has no schedule "
+                                 f"{batch.schedule_name} its role may manage: {fix}")
+    try:
+        aws_call("GetSchedule", scheduler_client.get_schedule, Name=batch.schedule_name,
+                 on_missing=lambda: NotFoundError(batch.schedule_name))
+    except NotFoundError:
+        pass  # not created yet: the engine creates it on the stage's first deployment
+    except AwsError as exc:  # denied: the stack was deployed without Batch=true (its role has no scheduler statement)
+        if not _denied(exc):
+            raise
+        raise refused from None
+    try:
+        found = aws_call("GetRole", iam_client.get_role, RoleName=scheduler_role,
+                         on_missing=lambda: NotFoundError(scheduler_role))["Role"]["Arn"]
+    except NotFoundError:
+        raise refused from None
+    except AwsError as exc:
+        if not _denied(exc):
+            raise
+        raise refused from None
+    own = dict(stage.batch_overrides)  # the group's [batch] input and output are the registry account's
+    wrong = [f"batch_role_arn = {found!r} (SchedulerRoleArn)"] if batch.role_arn != found else []
+    if _arn_account(batch.dead_letter_arn) != account:
+        wrong.append("batch_dead_letter_arn (BatchDeadLetterQueueArn)")
+    wrong += [f"{name} ({parameter})" for name, field_name, parameter in (
+        ("batch_input", "input", "BatchInput"), ("batch_output", "output", "BatchOutput"))
+        if not own.get(field_name, "").startswith("s3://")]
+    if wrong:
+        raise ConfigurationError(f"stage {stage.name}: batch is enabled in account {account} but its batch settings "
+                                 f"are not that account's: set [stages.{stage.name}] " + ", ".join(wrong)
+                                 + f" from its deploy/target-account.yaml stack (StageKey={stage.key}), or set "
+                                 f"batch = false in [stages.{stage.name}]")

@@ -242,7 +242,7 @@ class Workspace:
                 "lambda_": config.lambda_.model_copy(update={"enabled": stage.lambda_, "function_name": None,
                                                              "alarms": _stage_alarms(config, stage)}),
                 "batch": config.batch.model_copy(update={"enabled": stage.batch, "schedule_name": None,
-                                                         "job_name_prefix": None})})
+                                                         "job_name_prefix": None, **dict(stage.batch_overrides)})})
         if self.target is Target.LOCAL:
             from deploy.endpoint.target import LocalEndpointTarget
             from deploy.engine.local_state import LocalLock, LocalStatusStore
@@ -283,7 +283,8 @@ class Workspace:
                                      "set state_table (GREENLIGHT_STATE_TABLE); its partition key is 'pk' (String)")
         client = self.client if stage.role_arn is None else self.assumed(stage.role_arn, stage.name)
         if not stage.implicit:  # a stage's Lambda and schedule: only what the deploy stack provides (issue 21)
-            from deploy.stage_resources import require_account_lambda, require_stage_batch, require_stage_lambda
+            from deploy.stage_resources import (require_account_batch, require_account_lambda, require_stage_batch,
+                                                require_stage_lambda)
 
             if config.lambda_.enabled and stage.role_arn is None:
                 require_stage_lambda(client("lambda"), stage.name, GroupNames(stage.key).function)
@@ -292,8 +293,10 @@ class Workspace:
                 require_account_lambda(client("lambda"), client("ecr"), stage.name, GroupNames(stage.key).function,
                                        repository, tag, stage.role_arn,
                                        lambda: self._copy_base(config, client("ecr"), repository, tag))
-            if config.batch.enabled:
+            if config.batch.enabled and stage.role_arn is None:
                 require_stage_batch(client("scheduler"), stage.name, config.batch.schedule_name_for(stage.key))
+            elif config.batch.enabled and stage.role_arn:  # in another account: target-account.yaml's (0059)
+                require_account_batch(client("scheduler"), client("iam"), stage, config.batch.names_for(stage.key))
         targets = []
         if config.endpoint.enabled:
             if not config.endpoint.role_arn:

@@ -529,3 +529,68 @@ def test_the_monitor_role_reads_a_stage_in_another_account_as_its_capture_reader
         other = code_of(lambda: logs.filter_log_events(logGroupName=staging_there))
     assert answers == {"endpoint": "OK", "lambda": "AccessDenied" if removed else "OK"}
     assert other == "AccessDenied"
+
+
+# -- a stage's batch schedule in another account: target-account.yaml with Batch=true (docs/decisions/0059) --------
+
+@pytest.mark.parametrize("removed", [None, "StageBatchSchedule"])
+def test_a_stage_schedule_in_another_account_is_managed_as_its_deploy_role_and_refused_without_its_statement(
+        removed, moto_endpoint, roles, monkeypatch):
+    """The handler role assumes target-account.yaml's DeployRole (Batch=true) in the other account; as that role
+    production's engine is built (GetSchedule, GetRole on the stack's scheduler role) and its batch target observes
+    the schedule there. Without the schedule statement (a stack without Batch=true grants none), the stage is
+    refused in one line naming target-account.yaml and Batch=true, before any change."""
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+    from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
+    from tests.support.templates import TARGET_ACCOUNT
+
+    key = GroupNames(NAMES.stage("production"))
+    data = "s3://data-222222222222/batch/"
+    stack = evaluate(load(TARGET_ACCOUNT), {
+        "StageKey": key.group, "StageKeyLowerCase": key.group.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
+        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
+        "Batch": "true", "BatchJobNamePrefix": key.job_prefix, "BatchInput": f"{data}input/",
+        "BatchOutput": f"{data}output/"})
+    deploy = dict(stack.resources["DeployRole"].properties)
+    policy = stack.resources["DeployRoleBatchPolicy"].properties
+    deploy["Policies"] = [*deploy["Policies"], {k: policy[k] for k in ("PolicyName", "PolicyDocument")}]
+    deploy = json.loads(json.dumps(deploy).replace(":123456789012:", f":{OTHER_ACCOUNT}:"))
+    iam_there = in_account("iam", moto_endpoint)
+    iam_there.create_role(RoleName=deploy["RoleName"], AssumeRolePolicyDocument=TRUST)
+    for document in (dict(p["PolicyDocument"]) for p in deploy["Policies"]):
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != removed]
+        iam_there.put_role_policy(RoleName=deploy["RoleName"], PolicyName=f"p{len(document['Statement'])}",
+                                  PolicyDocument=json.dumps(document))
+    scheduler = iam_there.create_role(RoleName=key.role("scheduler"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    _state_table(moto_endpoint)
+    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"])
+    for name, value in {**aws_environment(moto_endpoint), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
+                        "GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+                        "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_ENDPOINT_ENABLED": "false",
+                        "GREENLIGHT_BATCH_ENABLED": "false", "GREENLIGHT_STAGES_PRODUCTION_BATCH": "true",
+                        "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{deploy['RoleName']}",
+                        "GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/x",
+                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_ROLE_ARN": scheduler,
+                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_DEAD_LETTER_ARN":
+                            f"arn:aws:sqs:us-east-1:{OTHER_ACCOUNT}:{key.group}-batch-dlq",
+                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_INPUT": f"{data}input/",
+                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_OUTPUT": f"{data}output/"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    with enforcing(moto_endpoint):
+        if removed is not None:
+            with pytest.raises(ConfigurationError) as refused:
+                ws.reconciler(ws.deploy_config(group=GROUP))
+            assert str(refused.value).startswith(
+                f"stage production: batch is enabled but account {OTHER_ACCOUNT} has no schedule {key.batch_schedule} "
+                f"its role may manage: deploy deploy/target-account.yaml (StageKey={key.group}) in account "
+                f"{OTHER_ACCOUNT} with Batch=true BatchJobNamePrefix={key.job_prefix} ")
+            return
+        stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
+        [(stage, engine)] = [(s, e) for s, e in stages if s.name == "production"]
+        [target] = engine.targets
+        observed = target.observe()
+    assert (target.schedule, observed.version) == (key.batch_schedule, None)
+    assert in_account("scheduler", moto_endpoint).list_schedules()["Schedules"] == []

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from greenlight.registry import SageMakerModelRegistry
-from greenlight.registry.model import ModelLifeCycle
+from greenlight.registry.model import ApprovalStatus, ModelLifeCycle
 from tests.contract.conftest import aws_client
 from tests.contract.test_endpoint_aws_handler import GROUP, RUN, approved, lambda_environment  # noqa: F401
 from tests.support.deploy_env import canned_event
@@ -211,3 +211,162 @@ def test_a_stage_lambda_whose_target_stack_has_no_lambda_is_refused_before_any_c
         assert client.list_functions()["Functions"] == []
     assert in_account("ecr", moto_endpoint).describe_repositories()["repositories"] == []
     assert endpoints(aws_client("sagemaker", moto_endpoint)) == endpoints(in_account("sagemaker", moto_endpoint)) == []
+
+
+# -- a stage's batch schedule in another account: deploy/target-account.yaml with Batch=true (decision 0059) ------
+
+BATCH_KEY = f"{GROUP}-production"
+DATA_THERE = "churn-data-222222222222"  # the stage's data bucket, in the target account
+
+
+def batch_stack(moto_url: str, **parameters: str) -> dict[str, str]:
+    """production's target-account.yaml stack in the other account (an operator's deploy); its outputs."""
+    from tests.support.deploy_env_cross_account import deploy_target_stack
+
+    return deploy_target_stack(moto_url, GROUP, BATCH_KEY, **parameters)
+
+
+def batch_parameters() -> dict[str, str]:
+    from deploy.names import GroupNames
+
+    return {"Batch": "true", "BatchJobNamePrefix": GroupNames(BATCH_KEY).job_prefix,
+            "BatchInput": f"s3://{DATA_THERE}/batch/input/", "BatchOutput": f"s3://{DATA_THERE}/batch/output/"}
+
+
+def batch_handler(moto_url: str, event: dict, tmp_path, outputs: dict[str, str]) -> dict:
+    """The approval handler with staging's endpoint here and production's batch schedule in the other account."""
+    stage = {"GREENLIGHT_STAGES_PRODUCTION_ENDPOINT": "false", "GREENLIGHT_STAGES_PRODUCTION_BATCH": "true",
+             "GREENLIGHT_STAGES_PRODUCTION_BATCH_ROLE_ARN": outputs["SchedulerRoleArn"],
+             "GREENLIGHT_STAGES_PRODUCTION_BATCH_DEAD_LETTER_ARN": outputs["BatchDeadLetterQueueArn"],
+             "GREENLIGHT_STAGES_PRODUCTION_BATCH_INPUT": batch_parameters()["BatchInput"],
+             "GREENLIGHT_STAGES_PRODUCTION_BATCH_OUTPUT": batch_parameters()["BatchOutput"],
+             # moto runs no transform job here: the stage checks the Model and the job request (decision 0059)
+             "GREENLIGHT_BATCH_SMOKE_TRANSFORM": "false"}
+    env = {**lambda_environment(moto_url), "GREENLIGHT_STAGES": "staging,production",
+           "GREENLIGHT_STAGES_STAGING_GATE": "approval", "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion",
+           "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": DEPLOYER, "GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN": MODELS_THERE,
+           **stage}
+    proc = subprocess.run([sys.executable, "-c", RUN, json.dumps(event)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])["result"]
+
+
+def scheduled_model(scheduler, name: str) -> tuple[str, str]:
+    """(State, the ModelName its next run's transform job would use)."""
+    schedule = scheduler.get_schedule(Name=name)
+    return schedule["State"], json.loads(schedule["Target"]["Input"])["ModelName"]
+
+
+def test_a_stage_schedule_in_another_account_moves_with_approve_promote_and_reject(approved, tmp_path):  # noqa: F811
+    from deploy.names import GroupNames
+    from tests.contract.test_endpoint_aws_handler import BUCKET, SMOKE, SMOKE_KEY
+    from tests.support.moto_sagemaker import FAKE
+
+    moto_url, v1 = approved
+    outputs = batch_stack(moto_url, **batch_parameters())
+    assert outputs["DeployRoleArn"] == DEPLOYER and outputs["ExecutionRoleArn"] == MODELS_THERE
+    assert outputs["SchedulerRoleArn"] == f"arn:aws:iam::{OTHER_ACCOUNT}:role/{BATCH_KEY}-scheduler"
+    assert f":{OTHER_ACCOUNT}:{BATCH_KEY}-batch-dlq" in outputs["BatchDeadLetterQueueArn"]
+    here, there = aws_client("scheduler", moto_url), in_account("scheduler", moto_url, OTHER_ACCOUNT)
+    sagemaker_there = in_account("sagemaker", moto_url, OTHER_ACCOUNT)
+    schedule = GroupNames(BATCH_KEY).batch_schedule
+    registry = SageMakerModelRegistry(aws_client("sagemaker", moto_url))
+    aws_client("s3", moto_url).put_object(Bucket=BUCKET, Key="v2/smoke.json", Body=json.dumps(SMOKE).encode())
+    v2 = registry.create_model_package({
+        "ModelPackageGroupName": GROUP,
+        "InferenceSpecification": {"Containers": [{"Image": "sklearn:1.9-0", "ModelDataUrl": f"s3://{BUCKET}/v2/m.tar.gz"}],
+                                   "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["application/json"]},
+        "CustomerMetadataProperties": {SMOKE_KEY: f"s3://{BUCKET}/v2/smoke.json"}})
+    FAKE.answer(v2.arn, json.dumps({"predictions": SMOKE["predictions"]}))  # staging's endpoint smoke test
+
+    def event(version, arn, status="Approved"):
+        found = canned_event(GROUP, version, "Approved", arn, ACCOUNT, REGION)
+        found["detail"]["ModelLifeCycle"] = {"Stage": "production", "StageStatus": status}
+        return found
+
+    # GIVEN v1 Approved WHEN its event arrives THEN staging deploys; production's schedule is not created anywhere
+    result = batch_handler(moto_url, canned_event(GROUP, 1, "Approved", v1.arn, ACCOUNT, REGION), tmp_path, outputs)
+    assert result["ok"], json.dumps(result)[-3000:]
+    assert here.list_schedules()["Schedules"] == there.list_schedules()["Schedules"] == []
+    # WHEN v1 is promoted THEN production's schedule exists in the other account only, on its Model there
+    registry.update_lifecycle(GROUP, 1, ModelLifeCycle("production", "Approved"))
+    result = batch_handler(moto_url, event(1, v1.arn), tmp_path, outputs)
+    assert result["ok"], json.dumps(result)[-3000:]
+    assert [s["Name"] for s in there.list_schedules()["Schedules"]] == [schedule]
+    assert here.list_schedules()["Schedules"] == []
+    state, model = scheduled_model(there, schedule)
+    assert state == "ENABLED" and model.lower().startswith(f"{BATCH_KEY}-v1".lower())
+    assert sagemaker_there.describe_model(ModelName=model)["ExecutionRoleArn"] == MODELS_THERE
+    found = there.get_schedule(Name=schedule)
+    assert found["Target"]["RoleArn"] == outputs["SchedulerRoleArn"]
+    assert found["Target"]["DeadLetterConfig"]["Arn"] == outputs["BatchDeadLetterQueueArn"]
+    job = json.loads(found["Target"]["Input"])
+    assert job["TransformJobName"].startswith(f"{GroupNames(BATCH_KEY).job_prefix}-")
+    assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == batch_parameters()["BatchInput"]
+    assert job["TransformOutput"]["S3OutputPath"].startswith(batch_parameters()["BatchOutput"])
+    # WHEN v2 is approved and promoted THEN the schedule moves to v2 there; WHEN rejected there THEN back to v1
+    registry.update_status(GROUP, v2.version, ApprovalStatus.APPROVED)
+    registry.update_lifecycle(GROUP, v2.version, ModelLifeCycle("production", "Approved"))
+    result = batch_handler(moto_url, event(v2.version, v2.arn), tmp_path, outputs)
+    assert result["ok"], json.dumps(result)[-3000:]
+    assert scheduled_model(there, schedule)[1].lower().startswith(f"{BATCH_KEY}-v{v2.version}".lower())
+    registry.update_lifecycle(GROUP, v2.version, ModelLifeCycle("production", "Rejected"))
+    assert batch_handler(moto_url, event(v2.version, v2.arn, "Rejected"), tmp_path, outputs)["ok"]
+    assert scheduled_model(there, schedule) == ("ENABLED", model)
+    assert here.list_schedules()["Schedules"] == []
+    assert not [m for m in aws_client("sagemaker", moto_url).list_models()["Models"]
+                if m["ModelName"].lower().startswith(BATCH_KEY.lower())]
+
+
+def test_a_stage_schedule_whose_target_stack_has_no_batch_is_refused_before_any_change(approved, monkeypatch,  # noqa: F811
+                                                                                       capsys):
+    """GIVEN production with role_arn and batch = true, and its target-account.yaml stack deployed without Batch
+    (the default) WHEN the engine for AWS is built THEN one ConfigurationError names the stage, the account, the
+    template and its parameters (no `greenlight stack deploy`: that stack is not the one), nothing created in either
+    account; with Batch=true but the stage's settings still the group's, one line names the outputs to set."""
+    from deploy.names import GroupNames
+    from greenlight.cli import main
+    from greenlight.errors import ConfigurationError
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+
+    moto_url, _ = approved
+    batch_stack(moto_url)  # the roles only
+    for name, value in {**aws_environment(moto_url), "GREENLIGHT_STAGES": "staging,production",
+                        "GREENLIGHT_STAGES_STAGING_GATE": "approval", "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion",
+                        "GREENLIGHT_STAGES_PRODUCTION_BATCH": "true", "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": DEPLOYER,
+                        "GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN": MODELS_THERE,
+                        "GREENLIGHT_BATCH_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{GROUP}-scheduler",
+                        "GREENLIGHT_BATCH_DEAD_LETTER_ARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{GROUP}-batch-dlq",
+                        "GREENLIGHT_BATCH_INPUT": "s3://registry-bucket/in/",
+                        "GREENLIGHT_BATCH_OUTPUT": "s3://registry-bucket/out/"}.items():
+        monkeypatch.setenv(name, value)
+    ws = Workspace.open("aws")
+    prefix = GroupNames(BATCH_KEY).job_prefix
+    expected = (f"stage production: batch is enabled but account {OTHER_ACCOUNT} has no schedule {BATCH_KEY}-batch "
+                f"its role may manage: deploy deploy/target-account.yaml (StageKey={BATCH_KEY}) in account "
+                f"{OTHER_ACCOUNT} with Batch=true BatchJobNamePrefix={prefix} BatchInput=<s3:// prefix> "
+                "BatchOutput=<s3:// prefix>, then set [stages.production] batch_role_arn, batch_dead_letter_arn, "
+                "batch_input and batch_output to its SchedulerRoleArn, BatchDeadLetterQueueArn, BatchInput and "
+                "BatchOutput, or set batch = false in [stages.production]")
+    with pytest.raises(ConfigurationError) as refused:
+        ws.reconciler(ws.deploy_config(group=GROUP))
+    assert str(refused.value) == expected and "\n" not in expected
+    assert main(["deploy", "--target", "aws", "--group", GROUP]) == 2
+    assert expected in capsys.readouterr().err
+    for client in (aws_client("scheduler", moto_url), in_account("scheduler", moto_url, OTHER_ACCOUNT)):
+        assert client.list_schedules()["Schedules"] == []
+    for client in (aws_client("sagemaker", moto_url), in_account("sagemaker", moto_url, OTHER_ACCOUNT)):
+        assert client.list_models()["Models"] == [] and endpoints(client) == []
+
+    # WHEN the stack gets Batch=true but the stage still has the group's settings THEN one line names what to set
+    outputs = batch_stack(moto_url, **batch_parameters())
+    with pytest.raises(ConfigurationError) as refused:
+        Workspace.open("aws").reconciler(ws.deploy_config(group=GROUP))
+    assert str(refused.value) == (
+        f"stage production: batch is enabled in account {OTHER_ACCOUNT} but its batch settings are not that "
+        f"account's: set [stages.production] batch_role_arn = {outputs['SchedulerRoleArn']!r} (SchedulerRoleArn), "
+        "batch_dead_letter_arn (BatchDeadLetterQueueArn), batch_input (BatchInput), batch_output (BatchOutput) from "
+        f"its deploy/target-account.yaml stack (StageKey={BATCH_KEY}), or set batch = false in [stages.production]")
+    assert in_account("scheduler", moto_url, OTHER_ACCOUNT).list_schedules()["Schedules"] == []

@@ -62,7 +62,7 @@ def test_a_stage_in_another_account_reads_its_endpoint_and_lambda_there_through_
         ("endpoint", "/aws/sagemaker/Endpoints/churn-production", "production"),
         ("lambda", "/greenlight/churn/production/inference", "production")]
     assert plan.reader_arn == f"arn:aws:iam::{ACCOUNT}:role/churn-production-capture-reader"
-    # a batch schedule is not built in another account: named, one line
+    # its batch jobs log to the account's shared TransformJobs log group, not granted (0059): named, one line
     [note] = production({**THERE, "GREENLIGHT_STAGES_PRODUCTION_BATCH": "true"}).not_read
     assert note.startswith("stage production's batch is not read") and "\n" not in note
     # the stage in this account has no reader

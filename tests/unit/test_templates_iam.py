@@ -223,6 +223,9 @@ PLANTED = [
     ("target-account.yaml", "DeployRole", "EndpointTarget", {"Resource": "*"}, "sagemaker:CreateEndpoint on"),
     ("target-account.yaml", "DeployRole", "ModelsRunAsTheExecutionRole", {"Condition": {}},
      "without an iam:PassedToService"),
+    ("target-account.yaml", "SchedulerRole", "StartStageTransformJobs",  # decision 0059
+     {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:transform-job/*"}},
+     "names no resource of the project"),
 ]
 
 
@@ -234,19 +237,29 @@ def test_a_planted_violation_is_caught(templates, name, role, sid, change, words
     assert any(words in v and sid in v for v in found), found
 
 
-# deploy/target-account.yaml's stage Lambda statements (decision 0056) live in an AWS::IAM::RolePolicy on DeployRole
+# deploy/target-account.yaml's stage Lambda (decision 0056) and batch (0059) statements live in AWS::IAM::RolePolicy
+# resources on DeployRole and ExecutionRole
 PLANTED_ROLE_POLICY = [
     ("DeployRoleLambdaPolicy", "PushModelImages", {"Resource": "*"}, "ecr:PutImage on Resource \"*\""),
     ("DeployRoleLambdaPolicy", "StageLambdaTarget",
      {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"}},
      "lambda:UpdateFunctionCode on"),
     ("DeployRoleLambdaPolicy", "StageLambdaTarget", {"Action": ["lambda:UpdateFunctionKode"]}, "is not an IAM action"),
+    # the stage's batch schedule (decision 0059): DeployRoleBatchPolicy and ExecutionRoleBatchPolicy
+    ("DeployRoleBatchPolicy", "StageBatchSchedule", {"Resource": "*"}, "scheduler:CreateSchedule on Resource \"*\""),
+    ("DeployRoleBatchPolicy", "SchedulesRunAsTheSchedulerRole", {"Condition": {}}, "without an iam:PassedToService"),
+    ("DeployRoleBatchPolicy", "SchedulesRunAsTheSchedulerRole", {"Resource": "*"}, "iam:PassRole on '*'"),
+    ("DeployRoleBatchPolicy", "StartStageSmokeJobs",
+     {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:transform-job/*"}},
+     "names no resource of the project"),
+    ("DeployRoleBatchPolicy", "StageSmokeJobData", {"Resource": "*"}, "s3:PutObject on Resource \"*\""),
+    ("ExecutionRoleBatchPolicy", "WriteStageBatchOutput", {"Resource": "*"}, "s3:PutObject on Resource \"*\""),
 ]
 
 
 @pytest.mark.parametrize("policy, sid, change, words", PLANTED_ROLE_POLICY, ids=[f"{p[1]}-{i}" for i, p in
                                                                               enumerate(PLANTED_ROLE_POLICY)])
-def test_a_planted_violation_in_the_target_accounts_lambda_policy_is_caught(templates, policy, sid, change, words):
+def test_a_planted_violation_in_the_target_accounts_role_policies_is_caught(templates, policy, sid, change, words):
     planted = copy.deepcopy(templates["target-account.yaml"])
     statements = planted["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
     next(s for s in statements if s.get("Sid") == sid).update(change)
@@ -268,3 +281,30 @@ def test_the_target_accounts_lambda_statements_name_exactly_the_stage():
     assert template["Resources"]["Repository"]["Properties"]["RepositoryName"] == {"Ref": "StageKeyLowerCase"}
     trust = template["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust == [{"Effect": "Allow", "Principal": {"AWS": {"Ref": "HandlerRoleArn"}}, "Action": "sts:AssumeRole"}]
+
+
+def test_the_target_accounts_batch_statements_name_exactly_the_stage():
+    """GIVEN target-account.yaml WHEN its batch statements are read THEN they exist only with Batch=true (each
+    policy's condition), the deploy role manages the stage's schedule only and passes the scheduler's role only to
+    the scheduler, the scheduler's role trusts the scheduler of this account only, and every transform job write
+    names the stage's job prefix and its Models (decision 0059)."""
+    template = load(TEMPLATES["target-account.yaml"])
+    resources = template["Resources"]
+    for name in ("DeployRoleBatchPolicy", "ExecutionRoleBatchPolicy", "SchedulerRole", "BatchDeadLetterQueue"):
+        assert resources[name]["Condition"] == "HasBatch", name
+    deploy = {s["Sid"]: s for s in resources["DeployRoleBatchPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    assert deploy["StageBatchSchedule"]["Resource"]["Fn::Sub"].endswith(":schedule/default/${StageKey}-batch")
+    assert deploy["SchedulesRunAsTheSchedulerRole"]["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert deploy["SchedulesRunAsTheSchedulerRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    scheduler = resources["SchedulerRole"]["Properties"]
+    assert scheduler["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]
+    jobs = [s for s in [*deploy.values(), *scheduler["Policies"][0]["PolicyDocument"]["Statement"]]
+            if "sagemaker:CreateTransformJob" in s["Action"]]
+    assert len(jobs) == 2
+    for statement in jobs:
+        assert ":transform-job/${BatchJobNamePrefix}-" in statement["Resource"]["Fn::Sub"]
+        assert statement["Condition"]["ArnLike"]["sagemaker:ModelArn"]["Fn::Sub"].endswith(
+            ":model/${StageKeyLowerCase}-v*")
