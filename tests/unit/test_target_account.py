@@ -100,7 +100,8 @@ def batch_stack(group: str = "churn", **overrides: str):
 def test_with_batch_the_stack_has_the_schedules_roles_queue_and_statements_only():
     assert set(batch_stack().resources) == {"DeployRole", "ExecutionRole", *BATCH_RESOURCES}
     assert set(batch_stack(Lambda="true").resources) == {"DeployRole", "ExecutionRole", "Repository",
-                                                         "DeployRoleLambdaPolicy", *BATCH_RESOURCES}
+                                                         "DeployRoleLambdaPolicy", "DeployRoleCapturePolicy",
+                                                         *BATCH_RESOURCES}
 
 
 @pytest.mark.parametrize("group", ["Churn-Models", "g" * 36])
