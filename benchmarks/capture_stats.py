@@ -1,6 +1,6 @@
 """The capture benchmark's verdict: a mode's p50 against off's, judged by an A/A comparison of the same run.
 
-    band = aa_band(off_rounds, off_again_rounds)    where off-vs-off's p50 ratio falls (95% of resamples)
+    band = aa_band(off_rounds, off_again_rounds)    where off-vs-off's p50 ratio falls (95%), centred on 1
     ratio_interval(off_rounds, mode_rounds)         the same interval for a mode's ratio
     within(ratio, band)                             the pass rule: the mode's ratio is not above the A/A band
 
@@ -44,8 +44,15 @@ def ratio_interval(base: list[list[int]], other: list[list[int]], resamples: int
 
 
 def aa_band(off: list[list[int]], off_again: list[list[int]]) -> tuple[float, float]:
-    """The noise band: the interval of off-again's p50 ratio to off (both do exactly what capture off does)."""
-    return ratio_interval(off, off_again)
+    """The noise band: where a mode that costs nothing falls against off, 95% of the time.
+
+    Off and off again both do exactly what capture off does, so their true p50 ratio is 1. The spread of
+    off-again's resampled ratios around the one observed is the noise of this run's design; the band is that
+    spread moved to centre on 1 (each end divided by the observed A/A ratio), so the A/A pair's own luck in this
+    run (off again 1% faster than off, say) does not move the bar a judged mode is held to (decision 0061)."""
+    low, high = ratio_interval(off, off_again)
+    observed = p50_ratio(off, off_again)
+    return low / observed, high / observed
 
 
 def within(ratio: float, band: tuple[float, float]) -> bool:

@@ -32,14 +32,16 @@ The request path pays a sampling draw, a clock read and a deque append; a writer
 records into lines every WRITE_INTERVAL seconds and writes them in one call. For a one-row text request
 (payload.Batch with `text`) it holds the text and the prediction as a Python value, not the request's objects,
 and decodes the text again when it writes (the same row): holding a request's objects until the writer runs
-costs the next requests more than anything else capture does there (decision 0058). In Lambda, whose environment
-is frozen between invocations and may end without notice, a writer thread's records could wait frozen;
-there an internal extension (a thread registered with the Lambda Extensions API in the init phase) waits
-for each invocation's `answered()`, writes its records after the answer and only then asks Lambda for the
-next event, so nothing is pending when Lambda freezes or ends the environment. Where it cannot register
-(no AWS_LAMBDA_RUNTIME_API, an API error) or its thread fails, each record is written at once, before the
-answer (decision 0050). No failure here reaches a request: it is counted, logged at most once a minute,
-and the request is answered as if capture were off. At most MAX_PENDING records wait; newer ones are
+costs the next requests more than anything else capture does there (decision 0058). While every request is
+recorded by a running writer thread, `predicted` holds such a request itself in a few steps (the armed fast
+path, `_state.hold`); anything else, and the first request, goes through `_observe` (decision 0061).
+In Lambda, whose environment is frozen between invocations and may end without notice, a writer thread's
+records could wait frozen; there an internal extension (a thread registered with the Lambda Extensions API in
+the init phase) waits for each invocation's `answered()`, writes its records after the answer and only then
+asks Lambda for the next event, so nothing is pending when Lambda freezes or ends the environment. Where it
+cannot register (no AWS_LAMBDA_RUNTIME_API, an API error) or its thread fails, each record is written at once,
+before the answer (decision 0050). No failure here reaches a request: it is counted, logged at most once a
+minute, and the request is answered as if capture were off. At most MAX_PENDING records wait; newer ones are
 dropped and counted.
 """
 
@@ -153,6 +155,7 @@ class _State:
         self.counter = itertools.count(1)
         self.extension: threading.Thread | None = None  # the Lambda extension's thread, once registered
         self.answer = threading.Event()  # set by answered(): the invocation's records may be written
+        self.hold = None  # pending.append while the writer thread's path is armed: predicted()'s fast path
 
 
 _state = _State()
@@ -163,13 +166,27 @@ def settings() -> Settings:
     current = _state.settings
     if current is None:
         current = _state.settings = _resolve(os.environ, _state.overrides)
+        _arm(current)
     return current
+
+
+def _arm(current: Settings) -> None:
+    """Arm predicted()'s fast path (every request recorded by the running writer thread) or disarm it."""
+    writer_path = (current.sink is not None and current.rate >= 1.0 and not current.synchronous
+                   and not current.after_answer and _state.writer is not None)
+    _state.hold = _state.pending.append if writer_path else None
+
+
+def _forget() -> None:
+    """Settings to be read again at the next request; the fast path disarmed until then."""
+    _state.hold = None
+    _state.settings = None
 
 
 def _reread() -> Settings:
     """The settings again: while capture is off the environment is read again at most every RECHECK seconds,
     so a host that turns capture on after this code served (a smoke test in the same process) is obeyed."""
-    _state.settings = None
+    _forget()
     _state.recheck_at = time.monotonic() + RECHECK
     return settings()
 
@@ -178,7 +195,7 @@ def configure(**overrides) -> Settings:
     """Override settings (sink, rate, max_rows, target, model_version, stage, synchronous, after_answer); the rest
     from env."""
     _state.overrides.update(overrides)
-    _state.settings = None
+    _forget()
     return settings()
 
 
@@ -191,7 +208,7 @@ def reset() -> None:
     """Forget overrides, settings and pending records (tests)."""
     with _state.lock:
         _state.overrides.clear()
-        _state.settings = None
+        _forget()
         _state.pending.clear()
         _state.dropped = _state.failures = 0
         _state.recheck_at = -math.inf
@@ -208,6 +225,15 @@ def predicted(predict, data, model):
     except Exception as exc:
         _observe(data, None, model, exc)
         raise
+    hold = _state.hold
+    if hold is not None:  # the writer thread's path, every request recorded: a one-row text request in a few steps
+        try:
+            text = data.text
+            if text is not None and len(_state.pending) < MAX_PENDING:
+                hold((time.time(), text, out.item(), model, None, type(data)))  # as _observe holds it
+                return out
+        except Exception:  # noqa: BLE001, S110 - not a one-row text request: _observe's general path
+            pass
     _observe(data, out, model, None)
     return out
 
@@ -246,12 +272,16 @@ def _start_writer() -> None:
     with _state.lock:
         if _state.writer is None:
             _state.writer = threading.Thread(target=_write_forever, name="greenlight-capture", daemon=True)
-            _state.writer.start()
+            _state.writer.start()  # if it cannot start, it is not tried again and the fast path stays disarmed
+    _arm(settings())
 
 
 def _write_forever() -> None:
+    me = threading.current_thread()
     while True:
         time.sleep(WRITE_INTERVAL)
+        if _state.writer is not me:  # replaced (tests): the new writer writes
+            return
         flush()
 
 
@@ -431,7 +461,7 @@ def start_lambda_extension(environ=os.environ) -> bool:
         return False
     _state.extension = threading.Thread(target=_extension_loop, args=(api, identifier),
                                         name=EXTENSION_NAME, daemon=True)
-    _state.settings = None  # the settings now say after_answer
+    _forget()  # the settings now say after_answer
     _state.extension.start()
     logger.info("capture: records are written after each answer by the Lambda extension %s", EXTENSION_NAME)
     return True
@@ -473,7 +503,7 @@ def _extension_loop(api: str, identifier: str) -> None:
     except Exception as exc:  # noqa: BLE001 - from now on each record is written before its answer
         if _state.extension is threading.current_thread():
             _state.extension = None
-            _state.settings = None
+            _forget()
         _failed(exc)
         flush()
     finally:
@@ -522,6 +552,7 @@ def _failed(exc: BaseException) -> None:
 def _after_fork() -> None:
     """A forked worker starts with no writer thread, nothing pending of its parent's, and its own id prefix."""
     _state.writer = None
+    _state.hold = None  # it appended to the parent's queue
     _state.extension = None  # not a Lambda extension: Lambda waits for the parent's
     _state.lock = threading.Lock()
     _state.pending = collections.deque()

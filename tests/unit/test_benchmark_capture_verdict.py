@@ -29,6 +29,21 @@ def test_the_a_a_band_holds_the_noise_and_a_slower_mode_falls_above_it():
     assert low > band[1] and high == pytest.approx(1.05, abs=0.002)
 
 
+def test_the_band_is_centred_on_one_whatever_luck_the_a_a_pair_had():
+    # GIVEN an off-again mode that happened to run 1.5% faster than off in this run, and a mode that costs nothing
+    off = _rounds(30_000, 0.01)
+    lucky = [[int(t * 0.985) for t in r] for r in off]
+    free = [list(r) for r in off]
+    band = aa_band(off, lucky)
+    # THEN the band holds 1 (the A/A pair's true ratio) though the A/A ratio itself is 0.985
+    assert p50_ratio(off, lucky) == pytest.approx(0.985, abs=0.001)
+    assert band[0] <= 1.0 <= band[1] and (band[0] + band[1]) / 2 == pytest.approx(1.0, abs=0.002)
+    # AND a mode that costs nothing passes, which the uncentred interval (0.985 at most) would have failed
+    assert within(p50_ratio(off, free), band) and ratio_interval(off, lucky)[1] < 1.0
+    # AND one 5% slower still fails
+    assert not within(p50_ratio(off, [[int(t * 1.05) for t in r] for r in off]), band)
+
+
 @pytest.mark.parametrize(("ratio", "passes"), [(0.90, True), (1.00, True), (1.02, True), (1.0201, False)])
 def test_the_pass_rule_is_not_above_the_band(ratio, passes):
     assert within(ratio, (0.98, 1.02)) is passes

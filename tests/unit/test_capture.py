@@ -6,6 +6,7 @@ import importlib
 import json
 import random
 import re
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -154,12 +155,13 @@ def test_a_capture_failure_never_fails_a_request(src_modules, model, capture, tm
         assert capture._state.failures >= 1
     # AND a writer thread that cannot start (the process is out of threads) fails nothing
     capture.reset()
-    capture.configure(sink=str(tmp_path / "capture"), synchronous=False)
     capture._state.writer = None  # as in a process that has not started it yet
+    capture.configure(sink=str(tmp_path / "capture"), synchronous=False)
     with monkeypatch.context() as patch:
         patch.setattr(capture.threading.Thread, "start", lambda self: (_ for _ in ()).throw(RuntimeError("no")))
         assert serve(src_modules, model, ",".join(map(repr, ROW))).tolist() == expected.tolist()
     assert capture._state.failures == 1
+    capture._state.writer = None  # the next test's first request starts a writer that runs
     # AND a record that cannot even be built (a model without metadata) fails nothing either
     capture.reset()
     capture.configure(synchronous=True)
@@ -301,7 +303,7 @@ def test_a_one_row_request_is_held_as_its_text_and_written_as_the_same_line(src_
     current = capture.settings()
     lines = []
     for item in (held, (held[0], data, out, model, None)):
-        capture._state.counter = iter([7])
+        monkeypatch.setattr(capture._state, "counter", iter([7]))
         lines.append(capture._line(item, current))
     assert lines[0] == lines[1] and json.loads(lines[0])["inputs"] == [data.row]
 
@@ -313,3 +315,65 @@ def test_requests_of_other_shapes_are_held_as_they_are(src_modules, model, captu
     assert [len(item) for item in capture._state.pending] == [5, 5]
     with pytest.raises(ValueError, match="one row"):  # only a one-row text is made again from its text
         src_modules.payload.Batch.from_text("1,2\n3,4")
+
+
+@pytest.fixture
+def armed(capture, monkeypatch):
+    """The writer thread's path with a writer thread that runs but writes nothing until the test ends."""
+    stop = threading.Event()
+    monkeypatch.setattr(capture, "_write_forever", stop.wait)
+    capture._state.writer = None  # a writer started by an earlier test ends at its next tick, writing nothing
+    calls = []
+    observe = capture._observe
+    monkeypatch.setattr(capture, "_observe", lambda *args: (calls.append(args), observe(*args)))
+    yield calls
+    stop.set()
+    capture._state.writer = None  # the next request starts a real writer
+
+
+def test_once_the_writer_runs_a_one_row_request_is_held_by_the_fast_path_as_observe_holds_it(
+        src_modules, model, capture, armed, tmp_path):
+    body = ",".join(map(repr, ROW))
+    serve(src_modules, model, body)  # the first request starts the writer, through _observe
+    assert capture._state.hold is not None and len(armed) == 1
+    serve(src_modules, model, body)  # the next one through the fast path
+    assert len(armed) == 1
+    slow, fast = capture._state.pending
+    assert [type(v) for v in slow] == [type(v) for v in fast] and slow[1:] == fast[1:]
+    # AND both are written as the same record
+    capture.flush()
+    first, second = records(tmp_path / "capture")
+    assert {k: v for k, v in first.items() if k not in ("time", "inference_id")} == \
+        {k: v for k, v in second.items() if k not in ("time", "inference_id")}
+    # AND a request of another shape still goes through _observe, held as it is
+    serve(src_modules, model, "\n".join([body] * 2))
+    assert len(armed) == 2 and len(capture._state.pending) == 1 and len(capture._state.pending[0]) == 5
+
+
+@pytest.mark.parametrize("change", [dict(sink=None), dict(rate=0.5), dict(synchronous=True),
+                                    dict(after_answer=True)])
+def test_any_other_setting_disarms_the_fast_path_at_once(src_modules, model, capture, armed, change):
+    serve(src_modules, model, ",".join(map(repr, ROW)))
+    assert capture._state.hold is not None
+    capture.configure(**change)
+    assert capture._state.hold is None
+    serve(src_modules, model, ",".join(map(repr, ROW)))
+    assert len(armed) == 2  # the request went through _observe, which obeys the new settings
+
+
+def test_a_full_queue_sends_the_request_to_observe_which_counts_it_dropped(src_modules, model, capture, armed,
+                                                                           monkeypatch, tmp_path):
+    monkeypatch.setattr(capture, "MAX_PENDING", 2)
+    for _ in range(4):
+        serve(src_modules, model, ",".join(map(repr, ROW)))
+    assert len(capture._state.pending) == 2 and capture._state.dropped == 2
+    capture.flush()
+    assert [r["dropped"] for r in records(tmp_path / "capture")] == [2, 0]
+
+
+def test_a_forked_child_starts_disarmed(src_modules, model, capture, armed):
+    serve(src_modules, model, ",".join(map(repr, ROW)))
+    parents = capture._state.pending
+    capture._after_fork()  # what os.register_at_fork runs in the child
+    assert capture._state.hold is None and capture._state.writer is None
+    assert capture._state.pending is not parents
