@@ -58,6 +58,8 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["CAPTURE_KEY", "TARGETS", "answered", "configure", "flush", "predicted", "reset", "serving_as", "settings",
            "start_lambda_extension"]
@@ -155,7 +157,8 @@ class _State:
         self.counter = itertools.count(1)
         self.extension: threading.Thread | None = None  # the Lambda extension's thread, once registered
         self.answer = threading.Event()  # set by answered(): the invocation's records may be written
-        self.hold = None  # pending.append while the writer thread's path is armed: predicted()'s fast path
+        # pending.append while the writer thread's path is armed: predicted()'s fast path
+        self.hold: Callable[[Any], None] | None = None
 
 
 _state = _State()
