@@ -7,7 +7,7 @@
     plan.reader_arn                             # with role_arn: the scheduled monitor's read-only role there
     plan.not_read                               # enabled targets no source reads, each with why (one line)
 
-The names are the engine's (greenlight/workspace.py builds a stage's targets from its key) through the one name
+The names are the engine's (greenlight/stage_composition.py builds a stage's targets from its key) through the one name
 function, deploy/names.py. Without [stages], one plan for the implicit stage with today's three sources
 (endpoint, Lambda, batch, enabled or not: a log group nothing wrote to contributes nothing). With [stages],
 each stage's enabled targets: its endpoint `/aws/sagemaker/Endpoints/<key>` (GroupNames(key).endpoint), its
@@ -94,7 +94,7 @@ def capture_plans(config: DeployConfig, stage: str | None = None) -> list[Captur
 
 
 def _job_prefix(config: DeployConfig, stage: Stage) -> str:
-    """The TransformJobName prefix the handler gives the stage's jobs (greenlight/workspace.py: the group's
+    """The TransformJobName prefix the handler gives the stage's jobs (greenlight/stage_composition.py: the group's
     configured prefix for the implicit stage, the name derived from the key for a stage)."""
     batch = config.batch if stage.implicit else config.batch.model_copy(update={"job_name_prefix": None})
     return str(batch.names_for(stage.key).job_name_prefix)

@@ -120,7 +120,7 @@ def stage_parameters(config: DeployConfig) -> dict[str, str]:
         key = GroupNames(stage.key)
         if stage in here:
             names.append(f"{stage.name}.role={key.role('inference')}")
-        if stage.batch and stage.role_arn is None:  # what the handler names them (greenlight/workspace.py)
+        if stage.batch and stage.role_arn is None:  # what the handler names them (greenlight/stage_composition.py)
             batch = config.batch.model_copy(update={"schedule_name": None, "job_name_prefix": None})
             named = batch.names_for(stage.key)
             names += [f"{stage.name}.schedule={named.schedule_name}", f"{stage.name}.prefix={named.job_name_prefix}"]

@@ -5,7 +5,7 @@ and log group), and the handler may manage only what the stack's policies name; 
 created by the engine (deploy/batch/aws_target.py), under statements the stack writes for it. A stage
 configured with `lambda = true` (or `batch = true`) while the stack has nothing for it would otherwise fail
 in the middle of a reconcile, at its first call on a function that is not there or a schedule it may not
-read. The composition root (greenlight/workspace.py) asks first, with one read call per such target and
+read. The composition root (greenlight/stage_composition.py) asks first, with one read call per such target and
 before any change, and refuses in one line naming the stage, the target and the fix.
 
     require_stage_lambda(lambda_client, stage, function)    GetFunction: missing or denied -> refused

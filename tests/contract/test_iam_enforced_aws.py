@@ -387,23 +387,53 @@ def test_a_stage_the_stack_was_deployed_with_is_served_as_the_handler_role(targe
         key.function if target == "lambda" else key.batch_schedule)
 
 
-# -- a stage Lambda in another account: target-account.yaml's deploy role (docs/decisions/0056) --------------------
+# -- deploy/target-account.yaml's roles in another account (0056, 0059, 0060) ----------------------------------------
 
-def target_deploy_role(account: str, **parameters: str) -> dict[str, Any]:
-    """deploy/target-account.yaml's DeployRole for production of GROUP as CloudFormation would create it in
-    `account` (Lambda=true, with its base image), its AWS::IAM::RolePolicy folded in."""
+def target_role(account: str, logical_id: str, policy: str, **parameters: str) -> dict[str, Any]:
+    """deploy/target-account.yaml's role `logical_id` for production of GROUP as CloudFormation would create it in
+    `account` with `parameters`, its AWS::IAM::RolePolicy `policy` folded in."""
     from tests.support.templates import TARGET_ACCOUNT
 
     key = NAMES.stage("production")
     stack = evaluate(load(TARGET_ACCOUNT), {
         "StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
         "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
-        "Lambda": "true", "LambdaBaseImageTag": "base-test", **parameters})
-    role = dict(stack.resources["DeployRole"].properties)
-    policy = stack.resources["DeployRoleLambdaPolicy"].properties
-    role["Policies"] = [*role["Policies"], {k: policy[k] for k in ("PolicyName", "PolicyDocument")}]
+        **parameters})
+    role = dict(stack.resources[logical_id].properties)
+    folded = stack.resources[policy].properties
+    role["Policies"] = [*role["Policies"], {k: folded[k] for k in ("PolicyName", "PolicyDocument")}]
     return json.loads(json.dumps(role).replace(":123456789012:", f":{account}:"))  # cfn_eval's account is fixed
 
+
+def handler_with_production_there(moto_url: str, roles, monkeypatch, deploy_role: str, **environ: str):
+    """The approval handler's workspace as ApprovalHandlerRole (this account), for GROUP with staging here and
+    production in OTHER_ACCOUNT managed as `deploy_role` there; endpoint and batch off but for `environ`'s
+    GREENLIGHT_* variables. The state table is created first."""
+    from greenlight.workspace import Workspace
+    from tests.support.deploy_env_aws import aws_environment
+    from tests.support.deploy_env_cross_account import OTHER_ACCOUNT
+
+    _state_table(moto_url)
+    creds = create_role(moto_url, roles["ApprovalHandlerRole"])
+    for name, value in {**aws_environment(moto_url), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
+                        "GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
+                        "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_ENDPOINT_ENABLED": "false",
+                        "GREENLIGHT_BATCH_ENABLED": "false",
+                        "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{deploy_role}",
+                        **environ}.items():
+        monkeypatch.setenv(name, value)
+    return Workspace.open("aws")
+
+
+def production_target(ws):
+    """The one target of production's engine, as the handler builds the stages (Workspace.reconciler)."""
+    stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
+    [(stage, engine)] = [(s, e) for s, e in stages if s.name == "production"]
+    [target] = engine.targets
+    return target
+
+
+# -- a stage Lambda in another account: target-account.yaml's deploy role (docs/decisions/0056) --------------------
 
 @pytest.mark.parametrize("removed", [None, "StageLambdaTarget"])
 def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_refused_without_its_statement(
@@ -413,12 +443,11 @@ def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_ref
     there. Without the Lambda statement (a stack deployed without Lambda=true grants none), the stage is refused
     in one line naming target-account.yaml, before any change. moto does not evaluate the role's trust policy."""
     from greenlight.errors import ConfigurationError
-    from greenlight.workspace import Workspace
-    from tests.support.deploy_env_aws import aws_environment
     from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
 
     key = GroupNames(NAMES.stage("production"))
-    deploy = target_deploy_role(OTHER_ACCOUNT)
+    deploy = target_role(OTHER_ACCOUNT, "DeployRole", "DeployRoleLambdaPolicy", Lambda="true",
+                         LambdaBaseImageTag="base-test")
     iam_there, lam_there = in_account("iam", moto_endpoint), in_account("lambda", moto_endpoint)
     iam_there.create_role(RoleName=deploy["RoleName"], AssumeRolePolicyDocument=TRUST)
     for policy in deploy["Policies"]:
@@ -432,18 +461,10 @@ def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_ref
                               PackageType="Image",
                               Code={"ImageUri": f"{OTHER_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{key.repository}:"
                                                 "base-test"})
-    _state_table(moto_endpoint)
-    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"])
-    for name, value in {**aws_environment(moto_endpoint), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
-                        "GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
-                        "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_ENDPOINT_ENABLED": "false",
-                        "GREENLIGHT_BATCH_ENABLED": "false", "GREENLIGHT_STAGES_STAGING_LAMBDA": "false",
-                        "GREENLIGHT_STAGES_PRODUCTION_LAMBDA": "true",
-                        "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{deploy['RoleName']}",
-                        "GREENLIGHT_LAMBDA_ECR_REPOSITORY": NAMES.repository,
-                        "GREENLIGHT_LAMBDA_BASE_IMAGE_TAG": "base-test"}.items():
-        monkeypatch.setenv(name, value)
-    ws = Workspace.open("aws")
+    ws = handler_with_production_there(
+        moto_endpoint, roles, monkeypatch, deploy["RoleName"], GREENLIGHT_STAGES_STAGING_LAMBDA="false",
+        GREENLIGHT_STAGES_PRODUCTION_LAMBDA="true", GREENLIGHT_LAMBDA_ECR_REPOSITORY=NAMES.repository,
+        GREENLIGHT_LAMBDA_BASE_IMAGE_TAG="base-test")
     with enforcing(moto_endpoint):
         if removed is not None:
             with pytest.raises(ConfigurationError) as refused:
@@ -453,31 +474,13 @@ def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_ref
                 f"role may manage: deploy deploy/target-account.yaml (StageKey={key.function}) in account "
                 f"{OTHER_ACCOUNT} with Lambda=true")
             return
-        stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
-        [(stage, engine)] = [(s, e) for s, e in stages if s.name == "production"]
-        [target] = engine.targets
+        target = production_target(ws)
         observed = target.observe()
     assert (target.function, target.repository, observed.version) == (key.function, key.repository, None)
     assert lam_there.get_function(FunctionName=key.function)["Configuration"]["FunctionName"] == key.function
 
 
 # -- the drift monitor reads a stage in another account: target-account.yaml's capture reader (decision 0060) --------
-
-def target_capture_reader(account: str, monitor_arn: str) -> dict[str, Any]:
-    """deploy/target-account.yaml's CaptureReaderRole for production of GROUP (Lambda=true, MonitorRoleArn set) as
-    CloudFormation would create it in `account`, its AWS::IAM::RolePolicy folded in."""
-    from tests.support.templates import TARGET_ACCOUNT
-
-    key = NAMES.stage("production")
-    stack = evaluate(load(TARGET_ACCOUNT), {
-        "StageKey": key, "StageKeyLowerCase": key.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
-        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
-        "Lambda": "true", "MonitorRoleArn": monitor_arn})
-    role = dict(stack.resources["CaptureReaderRole"].properties)
-    policy = stack.resources["CaptureReaderLambdaPolicy"].properties
-    role["Policies"] = [*role["Policies"], {k: policy[k] for k in ("PolicyName", "PolicyDocument")}]
-    return json.loads(json.dumps(role).replace(":123456789012:", f":{account}:"))  # cfn_eval's account is fixed
-
 
 @pytest.mark.parametrize("removed", [None, "AssumeStageCaptureReaders", "ReadLambdaCapture"])
 def test_the_monitor_role_reads_a_stage_in_another_account_as_its_capture_reader(removed, moto_endpoint, roles,
@@ -500,7 +503,8 @@ def test_the_monitor_role_reads_a_stage_in_another_account_as_its_capture_reader
                "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{NAMES.stage('production')}-deploy"}
     [plan] = capture_plans(load_config(environ=environ, group=GROUP), "production")
     monitor = roles["MonitorRole"]
-    reader = target_capture_reader(OTHER_ACCOUNT, f"arn:aws:iam::123456789012:role{monitor['Path']}{monitor['RoleName']}")
+    reader = target_role(OTHER_ACCOUNT, "CaptureReaderRole", "CaptureReaderLambdaPolicy", Lambda="true",
+                         MonitorRoleArn=f"arn:aws:iam::123456789012:role{monitor['Path']}{monitor['RoleName']}")
     assert plan.reader_arn == f"arn:aws:iam::{OTHER_ACCOUNT}:role/{reader['RoleName']}"
     iam_there, logs_there = in_account("iam", moto_endpoint), in_account("logs", moto_endpoint)
     iam_there.create_role(RoleName=reader["RoleName"], AssumeRolePolicyDocument=TRUST)
@@ -541,22 +545,12 @@ def test_a_stage_schedule_in_another_account_is_managed_as_its_deploy_role_and_r
     the schedule there. Without the schedule statement (a stack without Batch=true grants none), the stage is
     refused in one line naming target-account.yaml and Batch=true, before any change."""
     from greenlight.errors import ConfigurationError
-    from greenlight.workspace import Workspace
-    from tests.support.deploy_env_aws import aws_environment
     from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
-    from tests.support.templates import TARGET_ACCOUNT
 
     key = GroupNames(NAMES.stage("production"))
     data = "s3://data-222222222222/batch/"
-    stack = evaluate(load(TARGET_ACCOUNT), {
-        "StageKey": key.group, "StageKeyLowerCase": key.group.lower(), "ArtifactBucket": BUCKET, "Group": GROUP,
-        "Stage": "production", "HandlerRoleArn": f"arn:aws:iam::123456789012:role{NAMES.role_path}{NAMES.role('approval')}",
-        "Batch": "true", "BatchJobNamePrefix": key.job_prefix, "BatchInput": f"{data}input/",
-        "BatchOutput": f"{data}output/"})
-    deploy = dict(stack.resources["DeployRole"].properties)
-    policy = stack.resources["DeployRoleBatchPolicy"].properties
-    deploy["Policies"] = [*deploy["Policies"], {k: policy[k] for k in ("PolicyName", "PolicyDocument")}]
-    deploy = json.loads(json.dumps(deploy).replace(":123456789012:", f":{OTHER_ACCOUNT}:"))
+    deploy = target_role(OTHER_ACCOUNT, "DeployRole", "DeployRoleBatchPolicy", Batch="true",
+                         BatchJobNamePrefix=key.job_prefix, BatchInput=f"{data}input/", BatchOutput=f"{data}output/")
     iam_there = in_account("iam", moto_endpoint)
     iam_there.create_role(RoleName=deploy["RoleName"], AssumeRolePolicyDocument=TRUST)
     for document in (dict(p["PolicyDocument"]) for p in deploy["Policies"]):
@@ -564,21 +558,14 @@ def test_a_stage_schedule_in_another_account_is_managed_as_its_deploy_role_and_r
         iam_there.put_role_policy(RoleName=deploy["RoleName"], PolicyName=f"p{len(document['Statement'])}",
                                   PolicyDocument=json.dumps(document))
     scheduler = iam_there.create_role(RoleName=key.role("scheduler"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    _state_table(moto_endpoint)
-    creds = create_role(moto_endpoint, roles["ApprovalHandlerRole"])
-    for name, value in {**aws_environment(moto_endpoint), **creds, "GREENLIGHT_STATE_TABLE": NAMES.state_table,
-                        "GREENLIGHT_STAGES": "staging,production", "GREENLIGHT_STAGES_STAGING_GATE": "approval",
-                        "GREENLIGHT_STAGES_PRODUCTION_GATE": "promotion", "GREENLIGHT_ENDPOINT_ENABLED": "false",
-                        "GREENLIGHT_BATCH_ENABLED": "false", "GREENLIGHT_STAGES_PRODUCTION_BATCH": "true",
-                        "GREENLIGHT_STAGES_PRODUCTION_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{deploy['RoleName']}",
-                        "GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN": f"arn:aws:iam::{OTHER_ACCOUNT}:role/x",
-                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_ROLE_ARN": scheduler,
-                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_DEAD_LETTER_ARN":
-                            f"arn:aws:sqs:us-east-1:{OTHER_ACCOUNT}:{key.group}-batch-dlq",
-                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_INPUT": f"{data}input/",
-                        "GREENLIGHT_STAGES_PRODUCTION_BATCH_OUTPUT": f"{data}output/"}.items():
-        monkeypatch.setenv(name, value)
-    ws = Workspace.open("aws")
+    ws = handler_with_production_there(
+        moto_endpoint, roles, monkeypatch, deploy["RoleName"], GREENLIGHT_STAGES_PRODUCTION_BATCH="true",
+        GREENLIGHT_STAGES_PRODUCTION_ENDPOINT_ROLE_ARN=f"arn:aws:iam::{OTHER_ACCOUNT}:role/x",
+        GREENLIGHT_STAGES_PRODUCTION_BATCH_ROLE_ARN=scheduler,
+        GREENLIGHT_STAGES_PRODUCTION_BATCH_DEAD_LETTER_ARN=
+            f"arn:aws:sqs:us-east-1:{OTHER_ACCOUNT}:{key.group}-batch-dlq",
+        GREENLIGHT_STAGES_PRODUCTION_BATCH_INPUT=f"{data}input/",
+        GREENLIGHT_STAGES_PRODUCTION_BATCH_OUTPUT=f"{data}output/")
     with enforcing(moto_endpoint):
         if removed is not None:
             with pytest.raises(ConfigurationError) as refused:
@@ -588,9 +575,7 @@ def test_a_stage_schedule_in_another_account_is_managed_as_its_deploy_role_and_r
                 f"its role may manage: deploy deploy/target-account.yaml (StageKey={key.group}) in account "
                 f"{OTHER_ACCOUNT} with Batch=true BatchJobNamePrefix={key.job_prefix} ")
             return
-        stages = ws.reconciler(ws.deploy_config(group=GROUP)).stages
-        [(stage, engine)] = [(s, e) for s, e in stages if s.name == "production"]
-        [target] = engine.targets
+        target = production_target(ws)
         observed = target.observe()
     assert (target.schedule, observed.version) == (key.batch_schedule, None)
     assert in_account("scheduler", moto_endpoint).list_schedules()["Schedules"] == []

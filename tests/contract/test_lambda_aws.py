@@ -205,23 +205,24 @@ def test_an_image_for_another_architecture_is_refused_before_any_lambda_write(wo
 
 def test_the_composition_root_builds_the_target_from_the_configuration(moto_endpoint, monkeypatch, tmp_path):
     from deploy.image import base_tag
+    from greenlight.stage_composition import _aws_lambda
     from greenlight.workspace import Workspace
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     ws = Workspace.open("aws", home=tmp_path, region="us-east-1")
     with pytest.raises(ConfigurationError, match=r"needs the ECR repository of its base image: set "
                                                  r"lambda.ecr_repository \(GREENLIGHT_LAMBDA_ECR_REPOSITORY\)"):
-        ws._aws_lambda(ws.deploy_config(), "greenlight-models", ws.client)
+        _aws_lambda(ws, ws.deploy_config(), "greenlight-models", ws.client)
     monkeypatch.setenv("GREENLIGHT_LAMBDA_ECR_REPOSITORY", "greenlight-inference")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_ARCHITECTURE", "arm64")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_MEMORY_MB", "8845")
-    target = ws._aws_lambda(ws.deploy_config(group="fraud"), "fraud", ws.client)  # the implicit stage's key
+    target = _aws_lambda(ws, ws.deploy_config(group="fraud"), "fraud", ws.client)  # the implicit stage's key
     root = Path(__file__).resolve().parents[2]
     assert (target.function, target.alias, target.repository, target.memory_mb) == (
         "fraud", "live", "greenlight-inference", 8845)
     assert target.base_tag == base_tag(root, "linux/arm64") != base_tag(root, "linux/amd64")
     monkeypatch.setenv("GREENLIGHT_LAMBDA_BASE_IMAGE_TAG", "base-pinned")
-    assert ws._aws_lambda(ws.deploy_config(), "greenlight-models", ws.client).base_tag == "base-pinned"
+    assert _aws_lambda(ws, ws.deploy_config(), "greenlight-models", ws.client).base_tag == "base-pinned"
     assert aws_client("lambda", moto_endpoint).list_functions()["Functions"] == []  # building it called nothing
 
 

@@ -22,6 +22,7 @@ from deploy.endpoint.sources import prepare_model_dir
 from deploy.engine.smoke import SMOKE_KEY
 from greenlight.registry import SageMakerModelRegistry
 from greenlight.registry.model import ApprovalStatus
+from greenlight.stage_composition import read_s3
 from tests.support.moto_sagemaker import FAKE
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -142,7 +143,7 @@ class AwsDeployEnv:
         return canned_event(self.group, version, status, self.arn(version), self.account, self.region)
 
     def read(self, uri: str) -> bytes:
-        return self.ws._read_s3(uri)
+        return read_s3(self.ws, uri)
 
     # -- the engine ---------------------------------------------------------------------------------
 

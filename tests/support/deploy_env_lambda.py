@@ -29,6 +29,7 @@ from deploy.function.model import VersionRecord
 from greenlight.errors import AwsError
 from greenlight.registry import SageMakerModelRegistry
 from greenlight.registry.model import ApprovalStatus
+from greenlight.stage_composition import read_s3
 from tests.support.deploy_env_aws import ACCOUNT, REGION, aws_environment, create_state_table
 from tests.support.lambda_aws import ImageInvoker, MirroredRegistry
 from tests.support.lambda_world import LambdaAwsWorld
@@ -123,7 +124,7 @@ class AwsLambdaDeployEnv:
         return canned_event(self.group, version, status, self.arn(version), self.account, self.region)
 
     def read(self, uri: str) -> bytes:
-        return self.ws._read_s3(uri)
+        return read_s3(self.ws, uri)
 
     # -- the engine -----------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ def test_with_lambda_and_no_base_image_the_stack_has_the_repository_and_the_hand
 @pytest.mark.parametrize("group", ["Churn-Models", "g" * 36])
 def test_with_the_base_image_every_name_is_the_engines(group):
     """GIVEN Lambda=true and a base image tag THEN the function, repository, role, log group and alarms carry the
-    names greenlight/workspace.py derives for the stage's key (GroupNames(<key>)), each within its API's rule."""
+    names greenlight/stage_composition.py derives for the stage's key (GroupNames(<key>)), each within its API's
+    rule."""
     stack = target_stack(group, Lambda="true", LambdaBaseImageTag="base-1", LambdaMaxP99Ms="250")
     key = GroupNames(GroupNames(group).stage("production"))
     r = stack.resources

@@ -251,7 +251,7 @@ def test_a_stage_without_lambda_gets_no_function_and_no_base_image_none_at_all()
 
 
 def test_each_batch_stage_may_manage_the_schedule_and_jobs_the_handler_names():
-    """The handler's stage policy names the schedule and smoke jobs greenlight/workspace.py gives the stage (its
+    """The handler's stage policy names the schedule and smoke jobs greenlight/stage_composition.py gives the stage (its
     batch section's names_for(key)); the scheduler's, the jobs; the models', their log streams."""
     from deploy.names import GroupNames
 
@@ -274,7 +274,7 @@ def test_a_stage_lambda_rolls_back_on_its_own_alarms_not_the_groups():
     """The stack gives each stage's alias the group alias's rollback alarms (issue 22), on the stage's function; the
     handler's GREENLIGHT_LAMBDA_ALARMS names the group's, which the stage's engine maps to the stage's own."""
     from deploy.names import GroupNames
-    from greenlight.workspace import _stage_alarms
+    from greenlight.stage_composition import _stage_alarms
 
     stack = _stack(LAMBDA_STAGED, LambdaMaxP99Ms="250")
     key = GroupNames(GroupNames("churn").stage("staging"))
