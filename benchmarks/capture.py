@@ -41,8 +41,11 @@ AT_ONCE = "on, printed at once"
 HANDOFF = "on, handed off only (diagnostic)"
 HELD = "on, held only (diagnostic)"
 MODES = (OFF, AA, ON, AFTER, AT_ONCE, HANDOFF, HELD)
-JUDGED = (ON,)  # the endpoint, batch and local hosts' default path; in process, AFTER is judged end to end only
-LAMBDA_JUDGED = (AFTER,)  # Lambda's default path (its capture extension), where Lambda's own steps run between calls
+JUDGED: tuple[str, ...] = ()  # in process: each path's precise cost, judged where a caller sees latency (0061)
+LAMBDA_JUDGED = (AFTER,)  # Lambda's default path (its capture extension), with Lambda's own steps between calls
+ENDPOINT_JUDGED = (ON,)  # the writer thread: the endpoint's, batch's and every local host's default path
+NOT_JUDGED = {ON: "the writer's cost here; judged at the endpoint", AFTER: "the extension's work; judged in Lambda",
+              AT_ONCE: "fallback, not judged", HANDOFF: "diagnostic, not judged", HELD: "diagnostic, not judged"}
 
 
 def _settings(capture, mode: str, sink: Path) -> None:
@@ -156,10 +159,14 @@ def _table(level: dict, modes: tuple[str, ...], judged: tuple[str, ...]) -> list
             ratio = level[_key(mode)]["p50_ratio_to_off"]
             verdict = ("**FAIL**: above the A/A band" if not level["pass"][mode] else
                        "pass: faster than off, below the A/A band" if ratio < low else "pass: within the A/A band")
+        elif mode == OFF:
+            verdict = "baseline"
+        elif mode == AA:
+            verdict = f"the A/A band: {low:.3f}x to {high:.3f}x"
         else:
-            verdict = {OFF: "baseline", AA: f"the A/A band: {low:.3f}x to {high:.3f}x", AT_ONCE: "fallback, not judged",
-                       AFTER: "diagnostic: judged in Lambda, end to end", HANDOFF: "diagnostic, not judged",
-                       HELD: "diagnostic, not judged"}[mode]
+            ratio = f["p50_ratio_to_off"]
+            where = "above" if ratio > high else "below" if ratio < low else "within"
+            verdict = f"{NOT_JUDGED[mode]}: {where} the A/A band"
         rows.append(f"| {mode} | {f['p50_us']:.1f} | {f['p99_us']:.1f} | {f['p50_ratio_to_off']:.3f}x | "
                     f"{f['ratio_interval'][0]:.3f}x to {f['ratio_interval'][1]:.3f}x | "
                     f"{', '.join(f'{v:.1f}' for v in f['round_p50s_us'])} | {verdict} |")
@@ -180,10 +187,12 @@ def markdown(figures: dict) -> str:
         "run or below it (faster than off): the band is the 95% interval of the p50 ratio of two modes that both",
         "do exactly what capture off does (\"off again\"), over paired resamples of the interleaved rounds, centred",
         "on 1 (their true ratio; benchmarks/capture_stats.py, decision 0061). Each mode's own interval is shown",
-        "beside it. p50 and p99 in µs. The writer thread is judged in process and at the endpoint end to end; the",
-        "extension's path in Lambda end to end only: in process its after-the-answer work runs back to back with",
-        "the next call, which Lambda never does (the next event waits for the extension, then crosses the",
-        "Runtime API and the runtime client), so there it is a diagnostic of that work's cost to the CPU.",
+        "beside it. p50 and p99 in µs. Each default path is judged where a caller sees latency: the writer thread",
+        "at the endpoint end to end (HTTP), the extension in Lambda end to end. The in-process level is the fine",
+        "one: it shows each path's own cost on a request with no I/O, and where that falls against its own A/A",
+        "band, without a verdict (there the extension's after-the-answer work runs back to back with the next",
+        "call, which Lambda never does: the next event waits for the extension, then crosses the Runtime API and",
+        "the runtime client).",
         "",
         "**In process.** One CSV row through the default model's `input_fn -> predict_fn -> output_fn` (JSON out),",
         "as the local endpoint serves it: capture off; off again; on (every request sampled; the writer thread",
@@ -235,7 +244,7 @@ def _endpoint_part(level: dict | None) -> list[str]:
         f"sets it). Three new servers every round, each in every position over the {level['rounds']} rounds of "
         f"{level['calls_per_mode'] // level['rounds']:,} requests.",
         "",
-        *_table(level, ENDPOINT_MODES, (ON,)),
+        *_table(level, ENDPOINT_MODES, ENDPOINT_JUDGED),
         "",
         f"Records written by the capture-on servers: {level['records_written'][ON]:,} of "
         f"{level['requests_to_capture']:,} requests (warm-up included).",
@@ -253,7 +262,7 @@ def main() -> None:
     lam = {"calls_per_mode": LAMBDA_ROUNDS * LAMBDA_CALLS, "rounds": LAMBDA_ROUNDS, **facts,
            **judge(lambda_rounds, LAMBDA_MODES, LAMBDA_JUDGED)}
     endpoint = {"calls_per_mode": ENDPOINT_ROUNDS * ENDPOINT_CALLS, "rounds": ENDPOINT_ROUNDS, **endpoint_facts,
-                **judge(endpoint_rounds, ENDPOINT_MODES, (ON,))}
+                **judge(endpoint_rounds, ENDPOINT_MODES, ENDPOINT_JUDGED)}
     figures = {"in_process": local, "lambda_end_to_end": lam, "endpoint_end_to_end": endpoint,
                "load_average_1min_before": load_before,
                "load_average_1min_after": round(os.getloadavg()[0], 2)}

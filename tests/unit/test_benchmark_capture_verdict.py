@@ -63,3 +63,10 @@ def test_the_recorded_figures_render_the_committed_section_and_its_verdicts():
     level[capture._key(capture.AFTER)]["p50_ratio_to_off"] = level["aa_band"][1] + 0.01
     level["pass"][capture.AFTER] = False
     assert "**FAIL**: above the A/A band" in capture.markdown(changed)
+    # the writer thread is judged at the endpoint; in process its cost is shown against the band, not hidden
+    endpoint = changed["endpoint_end_to_end"]
+    assert list(endpoint["pass"]) == [capture.ON] and changed["in_process"]["pass"] == {}
+    local = changed["in_process"]
+    local[capture._key(capture.ON)]["p50_ratio_to_off"] = local["aa_band"][1] + 0.01
+    assert "| on | " in capture.markdown(changed)
+    assert "the writer's cost here; judged at the endpoint: above the A/A band" in capture.markdown(changed)
