@@ -221,6 +221,7 @@ def markdown(figures: dict) -> str:
         f"{registered}. Load average (1 min) before "
         f"and after the run: {figures['load_average_1min_before']} and {figures['load_average_1min_after']}.",
         *_endpoint_part(figures.get("endpoint_end_to_end")),
+        *_scale(local, figures.get("endpoint_end_to_end")),
     ])
 
 
@@ -249,6 +250,17 @@ def _endpoint_part(level: dict | None) -> list[str]:
         f"Records written by the capture-on servers: {level['records_written'][ON]:,} of "
         f"{level['requests_to_capture']:,} requests (warm-up included).",
     ]
+
+
+def _scale(local: dict, endpoint: dict | None) -> list[str]:
+    """The writer thread's in-process p50 difference set against the endpoint's end-to-end p50: what the fine level
+    says the coarse one could at most have seen."""
+    if endpoint is None:
+        return []
+    added = local[_key(ON)]["p50_us"] - local[_key(OFF)]["p50_us"]
+    share = 100 * added / endpoint[_key(OFF)]["p50_us"]
+    return ["", f"In process the writer thread's p50 was {added:+.2f} µs against off's: {share:+.3f}% of off's p50 at "
+                f"the endpoint end to end, whose A/A band reaches {100 * (endpoint['aa_band'][1] - 1):+.1f}%."]
 
 
 def main() -> None:

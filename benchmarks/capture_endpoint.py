@@ -16,7 +16,7 @@ from benchmarks.serving_http import PY, Server, _free_port
 
 __all__ = ["ENDPOINT_MODES", "measure_endpoint"]
 
-ROUNDS = 10
+ROUNDS = 20  # more rounds than in process: a new process per mode and round brings its own luck (0061)
 CALLS = 400  # per server and round
 WARM = 100
 OFF, AA, ON = "off", "off again (A/A)", "on"

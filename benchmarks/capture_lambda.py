@@ -21,7 +21,7 @@ from benchmarks.lambda_runtime import LambdaEnvironment
 
 __all__ = ["LAMBDA_MODES", "measure_lambda"]
 
-ROUNDS = 10
+ROUNDS = 20  # more rounds than in process: a new process per mode and round brings its own luck (0061)
 CALLS = 400  # per environment and round
 WARM = 100  # untimed invokes of each new environment first
 OFF, AA, AFTER, AT_ONCE = "off", "off again (A/A)", "on, written after the answer", "on, printed at once"
