@@ -433,6 +433,21 @@ def production_target(ws):
     return target
 
 
+def production_observed_or_refused(ws, moto_url: str, refusal: str | None):
+    """With IAM enforced: production's target and what it observes; or, given the start of the refusal expected
+    (a statement removed), that refusal at composition, and None."""
+    from greenlight.errors import ConfigurationError
+
+    with enforcing(moto_url):
+        if refusal is not None:
+            with pytest.raises(ConfigurationError) as refused:
+                ws.reconciler(ws.deploy_config(group=GROUP))
+            assert str(refused.value).startswith(refusal)
+            return None
+        target = production_target(ws)
+        return target, target.observe()
+
+
 # -- a stage Lambda in another account: target-account.yaml's deploy role (docs/decisions/0056) --------------------
 
 @pytest.mark.parametrize("removed", [None, "StageLambdaTarget"])
@@ -442,7 +457,6 @@ def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_ref
     its policies there); as that role production's engine is built and its Lambda target observes the function
     there. Without the Lambda statement (a stack deployed without Lambda=true grants none), the stage is refused
     in one line naming target-account.yaml, before any change. moto does not evaluate the role's trust policy."""
-    from greenlight.errors import ConfigurationError
     from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
 
     key = GroupNames(NAMES.stage("production"))
@@ -465,17 +479,13 @@ def test_a_stage_lambda_in_another_account_is_managed_as_its_deploy_role_and_ref
         moto_endpoint, roles, monkeypatch, deploy["RoleName"], GREENLIGHT_STAGES_STAGING_LAMBDA="false",
         GREENLIGHT_STAGES_PRODUCTION_LAMBDA="true", GREENLIGHT_LAMBDA_ECR_REPOSITORY=NAMES.repository,
         GREENLIGHT_LAMBDA_BASE_IMAGE_TAG="base-test")
-    with enforcing(moto_endpoint):
-        if removed is not None:
-            with pytest.raises(ConfigurationError) as refused:
-                ws.reconciler(ws.deploy_config(group=GROUP))
-            assert str(refused.value).startswith(
-                f"stage production: lambda is enabled but account {OTHER_ACCOUNT} has no function {key.function} its "
-                f"role may manage: deploy deploy/target-account.yaml (StageKey={key.function}) in account "
-                f"{OTHER_ACCOUNT} with Lambda=true")
-            return
-        target = production_target(ws)
-        observed = target.observe()
+    seen = production_observed_or_refused(ws, moto_endpoint, removed and (
+        f"stage production: lambda is enabled but account {OTHER_ACCOUNT} has no function {key.function} its "
+        f"role may manage: deploy deploy/target-account.yaml (StageKey={key.function}) in account "
+        f"{OTHER_ACCOUNT} with Lambda=true"))
+    if seen is None:
+        return
+    target, observed = seen
     assert (target.function, target.repository, observed.version) == (key.function, key.repository, None)
     assert lam_there.get_function(FunctionName=key.function)["Configuration"]["FunctionName"] == key.function
 
@@ -544,7 +554,6 @@ def test_a_stage_schedule_in_another_account_is_managed_as_its_deploy_role_and_r
     production's engine is built (GetSchedule, GetRole on the stack's scheduler role) and its batch target observes
     the schedule there. Without the schedule statement (a stack without Batch=true grants none), the stage is
     refused in one line naming target-account.yaml and Batch=true, before any change."""
-    from greenlight.errors import ConfigurationError
     from tests.support.deploy_env_cross_account import OTHER_ACCOUNT, in_account
 
     key = GroupNames(NAMES.stage("production"))
@@ -566,16 +575,12 @@ def test_a_stage_schedule_in_another_account_is_managed_as_its_deploy_role_and_r
             f"arn:aws:sqs:us-east-1:{OTHER_ACCOUNT}:{key.group}-batch-dlq",
         GREENLIGHT_STAGES_PRODUCTION_BATCH_INPUT=f"{data}input/",
         GREENLIGHT_STAGES_PRODUCTION_BATCH_OUTPUT=f"{data}output/")
-    with enforcing(moto_endpoint):
-        if removed is not None:
-            with pytest.raises(ConfigurationError) as refused:
-                ws.reconciler(ws.deploy_config(group=GROUP))
-            assert str(refused.value).startswith(
-                f"stage production: batch is enabled but account {OTHER_ACCOUNT} has no schedule {key.batch_schedule} "
-                f"its role may manage: deploy deploy/target-account.yaml (StageKey={key.group}) in account "
-                f"{OTHER_ACCOUNT} with Batch=true BatchJobNamePrefix={key.job_prefix} ")
-            return
-        target = production_target(ws)
-        observed = target.observe()
+    seen = production_observed_or_refused(ws, moto_endpoint, removed and (
+        f"stage production: batch is enabled but account {OTHER_ACCOUNT} has no schedule {key.batch_schedule} "
+        f"its role may manage: deploy deploy/target-account.yaml (StageKey={key.group}) in account "
+        f"{OTHER_ACCOUNT} with Batch=true BatchJobNamePrefix={key.job_prefix} "))
+    if seen is None:
+        return
+    target, observed = seen
     assert (target.schedule, observed.version) == (key.batch_schedule, None)
     assert in_account("scheduler", moto_endpoint).list_schedules()["Schedules"] == []
