@@ -175,8 +175,9 @@ def settings() -> Settings:
 
 def _arm(current: Settings) -> None:
     """Arm predicted()'s fast path (every request recorded by the running writer thread) or disarm it."""
+    writer = _state.writer
     writer_path = (current.sink is not None and current.rate >= 1.0 and not current.synchronous
-                   and not current.after_answer and _state.writer is not None)
+                   and not current.after_answer and writer is not None and writer.is_alive())
     _state.hold = _state.pending.append if writer_path else None
 
 
@@ -275,7 +276,7 @@ def _start_writer() -> None:
     with _state.lock:
         if _state.writer is None:
             _state.writer = threading.Thread(target=_write_forever, name="greenlight-capture", daemon=True)
-            _state.writer.start()  # if it cannot start, it is not tried again and the fast path stays disarmed
+            _state.writer.start()  # if it cannot start, it is not tried again, nor is the fast path armed
     _arm(settings())
 
 

@@ -161,6 +161,7 @@ def test_a_capture_failure_never_fails_a_request(src_modules, model, capture, tm
         patch.setattr(capture.threading.Thread, "start", lambda self: (_ for _ in ()).throw(RuntimeError("no")))
         assert serve(src_modules, model, ",".join(map(repr, ROW))).tolist() == expected.tolist()
     assert capture._state.failures == 1
+    assert capture.configure(rate=1.0).enabled and capture._state.hold is None  # no fast path without a writer
     capture._state.writer = None  # the next test's first request starts a writer that runs
     # AND a record that cannot even be built (a model without metadata) fails nothing either
     capture.reset()
