@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 from collections.abc import Mapping
@@ -75,7 +76,7 @@ def unstaged_schedule(ref: Mapping[str, Any], current: Mapping[str, Any] | None)
     return ref["restore"] or update_request_from(current, State="DISABLED")
 
 
-class ScheduleTarget:
+class ScheduleTarget(abc.ABC):
     """The batch target's steps both adapters share; a subclass sets `name`, `group`, `config`, `schedule`,
     `label` and `local`, and implements `_read()` (GetSchedule's shape, or None) and `_write(request, exists)`
     (CreateSchedule when it does not exist, else UpdateSchedule)."""
@@ -88,11 +89,13 @@ class ScheduleTarget:
     label: str
     local: bool
 
+    @abc.abstractmethod
     def _read(self) -> dict[str, Any] | None:
-        raise NotImplementedError
+        """The schedule's request as it stands, or None when there is none."""
 
+    @abc.abstractmethod
     def _write(self, request: dict[str, Any], exists: bool) -> None:
-        raise NotImplementedError
+        """Create (`exists` False) or replace the schedule with `request`."""
 
     def observe(self) -> Observed:
         return observed_schedule(self.name, self.schedule, self.label, self._read(), self.config, self.group,

@@ -14,6 +14,7 @@ the watcher goes on.
 
 from __future__ import annotations
 
+import abc
 import logging
 import socket
 import threading
@@ -31,7 +32,7 @@ DRAIN_LIMIT = 64 * 1024 * 1024  # read (and discard) at most this much of a refu
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 501: "method_not_allowed"}
 
 
-class ContractHandler(BaseHTTPRequestHandler):
+class ContractHandler(BaseHTTPRequestHandler, abc.ABC):
     protocol_version = "HTTP/1.1"
     sys_version = ""
     timeout = 120  # seconds an idle keep-alive connection is kept
@@ -43,9 +44,9 @@ class ContractHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib's signature)
         logging.getLogger(type(self).__module__).debug("%s %s", self.address_string(), format % args)
 
+    @abc.abstractmethod
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
         """Answer `status` with `body` as JSON; each server writes its own headers."""
-        raise NotImplementedError
 
     def _send_error(self, code: str, message: str, status: int | None = None) -> None:
         """An error in the serving contract's shape, with the status its code has there (or `status`)."""
