@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from deploy.image import LayerFile, Platform, append_model, build_layer, model_layer_files, model_tag, push_image, read_image
-from deploy.image.manifest import ACCEPT, OCI_INDEX, OCI_MANIFEST, SINGLE_PLATFORM, canonical_json
+from deploy.image.manifest import ACCEPT, OCI_MANIFEST, SINGLE_PLATFORM
 from greenlight.errors import ImageError
-from tests.support.images import BASE, REPO, ROOT, base_config, base_layers, client, pull, push_base, trained_models
+from tests.support.images import (BASE, REPO, ROOT, base_config, base_layers, client, pull, push_base, push_index,
+                                  trained_models)
 from tests.support.registry import running_registry, skopeo
 
 @pytest.fixture(scope="module")
@@ -148,12 +149,7 @@ def test_an_oci_base_gives_an_oci_image(registry, models, tmp_path):
 def test_an_image_index_is_resolved_to_the_platform_or_refused(registry, models, tmp_path):
     # GIVEN a base tag naming an OCI image index of an amd64 and an arm64 image
     c = client(registry.url)
-    amd64, _ = push_base(c, tmp_path, repo="multi", tag="amd64", media_type=OCI_MANIFEST)
-    arm64, _ = push_base(c, tmp_path, repo="multi", tag="arm64", media_type=OCI_MANIFEST, arch="arm64")
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": d, "size": len(c.manifest("multi", d, ACCEPT)[1]),
-         "platform": {"os": "linux", "architecture": arch}} for d, arch in ((amd64, "amd64"), (arm64, "arm64"))]}
-    c.put_manifest("multi", BASE, OCI_INDEX, canonical_json(index))
+    amd64, arm64 = push_index(c, tmp_path, "multi")
     # WHEN the model is appended for each platform THEN each result is that platform's single image
     for platform, digest in (("linux/amd64", amd64), ("linux/arm64", arm64)):
         result = append_model(c, "multi", BASE, models["a"], f"diabetes-{platform[6:]}", platform=platform)
@@ -213,23 +209,23 @@ def test_a_base_copied_to_another_repository_is_the_same_image_and_takes_the_mod
     assert (append_model(there, "target-stage", BASE, models["a"], "diabetes-v1").digest
             == append_model(here, "source-group", BASE, models["a"], "diabetes-v1").digest)
     # WHEN copied again THEN nothing is written
-    sent = there.stats.requests["PUT"] + there.stats.requests["POST"] + there.stats.requests["PATCH"]
+    sent = _writes(there)
     assert not copy_image(here, "source-group", there, "target-stage", BASE).manifest_written
-    assert there.stats.requests["PUT"] + there.stats.requests["POST"] + there.stats.requests["PATCH"] == sent
+    assert _writes(there) == sent
 
 
 def test_copying_an_index_takes_the_platforms_image_or_is_refused(registry, tmp_path):
     from deploy.image.copy import copy_image
 
     c = client(registry.url)
-    amd64, _ = push_base(c, tmp_path, repo="multi-source", tag="amd64", media_type=OCI_MANIFEST)
-    arm64, _ = push_base(c, tmp_path, repo="multi-source", tag="arm64", media_type=OCI_MANIFEST, arch="arm64")
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": d, "size": len(c.manifest("multi-source", d, ACCEPT)[1]),
-         "platform": {"os": "linux", "architecture": arch}} for d, arch in ((amd64, "amd64"), (arm64, "arm64"))]}
-    c.put_manifest("multi-source", BASE, OCI_INDEX, canonical_json(index))
+    amd64, arm64 = push_index(c, tmp_path, "multi-source")
     assert copy_image(c, "multi-source", c, "multi-target", BASE, platform="linux/arm64").digest == arm64
     assert c.manifest("multi-target", BASE, ACCEPT)[0] == OCI_MANIFEST
     with pytest.raises(ImageError, match="has no linux/s390x manifest") as err:
         copy_image(c, "multi-source", c, "multi-other", BASE, platform="linux/s390x")
     assert err.value.repository == "multi-source" and c.manifest_digest("multi-other", BASE, ACCEPT) is None
+
+
+def _writes(c) -> int:
+    """The write requests (PUT, POST, PATCH) a client has sent."""
+    return c.stats.requests["PUT"] + c.stats.requests["POST"] + c.stats.requests["PATCH"]

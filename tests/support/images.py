@@ -12,12 +12,13 @@ from pathlib import Path
 
 from deploy.image import LayerFile, RegistryClient, build_layer, push_image
 from deploy.image.base_tag import base_inputs
-from deploy.image.manifest import ACCEPT
+from deploy.image.manifest import ACCEPT, OCI_INDEX, OCI_MANIFEST, canonical_json
 from greenlight.data import default_dataset_csv
 from tests.conftest import imported_src_modules
 from tests.unit.test_inference import target_first, train_model
 
-__all__ = ["BASE", "REPO", "ROOT", "base_config", "base_layers", "client", "pull", "push_base", "trained_models"]
+__all__ = ["BASE", "REPO", "ROOT", "base_config", "base_layers", "client", "pull", "push_base", "push_index",
+           "trained_models"]
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "greenlight-inference"
@@ -58,6 +59,18 @@ def base_config(arch: str = "amd64") -> dict:
 def push_base(c: RegistryClient, tmp: Path, repo: str = REPO, tag: str = BASE, **kw):
     layers = base_layers(tmp)
     return push_image(c, repo, tag, layers, base_config(kw.pop("arch", "amd64")), **kw), layers
+
+
+def push_index(c: RegistryClient, tmp: Path, repo: str, tag: str = BASE) -> tuple[str, str]:
+    """An OCI image index at `repo:tag` of an amd64 and an arm64 base (each also tagged by its arch); their
+    digests."""
+    amd64, _ = push_base(c, tmp, repo=repo, tag="amd64", media_type=OCI_MANIFEST)
+    arm64, _ = push_base(c, tmp, repo=repo, tag="arm64", media_type=OCI_MANIFEST, arch="arm64")
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": d, "size": len(c.manifest(repo, d, ACCEPT)[1]),
+         "platform": {"os": "linux", "architecture": arch}} for d, arch in ((amd64, "amd64"), (arm64, "arm64"))]}
+    c.put_manifest(repo, tag, OCI_INDEX, canonical_json(index))
+    return amd64, arm64
 
 
 def pull(c: RegistryClient, repo: str, ref: str, dest: Path) -> tuple[str, dict, dict, list[Path]]:
