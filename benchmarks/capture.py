@@ -6,10 +6,11 @@ turn): off, off again (the A/A pair), on (the writer thread), written after the 
 does, untimed after each call), printed at once (Lambda's fallback), handed off only (diagnostic: the record
 dropped unformatted, what the request path itself pays), and held only (diagnostic: what the writer thread holds
 of each record, kept for its interval and then dropped unformatted: what holding costs without the writer's
-work). End to end: benchmarks.capture_lambda (Lambda) and
-benchmarks.capture_endpoint (the local endpoint over HTTP). Each
-mode's p50 against off is judged by the A/A band of the same run (benchmarks.capture_stats); the records are
-counted afterwards, one line per request captured.
+work). End to end: benchmarks.capture_lambda (Lambda) and benchmarks.capture_endpoint (the local endpoint over
+HTTP). Each mode's p50 against off is set against the A/A band of its level and run (benchmarks.capture_stats);
+the verdicts are end to end (the writer thread at the endpoint, the extension in Lambda: decision 0061), the
+in-process level shows each path's cost without one. The records are counted afterwards, one line per request
+captured.
 """
 
 from __future__ import annotations
